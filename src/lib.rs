@@ -14,6 +14,9 @@
 //! - `history`: this kernel's input history.
 //! - `install`: the kernelspec.
 
+pub mod context;
 pub mod history;
 pub mod shell_syntax;
+pub mod target;
+pub mod wire;
 pub mod zmtp;

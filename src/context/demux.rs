@@ -1,0 +1,300 @@
+//! Splits a cell's PTY output into what the cell printed and the runner's own marked
+//! blocks (start, context capture). Pure: bytes in, events out, however the bytes
+//! are chunked.
+//!
+//! Markers carry the cell's fresh nonce, so output from programs (a `cat` of a file
+//! with an old marker, a forged one) is passed through as ordinary output: without
+//! the nonce it cannot match.
+
+use memchr::memmem;
+
+/// Longest start-marker tail (`PID;FLAG` then `ESC \`) accepted before giving up.
+const MAX_START_TAIL: usize = 64;
+/// Upper bound on a capture block; a larger one is dropped, keeping the old context.
+pub const MAX_CAPTURE: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Output before the cell started (login shell noise); shown only if the cell
+    /// never starts.
+    Noise(Vec<u8>),
+    Started { pid: i32, cd_failed: bool },
+    Output(Vec<u8>),
+    /// The raw capture block, from after `ctx;` through the end record.
+    Capture(Vec<u8>),
+    /// The capture block grew beyond [`MAX_CAPTURE`]; it is dropped.
+    CaptureTooLarge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    BeforeStart,
+    StartTail,
+    Running,
+    Capture,
+    After,
+}
+
+pub struct Demux {
+    start: Vec<u8>,
+    ctx: Vec<u8>,
+    end: Vec<u8>,
+    state: State,
+    pending: Vec<u8>,
+    capture_len: usize,
+    capture_dropped: bool,
+}
+
+pub fn start_marker(nonce: &str) -> Vec<u8> {
+    format!("\x1b_sshpty;{nonce};start;").into_bytes()
+}
+pub fn ctx_marker(nonce: &str) -> Vec<u8> {
+    format!("\x1b_sshpty;{nonce};ctx;").into_bytes()
+}
+/// Ends the capture: a record can never contain NUL, so `\0E…\0` cannot occur inside one.
+pub fn end_marker(nonce: &str) -> Vec<u8> {
+    format!("\0E\x1f{nonce}\0\x1b\\").into_bytes()
+}
+
+impl Demux {
+    pub fn new(nonce: &str) -> Demux {
+        Demux {
+            start: start_marker(nonce),
+            ctx: ctx_marker(nonce),
+            end: end_marker(nonce),
+            state: State::BeforeStart,
+            pending: Vec::new(),
+            capture_len: 0,
+            capture_dropped: false,
+        }
+    }
+
+    pub fn started(&self) -> bool {
+        !matches!(self.state, State::BeforeStart | State::StartTail)
+    }
+
+    pub fn feed(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
+        self.pending.extend_from_slice(bytes);
+        loop {
+            let progressed = match self.state {
+                State::BeforeStart => self.scan_for(|d| &d.start, State::StartTail, Event::Noise, events),
+                State::StartTail => self.start_tail(events),
+                State::Running => self.scan_for(|d| &d.ctx, State::Capture, Event::Output, events),
+                State::Capture => self.capture(events),
+                State::After => {
+                    if !self.pending.is_empty() {
+                        events.push(Event::Output(std::mem::take(&mut self.pending)));
+                    }
+                    false
+                }
+            };
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// End of output: whatever is held back is released as what it is.
+    pub fn finish(&mut self, events: &mut Vec<Event>) {
+        let rest = std::mem::take(&mut self.pending);
+        if rest.is_empty() {
+            return;
+        }
+        match self.state {
+            State::BeforeStart | State::StartTail => events.push(Event::Noise(rest)),
+            State::Running | State::After => events.push(Event::Output(rest)),
+            // An unterminated capture (the shell died while writing it) is not trusted.
+            State::Capture => {}
+        }
+    }
+
+    /// Look for `marker`; emit what precedes it, keep back a possible partial marker.
+    fn scan_for(
+        &mut self,
+        marker: fn(&Demux) -> &Vec<u8>,
+        next: State,
+        wrap: fn(Vec<u8>) -> Event,
+        events: &mut Vec<Event>,
+    ) -> bool {
+        let m = marker(self);
+        if let Some(pos) = memmem::find(&self.pending, m) {
+            let after = pos + m.len();
+            let before: Vec<u8> = self.pending[..pos].to_vec();
+            self.pending.drain(..after);
+            if !before.is_empty() {
+                events.push(wrap(before));
+            }
+            self.state = next;
+            return true;
+        }
+        let keep = partial_suffix(&self.pending, m);
+        let emit = self.pending.len() - keep;
+        if emit > 0 {
+            let out: Vec<u8> = self.pending.drain(..emit).collect();
+            events.push(wrap(out));
+        }
+        false
+    }
+
+    fn start_tail(&mut self, events: &mut Vec<Event>) -> bool {
+        if let Some(pos) = memmem::find(&self.pending, b"\x1b\\") {
+            let tail = String::from_utf8_lossy(&self.pending[..pos]).into_owned();
+            self.pending.drain(..pos + 2);
+            let mut parts = tail.split(';');
+            let pid = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let cd_failed = parts.next() == Some("1");
+            events.push(Event::Started { pid, cd_failed });
+            self.state = State::Running;
+            return true;
+        }
+        if self.pending.len() > MAX_START_TAIL {
+            // Not our marker after all (it was forged or cut): treat as noise.
+            events.push(Event::Noise(std::mem::take(&mut self.pending)));
+            self.state = State::BeforeStart;
+        }
+        false
+    }
+
+    fn capture(&mut self, events: &mut Vec<Event>) -> bool {
+        if let Some(pos) = memmem::find(&self.pending, &self.end) {
+            let end = pos + self.end.len();
+            let block: Vec<u8> = self.pending.drain(..end).collect();
+            if self.capture_dropped || self.capture_len + block.len() > MAX_CAPTURE {
+                events.push(Event::CaptureTooLarge);
+            } else {
+                events.push(Event::Capture(block));
+            }
+            self.state = State::After;
+            return true;
+        }
+        if self.pending.len() + self.capture_len > MAX_CAPTURE {
+            // Keep only enough to find the end marker; the block itself is lost.
+            let keep = self.end.len();
+            let drop = self.pending.len().saturating_sub(keep);
+            self.pending.drain(..drop);
+            self.capture_len += drop;
+            self.capture_dropped = true;
+        }
+        false
+    }
+}
+
+/// Length of the longest suffix of `hay` that is a proper prefix of `marker`.
+fn partial_suffix(hay: &[u8], marker: &[u8]) -> usize {
+    let max = (marker.len() - 1).min(hay.len());
+    (1..=max)
+        .rev()
+        .find(|&k| hay[hay.len() - k..] == marker[..k])
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const N: &str = "0123456789abcdef";
+
+    fn stream() -> Vec<u8> {
+        let mut s = b"motd noise\r\n".to_vec();
+        s.extend(start_marker(N));
+        s.extend(b"4242;0\x1b\\");
+        s.extend(b"hello\r\nforged \x1b_sshpty;ffff;ctx;x\r\nno newline");
+        s.extend(ctx_marker(N));
+        s.extend(b"\r\n\t;S\x1f0\0");
+        s.extend(end_marker(N));
+        s.extend(b"late\r\n");
+        s
+    }
+
+    fn run(chunks: &[&[u8]]) -> Vec<Event> {
+        let mut d = Demux::new(N);
+        let mut ev = Vec::new();
+        for c in chunks {
+            d.feed(c, &mut ev);
+        }
+        d.finish(&mut ev);
+        normalise(ev)
+    }
+
+    /// Merge adjacent output/noise events: chunking may split them differently.
+    fn normalise(ev: Vec<Event>) -> Vec<Event> {
+        let mut out: Vec<Event> = Vec::new();
+        for e in ev {
+            match (out.last_mut(), e) {
+                (Some(Event::Output(a)), Event::Output(b)) => a.extend(b),
+                (Some(Event::Noise(a)), Event::Noise(b)) => a.extend(b),
+                (_, e) => out.push(e),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn splits_markers_from_output() {
+        let ev = run(&[&stream()]);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Noise(b"motd noise\r\n".to_vec()),
+                Event::Started { pid: 4242, cd_failed: false },
+                Event::Output(b"hello\r\nforged \x1b_sshpty;ffff;ctx;x\r\nno newline".to_vec()),
+                Event::Capture({
+                    let mut c = b"\r\n\t;S\x1f0\0".to_vec();
+                    c.extend(end_marker(N));
+                    c
+                }),
+                Event::Output(b"late\r\n".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_marker_with_another_nonce_is_output() {
+        let mut s = start_marker(N);
+        s.extend(b"1;0\x1b\\");
+        s.extend(ctx_marker("ffffffffffffffff"));
+        s.extend(b"S\x1f0\0");
+        s.extend(end_marker("ffffffffffffffff"));
+        let ev = run(&[&s]);
+        assert!(ev.iter().all(|e| !matches!(e, Event::Capture(_))));
+    }
+
+    #[test]
+    fn unterminated_capture_is_dropped() {
+        let mut s = start_marker(N);
+        s.extend(b"1;1\x1b\\out");
+        s.extend(ctx_marker(N));
+        s.extend(b"S\x1f0\0V\x1fdeclare -- x=1");
+        let ev = run(&[&s]);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Started { pid: 1, cd_failed: true },
+                Event::Output(b"out".to_vec())
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn chunking_does_not_matter(cuts in proptest::collection::vec(0usize..200, 0..12)) {
+            let s = stream();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (s.len() + 1)).collect();
+            cuts.sort();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for c in cuts { chunks.push(&s[last..c]); last = c; }
+            chunks.push(&s[last..]);
+            prop_assert_eq!(run(&chunks), run(&[&s]));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let mut d = Demux::new(N);
+            let mut ev = Vec::new();
+            d.feed(&bytes, &mut ev);
+            d.finish(&mut ev);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! The runner script: what the target's bash runs for a cell. Pure text generation.
+//!
+//! The PTY process starts [`BOOTSTRAP`], which reads a length line and then exactly that
+//! many bytes from the terminal and evaluates them at the top level of the shell (so
+//! `declare` makes globals). The kernel writes `"<len>\n<payload>"` into the PTY, which
+//! the target created with echo and canonical mode off; the payload's first command turns
+//! the terminal back into a normal one for the cell.
+
+use super::demux::{ctx_marker, end_marker, start_marker};
+use super::{CELL_OPTIONS, Context};
+
+/// Run by the login shell of the target (any of sh, bash, fish, tcsh: one `exec`, single
+/// quotes only). `head -c` reads in blocks; bash's `read` would read a byte at a time.
+pub const BOOTSTRAP: &str = r#"exec bash --noprofile --norc -c 'read -r n && eval "$(head -c "$n")"'"#;
+/// The same, as an interactive login shell: reads the profile files and ~/.bashrc, so
+/// the captured environment is what a terminal login sets up (aliases included).
+pub const LOGIN_BOOTSTRAP: &str = r#"exec bash -l -i -c 'read -r n && eval "$(head -c "$n")"'"#;
+
+/// The terminal modes the target's PTY starts without (see `target`), turned back on.
+const TERMINAL_ON: &str = "stty echo icanon isig iexten ixon icrnl 2>/dev/null\n";
+
+/// Variables a cell's shell gets when the context does not say otherwise.
+const DEFAULTS: &str = r#": "${LANG:=C.UTF-8}" "${PAGER:=cat}" "${GIT_PAGER:=cat}" "${SYSTEMD_PAGER:=cat}" "${MANPAGER:=cat}"
+export LANG PAGER GIT_PAGER SYSTEMD_PAGER MANPAGER
+"#;
+
+/// Quote bytes for bash as `$'…'`: exact for every byte but NUL (which bash strings
+/// cannot hold; callers strip it).
+pub fn ansi_c_quote(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    out.extend_from_slice(b"$'");
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\'' => out.extend_from_slice(b"\\'"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0 => {}
+            0x01..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+/// The capture function: prints the state framed by the nonce. Builtins only, but for
+/// one `compgen` to list functions. `set +o` is printed first, before the function
+/// changes any option.
+fn capture_function(nonce: &str, login: bool) -> String {
+    let ctx = String::from_utf8_lossy(&ctx_marker(nonce)).replace('\x1b', "\\033");
+    // printf format of `end_marker` (`\0E\x1f<nonce>\0ESC \`).
+    let end = format!("\\0E\\037{nonce}\\0\\033\\\\");
+    debug_assert_eq!(end_marker(nonce), format!("\0E\x1f{nonce}\0\x1b\\").into_bytes());
+    let prefixes: String = ('A'..='Z')
+        .chain('a'..='z')
+        .chain(std::iter::once('_'))
+        .map(|c| format!(" \"${{!{c}@}}\""))
+        .collect();
+    let login_files = if login {
+        "  shopt -s extdebug\n  for __sshpty_n in $(compgen -A function); do printf 'L\\037%s\\037' \"$__sshpty_n\"; declare -F -- \"$__sshpty_n\"; printf '\\0'; done\n  shopt -u extdebug\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"__sshpty_capture() {{
+  local __sshpty_s=$1 __sshpty_n IFS=$' \t\n'
+  printf '{ctx}\n\t;S\037%s\0O\037' "$__sshpty_s"
+  set +o
+  set +euxv -f +o pipefail
+  trap - INT
+  printf '\0D\037%s\0M\037' "$PWD"
+  umask
+  printf '\0H\037'
+  shopt -p
+  printf '\0'
+  for __sshpty_n in{prefixes}; do
+    case $__sshpty_n in __sshpty*) continue;; esac
+    printf 'V\037'; declare -p -- "$__sshpty_n" 2>/dev/null; printf '\0'
+  done
+  for __sshpty_n in $(compgen -A function); do
+    case $__sshpty_n in __sshpty*) continue;; esac
+    printf 'f\037%s\037' "$__sshpty_n"; declare -f -- "$__sshpty_n"; printf '\0'
+  done
+{login_files}  for __sshpty_n in "${{!BASH_ALIASES[@]}}"; do
+    printf 'A\037%s\037%s\0' "$__sshpty_n" "${{BASH_ALIASES[$__sshpty_n]}}"
+  done
+  printf '{end}'
+}}
+"#
+    )
+}
+
+fn start_line(nonce: &str) -> String {
+    let start = String::from_utf8_lossy(&start_marker(nonce)).replace('\x1b', "\\033");
+    format!("printf '{start}%s;%s\\033\\\\' \"$$\" \"${{__sshpty_cdfail:-0}}\"\n")
+}
+
+/// Restore a context: no output, no option that could trace or abort it.
+pub fn restore(ctx: &Context) -> Vec<u8> {
+    let mut s: Vec<u8> = Vec::with_capacity(ctx.size() + 1024);
+    let gone: Vec<&str> = ctx
+        .login_exported
+        .iter()
+        .filter(|n| !ctx.vars.contains_key(*n) && super::is_restored_name(n))
+        .map(String::as_str)
+        .collect();
+    if !gone.is_empty() {
+        s.extend(format!("unset -v {}\n", gone.join(" ")).as_bytes());
+    }
+    if !ctx.cwd.is_empty() {
+        // A directory deleted since: go to the nearest existing parent, and say so.
+        s.extend(b"__sshpty_d=");
+        s.extend(ansi_c_quote(&ctx.cwd));
+        s.extend(
+            b"\ncd -- \"$__sshpty_d\" 2>/dev/null || { __sshpty_cdfail=1; while __sshpty_d=${__sshpty_d%/*}; [ -n \"$__sshpty_d\" ] && ! cd -- \"$__sshpty_d\" 2>/dev/null; do :; done; [ -n \"$__sshpty_d\" ] || cd /; }\n",
+        );
+    }
+    for text in ctx.vars.values() {
+        s.extend(text);
+        s.extend(b" 2>/dev/null\n");
+    }
+    for text in ctx.functions.values() {
+        s.extend(text);
+        s.push(b'\n');
+    }
+    for (name, value) in &ctx.aliases {
+        s.extend(b"alias -- ");
+        s.extend(ansi_c_quote(format!("{name}=").as_bytes()).iter().chain(ansi_c_quote(value).iter()));
+        s.push(b'\n');
+    }
+    let (on, off): (Vec<_>, Vec<_>) = ctx.shopts.iter().partition(|(_, v)| **v);
+    for (flag, list) in [("-s", on), ("-u", off)] {
+        if !list.is_empty() {
+            let names: Vec<&str> = list.iter().map(|(k, _)| k.as_str()).collect();
+            s.extend(format!("shopt {flag} {} 2>/dev/null\n", names.join(" ")).as_bytes());
+        }
+    }
+    for (name, on) in &ctx.set_options {
+        if !CELL_OPTIONS.contains(&name.as_str()) {
+            s.extend(format!("set {}o {name} 2>/dev/null\n", if *on { '-' } else { '+' }).as_bytes());
+        }
+    }
+    if !ctx.umask.is_empty() && ctx.umask.bytes().all(|b| b.is_ascii_digit()) {
+        s.extend(format!("umask {}\n", ctx.umask).as_bytes());
+    }
+    s.extend(b"shopt -s expand_aliases\nexport TERM=xterm-256color\n");
+    s
+}
+
+/// Options turned on just before the cell's code runs.
+fn cell_options(ctx: &Context, strict: bool) -> String {
+    let mut opts = String::new();
+    for name in CELL_OPTIONS {
+        let on = ctx.set_options.get(*name).copied().unwrap_or(false)
+            || (strict && (*name == "errexit" || *name == "pipefail"));
+        if on {
+            opts.push_str(&format!("set -o {name}\n"));
+        }
+    }
+    opts
+}
+
+/// The payload for one cell. `code` is run as written, by `eval` at the top level,
+/// after the context is restored; the capture runs after it unless the shell exits.
+pub fn cell_payload(ctx: &Context, code: &str, nonce: &str, strict: bool) -> Vec<u8> {
+    let mut p = Vec::with_capacity(code.len() + ctx.size() + 4096);
+    p.extend(TERMINAL_ON.as_bytes());
+    p.extend(restore(ctx));
+    p.extend(capture_function(nonce, false).as_bytes());
+    // Ctrl-C ends the cell as in a terminal, keeping what the cell changed so far.
+    p.extend(b"trap '{ __sshpty_capture 130; } 2>/dev/null; exit 130' INT\n");
+    p.extend(start_line(nonce).as_bytes());
+    p.extend(b"__sshpty_cell=");
+    p.extend(ansi_c_quote(code.as_bytes()));
+    p.extend(b"\n__sshpty_pre=");
+    p.extend(ansi_c_quote(cell_options(ctx, strict).as_bytes()));
+    // The options are set inside the eval, so `set -x` traces the cell, not the runner.
+    p.extend(b"\neval \"$__sshpty_pre$__sshpty_cell\"\n{ __sshpty_capture $?; } 2>/dev/null\n");
+    p
+}
+
+/// The payload run once at login, in an interactive login shell: capture what the
+/// profile files set up.
+pub fn login_payload(nonce: &str) -> Vec<u8> {
+    let mut p = String::new();
+    p.push_str(TERMINAL_ON);
+    p.push_str("shopt -s expand_aliases\n");
+    p.push_str(DEFAULTS);
+    p.push_str(&capture_function(nonce, true));
+    p.push_str(&start_line(nonce));
+    p.push_str("{ __sshpty_capture 0; } 2>/dev/null\n");
+    p.into_bytes()
+}
+
+/// Frame a payload for the bootstrap: `<len>\n<payload>`.
+pub fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("{}\n", payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A script for a helper shell without a PTY (completion, inspection): the context
+/// restored, then `body`. Fed on stdin to `bash --noprofile --norc -s`.
+pub fn helper_script(ctx: &Context, body: &str) -> Vec<u8> {
+    let mut s = restore(ctx);
+    s.extend(body.as_bytes());
+    s.push(b'\n');
+    s
+}
+
+pub const HELPER_COMMAND: &str = "exec bash --noprofile --norc -s";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_covers_every_byte_but_nul() {
+        assert_eq!(ansi_c_quote(b"a'b\\c\nd\x1b\xff"), b"$'a\\'b\\\\c\\nd\\x1b\xff'".to_vec());
+        assert_eq!(ansi_c_quote(b"x\0y"), b"$'xy'".to_vec());
+    }
+
+    #[test]
+    fn framing_announces_the_length() {
+        assert_eq!(framed(b"abc"), b"3\nabc".to_vec());
+    }
+
+    #[test]
+    fn payload_keeps_values_out_of_the_bootstrap() {
+        let mut ctx = Context::default();
+        ctx.set_param("SECRET", "s3cr3t");
+        let p = cell_payload(&ctx, "echo hi", "n0nce", false);
+        assert!(String::from_utf8_lossy(&p).contains("s3cr3t"));
+        assert!(!BOOTSTRAP.contains("s3cr3t"));
+    }
+}
+
+/// The scripts run in a real bash (without a PTY: `stty` fails quietly, output
+/// processing is then raw) and what they print parses back into the same state.
+#[cfg(test)]
+mod bash_tests {
+    use super::*;
+    use crate::context::capture;
+    use crate::context::demux::{Demux, Event};
+
+    fn run_bash(payload: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut child = std::process::Command::new("bash")
+            .args(["--noprofile", "--norc", "-s"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("bash");
+        child.stdin.take().unwrap().write_all(payload).unwrap();
+        child.wait_with_output().unwrap().stdout
+    }
+
+    fn cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
+        let nonce = "0123456789abcdef0123456789abcdef";
+        let out = run_bash(&cell_payload(ctx, code, nonce, false));
+        let mut d = Demux::new(nonce);
+        let mut ev = Vec::new();
+        d.feed(&out, &mut ev);
+        d.finish(&mut ev);
+        let mut text = Vec::new();
+        let mut cap = None;
+        for e in ev {
+            match e {
+                Event::Output(o) => text.extend(o),
+                Event::Capture(c) => cap = Some(capture::parse(&c[..]).expect("capture parses")),
+                _ => {}
+            }
+        }
+        (text, cap)
+    }
+
+    #[test]
+    fn state_round_trips_through_bash() {
+        let mut ctx = Context::default();
+        let (out, cap) = cell(
+            &ctx,
+            "cd /tmp; x=$'a\\nb: \"c\" \\'d\\' \\xff'; export E=1; declare -A m=([k]=v); f() { echo \"f:$1\"; }; alias ll='echo LL'; shopt -s extglob; set -o noclobber; umask 027; echo out",
+        );
+        assert_eq!(out, b"out\n");
+        ctx.apply(cap.expect("captured"), false);
+        assert_eq!(ctx.cwd, b"/tmp");
+        let (out, cap) = cell(
+            &ctx,
+            "printf '%s|' \"$x\" \"$E\" \"${m[k]}\" \"$(f 1)\" \"$PWD\" \"$(umask)\"; shopt -q extglob && echo extglob; [[ -o noclobber ]] && echo noclobber\nll",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(b"a\nb: \"c\" 'd' \xff|1|v|f:1|/tmp|0027|extglob\nnoclobber\nLL\n")
+        );
+        assert_eq!(cap.expect("captured").status, 0);
+    }
+
+    #[test]
+    fn exit_keeps_no_capture_and_status_is_reported() {
+        let ctx = Context::default();
+        let (_, cap) = cell(&ctx, "exit 3");
+        assert!(cap.is_none());
+        let (_, cap) = cell(&ctx, "false");
+        assert_eq!(cap.expect("captured").status, 1);
+    }
+
+    #[test]
+    fn deleted_directory_falls_back_to_parent() {
+        let dir = std::env::temp_dir().join(format!("sshpty-gone-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let mut ctx = Context::default();
+        ctx.cwd = dir.join("sub").into_os_string().into_encoded_bytes();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let (_, cap) = cell(&ctx, "true");
+        let parent = dir.parent().unwrap().as_os_str().as_encoded_bytes().to_vec();
+        assert_eq!(cap.expect("captured").cwd, parent);
+    }
+
+    #[test]
+    fn login_payload_captures_an_environment() {
+        let nonce = "feedfeedfeedfeedfeedfeedfeedfeed";
+        let out = run_bash(&login_payload(nonce));
+        let mut d = Demux::new(nonce);
+        let mut ev = Vec::new();
+        d.feed(&out, &mut ev);
+        let cap = ev
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Capture(c) => Some(capture::parse(&c).expect("parses")),
+                _ => None,
+            })
+            .expect("a capture");
+        let (ctx, _) = Context::from_login(cap);
+        assert!(ctx.vars.contains_key("PAGER"));
+        assert!(ctx.login_exported.contains("PAGER"));
+        assert!(!ctx.vars.contains_key("BASHPID"));
+    }
+}

@@ -1,0 +1,77 @@
+"""Fixtures: the test kernelspecs (installed once per session by the binary's own installer)
+and `Notebook` handles on running kernels. See harness.py for the handle itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness import BIN, LOCAL, PLAIN, REPO, Notebook, install_kernelspecs
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernelspecs(tmp_path_factory) -> Path:
+    """Install sshpty-test-local and sshpty-test-plain into a temp prefix and point Jupyter at it.
+
+    Set in os.environ so subprocesses (papermill, jupyter kernelspec list) see the same specs.
+    """
+    if not BIN.is_file():
+        pytest.fail(f"{BIN} does not exist: build it with `cargo build --release`", pytrace=False)
+    prefix = tmp_path_factory.mktemp("prefix")
+    share = install_kernelspecs(prefix)
+    os.environ["JUPYTER_PATH"] = str(share)
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("runtime"))
+    os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+    return share
+
+
+@pytest.fixture
+def notebook():
+    """Factory: notebook(kernel_name, env=None) -> Notebook; every one is closed and checked."""
+    opened: list[Notebook] = []
+
+    def make(kernel_name: str = LOCAL, env: dict | None = None) -> Notebook:
+        nb = Notebook(kernel_name, env=env)
+        opened.append(nb)
+        return nb
+
+    yield make
+    errors = []
+    for nb in opened:
+        try:
+            nb.close()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def local(notebook) -> Notebook:
+    """A kernel installed with --login local --no-header: logs in at its first cell."""
+    return notebook(LOCAL)
+
+
+@pytest.fixture
+def plain(notebook) -> Notebook:
+    """A kernel installed without --login: no target until %login; header on."""
+    return notebook(PLAIN)
+
+
+@pytest.fixture
+def figures():
+    """Record a figure for the closing note; printed in the terminal summary."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("sshpty figures (each beside its baseline from the same run)")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+        artifacts = REPO / "tests" / "artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        (artifacts / "figures.txt").write_text("\n".join(FIGURES) + "\n")

@@ -1,0 +1,142 @@
+"""Cells run in a PTY: shell text as written, output as coalesced streams, the terminal's
+environment, exit statuses, the login requirement (issue 2, items 5, 6, 8)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from harness import LOCAL, PLAIN
+
+
+def test_echo(local):
+    res = local.ok("echo hi")
+    assert res.lines == ["hi"], res.describe()
+
+
+def test_plain_kernel_needs_login_first(plain):
+    res = plain.run("echo hi").failed()
+    assert "%login" in res.errors[0]["evalue"], res.describe()
+    assert "hi" not in res.text
+
+
+def test_plain_kernel_works_after_login_local(plain):
+    plain.ok("%login local")
+    assert "hi" in plain.ok("echo hi").lines
+
+
+def test_shell_text_as_written(local):
+    code = r"""a="it's"
+b='say "hi"'
+echo "$a $b"
+cat <<EOF
+heredoc $(echo sub) ${a}
+EOF
+cat <<'RAW'
+raw $(not run) $a
+RAW
+echo one two three | tr ' ' '\n' | wc -l
+if [ -n "$a" ]; then
+  for i in 1 2; do echo "loop $i"; done
+fi
+echo "$(echo nested $(echo deeper))"
+"""
+    res = local.ok(code)
+    assert res.lines == [
+        "it's say \"hi\"",
+        "heredoc sub it's",
+        "raw $(not run) $a",
+        "3",
+        "loop 1",
+        "loop 2",
+        "nested deeper",
+    ], res.describe()
+
+
+def test_300kb_heredoc_cell(local):
+    body = ("x" * 99 + "\n") * 3000  # 300,000 bytes
+    res = local.ok("wc -c <<'EOF'\n" + body + "EOF", timeout=90)
+    assert res.lines[-1].strip() == "300000", res.describe()
+
+
+def test_300kb_single_line_cell(local):
+    """One 300 KB line: more than a PTY's canonical-mode line (4 KiB) and an exec argument (128 KiB)."""
+    res = local.ok("v='" + "y" * 300_000 + "'; echo ${#v}", timeout=90)
+    assert res.lines[-1].strip() == "300000", res.describe()
+
+
+def test_output_is_coalesced_and_complete(local):
+    res = local.ok("seq 1 20000", timeout=60)
+    assert res.lines == [str(i) for i in range(1, 20001)], "lines lost, doubled or out of order"
+    assert len(res.streams) < 200, f"{len(res.streams)} stream messages for 20000 lines"
+
+
+def test_stdout_and_stderr_merged_into_stdout(local):
+    res = local.ok("echo to-out; echo to-err >&2; echo out-again")
+    assert res.lines == ["to-out", "to-err", "out-again"]
+    assert {m["content"]["name"] for m in res.streams} == {"stdout"}
+
+
+def test_runs_in_a_pty(local):
+    res = local.ok("[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo is-a-tty; tty")
+    assert res.lines[0] == "is-a-tty"
+    assert res.lines[1].startswith("/dev/pts/"), res.describe()
+
+
+def test_term_is_a_colour_terminal(local):
+    term = local.ok("echo $TERM").text.strip()
+    assert "256color" in term or "xterm" in term, term
+    assert int(local.ok("tput colors").text.strip()) >= 8
+
+
+def _env_without(*names):
+    env = dict(os.environ)
+    for n in names:
+        env.pop(n, None)
+    return env
+
+
+def test_lang_defaults_to_c_utf8_when_unset(notebook):
+    nb = notebook(LOCAL, env=_env_without("LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE"))
+    assert nb.ok("echo $LANG").text.strip() == "C.UTF-8"
+
+
+def test_utf8_output(local):
+    res = local.ok("printf 'caf\\303\\251 \\342\\234\\223\\n'")
+    assert res.lines == ["café ✓"], res.describe()
+
+
+def test_pagers_default_to_cat(notebook):
+    names = ("PAGER", "GIT_PAGER", "SYSTEMD_PAGER", "MANPAGER")
+    nb = notebook(LOCAL, env=_env_without(*names))
+    res = nb.ok('echo "$PAGER|$GIT_PAGER|$SYSTEMD_PAGER|$MANPAGER"')
+    assert res.text.strip() == "cat|cat|cat|cat"
+
+
+# ---- exit status: one error output naming the status, reply status error
+
+
+def test_false_is_one_error(local):
+    res = local.run("false").failed()
+    assert res.output_types == ["error"], res.describe()
+
+
+def test_error_names_the_exit_status(local):
+    res = local.run("echo before; (exit 42)").failed()
+    assert "before" in res.text
+    assert re.search(r"\b42\b", res.error_text), res.describe()
+
+
+def test_last_command_decides_as_in_a_terminal(local):
+    res = local.ok("false; echo after")
+    assert "after" in res.text
+
+
+def test_error_then_kernel_still_works(local):
+    local.run("false").failed()
+    assert "fine" in local.ok("echo fine").text
+
+
+def test_pipeline_status_is_the_last_command(local):
+    local.ok("false | true")
+    local.run("true | false").failed()

@@ -1,0 +1,236 @@
+//! The public face of the crate: bytes from the PTY in, cell output out.
+
+use crate::input::InputFilter;
+use crate::screen;
+use crate::term::Term;
+use crate::text::LineWriter;
+
+/// A terminal that turns a PTY byte stream into what a notebook cell shows.
+///
+/// **Line mode.** The output read in order — every [`take_finished`](Self::take_finished)
+/// result, then [`finish`](Self::finish) — is what an infinitely tall terminal of the same
+/// width shows for the same bytes, as tmux's history plus screen
+/// (`capture-pane -J -S - -E -`): one logical line per line, soft wraps joined, SGR kept
+/// and reset at each line's end, every other control sequence resolved.
+///
+/// Choices where "what a terminal shows" is not enough:
+/// * **clear**: a full-screen erase (`ESC [ 2 J`, or `ESC [ J` from the home position)
+///   first moves the screen's text to the finished output, as tmux's default
+///   `scroll-on-clear` does; `ESC [ 3 J` (erase scrollback) is ignored, so a `clear` in a
+///   cell keeps what was printed before it. `ESC c` (`reset`) does the same.
+/// * **Huge lines**: a logical line is cut with a newline once its text reaches
+///   [`MAX_LOGICAL_LINE`](crate::MAX_LOGICAL_LINE) bytes (1 MiB), so memory stays bounded.
+/// * **Alternate screen**: what a program draws there (vi, less, top) is not part of the
+///   line output, exactly as it is not part of a terminal's scrollback; the kernel shows it
+///   through [`screen_mode`](Self::screen_mode) and the screen snapshots instead.
+/// * **Resize** truncates rows to the new width; there is no reflow.
+pub struct Renderer {
+    term: Term,
+    parser: vte::Parser,
+    filter: InputFilter,
+    scratch: Vec<u8>,
+}
+
+impl Renderer {
+    /// A terminal `cols` wide and `rows` tall (programs are told this size; cursor-up can
+    /// only reach lines within `rows` of the bottom, so lines further up are final).
+    /// Zero sizes are taken as 1.
+    pub fn new(cols: u16, rows: u16) -> Renderer {
+        Renderer {
+            term: Term::new(cols, rows),
+            parser: vte::Parser::new(),
+            filter: InputFilter::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The current size as `(cols, rows)`.
+    pub fn size(&self) -> (u16, u16) {
+        (self.term.cols as u16, self.term.rows as u16)
+    }
+
+    /// Change the size. Rows that no longer fit above the cursor become finished output;
+    /// rows are truncated to a narrower width (no reflow).
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        self.term.resize(cols, rows);
+    }
+
+    /// Feed bytes from the PTY, split anywhere: the result never depends on the split.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        self.filter.filter(bytes, &mut buf);
+        self.parser.advance(&mut self.term, &buf);
+        // Keep a modest buffer around, not one the size of the largest chunk ever fed.
+        if buf.capacity() <= 1 << 16 {
+            self.scratch = buf;
+        }
+    }
+
+    /// Lines that became final since the last call, each ending in '\n'.
+    pub fn take_finished(&mut self) -> String {
+        std::mem::take(&mut self.term.history.finished)
+    }
+
+    /// The part that can still change: the start of a logical line whose first rows already
+    /// scrolled off, then the main screen's rows up to the last non-blank one, soft wraps
+    /// joined, trailing blanks trimmed. The cursor's row counts up to the cursor, so a
+    /// prompt keeps its trailing space. A newline ends the text when the cursor is or has
+    /// been below the last row shown (the last line was terminated). Empty if nothing is
+    /// pending.
+    pub fn pending(&self) -> String {
+        let mut out = String::new();
+        let mut writer = self.term.history.carry.clone();
+        self.render_screen(&mut writer, &mut out);
+        out
+    }
+
+    fn render_screen(&self, writer: &mut LineWriter, out: &mut String) {
+        let lines = self.term.primary();
+        // While the alternate screen is up, the main screen's cursor is the one saved when
+        // the program switched.
+        let (crow, ccol) = if self.term.in_alt {
+            (None, 0)
+        } else {
+            let col = if self.term.wrap_pending {
+                self.term.cols
+            } else {
+                self.term.col
+            };
+            (Some(self.term.row), col)
+        };
+        let end_of = |i: usize| {
+            let line = &lines[i];
+            let mut end = if line.wrapped {
+                line.cells.len()
+            } else {
+                line.visible_len()
+            };
+            if crow == Some(i) {
+                end = end.max(ccol);
+            }
+            end
+        };
+        let used = (0..lines.len())
+            .rev()
+            .find(|&i| end_of(i) > 0)
+            .map_or(0, |i| i + 1);
+        for (i, line) in lines[..used].iter().enumerate() {
+            writer.push_cells(line, end_of(i));
+            if !line.wrapped || i + 1 == used {
+                let newline = i + 1 < used || self.term.max_row.max(crow.unwrap_or(0)) >= used;
+                writer.finish_into(out, newline);
+            }
+        }
+        if used == 0 && !writer.is_empty() {
+            writer.finish_into(out, false);
+        }
+    }
+
+    /// End of the cell: everything not yet taken, as final text, then a fresh terminal (as
+    /// [`reset`](Self::reset); replies not yet taken are dropped).
+    ///
+    /// The text ends with a newline only if the output's last line was terminated (the
+    /// cursor is below it): `printf 'name? '` gives `"name? "`, `echo done` gives
+    /// `"done\n"`. Bytes of an unfinished UTF-8 character at the very end become U+FFFD.
+    pub fn finish(&mut self) -> String {
+        self.scratch.clear();
+        self.filter.flush(&mut self.scratch);
+        let tail = std::mem::take(&mut self.scratch);
+        self.parser.advance(&mut self.term, &tail);
+        let mut out = self.take_finished();
+        let mut writer = std::mem::take(&mut self.term.history.carry);
+        self.render_screen(&mut writer, &mut out);
+        self.reset();
+        out
+    }
+
+    /// Bytes the terminal must answer into the PTY (cursor position and device status
+    /// reports, device attributes, window size, mode and colour queries), in order.
+    pub fn take_replies(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.term.replies)
+    }
+
+    /// True while a program holds the alternate screen, or has taken over the main screen
+    /// by erasing it whole and then addressing the cursor to other rows (busybox vi,
+    /// whiptail). Taking over ends when a screenful of lines scrolls by without cursor
+    /// addressing (ordinary output has resumed), or at [`reset`](Self::reset).
+    pub fn screen_mode(&self) -> bool {
+        self.term.in_alt || self.term.takeover
+    }
+
+    /// True while the alternate screen is active.
+    pub fn alternate_screen(&self) -> bool {
+        self.term.in_alt
+    }
+
+    /// The visible screen as plain text: rows up to the last non-blank one or the cursor's,
+    /// trailing blanks trimmed, no newline at the end.
+    pub fn screen_text(&self) -> String {
+        screen::text(self.term.screen(), self.term.row)
+    }
+
+    /// The visible screen as an HTML `<pre>`, colours inline, the cursor (when visible) in a
+    /// span of class `sshpty-cursor`.
+    pub fn screen_html(&self) -> String {
+        let cursor = self
+            .term
+            .cursor_visible
+            .then_some((self.term.row, self.term.col));
+        screen::html(self.term.screen(), cursor)
+    }
+
+    /// Text of the cursor's logical line up to the cursor, without SGR: for prompt
+    /// detection. Rows soft-wrapped into the cursor's row are included.
+    pub fn cursor_line(&self) -> String {
+        let lines = self.term.screen();
+        let mut first = self.term.row;
+        while first > 0 && lines[first - 1].wrapped {
+            first -= 1;
+        }
+        let mut out = String::new();
+        for line in &lines[first..self.term.row] {
+            line.plain(line.cells.len(), &mut out);
+        }
+        let col = if self.term.wrap_pending {
+            self.term.cols
+        } else {
+            self.term.col
+        };
+        lines[self.term.row].plain(col, &mut out);
+        out
+    }
+
+    /// The cursor as `(row, col)`, 0-based, on the visible screen.
+    pub fn cursor_position(&self) -> (u16, u16) {
+        (self.term.row as u16, self.term.col as u16)
+    }
+
+    /// Whether the program asked for application cursor keys (DECCKM): arrows must then be
+    /// sent as `ESC O A` rather than `ESC [ A`.
+    pub fn application_cursor_keys(&self) -> bool {
+        self.term.app_cursor
+    }
+
+    /// Whether the program asked for bracketed paste (mode 2004).
+    pub fn bracketed_paste(&self) -> bool {
+        self.term.bracketed_paste
+    }
+
+    /// Back to a fresh terminal of the same size (between cells). Output not taken is
+    /// dropped.
+    pub fn reset(&mut self) {
+        let (cols, rows) = self.size();
+        *self = Renderer::new(cols, rows);
+    }
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("size", &self.size())
+            .field("cursor", &self.cursor_position())
+            .field("screen_mode", &self.screen_mode())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,102 @@
+//! Jupyter's heartbeat: a REP-type socket (RFC 23 "The REP Socket Type") that
+//! echoes every message back to its sender unchanged. A REQ client sends
+//! `[empty delimiter, payload]`; echoing all frames as received is exactly what
+//! a REP would reply with its envelope restored.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::command::SocketType;
+use super::frame::Event;
+use super::peer::{self, Connected, Outgoing, PeerError, PeerLabel, PeerSlot, common_command};
+use super::{Limits, SendError};
+
+/// Listen on `ip:port` (0 picks a free port) and echo until the returned task is
+/// aborted; aborting it also disconnects every heartbeat peer. Returns the port
+/// actually bound.
+pub async fn serve_heartbeat(
+    ip: &str,
+    port: u16,
+    limits: Limits,
+) -> io::Result<(u16, JoinHandle<()>)> {
+    let listener = peer::bind(ip, port).await?;
+    let port = listener.local_addr()?.port();
+    let (shutdown_tx, shutdown_rx) = watch::channel(());
+    let task = tokio::spawn(async move {
+        // Owned by this task: when it ends or is aborted, connections see the
+        // channel close and end too.
+        let _shutdown = shutdown_tx;
+        let peer_shutdown = shutdown_rx.clone();
+        peer::accept_loop(
+            listener,
+            "heartbeat",
+            limits.max_peers,
+            shutdown_rx,
+            move |stream, addr, slot| {
+                tokio::spawn(serve_peer(
+                    stream,
+                    addr,
+                    slot,
+                    limits.clone(),
+                    peer_shutdown.clone(),
+                ));
+            },
+        )
+        .await;
+    });
+    Ok((port, task))
+}
+
+async fn serve_peer(
+    stream: TcpStream,
+    addr: SocketAddr,
+    _slot: PeerSlot,
+    limits: Limits,
+    mut shutdown: watch::Receiver<()>,
+) {
+    let label = PeerLabel {
+        kind: "heartbeat",
+        addr,
+    };
+    let established = tokio::select! {
+        c = peer::establish(stream, label, SocketType::Rep, &limits, peer::HANDSHAKE_TIMEOUT) => c,
+        _ = shutdown.changed() => None,
+    };
+    let Some(Connected {
+        label,
+        mut reader,
+        queue,
+        ..
+    }) = established
+    else {
+        return;
+    };
+    let read_loop = async {
+        loop {
+            match reader.next().await? {
+                None => return Ok(()),
+                Some(Event::Message(frames)) => match queue.push(Outgoing::Message(frames)) {
+                    Ok(()) => {}
+                    // A heartbeat client waits for each echo; one that has
+                    // peer_queue_bytes of echoes unread is not a client.
+                    Err(SendError::QueueFull) => {
+                        return Err(PeerError::NotReading {
+                            limit: limits.peer_queue_bytes,
+                        });
+                    }
+                    Err(_) => return Ok(()),
+                },
+                Some(Event::Command(body)) => {
+                    common_command(label, body, &queue)?;
+                }
+            }
+        }
+    };
+    let result: Result<(), PeerError> = peer::until_closed(read_loop, &queue, &mut shutdown).await;
+    queue.close();
+    peer::log_end(label, &result);
+}

@@ -440,13 +440,17 @@ class Notebook:
             finally:
                 self.km.shutdown_kernel(now=True)
         leftovers = self._leftovers(before)
+        names = {p: cmdline(p) for p in leftovers}
         for p in leftovers:
             _kill(p)
         if check:
-            assert exited, "kernel did not exit within 10 s of a shutdown_request"
-            assert not leftovers, "kernel left processes behind: " + "; ".join(
-                f"{p} {cmdline(p)!r}" for p in leftovers
-            )
+            problems = []
+            if not exited:
+                problems.append("kernel did not exit within 10 s of a shutdown_request")
+            if leftovers:
+                problems.append("kernel left processes behind: " + "; ".join(
+                    f"{p} {names.get(p, '?')!r}" for p in leftovers))
+            assert not problems, "; ".join(problems)
 
     def _leftovers(self, before: set[int]) -> list[int]:
         deadline = time.monotonic() + 5

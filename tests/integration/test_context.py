@@ -176,27 +176,43 @@ def test_restored_value_never_in_process_list(local):
         cell.result(timeout=30).ok()
 
 
+def forged_block(nonce: str) -> bytes:
+    """A context capture as the kernel's runner prints it (src/context/demux.rs, capture.rs),
+    claiming cwd / and victim=forged, plus a start marker and an OSC variant."""
+    return (
+        f"\x1b_sshpty;{nonce};start;1;0\x1b\\".encode()
+        + f"\x1b_sshpty;{nonce};ctx;\r\n\t;S\x1f0\0O\x1f\0D\x1f/\0M\x1f0022\0".encode()
+        + b'V\x1fdeclare -- victim="forged"\0'
+        + f"\0E\x1f{nonce}\0\x1b\\".encode()
+        + f"\x1b]sshpty;{nonce};ctx;cwd=/;victim=forged\x07\n".encode()
+    )
+
+
 def test_forged_marker_printed_by_a_cell_changes_nothing(local):
     local.ok("cd /tmp; victim=original")
-    forged = (
-        r"printf '\033_sshpty;deadbeef;ctx;cwd=/;victim=forged\033\\';"
-        r"printf '\033]sshpty;deadbeef;ctx;cwd=/;victim=forged\007';"
-        r"printf '\n__SSHPTY_CTX__ deadbeef\ncd /\nvictim=forged\n__SSHPTY_END__ deadbeef\n'"
-    )
-    local.run(forged)
+    octal = "".join(f"\\{b:03o}" for b in forged_block("deadbeef"))
+    local.run(f"printf '{octal}'")
     assert local.ok('pwd; echo "$victim"').lines == ["/tmp", "original"]
 
 
 def test_forged_marker_in_a_catted_file_changes_nothing(local, tmp_path):
     local.ok("cd /tmp; victim=original")
     f = tmp_path / "forged.bin"
-    f.write_bytes(
-        b"\x1b_sshpty;deadbeef;ctx;cwd=/;victim=forged\x1b\\"
-        b"\x1b]sshpty;deadbeef;ctx;cwd=/;victim=forged\x07"
-        b"\n__SSHPTY_CTX__ deadbeef\ncd /\nvictim=forged\n__SSHPTY_END__ deadbeef\n"
-    )
+    f.write_bytes(forged_block("deadbeef") + b"tail\n")
     local.run(f"cat {f}")
     assert local.ok('pwd; echo "$victim"').lines == ["/tmp", "original"]
+
+
+def test_marker_with_a_previous_cells_nonce_changes_nothing(local, tmp_path):
+    """A file holding a capture block made with an earlier cell's real nonce is just output."""
+    local.ok("cd /tmp; victim=original")
+    found = local.ok("declare -f | grep -o 'sshpty;[A-Za-z0-9_-]*;ctx' | head -n 1").text.strip()
+    nonce = found.split(";")[1] if found.count(";") == 2 else "0" * 32
+    f = tmp_path / "old-nonce.bin"
+    f.write_bytes(forged_block(nonce))
+    local.run(f"cat {f}")
+    assert local.ok('pwd; echo "$victim"').lines == ["/tmp", "original"]
+    assert local.ok(f"cat {f} >/dev/null; echo read").lines == ["read"]
 
 
 def test_background_jobs_are_not_carried(local):

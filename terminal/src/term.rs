@@ -236,7 +236,7 @@ impl Term {
     fn print_char(&mut self, c: char) {
         let c = self.map_charset(c);
         let Some(w) = c.width() else { return };
-        if w == 0 {
+        if w == 0 || self.after_joiner() {
             self.combine(c);
             return;
         }
@@ -291,22 +291,37 @@ impl Term {
         }
     }
 
-    /// A zero-width character joins the cell written just before the cursor.
-    fn combine(&mut self, c: char) {
+    /// The cell written just before the cursor, which zero-width characters join.
+    fn prev_cell(&mut self) -> Option<&mut Cell> {
         let col = if self.wrap_pending {
             self.col
         } else if self.col > 0 {
             self.col - 1
         } else {
-            return;
+            return None;
         };
         let line = self.cur_line();
         let col = match line.cells.get(col) {
             Some(cell) if cell.is_spacer() && col > 0 => col - 1,
             Some(_) => col,
-            None => return,
+            None => return None,
         };
-        line.cells[col].push_combining(c);
+        line.cells.get_mut(col)
+    }
+
+    /// A zero-width character joins the cell written just before the cursor.
+    fn combine(&mut self, c: char) {
+        if let Some(cell) = self.prev_cell() {
+            cell.push_combining(c);
+        }
+    }
+
+    /// After a zero-width joiner, the next character is part of the same emoji sequence
+    /// (👨‍👩‍👧) and shares its cell, as tmux 3.3 draws it.
+    fn after_joiner(&mut self) -> bool {
+        self.prev_cell()
+            .and_then(|cell| cell.combining.as_deref())
+            .is_some_and(|s| s.ends_with('\u{200d}'))
     }
 
     // ---- cursor ----------------------------------------------------------------------

@@ -15,7 +15,11 @@
 //! - `install`: the kernelspec.
 
 pub mod context;
+pub mod execute;
 pub mod history;
+pub mod install;
+pub mod kernel;
+pub mod magics;
 pub mod shell_syntax;
 pub mod target;
 pub mod wire;

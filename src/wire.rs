@@ -102,15 +102,36 @@ impl Request {
     }
 }
 
+/// A message that could not be used, with the identities it came from (for a reply).
+#[derive(Debug)]
+pub struct DecodeFailure {
+    pub identities: Vec<Bytes>,
+    pub error: WireError,
+}
+
 /// Split frames at the delimiter, check the signature, then parse.
-pub fn decode(signer: &Signer, mut frames: Vec<Bytes>) -> Result<Request, WireError> {
-    let pos = frames
-        .iter()
-        .position(|f| f.as_ref() == DELIMITER)
-        .ok_or(WireError::NoDelimiter)?;
+pub fn decode(signer: &Signer, mut frames: Vec<Bytes>) -> Result<Request, DecodeFailure> {
+    let Some(pos) = frames.iter().position(|f| f.as_ref() == DELIMITER) else {
+        return Err(DecodeFailure {
+            identities: Vec::new(),
+            error: WireError::NoDelimiter,
+        });
+    };
     let rest = frames.split_off(pos + 1);
     frames.pop(); // the delimiter
     let identities = frames;
+    decode_parts(signer, rest)
+        .map_err(|error| DecodeFailure {
+            identities: identities.clone(),
+            error,
+        })
+        .map(|mut r| {
+            r.identities = identities;
+            r
+        })
+}
+
+fn decode_parts(signer: &Signer, rest: Vec<Bytes>) -> Result<Request, WireError> {
     if rest.len() < 5 {
         return Err(WireError::TooFewFrames(rest.len()));
     }
@@ -133,10 +154,10 @@ pub fn decode(signer: &Signer, mut frames: Vec<Bytes>) -> Result<Request, WireEr
     };
     let metadata: Value = serde_json::from_slice(metadata).map_err(bad)?;
     let content: Value = serde_json::from_slice(content).map_err(bad)?;
-    let content = JupyterMessageContent::from_type_and_content(&header.msg_type, content)
-        .map_err(bad)?;
+    let content =
+        JupyterMessageContent::from_type_and_content(&header.msg_type, content).map_err(bad)?;
     Ok(Request {
-        identities,
+        identities: Vec::new(),
         message: JupyterMessage {
             zmq_identities: Vec::new(),
             header,
@@ -177,6 +198,17 @@ impl Session {
         parent: Option<&Header>,
         metadata: Value,
     ) -> Vec<Bytes> {
+        self.encode_with_id(prefix, content, parent, metadata).1
+    }
+
+    /// As `encode`, also returning the new message's id (replies will name it as parent).
+    pub fn encode_with_id(
+        &self,
+        prefix: Vec<Bytes>,
+        content: &JupyterMessageContent,
+        parent: Option<&Header>,
+        metadata: Value,
+    ) -> (String, Vec<Bytes>) {
         let header = Header {
             msg_id: uuid::Uuid::new_v4().to_string(),
             username: "sshpty".into(),
@@ -185,6 +217,7 @@ impl Session {
             msg_type: content.message_type().to_owned(),
             version: PROTOCOL_VERSION.into(),
         };
+        let msg_id = header.msg_id.clone();
         let header = json(&header);
         let parent = match parent {
             Some(p) => json(p),
@@ -202,7 +235,7 @@ impl Session {
             Bytes::from(metadata),
             Bytes::from(content),
         ]);
-        frames
+        (msg_id, frames)
     }
 }
 
@@ -227,7 +260,12 @@ mod tests {
         // Replace the content and re-sign, to test arbitrary content.
         let n = frames.len();
         frames[n - 1] = Bytes::from(content.to_owned());
-        let sig = signer.sign(&[&frames[n - 4], &frames[n - 3], &frames[n - 2], &frames[n - 1]]);
+        let sig = signer.sign(&[
+            &frames[n - 4],
+            &frames[n - 3],
+            &frames[n - 2],
+            &frames[n - 1],
+        ]);
         frames[n - 5] = Bytes::from(sig);
         frames
     }
@@ -244,7 +282,7 @@ mod tests {
     fn wrong_key_is_rejected() {
         let frames = request_frames(&Signer::new(b"other"), "{}");
         assert!(matches!(
-            decode(&Signer::new(b"secret"), frames),
+            decode(&Signer::new(b"secret"), frames).map_err(|e| e.error),
             Err(WireError::BadSignature)
         ));
     }
@@ -255,7 +293,7 @@ mod tests {
         let n = frames.len();
         frames[n - 5] = Bytes::new();
         assert!(matches!(
-            decode(&Signer::new(b"secret"), frames),
+            decode(&Signer::new(b"secret"), frames).map_err(|e| e.error),
             Err(WireError::BadSignature)
         ));
     }
@@ -270,18 +308,23 @@ mod tests {
     fn malformed_content_keeps_the_header() {
         let signer = Signer::new(b"k");
         let err = decode(&signer, request_frames(&signer, "{not json")).unwrap_err();
-        assert_eq!(err.header().map(|h| h.msg_type.as_str()), Some("kernel_info_request"));
+        assert_eq!(err.identities, vec![Bytes::from_static(b"client-1")]);
+        let err = err.error;
+        assert_eq!(
+            err.header().map(|h| h.msg_type.as_str()),
+            Some("kernel_info_request")
+        );
     }
 
     #[test]
     fn missing_delimiter_and_short_messages() {
         let signer = Signer::new(b"k");
         assert!(matches!(
-            decode(&signer, vec![Bytes::from_static(b"x")]),
+            decode(&signer, vec![Bytes::from_static(b"x")]).map_err(|e| e.error),
             Err(WireError::NoDelimiter)
         ));
         assert!(matches!(
-            decode(&signer, vec![Bytes::from_static(DELIMITER), Bytes::new()]),
+            decode(&signer, vec![Bytes::from_static(DELIMITER), Bytes::new()]).map_err(|e| e.error),
             Err(WireError::TooFewFrames(1))
         ));
     }

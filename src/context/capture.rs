@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CaptureError {
-    #[error("the terminal's output settings were changed by the cell (stty), so the shell state could not be read back")]
+    #[error(
+        "the terminal's output settings were changed by the cell (stty), so the shell state could not be read back"
+    )]
     UnknownOutputMode,
     #[error("the shell state record {0:?} is malformed")]
     BadRecord(String),
@@ -46,7 +48,11 @@ pub fn parse(block: &[u8]) -> Result<Captured, CaptureError> {
     } else {
         return Err(CaptureError::UnknownOutputMode);
     };
-    let body: Vec<u8> = if onlcr { undo_onlcr(body) } else { body.to_vec() };
+    let body: Vec<u8> = if onlcr {
+        undo_onlcr(body)
+    } else {
+        body.to_vec()
+    };
 
     let mut c = Captured::default();
     let mut status = None;
@@ -54,13 +60,24 @@ pub fn parse(block: &[u8]) -> Result<Captured, CaptureError> {
         if record.is_empty() || record == b"\x1b\\" {
             continue;
         }
-        let bad = || CaptureError::BadRecord(String::from_utf8_lossy(&record[..record.len().min(40)]).into_owned());
+        let bad = || {
+            CaptureError::BadRecord(
+                String::from_utf8_lossy(&record[..record.len().min(40)]).into_owned(),
+            )
+        };
         let (kind, rest) = match record {
             [k, 0x1f, rest @ ..] => (*k, rest),
             _ => return Err(bad()),
         };
         match kind {
-            b'S' => status = Some(std::str::from_utf8(rest).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(bad)?),
+            b'S' => {
+                status = Some(
+                    std::str::from_utf8(rest)
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .ok_or_else(bad)?,
+                )
+            }
             b'F' => c.flags = String::from_utf8_lossy(rest).into_owned(),
             b'D' => c.cwd = rest.to_vec(),
             b'M' => c.umask = String::from_utf8_lossy(rest).trim().to_owned(),
@@ -134,7 +151,10 @@ pub fn declared_name(text: &[u8]) -> Option<String> {
     let rest = text.strip_prefix(b"declare -")?;
     let sp = rest.iter().position(|&b| b == b' ')?;
     let rest = &rest[sp + 1..];
-    let end = rest.iter().position(|&b| b == b'=' || b == b'\n').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|&b| b == b'=' || b == b'\n')
+        .unwrap_or(rest.len());
     let name = std::str::from_utf8(&rest[..end]).ok()?;
     is_name(name).then(|| name.to_owned())
 }
@@ -158,7 +178,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn block(onlcr: bool, records: &[&[u8]]) -> Vec<u8> {
-        let mut b = if onlcr { b"\r\n\t;".to_vec() } else { b"\n\t;".to_vec() };
+        let mut b = if onlcr {
+            b"\r\n\t;".to_vec()
+        } else {
+            b"\n\t;".to_vec()
+        };
         for r in records {
             let r = if onlcr {
                 let mut o = Vec::new();
@@ -203,9 +227,18 @@ mod tests {
         assert_eq!(c.umask, "0027");
         assert_eq!(c.set_options.get("noclobber"), Some(&false));
         assert_eq!(c.shopts.get("extglob"), Some(&true));
-        assert_eq!(c.vars["x"], b"declare -- x=\"a\r\nb: \\\"c\\\" \xff\"".to_vec());
-        assert_eq!(c.vars["arr"], b"declare -a arr=([0]=\"1\" [1]=\"2\")".to_vec());
-        assert_eq!(c.functions["greet"], b"greet () \n{ \n    echo hi\n}".to_vec());
+        assert_eq!(
+            c.vars["x"],
+            b"declare -- x=\"a\r\nb: \\\"c\\\" \xff\"".to_vec()
+        );
+        assert_eq!(
+            c.vars["arr"],
+            b"declare -a arr=([0]=\"1\" [1]=\"2\")".to_vec()
+        );
+        assert_eq!(
+            c.functions["greet"],
+            b"greet () \n{ \n    echo hi\n}".to_vec()
+        );
         assert_eq!(c.aliases["ll"], b"ls -l".to_vec());
     }
 
@@ -217,17 +250,26 @@ mod tests {
 
     #[test]
     fn unknown_output_mode_is_refused() {
-        assert_eq!(parse(b"\r\r\n\t;S\x1f0\0"), Err(CaptureError::UnknownOutputMode));
+        assert_eq!(
+            parse(b"\r\r\n\t;S\x1f0\0"),
+            Err(CaptureError::UnknownOutputMode)
+        );
     }
 
     #[test]
     fn missing_status_is_an_error() {
-        assert_eq!(parse(&block(false, &[b"D\x1f/"])), Err(CaptureError::NoStatus));
+        assert_eq!(
+            parse(&block(false, &[b"D\x1f/"])),
+            Err(CaptureError::NoStatus)
+        );
     }
 
     #[test]
     fn declared_names_and_flags() {
-        assert_eq!(declared_name(b"declare -rx A_1=\"x\"").as_deref(), Some("A_1"));
+        assert_eq!(
+            declared_name(b"declare -rx A_1=\"x\"").as_deref(),
+            Some("A_1")
+        );
         assert_eq!(declared_flags(b"declare -rx A_1=\"x\""), b"rx");
         assert_eq!(declared_name(b"declare -- 1x=3"), None);
         assert_eq!(declared_name(b"declare -a arr"), Some("arr".into()));

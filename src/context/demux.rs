@@ -18,7 +18,10 @@ pub enum Event {
     /// Output before the cell started (login shell noise); shown only if the cell
     /// never starts.
     Noise(Vec<u8>),
-    Started { pid: i32, cd_failed: bool },
+    Started {
+        pid: i32,
+        cd_failed: bool,
+    },
     Output(Vec<u8>),
     /// The raw capture block, from after `ctx;` through the end record.
     Capture(Vec<u8>),
@@ -77,7 +80,9 @@ impl Demux {
         self.pending.extend_from_slice(bytes);
         loop {
             let progressed = match self.state {
-                State::BeforeStart => self.scan_for(|d| &d.start, State::StartTail, Event::Noise, events),
+                State::BeforeStart => {
+                    self.scan_for(|d| &d.start, State::StartTail, Event::Noise, events)
+                }
                 State::StartTail => self.start_tail(events),
                 State::Running => self.scan_for(|d| &d.ctx, State::Capture, Event::Output, events),
                 State::Capture => self.capture(events),
@@ -237,7 +242,10 @@ mod tests {
             ev,
             vec![
                 Event::Noise(b"motd noise\r\n".to_vec()),
-                Event::Started { pid: 4242, cd_failed: false },
+                Event::Started {
+                    pid: 4242,
+                    cd_failed: false
+                },
                 Event::Output(b"hello\r\nforged \x1b_sshpty;ffff;ctx;x\r\nno newline".to_vec()),
                 Event::Capture({
                     let mut c = b"\r\n\t;S\x1f0\0".to_vec();
@@ -270,7 +278,10 @@ mod tests {
         assert_eq!(
             ev,
             vec![
-                Event::Started { pid: 1, cd_failed: true },
+                Event::Started {
+                    pid: 1,
+                    cd_failed: true
+                },
                 Event::Output(b"out".to_vec())
             ]
         );

@@ -122,7 +122,9 @@ impl Context {
             .iter()
             .filter(|(name, _)| {
                 let from_completion = c.function_files.get(*name).is_some_and(|f| {
-                    COMPLETION_FILES.iter().any(|p| memchr::memmem::find(f, p).is_some())
+                    COMPLETION_FILES
+                        .iter()
+                        .any(|p| memchr::memmem::find(f, p).is_some())
                 });
                 if from_completion {
                     applied.dropped_functions += 1;
@@ -194,7 +196,11 @@ impl Context {
         self.cwd.len()
             + self.vars.values().map(Vec::len).sum::<usize>()
             + self.functions.values().map(Vec::len).sum::<usize>()
-            + self.aliases.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            + self
+                .aliases
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
     }
 
     pub fn cwd_lossy(&self) -> String {
@@ -207,7 +213,11 @@ impl Context {
         let eq = text.iter().position(|&b| b == b'=')?;
         let v = &text[eq + 1..];
         let v = v.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\""))?;
-        Some(String::from_utf8_lossy(v).replace("\\\"", "\"").replace("\\\\", "\\"))
+        Some(
+            String::from_utf8_lossy(v)
+                .replace("\\\"", "\"")
+                .replace("\\\\", "\\"),
+        )
     }
 }
 
@@ -230,9 +240,14 @@ mod tests {
         ] {
             c.vars.insert(n.into(), t.as_bytes().to_vec());
         }
-        c.functions.insert("mine".into(), b"mine () \n{ \n    :\n}".to_vec());
-        c.functions.insert("_comp".into(), b"_comp () \n{ \n    :\n}".to_vec());
-        c.function_files.insert("_comp".into(), b"_comp 12 /usr/share/bash-completion/bash_completion".to_vec());
+        c.functions
+            .insert("mine".into(), b"mine () \n{ \n    :\n}".to_vec());
+        c.functions
+            .insert("_comp".into(), b"_comp () \n{ \n    :\n}".to_vec());
+        c.function_files.insert(
+            "_comp".into(),
+            b"_comp 12 /usr/share/bash-completion/bash_completion".to_vec(),
+        );
         c.set_options.insert("monitor".into(), true);
         c.set_options.insert("errexit".into(), true);
         c.shopts.insert("login_shell".into(), true);
@@ -267,8 +282,12 @@ mod tests {
     fn params_and_scalars() {
         let mut ctx = Context::default();
         ctx.set_param("NAME", "a \"b\" 'c'");
-        assert_eq!(ctx.vars["NAME"], b"declare -- NAME=$'a \"b\" \\'c\\''".to_vec());
-        ctx.vars.insert("P".into(), b"declare -x P=\"x \\\"y\\\"\"".to_vec());
+        assert_eq!(
+            ctx.vars["NAME"],
+            b"declare -- NAME=$'a \"b\" \\'c\\''".to_vec()
+        );
+        ctx.vars
+            .insert("P".into(), b"declare -x P=\"x \\\"y\\\"\"".to_vec());
         assert_eq!(ctx.scalar("P").as_deref(), Some("x \"y\""));
     }
 }

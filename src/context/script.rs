@@ -10,11 +10,14 @@ use super::demux::{ctx_marker, end_marker, start_marker};
 use super::{CELL_OPTIONS, Context};
 
 /// Run by the login shell of the target (any of sh, bash, fish, tcsh: one `exec`, single
-/// quotes only). `head -c` reads in blocks; bash's `read` would read a byte at a time.
-pub const BOOTSTRAP: &str = r#"exec bash --noprofile --norc -c 'read -r n && eval "$(head -c "$n")"'"#;
+/// quotes only). `head -c` reads in blocks. `read -n` matters: without a count, bash's
+/// `read` finds a terminal seekable and reads ahead in blocks, swallowing the payload.
+pub const BOOTSTRAP: &str =
+    r#"exec bash --noprofile --norc -c 'read -r -n 20 n && eval "$(head -c "$n")"'"#;
 /// The same, as an interactive login shell: reads the profile files and ~/.bashrc, so
 /// the captured environment is what a terminal login sets up (aliases included).
-pub const LOGIN_BOOTSTRAP: &str = r#"exec bash -l -i -c 'read -r n && eval "$(head -c "$n")"'"#;
+pub const LOGIN_BOOTSTRAP: &str =
+    r#"exec bash -l -i -c 'read -r -n 20 n && eval "$(head -c "$n")"'"#;
 
 /// The terminal modes the target's PTY starts without (see `target`), turned back on.
 const TERMINAL_ON: &str = "stty echo icanon isig iexten ixon icrnl 2>/dev/null\n";
@@ -50,7 +53,10 @@ fn capture_function(nonce: &str, login: bool) -> String {
     let ctx = String::from_utf8_lossy(&ctx_marker(nonce)).replace('\x1b', "\\033");
     // printf format of `end_marker` (`\0E\x1f<nonce>\0ESC \`).
     let end = format!("\\0E\\037{nonce}\\0\\033\\\\");
-    debug_assert_eq!(end_marker(nonce), format!("\0E\x1f{nonce}\0\x1b\\").into_bytes());
+    debug_assert_eq!(
+        end_marker(nonce),
+        format!("\0E\x1f{nonce}\0\x1b\\").into_bytes()
+    );
     let prefixes: String = ('A'..='Z')
         .chain('a'..='z')
         .chain(std::iter::once('_'))
@@ -125,7 +131,11 @@ pub fn restore(ctx: &Context) -> Vec<u8> {
     }
     for (name, value) in &ctx.aliases {
         s.extend(b"alias -- ");
-        s.extend(ansi_c_quote(format!("{name}=").as_bytes()).iter().chain(ansi_c_quote(value).iter()));
+        s.extend(
+            ansi_c_quote(format!("{name}=").as_bytes())
+                .iter()
+                .chain(ansi_c_quote(value).iter()),
+        );
         s.push(b'\n');
     }
     let (on, off): (Vec<_>, Vec<_>) = ctx.shopts.iter().partition(|(_, v)| **v);
@@ -137,7 +147,9 @@ pub fn restore(ctx: &Context) -> Vec<u8> {
     }
     for (name, on) in &ctx.set_options {
         if !CELL_OPTIONS.contains(&name.as_str()) {
-            s.extend(format!("set {}o {name} 2>/dev/null\n", if *on { '-' } else { '+' }).as_bytes());
+            s.extend(
+                format!("set {}o {name} 2>/dev/null\n", if *on { '-' } else { '+' }).as_bytes(),
+            );
         }
     }
     if !ctx.umask.is_empty() && ctx.umask.bytes().all(|b| b.is_ascii_digit()) {
@@ -216,7 +228,10 @@ mod tests {
 
     #[test]
     fn quoting_covers_every_byte_but_nul() {
-        assert_eq!(ansi_c_quote(b"a'b\\c\nd\x1b\xff"), b"$'a\\'b\\\\c\\nd\\x1b\xff'".to_vec());
+        assert_eq!(
+            ansi_c_quote(b"a'b\\c\nd\x1b\xff"),
+            b"$'a\\'b\\\\c\\nd\\x1b\xff'".to_vec()
+        );
         assert_eq!(ansi_c_quote(b"x\0y"), b"$'xy'".to_vec());
     }
 
@@ -291,7 +306,9 @@ mod bash_tests {
         );
         assert_eq!(
             String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(b"a\nb: \"c\" 'd' \xff|1|v|f:1|/tmp|0027|extglob\nnoclobber\nLL\n")
+            String::from_utf8_lossy(
+                b"a\nb: \"c\" 'd' \xff|1|v|f:1|/tmp|0027|extglob\nnoclobber\nLL\n"
+            )
         );
         assert_eq!(cap.expect("captured").status, 0);
     }
@@ -309,11 +326,18 @@ mod bash_tests {
     fn deleted_directory_falls_back_to_parent() {
         let dir = std::env::temp_dir().join(format!("sshpty-gone-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("sub")).unwrap();
-        let mut ctx = Context::default();
-        ctx.cwd = dir.join("sub").into_os_string().into_encoded_bytes();
+        let ctx = Context {
+            cwd: dir.join("sub").into_os_string().into_encoded_bytes(),
+            ..Default::default()
+        };
         std::fs::remove_dir_all(&dir).unwrap();
         let (_, cap) = cell(&ctx, "true");
-        let parent = dir.parent().unwrap().as_os_str().as_encoded_bytes().to_vec();
+        let parent = dir
+            .parent()
+            .unwrap()
+            .as_os_str()
+            .as_encoded_bytes()
+            .to_vec();
         assert_eq!(cap.expect("captured").cwd, parent);
     }
 

@@ -15,7 +15,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::{BoxFuture, ExecOutput, Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError, TargetInfo};
+use super::{
+    BoxFuture, ExecOutput, Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError, TargetInfo,
+};
 
 /// Variables a login on this machine would have, passed on from the kernel's own
 /// environment; everything else (JPY_*, the kernel's variables) stays out, as it would
@@ -82,7 +84,11 @@ impl LocalTarget {
     fn command(&self, program: &str) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c").arg(program).env_clear();
-        let hidden = self.hidden_env.lock().map(|h| h.clone()).unwrap_or_default();
+        let hidden = self
+            .hidden_env
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default();
         for (k, v) in std::env::vars_os() {
             let Some(k) = k.to_str() else { continue };
             if (PASSED_ENV.contains(&k) || k.starts_with("LC_")) && !hidden.iter().any(|h| h == k) {
@@ -122,12 +128,17 @@ fn open_quiet_pty(cols: u16, rows: u16) -> Result<(OwnedFd, OwnedFd), TargetErro
     t.local_flags
         .remove(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG | LocalFlags::IEXTEN);
     t.input_flags.remove(
-        InputFlags::IXON | InputFlags::ICRNL | InputFlags::INLCR | InputFlags::IGNCR | InputFlags::ISTRIP,
+        InputFlags::IXON
+            | InputFlags::ICRNL
+            | InputFlags::INLCR
+            | InputFlags::IGNCR
+            | InputFlags::ISTRIP,
     );
     t.input_flags.insert(InputFlags::IUTF8);
     t.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
     t.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
-    termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(|e| io_err("a pseudo-terminal", e))?;
+    termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t)
+        .map_err(|e| io_err("a pseudo-terminal", e))?;
     nix::fcntl::fcntl(
         pty.master.as_raw_fd(),
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -191,10 +202,10 @@ impl Target for LocalTarget {
             let pgid = child.id().map(|p| p as i32).unwrap_or(0);
 
             // SAFETY: the AsyncFd owns the master fd; nothing else closes it.
-            let master = Arc::new(
-                unsafe { AsyncFd::register(master) }
-                    .map_err(|e| io_err("a pseudo-terminal", std::io::Error::other(e.to_string())))?,
-            );
+            let master =
+                Arc::new(unsafe { AsyncFd::register(master) }.map_err(|e| {
+                    io_err("a pseudo-terminal", std::io::Error::other(e.to_string()))
+                })?);
             let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
             let (in_tx, mut in_rx) = mpsc::unbounded_channel::<PtyInput>();
             let (exit_tx, exit_rx) = oneshot::channel();
@@ -224,9 +235,8 @@ impl Target for LocalTarget {
                     let mut buf = vec![0u8; 64 * 1024];
                     let mut drain_until: Option<tokio::time::Instant> = None;
                     loop {
-                        let quiet = drain_until.map(|d| {
-                            d.min(tokio::time::Instant::now() + DRAIN_QUIET)
-                        });
+                        let quiet =
+                            drain_until.map(|d| d.min(tokio::time::Instant::now() + DRAIN_QUIET));
                         let guard = tokio::select! {
                             g = master.readable() => g,
                             _ = exited.notified(), if drain_until.is_none() => {
@@ -240,7 +250,11 @@ impl Target for LocalTarget {
                         match guard.try_io(|fd| read_master(fd.get_ref(), &mut buf)) {
                             Ok(Ok(0)) => break,
                             Ok(Ok(n)) => {
-                                if out_tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                                if out_tx
+                                    .send(Bytes::copy_from_slice(&buf[..n]))
+                                    .await
+                                    .is_err()
+                                {
                                     break;
                                 }
                             }
@@ -259,7 +273,9 @@ impl Target for LocalTarget {
                         PtyInput::Data(data) => {
                             let mut rest = &data[..];
                             while !rest.is_empty() {
-                                let Ok(mut guard) = master.writable().await else { return };
+                                let Ok(mut guard) = master.writable().await else {
+                                    return;
+                                };
                                 match guard.try_io(|fd| write_master(fd.get_ref(), rest)) {
                                     Ok(Ok(n)) => rest = &rest[n..],
                                     Ok(Err(_)) => return,
@@ -300,7 +316,11 @@ impl Target for LocalTarget {
         })
     }
 
-    fn exec(&self, command: &str, stdin: Vec<u8>) -> BoxFuture<'_, Result<ExecOutput, TargetError>> {
+    fn exec(
+        &self,
+        command: &str,
+        stdin: Vec<u8>,
+    ) -> BoxFuture<'_, Result<ExecOutput, TargetError>> {
         let mut cmd = self.command(command);
         Box::pin(async move {
             cmd.stdin(Stdio::piped())

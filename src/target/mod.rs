@@ -45,7 +45,10 @@ impl Exit {
 #[derive(Debug)]
 pub enum PtyInput {
     Data(Bytes),
-    Resize { cols: u16, rows: u16 },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
     /// Hang up: close the PTY (SIGHUP to its session), as closing a terminal window does.
     HangUp,
     /// Send a signal to the process group of the session leader (the cell's shell).
@@ -95,7 +98,8 @@ pub trait Target: Send + Sync {
     /// turns them back on.
     fn spawn_pty(&self, command: PtyCommand) -> BoxFuture<'_, Result<PtyProcess, TargetError>>;
     /// Run `command` without a PTY, feeding `stdin`.
-    fn exec(&self, command: &str, stdin: Vec<u8>) -> BoxFuture<'_, Result<ExecOutput, TargetError>>;
+    fn exec(&self, command: &str, stdin: Vec<u8>)
+    -> BoxFuture<'_, Result<ExecOutput, TargetError>>;
     /// Close connections; the target is not used afterwards.
     fn close(&self) -> BoxFuture<'_, ()>;
 }

@@ -1,0 +1,187 @@
+//! Runs one payload in a PTY on a target: writes the runner script in, splits the
+//! output into the cell's text and the runner's markers, renders the text like a
+//! terminal, answers terminal queries, and stops the program on interrupt or timeout.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use crate::context::capture::{self, CaptureError, Captured};
+use crate::context::demux::{Demux, Event};
+use crate::context::script;
+use crate::target::{Exit, PtyCommand, PtyInput, Target, TargetError};
+
+/// Escalation after an interrupt, as a terminal user would do it: Ctrl-C, then hang up
+/// (closing the terminal), then kill the cell's process group; then stop waiting.
+const HANG_UP_AFTER: Duration = Duration::from_secs(2);
+const KILL_AFTER: Duration = Duration::from_secs(5);
+const ABANDON_AFTER: Duration = Duration::from_secs(8);
+/// How often finished output is sent while a cell runs.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// Where rendered text goes.
+pub trait Sink: Send {
+    fn text(&mut self, text: &str);
+    /// Called every [`FLUSH_EVERY`] while output flows.
+    fn flush(&mut self);
+}
+
+/// Why the kernel stopped a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Interrupt,
+    Timeout,
+}
+
+pub struct RunSpec<'a> {
+    pub bootstrap: &'a str,
+    pub payload: Vec<u8>,
+    pub nonce: &'a str,
+    pub cols: u16,
+    pub rows: u16,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct CellResult {
+    pub exit: Exit,
+    /// The state after the cell: None when the shell ended before the capture.
+    pub captured: Option<Result<Captured, CaptureError>>,
+    pub capture_too_large: bool,
+    pub started: bool,
+    pub cd_failed: bool,
+    /// Output printed before the runner started (the target's login shell).
+    pub noise: Vec<u8>,
+    pub stopped: Option<StopReason>,
+}
+
+pub async fn run(
+    target: &dyn Target,
+    spec: RunSpec<'_>,
+    sink: &mut dyn Sink,
+    mut interrupt: watch::Receiver<u64>,
+) -> Result<CellResult, TargetError> {
+    let mut proc = target
+        .spawn_pty(PtyCommand {
+            command: spec.bootstrap.to_owned(),
+            cols: spec.cols,
+            rows: spec.rows,
+        })
+        .await?;
+    let _ = proc
+        .input
+        .send(PtyInput::Data(Bytes::from(script::framed(&spec.payload))));
+    interrupt.borrow_and_update();
+
+    let mut demux = Demux::new(spec.nonce);
+    let mut renderer = terminal::Renderer::new(spec.cols, spec.rows);
+    let mut result = CellResult {
+        exit: Exit::Unknown("not finished".into()),
+        captured: None,
+        capture_too_large: false,
+        started: false,
+        cd_failed: false,
+        noise: Vec::new(),
+        stopped: None,
+    };
+    let mut events = Vec::new();
+    let mut stop_at: Option<Instant> = None;
+    let mut step = 0u8;
+    let deadline = spec.timeout.map(|t| Instant::now() + t);
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut exit: Option<Exit> = None;
+
+    loop {
+        let next_step = stop_at.map(|t0| {
+            t0 + match step {
+                1 => HANG_UP_AFTER,
+                2 => KILL_AFTER,
+                _ => ABANDON_AFTER,
+            }
+        });
+        tokio::select! {
+            chunk = proc.output.recv() => {
+                let Some(chunk) = chunk else { break };
+                demux.feed(&chunk, &mut events);
+                handle(&mut events, &mut renderer, &mut result, sink);
+                let replies = renderer.take_replies();
+                if !replies.is_empty() {
+                    let _ = proc.input.send(PtyInput::Data(Bytes::from(replies)));
+                }
+            }
+            e = &mut proc.exit, if exit.is_none() => {
+                exit = Some(e.unwrap_or_else(|_| Exit::Unknown("the process vanished".into())));
+            }
+            _ = flush.tick() => sink.flush(),
+            r = interrupt.changed(), if stop_at.is_none() => {
+                if r.is_err() { continue; }
+                result.stopped = Some(StopReason::Interrupt);
+                stop_at = Some(Instant::now());
+                step = 1;
+                let _ = proc.input.send(PtyInput::Data(Bytes::from_static(b"\x03")));
+            }
+            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() && stop_at.is_none() => {
+                result.stopped = Some(StopReason::Timeout);
+                stop_at = Some(Instant::now());
+                step = 1;
+                let _ = proc.input.send(PtyInput::Data(Bytes::from_static(b"\x03")));
+            }
+            _ = sleep_until(next_step.unwrap_or_else(Instant::now)), if next_step.is_some() => {
+                match step {
+                    1 => { let _ = proc.input.send(PtyInput::HangUp); }
+                    2 => { let _ = proc.input.send(PtyInput::SignalGroup("KILL")); }
+                    _ => break,
+                }
+                step += 1;
+            }
+        }
+    }
+    demux.finish(&mut events);
+    handle(&mut events, &mut renderer, &mut result, sink);
+    let rest = renderer.finish();
+    if !rest.is_empty() {
+        sink.text(&rest);
+    }
+    sink.flush();
+    result.exit = match exit {
+        Some(e) => e,
+        None => match tokio::time::timeout(Duration::from_secs(2), proc.exit).await {
+            Ok(Ok(e)) => e,
+            _ => Exit::Unknown("the shell did not report how it ended".into()),
+        },
+    };
+    Ok(result)
+}
+
+fn handle(
+    events: &mut Vec<Event>,
+    renderer: &mut terminal::Renderer,
+    result: &mut CellResult,
+    sink: &mut dyn Sink,
+) {
+    for e in events.drain(..) {
+        match e {
+            Event::Noise(n) => {
+                if result.noise.len() < 64 * 1024 {
+                    result.noise.extend(n);
+                }
+            }
+            Event::Started { cd_failed, .. } => {
+                result.started = true;
+                result.cd_failed = cd_failed;
+            }
+            Event::Output(o) => {
+                renderer.feed(&o);
+                let text = renderer.take_finished();
+                if !text.is_empty() {
+                    sink.text(&text);
+                }
+            }
+            Event::Capture(block) => result.captured = Some(capture::parse(&block)),
+            Event::CaptureTooLarge => result.capture_too_large = true,
+        }
+    }
+}

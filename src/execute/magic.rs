@@ -1,0 +1,297 @@
+//! Running magics: `%login`, `%status`, options. Parsing lives in `crate::magics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::cell::{self, RunSpec, Sink};
+use super::output::StreamOut;
+use super::{Engine, Failure, Host, NullSink, Outcome};
+use crate::context::{Context, capture, script};
+use crate::magics::{LoginArgs, Magic};
+use crate::target::Target;
+use crate::target::local::LocalTarget;
+
+/// A login shell that waits for input or loops in its profile must not hold the cell.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Engine {
+    pub(super) async fn magic(&self, m: Magic, out: &mut StreamOut<'_>) -> Outcome {
+        match m {
+            Magic::Login { target } => self.login(&target, out).await,
+            Magic::Logout { host } => self.logout(host, out).await,
+            Magic::Status => {
+                let text = self.status_text();
+                out.text(&text);
+                Ok(())
+            }
+            Magic::Hosts => {
+                let text = self.hosts_text();
+                out.text(&text);
+                Ok(())
+            }
+            Magic::Strict(on) => {
+                self.state().strict = on;
+                out.text(if on {
+                    "strict mode on: cells run under set -eo pipefail; a failing command fails the cell\n"
+                } else {
+                    "strict mode off\n"
+                });
+                Ok(())
+            }
+            Magic::Timeout(secs) => {
+                self.state().timeout = secs.map(Duration::from_secs);
+                out.text(&match secs {
+                    Some(s) => format!("cells running longer than {s} s are interrupted\n"),
+                    None => "no cell timeout\n".into(),
+                });
+                Ok(())
+            }
+            Magic::Header(on) => {
+                self.state().header = on;
+                Ok(())
+            }
+            Magic::Help => {
+                out.text(&crate::magics::help_text());
+                Ok(())
+            }
+            Magic::Param { name, value } => {
+                let mut st = self.state();
+                for h in st.hosts.values_mut() {
+                    h.context.set_param(&name, &value);
+                }
+                st.params.insert(name, value);
+                Ok(())
+            }
+            Magic::Term { cols, rows } => {
+                let mut st = self.state();
+                st.cols = cols;
+                st.rows = rows;
+                out.text(&format!("terminal size {cols}x{rows}\n"));
+                Ok(())
+            }
+            other => Err(Failure::new(
+                "NotAvailable",
+                format!(
+                    "{} is not available in this version of sshpty yet",
+                    magic_name(&other)
+                ),
+            )),
+        }
+    }
+
+    pub(super) async fn login(&self, args: &LoginArgs, out: &mut StreamOut<'_>) -> Outcome {
+        if !args.is_local() {
+            return Err(Failure::new(
+                "NotAvailable",
+                format!(
+                    "cannot log in to {}: SSH targets are not available in this version of sshpty yet; %login local runs cells on this machine",
+                    args.host
+                ),
+            ));
+        }
+        let name = "local".to_owned();
+        if self.switch_to(&name) {
+            out.text("switched to local (already logged in)\n");
+            return Ok(());
+        }
+        let target: Arc<dyn Target> = Arc::new(LocalTarget::new());
+        let (context, shell) = self.capture_login(target.as_ref(), out).await?;
+        let info = target.info();
+        let mut st = self.state();
+        let mut context = context;
+        for (k, v) in &st.params {
+            context.set_param(k, v);
+        }
+        out.text(&format!(
+            "logged in to {} as {}@{} ({}), in {}\n",
+            info.name,
+            info.user,
+            info.host,
+            shell,
+            context.cwd_lossy()
+        ));
+        st.hosts.insert(
+            name.clone(),
+            Host {
+                target,
+                context,
+                shell,
+            },
+        );
+        st.current = Some(name);
+        Ok(())
+    }
+
+    fn switch_to(&self, name: &str) -> bool {
+        let mut st = self.state();
+        if st.hosts.contains_key(name) {
+            st.current = Some(name.to_owned());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Run a login shell once and keep what it set up.
+    async fn capture_login(
+        &self,
+        target: &dyn Target,
+        out: &mut StreamOut<'_>,
+    ) -> Result<(Context, String), Failure> {
+        let nonce = super::new_nonce();
+        let (cols, rows) = {
+            let st = self.state();
+            (st.cols, st.rows)
+        };
+        let spec = RunSpec {
+            bootstrap: script::LOGIN_BOOTSTRAP,
+            payload: script::login_payload(&nonce),
+            nonce: &nonce,
+            cols,
+            rows,
+            timeout: Some(LOGIN_TIMEOUT),
+        };
+        let r = cell::run(
+            target,
+            spec,
+            &mut NullSink,
+            self.inner.interrupt.subscribe(),
+        )
+        .await
+        .map_err(|e| Failure::new("LoginFailed", e.to_string()))?;
+        if r.stopped == Some(cell::StopReason::Interrupt) {
+            return Err(Failure::new("Interrupted", "the login was interrupted"));
+        }
+        match r.captured {
+            Some(Ok(c)) => {
+                let shell = c
+                    .vars
+                    .get("BASH_VERSION")
+                    .and_then(|t| capture_scalar(t))
+                    .map(|v| format!("bash {v}"))
+                    .unwrap_or_else(|| "bash".into());
+                let (ctx, _) = Context::from_login(c);
+                Ok((ctx, shell))
+            }
+            other => {
+                let why = match other {
+                    Some(Err(e)) => e.to_string(),
+                    _ => format!(
+                        "the login shell ended without reporting its environment ({})",
+                        super::describe_exit(&r.exit)
+                    ),
+                };
+                let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
+                if !noise.is_empty() {
+                    out.note(&format!("{noise}\n"));
+                }
+                Err(Failure::new("LoginFailed", why))
+            }
+        }
+    }
+
+    async fn logout(&self, host: Option<String>, out: &mut StreamOut<'_>) -> Outcome {
+        let removed = {
+            let mut st = self.state();
+            let Some(name) = host.or_else(|| st.current.clone()) else {
+                return Err(Failure::new("NoTarget", "not logged in to any target"));
+            };
+            let Some(h) = st.hosts.remove(&name) else {
+                return Err(Failure::new("NoTarget", format!("not logged in to {name}")));
+            };
+            if st.current.as_deref() == Some(name.as_str()) {
+                st.current = None;
+            }
+            (name, h)
+        };
+        removed.1.target.close().await;
+        out.text(&format!("logged out of {}\n", removed.0));
+        Ok(())
+    }
+
+    fn status_text(&self) -> String {
+        let st = self.state();
+        let opts = format!(
+            "strict: {} · timeout: {} · header: {} · terminal: {}x{}\n",
+            if st.strict { "on" } else { "off" },
+            st.timeout
+                .map(|t| format!("{} s", t.as_secs()))
+                .unwrap_or_else(|| "off".into()),
+            if st.header { "on" } else { "off" },
+            st.cols,
+            st.rows
+        );
+        let Some(h) = st.current.as_ref().and_then(|c| st.hosts.get(c)) else {
+            return format!("target: none ({})\n{opts}", super::HOW_TO_LOGIN);
+        };
+        let i = h.target.info();
+        let c = &h.context;
+        format!(
+            "target: {}\nhost: {}{}\nuser: {}\ncwd: {}\nstate: {} since {}\nshell: {}\ncontext: {:.1} KiB ({} variables, {} functions, {} aliases)\n{opts}",
+            i.name,
+            i.host,
+            i.address.map(|a| format!(" ({a})")).unwrap_or_default(),
+            i.user,
+            c.cwd_lossy(),
+            if i.connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            i.since.format("%Y-%m-%d %H:%M:%S UTC"),
+            h.shell,
+            c.size() as f64 / 1024.0,
+            c.vars.len(),
+            c.functions.len(),
+            c.aliases.len(),
+        )
+    }
+
+    fn hosts_text(&self) -> String {
+        let st = self.state();
+        if st.hosts.is_empty() {
+            return format!("no hosts: {}\n", super::HOW_TO_LOGIN);
+        }
+        st.hosts
+            .iter()
+            .map(|(name, h)| {
+                let i = h.target.info();
+                format!(
+                    "{} {name}: {}@{} · {} · {}\n",
+                    if st.current.as_deref() == Some(name.as_str()) {
+                        "*"
+                    } else {
+                        " "
+                    },
+                    i.user,
+                    i.host,
+                    if i.connected {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    },
+                    h.context.cwd_lossy()
+                )
+            })
+            .collect()
+    }
+}
+
+fn capture_scalar(text: &[u8]) -> Option<String> {
+    let name = capture::declared_name(text)?;
+    let mut c = Context::default();
+    c.vars.insert(name.clone(), text.to_vec());
+    c.scalar(&name)
+}
+
+fn magic_name(m: &Magic) -> &'static str {
+    match m {
+        Magic::OutputLimit(_) => "%output-limit",
+        Magic::Sudo(_) => "%sudo",
+        Magic::Become(_) => "%become",
+        Magic::Unbecome => "%unbecome",
+        Magic::Upload { .. } => "%upload",
+        Magic::Download { .. } => "%download",
+        _ => "this magic",
+    }
+}

@@ -1,0 +1,433 @@
+//! Executing requests: cells (magics, then shell text on the current target), and the
+//! state they share (targets and their contexts, options, history).
+
+pub mod cell;
+pub mod complete;
+mod header;
+mod magic;
+pub mod output;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use jupyter_protocol::{ExecuteRequest, Header, JupyterMessageContent};
+use tokio::sync::watch;
+
+use crate::context::Context;
+use crate::context::script;
+use crate::history::History;
+use crate::kernel::channels::{Iopub, Stdin};
+use crate::target::{Exit, Target};
+use crate::wire::Request;
+use cell::{CellResult, RunSpec, Sink, StopReason};
+use output::StreamOut;
+
+pub const DEFAULT_COLS: u16 = 160;
+pub const DEFAULT_ROWS: u16 = 50;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--login TARGET`: log in at the first execute_request.
+    pub login: Option<String>,
+    pub header: bool,
+    pub sudo_cache: bool,
+}
+
+/// A failed request, as Jupyter's `error` output and reply carry it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub ename: String,
+    pub evalue: String,
+}
+
+impl Failure {
+    pub fn new(ename: &str, evalue: impl Into<String>) -> Failure {
+        Failure {
+            ename: ename.into(),
+            evalue: evalue.into(),
+        }
+    }
+}
+
+pub type Outcome = Result<(), Failure>;
+
+/// A target the user logged in to, with its context.
+pub struct Host {
+    pub target: Arc<dyn Target>,
+    pub context: Context,
+    /// `bash 5.2.15(1)-release`, for `%status`.
+    pub shell: String,
+}
+
+pub struct State {
+    pub hosts: BTreeMap<String, Host>,
+    pub current: Option<String>,
+    pub params: BTreeMap<String, String>,
+    pub strict: bool,
+    pub timeout: Option<Duration>,
+    pub header: bool,
+    pub cols: u16,
+    pub rows: u16,
+    pub execution_count: usize,
+    pub history: History,
+    pending_login: Option<String>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    iopub: Iopub,
+    #[allow(dead_code)] // prompts (input_request) use it
+    stdin: Stdin,
+    interrupt: watch::Sender<u64>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Where the kernel says where to log in, in every "no target" message.
+pub const HOW_TO_LOGIN: &str = "no target to run on: log in first with %login local (this machine) or %login HOST (a server over SSH)";
+
+impl Engine {
+    pub fn new(opts: Options, iopub: Iopub, stdin: Stdin) -> Engine {
+        let (interrupt, _) = watch::channel(0);
+        Engine {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    hosts: BTreeMap::new(),
+                    current: None,
+                    params: BTreeMap::new(),
+                    strict: false,
+                    timeout: None,
+                    header: opts.header,
+                    cols: DEFAULT_COLS,
+                    rows: DEFAULT_ROWS,
+                    execution_count: 0,
+                    history: History::new(),
+                    pending_login: opts.login,
+                }),
+                iopub,
+                stdin,
+                interrupt,
+            }),
+        }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock must not take the kernel down with it.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn iopub(&self) -> &Iopub {
+        &self.inner.iopub
+    }
+
+    /// Stop what runs now (Ctrl-C first; see `cell` for the escalation).
+    pub fn interrupt(&self) {
+        self.inner.interrupt.send_modify(|n| *n += 1);
+    }
+
+    /// Run an execute_request's code. Returns the execution count it used.
+    pub async fn execute(&self, req: &Request, ex: &ExecuteRequest) -> (usize, Outcome) {
+        let parent = &req.message.header;
+        let store = ex.store_history && !ex.silent;
+        let count = {
+            let mut st = self.state();
+            if store {
+                st.execution_count += 1;
+                let code = ex.code.clone();
+                st.history.push(code);
+            }
+            st.execution_count
+        };
+        if !ex.silent {
+            self.inner.iopub.send(
+                JupyterMessageContent::ExecuteInput(jupyter_protocol::ExecuteInput {
+                    code: ex.code.clone(),
+                    execution_count: jupyter_protocol::ExecutionCount::new(count),
+                }),
+                Some(parent),
+            );
+        }
+        let mut out = StreamOut::new(&self.inner.iopub, parent, ex.silent);
+        let outcome = self.run_code(req, ex, &mut out).await;
+        out.flush();
+        if store && !out.kept.is_empty() {
+            let kept = std::mem::take(&mut out.kept);
+            self.state().history.set_output(count, kept);
+        }
+        if let Err(f) = &outcome
+            && !ex.silent
+        {
+            self.inner.iopub.send(
+                JupyterMessageContent::ErrorOutput(jupyter_protocol::ErrorOutput {
+                    ename: f.ename.clone(),
+                    evalue: f.evalue.clone(),
+                    traceback: vec![format!("\x1b[0;31m{}\x1b[0m: {}", f.ename, f.evalue)],
+                }),
+                Some(parent),
+            );
+        }
+        (count, outcome)
+    }
+
+    async fn run_code(
+        &self,
+        req: &Request,
+        ex: &ExecuteRequest,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        let pending = self.state().pending_login.take();
+        if let Some(target) = pending {
+            let args = crate::magics::LoginArgs {
+                host: target,
+                user: None,
+                port: None,
+                identities: Vec::new(),
+                jump: None,
+                config: None,
+                options: Vec::new(),
+            };
+            self.login(&args, out).await?;
+        }
+        let params = self.state().params.clone();
+        let parsed = crate::magics::parse_cell(&ex.code, &params).map_err(|e| match e {
+            crate::magics::MagicError::Unknown { .. } => {
+                Failure::new("UnknownMagic", e.to_string())
+            }
+            _ => Failure::new("MagicUsage", e.to_string()),
+        })?;
+        for m in parsed.magics {
+            self.magic(m, out).await?;
+        }
+        if parsed.shell.trim().is_empty() {
+            return Ok(());
+        }
+        self.shell(req, ex, &parsed.shell, out).await
+    }
+
+    /// Run shell text on the current target.
+    async fn shell(
+        &self,
+        req: &Request,
+        ex: &ExecuteRequest,
+        code: &str,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        let (name, target, ctx, strict, timeout, show_header, cols, rows) = {
+            let st = self.state();
+            let Some(name) = st.current.clone() else {
+                return Err(Failure::new("NoTarget", HOW_TO_LOGIN));
+            };
+            let Some(host) = st.hosts.get(&name) else {
+                return Err(Failure::new("NoTarget", HOW_TO_LOGIN));
+            };
+            (
+                name,
+                host.target.clone(),
+                host.context.clone(),
+                st.strict,
+                st.timeout,
+                st.header && !ex.silent,
+                st.cols,
+                st.rows,
+            )
+        };
+        let info = target.info();
+        let header = show_header.then(|| {
+            header::Header::start(
+                &self.inner.iopub,
+                &req.message.header,
+                &info,
+                &ctx.cwd_lossy(),
+            )
+        });
+        let nonce = new_nonce();
+        let started = std::time::Instant::now();
+        let spec = RunSpec {
+            bootstrap: script::BOOTSTRAP,
+            payload: script::cell_payload(&ctx, code, &nonce, strict),
+            nonce: &nonce,
+            cols,
+            rows,
+            timeout,
+        };
+        let result = cell::run(target.as_ref(), spec, out, self.inner.interrupt.subscribe()).await;
+        let outcome = match result {
+            Err(e) => Err(Failure::new("TargetError", e.to_string())),
+            Ok(r) => self.conclude(&name, &target, &ctx, r, strict, timeout, out),
+        };
+        if let Some(h) = header {
+            let cwd = self
+                .state()
+                .hosts
+                .get(&name)
+                .map(|h| h.context.cwd_lossy())
+                .unwrap_or_default();
+            h.finish(&self.inner.iopub, &cwd, &outcome, started.elapsed());
+        }
+        outcome
+    }
+
+    /// Interpret how a cell ended, keep the captured context, say what happened.
+    #[allow(clippy::too_many_arguments)]
+    fn conclude(
+        &self,
+        name: &str,
+        target: &Arc<dyn Target>,
+        before: &Context,
+        r: CellResult,
+        strict: bool,
+        timeout: Option<Duration>,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        if !r.started {
+            let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
+            let detail = if noise.is_empty() {
+                String::new()
+            } else {
+                format!(": {noise}")
+            };
+            return Err(match r.stopped {
+                Some(StopReason::Interrupt) => {
+                    Failure::new("Interrupted", "interrupted before the cell started")
+                }
+                _ => Failure::new(
+                    "TargetError",
+                    format!(
+                        "the shell on the target did not start the cell ({}){detail}",
+                        describe_exit(&r.exit)
+                    ),
+                ),
+            });
+        }
+        let mut status: Option<i32> = None;
+        match r.captured {
+            Some(Ok(c)) => {
+                status = Some(c.status);
+                let mut st = self.state();
+                // Only if the user did not log out or switch the host's target meanwhile.
+                if let Some(h) = st.hosts.get_mut(name)
+                    && Arc::ptr_eq(&h.target, target)
+                {
+                    h.context.apply(c, strict);
+                }
+            }
+            Some(Err(e)) => out.note(&format!("sshpty: {e}; the context from before the cell is kept\n")),
+            None if r.capture_too_large => {
+                out.note("sshpty: the shell state is larger than 64 MiB and was not kept; the context from before the cell is kept\n")
+            }
+            None => {}
+        }
+        if r.cd_failed {
+            let now = self
+                .state()
+                .hosts
+                .get(name)
+                .map(|h| h.context.cwd_lossy())
+                .unwrap_or_default();
+            out.note(&format!(
+                "sshpty: the directory {} no longer exists; the cell ran in {now}\n",
+                before.cwd_lossy()
+            ));
+        }
+        match r.stopped {
+            Some(StopReason::Interrupt) => {
+                return Err(Failure::new("Interrupted", "the cell was interrupted"));
+            }
+            Some(StopReason::Timeout) => {
+                let secs = timeout.map(|t| t.as_secs()).unwrap_or(0);
+                return Err(Failure::new(
+                    "Timeout",
+                    format!("the cell ran longer than the %timeout of {secs} s and was stopped"),
+                ));
+            }
+            None => {}
+        }
+        match (status, &r.exit) {
+            (Some(0), _) => Ok(()),
+            (Some(s), _) => Err(Failure::new("ExitStatus", format!("exit status {s}"))),
+            (None, Exit::Code(0)) => {
+                out.note("sshpty: the shell ended before the end of the cell (exit or exec); the context from before the cell is kept\n");
+                Ok(())
+            }
+            (None, Exit::Code(c)) => Err(Failure::new(
+                "ExitStatus",
+                format!(
+                    "exit status {c}: the shell exited before the end of the cell; the context from before the cell is kept"
+                ),
+            )),
+            (None, Exit::Signal(s)) => Err(Failure::new(
+                "Signal",
+                format!("killed by signal {s}; the context from before the cell is kept"),
+            )),
+            (None, Exit::Unknown(why)) => Err(Failure::new("TargetError", why.clone())),
+        }
+    }
+
+    pub async fn complete(&self, code: &str, cursor_pos: usize) -> complete::Completion {
+        let Some((target, ctx)) = self.current() else {
+            return complete::Completion {
+                matches: Vec::new(),
+                cursor_start: cursor_pos,
+                cursor_end: cursor_pos,
+            };
+        };
+        complete::complete(target.as_ref(), &ctx, code, cursor_pos).await
+    }
+
+    pub async fn inspect(&self, code: &str, cursor_pos: usize) -> Option<String> {
+        let (target, ctx) = self.current()?;
+        complete::inspect(target.as_ref(), &ctx, complete::word_at(code, cursor_pos)).await
+    }
+
+    fn current(&self) -> Option<(Arc<dyn Target>, Context)> {
+        let st = self.state();
+        let h = st.hosts.get(st.current.as_ref()?)?;
+        Some((h.target.clone(), h.context.clone()))
+    }
+
+    /// Close every target (kernel shutdown).
+    pub async fn close_all(&self) {
+        let targets: Vec<Arc<dyn Target>> = {
+            let mut st = self.state();
+            st.current = None;
+            std::mem::take(&mut st.hosts)
+                .into_values()
+                .map(|h| h.target)
+                .collect()
+        };
+        for t in targets {
+            t.close().await;
+        }
+    }
+}
+
+pub fn describe_exit(e: &Exit) -> String {
+    match e {
+        Exit::Code(c) => format!("exit status {c}"),
+        Exit::Signal(s) => format!("killed by signal {s}"),
+        Exit::Unknown(w) => w.clone(),
+    }
+}
+
+/// A fresh per-cell nonce: 128 random bits, hex.
+pub fn new_nonce() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Output of the kernel itself (magics), shown as the cell's output.
+struct NullSink;
+impl Sink for NullSink {
+    fn text(&mut self, _: &str) {}
+    fn flush(&mut self) {}
+}
+
+pub fn parent_of(req: &Request) -> &Header {
+    &req.message.header
+}

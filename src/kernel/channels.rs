@@ -1,0 +1,159 @@
+//! Sending on the kernel's channels: IOPub broadcasts, replies on shell/control, and
+//! questions on stdin.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use jupyter_protocol::{Header, InputRequest, JupyterMessageContent, Status};
+use tokio::sync::oneshot;
+
+use crate::wire::{Request, Session};
+use crate::zmtp::{Publisher, RouterSender};
+
+#[derive(Clone)]
+pub struct Iopub {
+    publisher: Publisher,
+    session: Session,
+}
+
+impl Iopub {
+    pub fn new(publisher: Publisher, session: Session) -> Iopub {
+        Iopub { publisher, session }
+    }
+
+    pub fn send(&self, content: JupyterMessageContent, parent: Option<&Header>) {
+        self.send_with_metadata(content, parent, serde_json::json!({}));
+    }
+
+    pub fn send_with_metadata(
+        &self,
+        content: JupyterMessageContent,
+        parent: Option<&Header>,
+        metadata: serde_json::Value,
+    ) {
+        // The topic frame: clients subscribe to everything, so any prefix works; use
+        // ipykernel's `kernel.<id>.<type>` shape.
+        let topic = Bytes::from(format!(
+            "kernel.{}.{}",
+            self.session.id,
+            content.message_type()
+        ));
+        let frames = self.session.encode(vec![topic], &content, parent, metadata);
+        self.publisher.publish(frames);
+    }
+
+    pub fn busy(&self, parent: &Header) {
+        self.send(JupyterMessageContent::Status(Status::busy()), Some(parent));
+    }
+
+    pub fn idle(&self, parent: &Header) {
+        self.send(JupyterMessageContent::Status(Status::idle()), Some(parent));
+    }
+}
+
+/// Replies on a ROUTER channel (shell or control) to the peer a request came from.
+#[derive(Clone)]
+pub struct Replier {
+    sender: RouterSender,
+    session: Session,
+}
+
+impl Replier {
+    pub fn new(sender: RouterSender, session: Session) -> Replier {
+        Replier { sender, session }
+    }
+
+    pub fn reply(&self, req: &Request, content: JupyterMessageContent) {
+        self.reply_to(&req.identities, &req.message.header, content);
+    }
+
+    pub fn reply_to(&self, identities: &[Bytes], parent: &Header, content: JupyterMessageContent) {
+        let Some(to) = identities.first() else {
+            log::warn!(
+                "cannot reply to {}: the request had no routing identity",
+                parent.msg_type
+            );
+            return;
+        };
+        let frames = self.session.encode(
+            identities.to_vec(),
+            &content,
+            Some(parent),
+            serde_json::json!({}),
+        );
+        // The router prepends the identity itself: pass the frames after it.
+        if let Err(e) = self.sender.send(to, frames[1..].to_vec()) {
+            // A client that went away is not an error of ours.
+            log::info!("reply {} not delivered: {e}", content.message_type());
+        }
+    }
+}
+
+/// Questions to the user through the stdin channel (`input_request`).
+#[derive(Clone)]
+pub struct Stdin {
+    sender: RouterSender,
+    session: Session,
+    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<String>>>>,
+}
+
+impl Stdin {
+    pub fn new(sender: RouterSender, session: Session) -> Stdin {
+        Stdin {
+            sender,
+            session,
+            waiting: Arc::default(),
+        }
+    }
+
+    /// Ask on behalf of the request `req` (its client's stdin socket has the same
+    /// identity as its shell socket). Resolves with the answer, or None if the question
+    /// could not be sent or the receiver is dropped (interrupt).
+    pub async fn ask(&self, req: &Request, prompt: &str, password: bool) -> Option<String> {
+        let to = req.identities.first()?;
+        let content = JupyterMessageContent::InputRequest(InputRequest {
+            prompt: prompt.to_owned(),
+            password,
+        });
+        let (key, frames) = self.session.encode_with_id(
+            req.identities.clone(),
+            &content,
+            Some(&req.message.header),
+            serde_json::json!({}),
+        );
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.waiting.lock() {
+            w.insert(key.clone(), tx);
+        }
+        if self.sender.send(to, frames[1..].to_vec()).is_err() {
+            self.forget(&key);
+            return None;
+        }
+        let answer = rx.await.ok();
+        self.forget(&key);
+        answer
+    }
+
+    fn forget(&self, key: &str) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.remove(key);
+        }
+    }
+
+    /// An `input_reply` arrived. A reply to a question no longer asked (the cell was
+    /// interrupted) is dropped: it must never answer a later prompt.
+    pub fn answer(&self, parent_msg_id: &str, value: String) {
+        let tx = self
+            .waiting
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(parent_msg_id));
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(value);
+            }
+            None => log::info!("dropped an input_reply to a question no longer asked"),
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The kernel process: binds the five Jupyter sockets and serves them concurrently.
+//! Shell requests other than `execute` are answered at once, even while a cell runs;
+//! `execute` requests queue for the executor, one cell at a time, in order.
+
+pub mod channels;
+mod connection;
+
+use std::path::Path;
+use std::time::Duration;
+
+use jupyter_protocol::{
+    CodeMirrorMode, CommInfoReply, CompleteReply, HelpLink, HistoryEntry, HistoryReply,
+    HistoryRequest, InspectReply, InterruptReply, IsCompleteReply, IsCompleteReplyStatus,
+    JupyterMessageContent, KernelInfoReply, LanguageInfo, Media, MediaType, ReplyError,
+    ReplyStatus, ShutdownReply,
+};
+use tokio::sync::mpsc;
+
+use crate::execute::{Engine, Options};
+use crate::wire::{self, Request, Session, Signer};
+use crate::zmtp::{self, Limits, PubSocket, RouterSocket};
+use channels::{Iopub, Replier, Stdin};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("cannot read the connection file {path}: {source}")]
+    ConnectionFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the connection file {path} is not valid: {source}")]
+    BadConnectionFile {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("the connection file asks for transport {0}; sshpty serves tcp only")]
+    Transport(String),
+    #[error("the connection file asks for signature scheme {0}; sshpty supports hmac-sha256")]
+    Scheme(String),
+    #[error("cannot listen on {what} port {port}: {source}")]
+    Bind {
+        what: &'static str,
+        port: u16,
+        source: std::io::Error,
+    },
+}
+
+fn kernel_info() -> KernelInfoReply {
+    KernelInfoReply {
+        status: ReplyStatus::Ok,
+        protocol_version: wire::PROTOCOL_VERSION.into(),
+        implementation: "sshpty".into(),
+        implementation_version: env!("CARGO_PKG_VERSION").into(),
+        language_info: LanguageInfo {
+            name: "bash".into(),
+            version: String::new(),
+            mimetype: Some("text/x-sh".into()),
+            file_extension: Some(".sh".into()),
+            pygments_lexer: Some("bash".into()),
+            codemirror_mode: Some(CodeMirrorMode::Simple("shell".into())),
+            nbconvert_exporter: Some("script".into()),
+        },
+        banner: format!(
+            "sshpty {}: notebook cells run in a terminal on a server over SSH, or on this machine. %help lists the magics.",
+            env!("CARGO_PKG_VERSION")
+        ),
+        help_links: vec![HelpLink {
+            text: "sshpty magics: run %help".into(),
+            url: "https://github.com/".into(),
+        }],
+        debugger: false,
+        error: None,
+    }
+}
+
+/// Run the kernel until a shutdown request, or until the parent process dies.
+pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelError> {
+    let info = connection::read(connection_file)?;
+    let ip = info.ip.as_str();
+    let limits = Limits::default();
+    let bind_err = |what, port| move |source| KernelError::Bind { what, port, source };
+    let mut shell = RouterSocket::bind(ip, info.shell_port, limits.clone())
+        .await
+        .map_err(bind_err("shell", info.shell_port))?;
+    let mut control = RouterSocket::bind(ip, info.control_port, limits.clone())
+        .await
+        .map_err(bind_err("control", info.control_port))?;
+    let mut stdin_sock = RouterSocket::bind(ip, info.stdin_port, limits.clone())
+        .await
+        .map_err(bind_err("stdin", info.stdin_port))?;
+    let iopub_sock = PubSocket::bind(ip, info.iopub_port, limits.clone())
+        .await
+        .map_err(bind_err("iopub", info.iopub_port))?;
+    let (_hb_port, _hb) = zmtp::serve_heartbeat(ip, info.hb_port, limits.clone())
+        .await
+        .map_err(bind_err("heartbeat", info.hb_port))?;
+
+    let session = Session::new(Signer::new(info.key.as_bytes()));
+    let iopub = Iopub::new(iopub_sock.publisher(), session.clone());
+    let shell_reply = Replier::new(shell.sender(), session.clone());
+    let control_reply = Replier::new(control.sender(), session.clone());
+    let stdin = Stdin::new(stdin_sock.sender(), session.clone());
+    let engine = Engine::new(opts, iopub.clone(), stdin.clone());
+    iopub.send(
+        JupyterMessageContent::Status(jupyter_protocol::Status::starting()),
+        None,
+    );
+
+    let (exec_tx, exec_rx) = mpsc::unbounded_channel::<Request>();
+    let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<()>(1);
+    tokio::spawn(executor(engine.clone(), exec_rx, shell_reply.clone()));
+
+    // stdin: answers to input_request.
+    {
+        let signer = session.signer().clone();
+        let stdin = stdin.clone();
+        tokio::spawn(async move {
+            while let Some((id, frames)) = stdin_sock.recv().await {
+                match wire::decode(&signer, with_identity(id, frames)) {
+                    Ok(req) => {
+                        if let JupyterMessageContent::InputReply(r) = req.message.content {
+                            let parent = req
+                                .message
+                                .parent_header
+                                .map(|h| h.msg_id)
+                                .unwrap_or_default();
+                            stdin.answer(&parent, r.value);
+                        }
+                    }
+                    Err(e) => log::warn!("stdin: dropped a message: {}", e.error),
+                }
+            }
+        });
+    }
+
+    // control: kernel_info, interrupt, shutdown — answered while a cell runs.
+    {
+        let signer = session.signer().clone();
+        let engine = engine.clone();
+        let iopub = iopub.clone();
+        let shutdown_tx = shutdown_tx.clone();
+        tokio::spawn(async move {
+            while let Some((id, frames)) = control.recv().await {
+                let req = match wire::decode(&signer, with_identity(id, frames)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        reject(&control_reply, e);
+                        continue;
+                    }
+                };
+                match &req.message.content {
+                    JupyterMessageContent::ShutdownRequest(s) => {
+                        let restart = s.restart;
+                        engine.interrupt();
+                        engine.close_all().await;
+                        control_reply.reply(
+                            &req,
+                            JupyterMessageContent::ShutdownReply(ShutdownReply {
+                                restart,
+                                status: ReplyStatus::Ok,
+                                error: None,
+                            }),
+                        );
+                        let _ = shutdown_tx.send(()).await;
+                    }
+                    _ => handle_common(&req, &control_reply, &iopub, &engine, &shutdown_tx).await,
+                }
+            }
+        });
+    }
+
+    // shell: execute queues; everything else is answered at once.
+    {
+        let signer = session.signer().clone();
+        let engine = engine.clone();
+        let iopub = iopub.clone();
+        let shutdown_tx = shutdown_tx.clone();
+        tokio::spawn(async move {
+            while let Some((id, frames)) = shell.recv().await {
+                let req = match wire::decode(&signer, with_identity(id, frames)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        reject(&shell_reply, e);
+                        continue;
+                    }
+                };
+                match &req.message.content {
+                    JupyterMessageContent::ExecuteRequest(_) => {
+                        let _ = exec_tx.send(req);
+                    }
+                    JupyterMessageContent::CompleteRequest(_)
+                    | JupyterMessageContent::InspectRequest(_) => {
+                        // These ask the target's shell: do not hold up other requests.
+                        let (engine, reply, iopub) =
+                            (engine.clone(), shell_reply.clone(), iopub.clone());
+                        let tx = shutdown_tx.clone();
+                        tokio::spawn(async move {
+                            handle_common(&req, &reply, &iopub, &engine, &tx).await
+                        });
+                    }
+                    _ => handle_common(&req, &shell_reply, &iopub, &engine, &shutdown_tx).await,
+                }
+            }
+        });
+    }
+
+    tokio::spawn(watch_parent());
+    let _ = shutdown_rx.recv().await;
+    // Let the shutdown reply reach the client before the process ends.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(())
+}
+
+/// The router gives the sender's identity apart; the wire format has it in front.
+fn with_identity(id: bytes::Bytes, mut frames: Vec<bytes::Bytes>) -> Vec<bytes::Bytes> {
+    frames.insert(0, id);
+    frames
+}
+
+/// Requests answered the same on shell and control.
+async fn handle_common(
+    req: &Request,
+    reply: &Replier,
+    iopub: &Iopub,
+    engine: &Engine,
+    shutdown: &mpsc::Sender<()>,
+) {
+    let parent = &req.message.header;
+    iopub.busy(parent);
+    let content = match &req.message.content {
+        JupyterMessageContent::KernelInfoRequest(_) => Some(
+            JupyterMessageContent::KernelInfoReply(Box::new(kernel_info())),
+        ),
+        JupyterMessageContent::InterruptRequest(_) => {
+            engine.interrupt();
+            Some(JupyterMessageContent::InterruptReply(InterruptReply {
+                status: ReplyStatus::Ok,
+                error: None,
+            }))
+        }
+        JupyterMessageContent::ShutdownRequest(s) => {
+            // Deprecated on shell, still honoured.
+            let restart = s.restart;
+            engine.interrupt();
+            engine.close_all().await;
+            reply.reply(
+                req,
+                JupyterMessageContent::ShutdownReply(ShutdownReply {
+                    restart,
+                    status: ReplyStatus::Ok,
+                    error: None,
+                }),
+            );
+            let _ = shutdown.send(()).await;
+            None
+        }
+        JupyterMessageContent::IsCompleteRequest(r) => {
+            use crate::shell_syntax::{Completeness, is_complete};
+            let (status, indent) = match is_complete(&r.code) {
+                Completeness::Complete => (IsCompleteReplyStatus::Complete, String::new()),
+                Completeness::Incomplete { indent } => (IsCompleteReplyStatus::Incomplete, indent),
+                Completeness::Invalid => (IsCompleteReplyStatus::Invalid, String::new()),
+            };
+            Some(JupyterMessageContent::IsCompleteReply(IsCompleteReply {
+                status,
+                indent,
+            }))
+        }
+        JupyterMessageContent::CompleteRequest(r) => {
+            let c = engine.complete(&r.code, r.cursor_pos).await;
+            Some(JupyterMessageContent::CompleteReply(CompleteReply {
+                matches: c.matches,
+                cursor_start: c.cursor_start,
+                cursor_end: c.cursor_end,
+                metadata: Default::default(),
+                status: ReplyStatus::Ok,
+                error: None,
+            }))
+        }
+        JupyterMessageContent::InspectRequest(r) => {
+            let text = engine.inspect(&r.code, r.cursor_pos).await;
+            Some(JupyterMessageContent::InspectReply(InspectReply {
+                found: text.is_some(),
+                data: text
+                    .map(|t| Media::new(vec![MediaType::Plain(t)]))
+                    .unwrap_or_default(),
+                metadata: Default::default(),
+                status: ReplyStatus::Ok,
+                error: None,
+            }))
+        }
+        JupyterMessageContent::HistoryRequest(h) => {
+            let st = engine.state();
+            let entries = match h {
+                HistoryRequest::Tail { n, output, .. } => {
+                    st.history.tail((*n).max(0) as usize, *output)
+                }
+                HistoryRequest::Range {
+                    session,
+                    start,
+                    stop,
+                    output,
+                    ..
+                } => st.history.range(
+                    session.unwrap_or(0) as i64,
+                    *start as i64,
+                    Some(*stop as i64),
+                    *output,
+                ),
+                HistoryRequest::Search {
+                    pattern,
+                    unique,
+                    output,
+                    n,
+                    ..
+                } => st
+                    .history
+                    .search(pattern, (*n > 0).then_some(*n as usize), *unique, *output),
+            };
+            let history = entries
+                .into_iter()
+                .map(|e| match e.output {
+                    Some(o) => HistoryEntry::InputOutput(e.session as usize, e.line, (e.input, o)),
+                    None => HistoryEntry::Input(e.session as usize, e.line, e.input),
+                })
+                .collect();
+            Some(JupyterMessageContent::HistoryReply(HistoryReply {
+                history,
+                status: ReplyStatus::Ok,
+                error: None,
+            }))
+        }
+        JupyterMessageContent::CommInfoRequest(_) => Some(JupyterMessageContent::CommInfoReply(
+            CommInfoReply::default(),
+        )),
+        other => {
+            let t = other.message_type().to_owned();
+            log::warn!("unsupported request {t}");
+            error_reply(
+                &t,
+                "UnsupportedRequest",
+                &format!("sshpty does not handle {t}"),
+            )
+        }
+    };
+    if let Some(c) = content {
+        reply.reply(req, c);
+    }
+    iopub.idle(parent);
+}
+
+/// The reply to `x_request` saying it failed, for request types we do not know.
+fn error_reply(msg_type: &str, ename: &str, evalue: &str) -> Option<JupyterMessageContent> {
+    let reply_type = msg_type.strip_suffix("_request")?;
+    let content = serde_json::json!({
+        "status": "error", "ename": ename, "evalue": evalue, "traceback": [],
+    });
+    Some(JupyterMessageContent::UnknownMessage(
+        jupyter_protocol::UnknownMessage {
+            msg_type: format!("{reply_type}_reply"),
+            content,
+        },
+    ))
+}
+
+/// A message that failed to decode: logged and dropped, or answered with an error reply
+/// when its header could be read.
+fn reject(reply: &Replier, e: wire::DecodeFailure) {
+    log::warn!("dropped a message: {}", e.error);
+    if let Some(h) = e.error.header()
+        && let Some(c) = error_reply(&h.msg_type, "BadMessage", &e.error.to_string())
+    {
+        reply.reply_to(&e.identities, h, c);
+    }
+}
+
+async fn executor(engine: Engine, mut rx: mpsc::UnboundedReceiver<Request>, reply: Replier) {
+    while let Some(req) = rx.recv().await {
+        let JupyterMessageContent::ExecuteRequest(ex) = &req.message.content else {
+            continue;
+        };
+        let parent = req.message.header.clone();
+        engine.iopub().busy(&parent);
+        let (count, outcome) = engine.execute(&req, ex).await;
+        let failed = outcome.is_err();
+        reply.reply(&req, execute_reply(count, outcome));
+        engine.iopub().idle(&parent);
+        if failed && ex.stop_on_error {
+            // "Run All" stops: cells already queued behind the failure are aborted.
+            while let Ok(next) = rx.try_recv() {
+                let p = next.message.header.clone();
+                engine.iopub().busy(&p);
+                reply.reply(&next, aborted_reply(engine.state().execution_count));
+                engine.iopub().idle(&p);
+            }
+        }
+    }
+}
+
+fn execute_reply(count: usize, outcome: crate::execute::Outcome) -> JupyterMessageContent {
+    let (status, error) = match outcome {
+        Ok(()) => (ReplyStatus::Ok, None),
+        Err(f) => (
+            ReplyStatus::Error,
+            Some(Box::new(ReplyError {
+                ename: f.ename.clone(),
+                evalue: f.evalue.clone(),
+                traceback: vec![format!("{}: {}", f.ename, f.evalue)],
+            })),
+        ),
+    };
+    JupyterMessageContent::ExecuteReply(jupyter_protocol::ExecuteReply {
+        status,
+        execution_count: jupyter_protocol::ExecutionCount::new(count),
+        payload: Vec::new(),
+        user_expressions: Some(Default::default()),
+        error,
+    })
+}
+
+fn aborted_reply(count: usize) -> JupyterMessageContent {
+    JupyterMessageContent::ExecuteReply(jupyter_protocol::ExecuteReply {
+        status: ReplyStatus::Aborted,
+        execution_count: jupyter_protocol::ExecutionCount::new(count),
+        payload: Vec::new(),
+        user_expressions: Some(Default::default()),
+        error: None,
+    })
+}
+
+/// Exit when the process that started us is gone (we were re-parented), so an orphaned
+/// kernel does not linger.
+async fn watch_parent() {
+    let parent = nix::unistd::getppid();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if nix::unistd::getppid() != parent {
+            log::warn!("the kernel's parent process is gone; exiting");
+            std::process::exit(0);
+        }
+    }
+}

@@ -316,6 +316,9 @@ impl Engine {
                 }
             }
             Some(Err(e)) => out.note(&format!("sshpty: {e}; the context from before the cell is kept\n")),
+            None if r.stopped.is_some() && r.exit != Exit::Code(0) => {
+                out.note("sshpty: the shell was stopped before it could report its state; the context from before the cell is kept\n")
+            }
             None if r.capture_too_large => {
                 out.note("sshpty: the shell state is larger than 64 MiB and was not kept; the context from before the cell is kept\n")
             }

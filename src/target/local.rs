@@ -210,7 +210,6 @@ impl Target for LocalTarget {
             let (in_tx, mut in_rx) = mpsc::unbounded_channel::<PtyInput>();
             let (exit_tx, exit_rx) = oneshot::channel();
             let exited = Arc::new(Notify::new());
-            let hung_up = Arc::new(Notify::new());
 
             // Process exit.
             {
@@ -230,7 +229,6 @@ impl Target for LocalTarget {
             {
                 let master = master.clone();
                 let exited = exited.clone();
-                let hung_up = hung_up.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     let mut drain_until: Option<tokio::time::Instant> = None;
@@ -243,7 +241,8 @@ impl Target for LocalTarget {
                                 drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);
                                 continue;
                             }
-                            _ = hung_up.notified() => break,
+                            // The kernel stopped listening (the cell was abandoned).
+                            _ = out_tx.closed() => break,
                             _ = tokio::time::sleep_until(quiet.unwrap_or_else(tokio::time::Instant::now)), if quiet.is_some() => break,
                         };
                         let Ok(mut guard) = guard else { break };
@@ -293,11 +292,11 @@ impl Target for LocalTarget {
                             let _ = set_winsize(master.get_ref(), &ws);
                         }
                         PtyInput::HangUp => {
+                            // What closing the terminal does to the session; programs that
+                            // ignore it (nohup) go on, as they would.
                             if pgid > 0 {
                                 let _ = kill(Pid::from_raw(-pgid), Signal::SIGHUP);
                             }
-                            hung_up.notify_one();
-                            return;
                         }
                         PtyInput::SignalGroup(name) => {
                             if let (true, Ok(sig)) = (pgid > 0, name.parse::<Signal>()) {

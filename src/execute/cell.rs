@@ -55,6 +55,8 @@ pub struct CellResult {
     /// Output printed before the runner started (the target's login shell).
     pub noise: Vec<u8>,
     pub stopped: Option<StopReason>,
+    /// The cell's shell (its process group) on the target, from the start marker.
+    pub pid: i32,
 }
 
 pub async fn run(
@@ -85,6 +87,7 @@ pub async fn run(
         cd_failed: false,
         noise: Vec::new(),
         stopped: None,
+        pid: 0,
     };
     let mut events = Vec::new();
     let mut stop_at: Option<Instant> = None;
@@ -132,7 +135,7 @@ pub async fn run(
             _ = sleep_until(next_step.unwrap_or_else(Instant::now)), if next_step.is_some() => {
                 match step {
                     1 => { let _ = proc.input.send(PtyInput::HangUp); }
-                    2 => { let _ = proc.input.send(PtyInput::SignalGroup("KILL")); }
+                    2 => { let _ = proc.input.send(PtyInput::SignalGroup { signal: "KILL", pid: result.pid }); }
                     _ => break,
                 }
                 step += 1;
@@ -169,8 +172,9 @@ fn handle(
                     result.noise.extend(n);
                 }
             }
-            Event::Started { cd_failed, .. } => {
+            Event::Started { cd_failed, pid } => {
                 result.started = true;
+                result.pid = pid;
                 result.cd_failed = cd_failed;
             }
             Event::Output(o) => {

@@ -10,14 +10,23 @@ use crate::context::{Context, capture, script};
 use crate::magics::{LoginArgs, Magic};
 use crate::target::Target;
 use crate::target::local::LocalTarget;
+use crate::target::ssh::config::LoginRequest;
+use crate::target::ssh::{Ask, SshTarget};
+use crate::wire::Request;
 
 /// A login shell that waits for input or loops in its profile must not hold the cell.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Engine {
-    pub(super) async fn magic(&self, m: Magic, out: &mut StreamOut<'_>) -> Outcome {
+    pub(super) async fn magic(
+        &self,
+        m: Magic,
+        req: &Request,
+        allow_stdin: bool,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
         match m {
-            Magic::Login { target } => self.login(&target, out).await,
+            Magic::Login { target } => self.login(&target, req, allow_stdin, out).await,
             Magic::Logout { host } => self.logout(host, out).await,
             Magic::Status => {
                 let text = self.status_text();
@@ -79,23 +88,67 @@ impl Engine {
         }
     }
 
-    pub(super) async fn login(&self, args: &LoginArgs, out: &mut StreamOut<'_>) -> Outcome {
-        if !args.is_local() {
-            return Err(Failure::new(
-                "NotAvailable",
-                format!(
-                    "cannot log in to {}: SSH targets are not available in this version of sshpty yet; %login local runs cells on this machine",
-                    args.host
-                ),
-            ));
-        }
-        let name = "local".to_owned();
-        if self.switch_to(&name) {
-            out.text("switched to local (already logged in)\n");
-            return Ok(());
-        }
-        let target: Arc<dyn Target> = Arc::new(LocalTarget::new());
-        let (context, shell) = self.capture_login(target.as_ref(), out).await?;
+    pub(super) async fn login(
+        &self,
+        args: &LoginArgs,
+        req: &Request,
+        allow_stdin: bool,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        let name = match &args.user {
+            Some(u) if !args.is_local() => format!("{u}@{}", args.host),
+            _ => args.host.clone(),
+        };
+        // Already logged in: switch to it; a lost connection is opened again and keeps
+        // the context it had.
+        let existing = {
+            let mut st = self.state();
+            match st.hosts.get(&name) {
+                Some(h) if h.target.info().connected => {
+                    st.current = Some(name.clone());
+                    out.text(&format!("switched to {name}\n"));
+                    return Ok(());
+                }
+                Some(h) => Some(h.context.clone()),
+                None => None,
+            }
+        };
+        let target: Arc<dyn Target> = if args.is_local() {
+            Arc::new(LocalTarget::new())
+        } else {
+            let request = LoginRequest {
+                host: args.host.clone(),
+                user: args.user.clone(),
+                port: args.port,
+                identities: args.identities.clone(),
+                jump: args.jump.clone(),
+                config_file: args.config.as_ref().map(std::path::PathBuf::from),
+                options: args.options.clone(),
+            };
+            let ask = self.asker(req, allow_stdin);
+            let (t, notes) = SshTarget::login(&name, &request, ask)
+                .await
+                .map_err(|e| Failure::new("LoginFailed", e.to_string()))?;
+            for n in notes {
+                out.note(&format!("sshpty: {n}\n"));
+            }
+            Arc::new(t)
+        };
+        let (context, shell, reconnected) = match existing {
+            Some(ctx) => {
+                let shell = self
+                    .state()
+                    .hosts
+                    .get(&name)
+                    .map(|h| h.shell.clone())
+                    .unwrap_or_default();
+                (ctx, shell, true)
+            }
+            None => {
+                let (ctx, shell) = self.capture_login(target.as_ref(), out).await?;
+                (ctx, shell, false)
+            }
+        };
         let info = target.info();
         let mut st = self.state();
         let mut context = context;
@@ -103,7 +156,12 @@ impl Engine {
             context.set_param(k, v);
         }
         out.text(&format!(
-            "logged in to {} as {}@{} ({}), in {}\n",
+            "{} {} as {}@{} ({}), in {}\n",
+            if reconnected {
+                "reconnected to"
+            } else {
+                "logged in to"
+            },
             info.name,
             info.user,
             info.host,
@@ -122,14 +180,26 @@ impl Engine {
         Ok(())
     }
 
-    fn switch_to(&self, name: &str) -> bool {
-        let mut st = self.state();
-        if st.hosts.contains_key(name) {
-            st.current = Some(name.to_owned());
-            true
-        } else {
-            false
-        }
+    /// Questions during login go to the cell's input_request, unless the client said it
+    /// cannot answer (allow_stdin false); an interrupt abandons them.
+    fn asker(&self, req: &Request, allow_stdin: bool) -> Ask {
+        let stdin = self.inner.stdin.clone();
+        let interrupt = self.inner.interrupt.clone();
+        let req = req.clone();
+        Arc::new(move |prompt: String, password: bool| {
+            let stdin = stdin.clone();
+            let req = req.clone();
+            let mut interrupted = interrupt.subscribe();
+            Box::pin(async move {
+                if !allow_stdin {
+                    return None;
+                }
+                tokio::select! {
+                    a = stdin.ask(&req, &prompt, password) => a,
+                    _ = interrupted.changed() => None,
+                }
+            })
+        })
     }
 
     /// Run a login shell once and keep what it set up.

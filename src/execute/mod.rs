@@ -77,7 +77,6 @@ pub struct State {
 struct Inner {
     state: Mutex<State>,
     iopub: Iopub,
-    #[allow(dead_code)] // prompts (input_request) use it
     stdin: Stdin,
     interrupt: watch::Sender<u64>,
 }
@@ -181,16 +180,13 @@ impl Engine {
     ) -> Outcome {
         let pending = self.state().pending_login.take();
         if let Some(target) = pending {
-            let args = crate::magics::LoginArgs {
-                host: target,
-                user: None,
-                port: None,
-                identities: Vec::new(),
-                jump: None,
-                config: None,
-                options: Vec::new(),
-            };
-            self.login(&args, out).await?;
+            // `--login TARGET` takes what `%login` takes (`user@host`, `-p 2222 host`).
+            let parsed =
+                crate::magics::parse_cell(&format!("%login {target}"), &BTreeMap::new())
+                    .map_err(|e| Failure::new("LoginFailed", format!("--login {target}: {e}")))?;
+            if let Some(crate::magics::Magic::Login { target: args }) = parsed.magics.first() {
+                self.login(args, req, ex.allow_stdin, out).await?;
+            }
         }
         let params = self.state().params.clone();
         let parsed = crate::magics::parse_cell(&ex.code, &params).map_err(|e| match e {
@@ -200,7 +196,7 @@ impl Engine {
             _ => Failure::new("MagicUsage", e.to_string()),
         })?;
         for m in parsed.magics {
-            self.magic(m, out).await?;
+            self.magic(m, req, ex.allow_stdin, out).await?;
         }
         if parsed.shell.trim().is_empty() {
             return Ok(());

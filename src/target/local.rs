@@ -298,7 +298,8 @@ impl Target for LocalTarget {
                                 let _ = kill(Pid::from_raw(-pgid), Signal::SIGHUP);
                             }
                         }
-                        PtyInput::SignalGroup(name) => {
+                        PtyInput::SignalGroup { signal, .. } => {
+                            let name = format!("SIG{signal}");
                             if let (true, Ok(sig)) = (pgid > 0, name.parse::<Signal>()) {
                                 let _ = kill(Pid::from_raw(-pgid), sig);
                             }

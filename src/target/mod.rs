@@ -3,6 +3,7 @@
 //! model, rendering, prompts — is the same for every target.
 
 pub mod local;
+pub mod ssh;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -51,8 +52,12 @@ pub enum PtyInput {
     },
     /// Hang up: close the PTY (SIGHUP to its session), as closing a terminal window does.
     HangUp,
-    /// Send a signal to the process group of the session leader (the cell's shell).
-    SignalGroup(&'static str),
+    /// Send a signal to the cell's process group: that of the session leader (the cell's
+    /// shell), whose pid the runner reported (`pid`; 0 when not known yet).
+    SignalGroup {
+        signal: &'static str,
+        pid: i32,
+    },
 }
 
 /// A process running in a PTY on a target. Output arrives in chunks as read; `exit`

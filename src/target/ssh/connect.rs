@@ -1,0 +1,527 @@
+//! Opening an SSH connection as OpenSSH's `ssh` would: the transport (TCP, ProxyCommand,
+//! or a channel through the previous ProxyJump hop), the host-key policy, and
+//! authentication in OpenSSH's order (agent, keys, keyboard-interactive, password).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use russh::client::{self, AuthResult, Handle, KeyboardInteractiveAuthResponse};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
+use russh::{Channel, ChannelMsg, MethodKind};
+use zeroize::Zeroizing;
+
+use super::config::{HostConfig, StrictHostKeyChecking};
+use super::known_hosts::{self, HostKey, Verdict};
+use super::{Ask, SshError};
+
+/// What the host-key check decided, kept for the error message when it refused.
+#[derive(Debug, Clone)]
+pub enum KeyDecision {
+    Accepted,
+    Refused(String),
+}
+
+pub struct Client {
+    pub label: String,
+    pub hostname: String,
+    pub port: u16,
+    pub config: Arc<HostConfig>,
+    pub ask: Ask,
+    pub decision: Arc<Mutex<Option<KeyDecision>>>,
+    pub notes: Arc<Mutex<Vec<String>>>,
+    pub forward_agent: bool,
+}
+
+fn read_files(paths: &[PathBuf]) -> Vec<(PathBuf, String)> {
+    paths
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok().map(|t| (p.clone(), t)))
+        .collect()
+}
+
+impl Client {
+    fn decide(&self, d: KeyDecision) -> bool {
+        let ok = matches!(d, KeyDecision::Accepted);
+        if let Ok(mut slot) = self.decision.lock() {
+            *slot = Some(d);
+        }
+        ok
+    }
+
+    fn note(&self, n: String) {
+        if let Ok(mut v) = self.notes.lock() {
+            v.push(n);
+        }
+    }
+
+    /// Append the key to the first user known_hosts file, in OpenSSH's format.
+    fn remember(&self, key: &HostKey) -> Result<(), String> {
+        let Some(file) = self.config.user_known_hosts_files.first() else {
+            return Err("no UserKnownHostsFile to record the key in".into());
+        };
+        let mut salt = [0u8; 20];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
+        let line = known_hosts::entry(
+            &self.hostname,
+            self.port,
+            key,
+            self.config.hash_known_hosts,
+            salt,
+        );
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|e| format!("cannot append to {}: {e}", file.display()))
+    }
+
+    async fn check_key(&self, key: &PublicKey) -> bool {
+        let host_key = HostKey {
+            algorithm: key.algorithm().as_str().to_owned(),
+            blob: key.to_bytes().unwrap_or_default(),
+        };
+        let fp = known_hosts::fingerprint(&host_key.blob);
+        let mut files = read_files(&self.config.user_known_hosts_files);
+        files.extend(read_files(&self.config.global_known_hosts_files));
+        match known_hosts::check(&files, &self.hostname, self.port, &host_key) {
+            Verdict::Known { .. } => self.decide(KeyDecision::Accepted),
+            Verdict::Changed { file, line } => self.decide(KeyDecision::Refused(format!(
+                "the host key for {} has CHANGED (known_hosts {} line {line}); the new key is {} {fp}. Someone may be intercepting the connection, or the host was reinstalled. Refusing to connect: check with the host's administrator, then remove the old line",
+                self.label,
+                file.display(),
+                host_key.algorithm
+            ))),
+            Verdict::Revoked { file, line } => self.decide(KeyDecision::Refused(format!(
+                "the host key {fp} of {} is marked @revoked in {} line {line}; refusing to connect",
+                self.label,
+                file.display()
+            ))),
+            Verdict::Unknown => match self.config.strict_host_key_checking {
+                StrictHostKeyChecking::Yes => self.decide(KeyDecision::Refused(format!(
+                    "the host key of {} is not known ({} {fp}) and StrictHostKeyChecking is yes; add it to {} first",
+                    self.label,
+                    host_key.algorithm,
+                    self.config
+                        .user_known_hosts_files
+                        .first()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ))),
+                StrictHostKeyChecking::No => {
+                    self.note(format!(
+                        "warning: the host key of {} ({} {fp}) is not verified (StrictHostKeyChecking no)",
+                        self.label, host_key.algorithm
+                    ));
+                    self.decide(KeyDecision::Accepted)
+                }
+                StrictHostKeyChecking::AcceptNew => match self.remember(&host_key) {
+                    Ok(()) => {
+                        self.note(format!(
+                            "added the host key of {} ({} {fp}) to known_hosts",
+                            self.label, host_key.algorithm
+                        ));
+                        self.decide(KeyDecision::Accepted)
+                    }
+                    Err(e) => self.decide(KeyDecision::Refused(e)),
+                },
+                StrictHostKeyChecking::Ask => {
+                    let q = format!(
+                        "The authenticity of host {} can't be established; its {} key fingerprint is {fp}. accept {fp} for {}? (yes/no)",
+                        self.label, host_key.algorithm, self.label
+                    );
+                    match (self.ask)(q, false).await {
+                        Some(a) if a.trim().eq_ignore_ascii_case("yes") => match self.remember(&host_key) {
+                            Ok(()) => self.decide(KeyDecision::Accepted),
+                            Err(e) => self.decide(KeyDecision::Refused(e)),
+                        },
+                        Some(_) => self.decide(KeyDecision::Refused(format!(
+                            "the host key of {} was not accepted",
+                            self.label
+                        ))),
+                        None => self.decide(KeyDecision::Refused(format!(
+                            "the host key of {} is not known ({} {fp}) and this client cannot answer questions (no stdin); add it to known_hosts, or set StrictHostKeyChecking accept-new for this host",
+                            self.label, host_key.algorithm
+                        ))),
+                    }
+                }
+            },
+        }
+    }
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        match key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => {
+                Ok(self.check_key(key).await)
+            }
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
+                // A host certificate is trusted when a @cert-authority line covering this
+                // host names its signing key.
+                let mut files = read_files(&self.config.user_known_hosts_files);
+                files.extend(read_files(&self.config.global_known_hosts_files));
+                let ca = PublicKey::from(cert.signature_key().clone());
+                let ca_blob = ca.to_bytes().unwrap_or_default();
+                let trusted = known_hosts::cert_authorities(&files, &self.hostname, self.port)
+                    .iter()
+                    .any(|k| k.blob == ca_blob);
+                let principal_ok = cert.valid_principals().is_empty()
+                    || cert.valid_principals().iter().any(|p| p == &self.hostname);
+                if trusted && principal_ok {
+                    Ok(self.decide(KeyDecision::Accepted))
+                } else {
+                    Ok(self.decide(KeyDecision::Refused(format!(
+                        "the host certificate of {} is not signed by a @cert-authority known for it",
+                        self.label
+                    ))))
+                }
+            }
+        }
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let Some(sock) = self
+            .forward_agent
+            .then(|| std::env::var_os("SSH_AUTH_SOCK"))
+            .flatten()
+        else {
+            return Ok(()); // dropping `reply` rejects the channel
+        };
+        reply.accept().await;
+        tokio::spawn(async move {
+            if let Ok(mut agent) = tokio::net::UnixStream::connect(&sock).await {
+                let mut stream = channel.into_stream();
+                let _ = tokio::io::copy_bidirectional(&mut stream, &mut agent).await;
+            }
+        });
+        Ok(())
+    }
+}
+
+pub fn russh_config(c: &HostConfig) -> Arc<client::Config> {
+    Arc::new(client::Config {
+        // An idle notebook stays logged in for hours: no inactivity timeout; liveness
+        // comes from keepalives (ServerAliveInterval × ServerAliveCountMax).
+        inactivity_timeout: None,
+        keepalive_interval: Some(c.server_alive_interval).filter(|d| !d.is_zero()),
+        keepalive_max: c.server_alive_count_max.max(1) as usize,
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+/// Connect one hop over `stream` and authenticate.
+pub async fn handshake<S>(
+    stream: S,
+    config: Arc<HostConfig>,
+    ask: Ask,
+    notes: Arc<Mutex<Vec<String>>>,
+    label: String,
+) -> Result<Handle<Client>, SshError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let decision = Arc::new(Mutex::new(None));
+    let client = Client {
+        label: label.clone(),
+        hostname: config.hostname.clone(),
+        port: config.port,
+        config: config.clone(),
+        ask: ask.clone(),
+        decision: decision.clone(),
+        notes,
+        forward_agent: config.forward_agent,
+    };
+    // ConnectTimeout covers the banner and key exchange, as in OpenSSH: a listener that
+    // never speaks must not hold the cell.
+    let connected = tokio::time::timeout(
+        config.connect_timeout,
+        client::connect_stream(russh_config(&config), stream, client),
+    )
+    .await;
+    let mut handle = match connected {
+        Err(_) => {
+            return Err(SshError::Connect(format!(
+                "{label}: no SSH banner/key exchange within ConnectTimeout ({} s)",
+                config.connect_timeout.as_secs()
+            )));
+        }
+        Ok(Err(e)) => {
+            let refused = decision.lock().ok().and_then(|d| d.clone());
+            return Err(match refused {
+                Some(KeyDecision::Refused(why)) => SshError::HostKey(why),
+                _ => SshError::Connect(format!("{label}: {e}")),
+            });
+        }
+        Ok(Ok(h)) => h,
+    };
+    authenticate(&mut handle, &config, &ask, &label).await?;
+    Ok(handle)
+}
+
+fn can(methods: &Option<russh::MethodSet>, kind: MethodKind) -> bool {
+    methods.as_ref().is_none_or(|m| m.contains(&kind))
+}
+
+async fn authenticate(
+    h: &mut Handle<Client>,
+    c: &HostConfig,
+    ask: &Ask,
+    label: &str,
+) -> Result<(), SshError> {
+    let user = c.user.clone();
+    let fail = |e: russh::Error| SshError::Auth(format!("{label}: {e}"));
+    // What the server still accepts (None until a first failure tells us).
+    let mut methods: Option<russh::MethodSet> = None;
+    let mut tried = Vec::new();
+    let record = |r: AuthResult, methods: &mut Option<russh::MethodSet>| -> bool {
+        match r {
+            AuthResult::Success => true,
+            AuthResult::Failure {
+                remaining_methods, ..
+            } => {
+                *methods = Some(remaining_methods);
+                false
+            }
+        }
+    };
+    let rsa_hash = h.best_supported_rsa_hash().await.ok().flatten().flatten();
+
+    // 1. The agent.
+    if can(&methods, MethodKind::PublicKey)
+        && let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await
+        && let Ok(ids) = agent.request_identities().await
+    {
+        tried.push("agent");
+        for id in ids {
+            let key = id.public_key().into_owned();
+            if c.identities_only && !identity_listed(c, &key) {
+                continue;
+            }
+            let hash = if key.algorithm().is_rsa() {
+                rsa_hash
+            } else {
+                None
+            };
+            if let Ok(r) = h
+                .authenticate_publickey_with(&user, key, hash, &mut agent)
+                .await
+                && record(r, &mut methods)
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    // 2. Key files (and their certificates), asking for passphrases.
+    for path in &c.identity_files {
+        if !can(&methods, MethodKind::PublicKey) {
+            break;
+        }
+        if !path.exists() {
+            continue;
+        }
+        tried.push("publickey");
+        let key = match russh::keys::load_secret_key(path, None) {
+            Ok(k) => k,
+            Err(russh::keys::Error::KeyIsEncrypted) => {
+                let q = format!("Enter passphrase for key '{}':", path.display());
+                let Some(pass) = ask(q, true).await.map(Zeroizing::new) else {
+                    continue;
+                };
+                match russh::keys::load_secret_key(path, Some(&pass)) {
+                    Ok(k) => k,
+                    Err(_) => {
+                        return Err(SshError::Auth(format!(
+                            "{label}: wrong passphrase for key {}",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+            Err(e) => {
+                log::info!("skipping key {}: {e}", path.display());
+                continue;
+            }
+        };
+        let key = Arc::new(key);
+        let cert_path = cert_path_for(c, path);
+        if let Some(cert) = cert_path.and_then(|p| std::fs::read_to_string(p).ok())
+            && let Ok(cert) = russh::keys::Certificate::from_openssh(cert.trim())
+            && let Ok(r) = h.authenticate_openssh_cert(&user, key.clone(), cert).await
+            && record(r, &mut methods)
+        {
+            return Ok(());
+        }
+        let hash = if key.algorithm().is_rsa() {
+            rsa_hash
+        } else {
+            None
+        };
+        let r = h
+            .authenticate_publickey(&user, PrivateKeyWithHashAlg::new(key, hash))
+            .await
+            .map_err(fail)?;
+        if record(r, &mut methods) {
+            return Ok(());
+        }
+    }
+
+    // 3. Keyboard-interactive: each server prompt shown with its own text.
+    if can(&methods, MethodKind::KeyboardInteractive) {
+        tried.push("keyboard-interactive");
+        let mut resp = h
+            .authenticate_keyboard_interactive_start(&user, None::<String>)
+            .await
+            .map_err(fail)?;
+        for _round in 0..8 {
+            match resp {
+                KeyboardInteractiveAuthResponse::Success => return Ok(()),
+                KeyboardInteractiveAuthResponse::Failure {
+                    remaining_methods, ..
+                } => {
+                    methods = Some(remaining_methods);
+                    break;
+                }
+                KeyboardInteractiveAuthResponse::InfoRequest {
+                    name,
+                    instructions,
+                    prompts,
+                } => {
+                    let mut answers = Vec::new();
+                    for p in &prompts {
+                        let mut q = String::new();
+                        for part in [&name, &instructions] {
+                            if !part.trim().is_empty() {
+                                q.push_str(part.trim());
+                                q.push(' ');
+                            }
+                        }
+                        q.push_str(p.prompt.trim_end());
+                        let Some(a) = ask(format!("{label}: {q}"), !p.echo).await else {
+                            return Err(no_stdin(label, &tried));
+                        };
+                        answers.push(a);
+                    }
+                    resp = h
+                        .authenticate_keyboard_interactive_respond(answers)
+                        .await
+                        .map_err(fail)?;
+                }
+            }
+        }
+    }
+
+    // 4. Password, three tries as ssh gives.
+    if can(&methods, MethodKind::Password) {
+        tried.push("password");
+        for _ in 0..3 {
+            let Some(pass) = ask(format!("{user}@{}'s password:", c.hostname), true)
+                .await
+                .map(Zeroizing::new)
+            else {
+                return Err(no_stdin(label, &tried));
+            };
+            let r = h
+                .authenticate_password(&user, pass.as_str())
+                .await
+                .map_err(fail)?;
+            if record(r, &mut methods) {
+                return Ok(());
+            }
+            if !can(&methods, MethodKind::Password) {
+                break;
+            }
+        }
+    }
+    Err(SshError::Auth(format!(
+        "{label}: permission denied for {user} (tried: {})",
+        if tried.is_empty() {
+            "nothing usable".to_owned()
+        } else {
+            tried.join(", ")
+        }
+    )))
+}
+
+fn no_stdin(label: &str, tried: &[&str]) -> SshError {
+    SshError::Auth(format!(
+        "{label}: the server asks for a password or passphrase and this client cannot answer questions (no stdin); tried {} first. Use a key without passphrase or an agent for unattended runs",
+        if tried.is_empty() {
+            "nothing".to_owned()
+        } else {
+            tried.join(", ")
+        }
+    ))
+}
+
+fn identity_listed(c: &HostConfig, key: &PublicKey) -> bool {
+    let blob = key.to_bytes().unwrap_or_default();
+    c.identity_files.iter().any(|p| {
+        let pubp = PathBuf::from(format!("{}.pub", p.display()));
+        std::fs::read_to_string(pubp)
+            .ok()
+            .and_then(|t| known_hosts::parse_public_key_line(t.trim()))
+            .is_some_and(|k| k.blob == blob)
+    })
+}
+
+/// CertificateFile if given (first), else OpenSSH's `<key>-cert.pub`.
+fn cert_path_for(c: &HostConfig, key: &Path) -> Option<PathBuf> {
+    if let Some(first) = c.certificate_files.first() {
+        return Some(first.clone());
+    }
+    let p = PathBuf::from(format!("{}-cert.pub", key.display()));
+    p.exists().then_some(p)
+}
+
+/// Run a command on an open connection without a PTY, feeding stdin; collect output.
+pub async fn exec(
+    h: &Handle<Client>,
+    command: &str,
+    stdin: &[u8],
+    limit: usize,
+) -> Result<(Vec<u8>, Vec<u8>, Option<u32>, Option<String>), russh::Error> {
+    let mut ch = h.channel_open_session().await?;
+    ch.exec(false, command).await?;
+    if !stdin.is_empty() {
+        ch.data_bytes(bytes::Bytes::copy_from_slice(stdin)).await?;
+    }
+    ch.eof().await?;
+    let (mut out, mut err, mut status, mut signal) = (Vec::new(), Vec::new(), None, None);
+    while let Some(msg) = ch.wait().await {
+        match msg {
+            ChannelMsg::Data { data } if out.len() < limit => out.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, .. } if err.len() < limit => {
+                err.extend_from_slice(&data)
+            }
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            ChannelMsg::ExitSignal { signal_name, .. } => signal = Some(sig_name(&signal_name)),
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    Ok((out, err, status, signal))
+}
+
+pub fn sig_name(s: &russh::Sig) -> String {
+    match s {
+        russh::Sig::Custom(n) => n.clone(),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,0 +1,411 @@
+//! The SSH target: one connection per host (over TCP, a ProxyCommand, or ProxyJump hops),
+//! one channel with a PTY per cell, channels without a PTY for completion and cleanup.
+
+pub mod config;
+mod connect;
+pub mod known_hosts;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use russh::ChannelMsg;
+use russh::Pty;
+use russh::client::Handle;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    BoxFuture, ExecOutput, Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError, TargetInfo,
+};
+use config::{HostConfig, LoginRequest};
+use connect::Client;
+
+/// Asks the user a question (through the cell's input_request); None when nobody can
+/// answer (allow_stdin false) or the cell was interrupted. The bool asks for a password box.
+pub type Ask = Arc<dyn Fn(String, bool) -> BoxFuture<'static, Option<String>> + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot connect to {0}")]
+    Connect(String),
+    #[error("{0}")]
+    HostKey(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+}
+
+/// The PTY starts quiet so the runner script can be written into it unseen (see
+/// `context::script`): no echo, no canonical mode, no signal keys, no input mapping.
+const QUIET_MODES: &[(Pty, u32)] = &[
+    (Pty::ECHO, 0),
+    (Pty::ICANON, 0),
+    (Pty::ISIG, 0),
+    (Pty::IEXTEN, 0),
+    (Pty::IXON, 0),
+    (Pty::ICRNL, 0),
+    (Pty::IUTF8, 1),
+];
+
+pub struct SshTarget {
+    info: Mutex<TargetInfo>,
+    handle: Arc<Handle<Client>>,
+    /// The ProxyJump hops the connection runs through; kept open with it.
+    _hops: Vec<Arc<Handle<Client>>>,
+    /// The ProxyCommand process, if any (killed on drop).
+    _proxy: Option<tokio::process::Child>,
+    forward_agent: bool,
+    lost: Arc<AtomicBool>,
+}
+
+fn env_for_config() -> config::ConfigEnv {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let local_user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let local_host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    config::ConfigEnv {
+        home,
+        local_user,
+        local_host,
+    }
+}
+
+fn glob_paths(pattern: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = glob::glob(pattern)
+        .map(|g| g.flatten().collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub fn resolve(req: &LoginRequest) -> Result<HostConfig, SshError> {
+    let read = |p: &Path| std::fs::read_to_string(p).ok();
+    config::resolve(req, &env_for_config(), &read, &glob_paths)
+        .map_err(|e| SshError::Config(e.to_string()))
+}
+
+fn label(c: &HostConfig) -> String {
+    if c.port == 22 {
+        c.hostname.clone()
+    } else {
+        format!("[{}]:{}", c.hostname, c.port)
+    }
+}
+
+async fn tcp(c: &HostConfig) -> Result<tokio::net::TcpStream, SshError> {
+    let addr = format!("{}:{}", c.hostname, c.port);
+    match tokio::time::timeout(c.connect_timeout, tokio::net::TcpStream::connect(&addr)).await {
+        Err(_) => Err(SshError::Connect(format!(
+            "{addr}: no answer within ConnectTimeout ({} s)",
+            c.connect_timeout.as_secs()
+        ))),
+        Ok(Err(e)) => Err(SshError::Connect(format!("{addr}: {e}"))),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}
+
+impl SshTarget {
+    /// Resolve, connect (through every hop) and authenticate. `notes` collects what the
+    /// user should see (config warnings, keys added).
+    pub async fn login(
+        name: &str,
+        req: &LoginRequest,
+        ask: Ask,
+    ) -> Result<(SshTarget, Vec<String>), SshError> {
+        let c = Arc::new(resolve(req)?);
+        let notes = Arc::new(Mutex::new(c.warnings.clone()));
+        let mut hops: Vec<Arc<Handle<Client>>> = Vec::new();
+        let mut proxy = None;
+        let handle = if let Some(cmd) = &c.proxy_command {
+            let mut child = tokio::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| SshError::Connect(format!("ProxyCommand {cmd:?}: {e}")))?;
+            let (Some(out), Some(inp)) = (child.stdout.take(), child.stdin.take()) else {
+                return Err(SshError::Connect(format!("ProxyCommand {cmd:?}: no pipes")));
+            };
+            proxy = Some(child);
+            connect::handshake(
+                tokio::io::join(out, inp),
+                c.clone(),
+                ask.clone(),
+                notes.clone(),
+                label(&c),
+            )
+            .await?
+        } else if c.proxy_jump.is_empty() {
+            connect::handshake(
+                tcp(&c).await?,
+                c.clone(),
+                ask.clone(),
+                notes.clone(),
+                label(&c),
+            )
+            .await?
+        } else {
+            // Each hop is resolved through the configuration like a host of its own, and
+            // its key checked with the same policy.
+            let mut prev: Option<Arc<Handle<Client>>> = None;
+            for j in &c.proxy_jump {
+                let hop_req = LoginRequest {
+                    host: j.host.clone(),
+                    user: j.user.clone(),
+                    port: j.port,
+                    config_file: req.config_file.clone(),
+                    ..Default::default()
+                };
+                let mut hc = resolve(&hop_req)?;
+                hc.proxy_jump.clear();
+                hc.proxy_command = None;
+                let hc = Arc::new(hc);
+                let h = match &prev {
+                    None => {
+                        connect::handshake(
+                            tcp(&hc).await?,
+                            hc.clone(),
+                            ask.clone(),
+                            notes.clone(),
+                            label(&hc),
+                        )
+                        .await?
+                    }
+                    Some(p) => {
+                        let ch = p
+                            .channel_open_direct_tcpip(
+                                hc.hostname.clone(),
+                                hc.port as u32,
+                                "127.0.0.1",
+                                0,
+                            )
+                            .await
+                            .map_err(|e| {
+                                SshError::Connect(format!(
+                                    "{} through the jump host: {e}",
+                                    label(&hc)
+                                ))
+                            })?;
+                        connect::handshake(
+                            ch.into_stream(),
+                            hc.clone(),
+                            ask.clone(),
+                            notes.clone(),
+                            label(&hc),
+                        )
+                        .await?
+                    }
+                };
+                let h = Arc::new(h);
+                hops.push(h.clone());
+                prev = Some(h);
+            }
+            let last = prev.ok_or_else(|| SshError::Config("empty ProxyJump".into()))?;
+            let ch = last
+                .channel_open_direct_tcpip(c.hostname.clone(), c.port as u32, "127.0.0.1", 0)
+                .await
+                .map_err(|e| {
+                    SshError::Connect(format!("{} through the jump host: {e}", label(&c)))
+                })?;
+            connect::handshake(
+                ch.into_stream(),
+                c.clone(),
+                ask.clone(),
+                notes.clone(),
+                label(&c),
+            )
+            .await?
+        };
+        let target = SshTarget {
+            info: Mutex::new(TargetInfo {
+                name: name.to_owned(),
+                host: c.hostname.clone(),
+                user: c.user.clone(),
+                address: Some(format!("{}:{}", c.hostname, c.port)),
+                since: chrono::Utc::now(),
+                connected: true,
+            }),
+            handle: Arc::new(handle),
+            _hops: hops,
+            _proxy: proxy,
+            forward_agent: c.forward_agent,
+            lost: Arc::new(AtomicBool::new(false)),
+        };
+        let notes = notes.lock().map(|n| n.clone()).unwrap_or_default();
+        Ok((target, notes))
+    }
+
+    fn lost_error(&self) -> TargetError {
+        self.lost.store(true, Ordering::Relaxed);
+        let host = self.info.lock().map(|i| i.host.clone()).unwrap_or_default();
+        TargetError::ConnectionLost {
+            host,
+            reason: "the SSH connection is closed (the server went away or stopped answering keepalives); %login again to reconnect".into(),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.handle.is_closed() || self.lost.load(Ordering::Relaxed)
+    }
+}
+
+impl Target for SshTarget {
+    fn info(&self) -> TargetInfo {
+        let mut i = self
+            .info
+            .lock()
+            .map(|i| i.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        i.connected = !self.is_closed();
+        i
+    }
+
+    fn spawn_pty(&self, command: PtyCommand) -> BoxFuture<'_, Result<PtyProcess, TargetError>> {
+        Box::pin(async move {
+            if self.is_closed() {
+                return Err(self.lost_error());
+            }
+            let ch = self
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|_| self.lost_error())?;
+            let req = async {
+                ch.request_pty(
+                    false,
+                    "xterm-256color",
+                    command.cols as u32,
+                    command.rows as u32,
+                    0,
+                    0,
+                    QUIET_MODES,
+                )
+                .await?;
+                if self.forward_agent {
+                    ch.agent_forward(false).await?;
+                }
+                ch.exec(false, command.command.as_bytes()).await
+            };
+            req.await.map_err(|_| self.lost_error())?;
+            let (mut read, write) = ch.split();
+            let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
+            let (in_tx, mut in_rx) = mpsc::unbounded_channel::<PtyInput>();
+            let (exit_tx, exit_rx) = oneshot::channel();
+            // Every channel has its own reader: in russh one unread channel stalls the
+            // whole connection.
+            tokio::spawn(async move {
+                let mut exit: Option<Exit> = None;
+                let mut out_open = true;
+                while let Some(msg) = read.wait().await {
+                    match msg {
+                        // Once the kernel stops listening, keep draining: an unread
+                        // channel would stall the connection.
+                        ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }
+                            if out_open =>
+                        {
+                            out_open = out_tx.send(data).await.is_ok();
+                        }
+                        // The exit status arrives before the last output: keep reading
+                        // until the channel closes.
+                        ChannelMsg::ExitStatus { exit_status } => {
+                            exit = Some(Exit::Code(exit_status as i32))
+                        }
+                        ChannelMsg::ExitSignal { signal_name, .. } => {
+                            exit = Some(Exit::Signal(connect::sig_name(&signal_name)))
+                        }
+                        ChannelMsg::Close => break,
+                        _ => {}
+                    }
+                }
+                drop(out_tx);
+                let _ = exit_tx.send(exit.unwrap_or_else(|| {
+                    Exit::Unknown("the SSH connection was lost while the cell ran".into())
+                }));
+            });
+            let handle = self.handle.clone();
+            tokio::spawn(async move {
+                while let Some(input) = in_rx.recv().await {
+                    let r = match input {
+                        PtyInput::Data(d) => write.data_bytes(d).await,
+                        PtyInput::Resize { cols, rows } => {
+                            write.window_change(cols as u32, rows as u32, 0, 0).await
+                        }
+                        // Closing the channel makes sshd hang up the PTY (SIGHUP).
+                        PtyInput::HangUp => write.close().await,
+                        PtyInput::SignalGroup { signal, pid } => {
+                            // The SSH `signal` request is refused by many sshd versions;
+                            // a second channel running kill reaches the process group.
+                            if pid > 0 {
+                                let cmd = format!(
+                                    "kill -{signal} -- -{pid} 2>/dev/null; kill -{signal} {pid} 2>/dev/null; true"
+                                );
+                                let _ = connect::exec(&handle, &cmd, b"", 4096).await;
+                            }
+                            Ok(())
+                        }
+                    };
+                    if r.is_err() {
+                        break;
+                    }
+                }
+            });
+            Ok(PtyProcess {
+                output: out_rx,
+                input: in_tx,
+                exit: exit_rx,
+            })
+        })
+    }
+
+    fn exec(
+        &self,
+        command: &str,
+        stdin: Vec<u8>,
+    ) -> BoxFuture<'_, Result<ExecOutput, TargetError>> {
+        let command = command.to_owned();
+        Box::pin(async move {
+            if self.is_closed() {
+                return Err(self.lost_error());
+            }
+            let (stdout, stderr, status, signal) =
+                connect::exec(&self.handle, &command, &stdin, 16 << 20)
+                    .await
+                    .map_err(|_| self.lost_error())?;
+            let exit = match (status, signal) {
+                (Some(s), _) => Exit::Code(s as i32),
+                (None, Some(sig)) => Exit::Signal(sig),
+                _ => Exit::Unknown("no exit status".into()),
+            };
+            Ok(ExecOutput {
+                stdout,
+                stderr,
+                exit,
+            })
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "logout", "en")
+                .await;
+        })
+    }
+}

@@ -213,6 +213,15 @@ impl client::Handler for Client {
     }
 }
 
+/// ConnectTimeout 0 means none, as in OpenSSH; a day stands for that.
+pub fn bound(t: std::time::Duration) -> std::time::Duration {
+    if t.is_zero() {
+        std::time::Duration::from_secs(86_400)
+    } else {
+        t
+    }
+}
+
 pub fn russh_config(c: &HostConfig) -> Arc<client::Config> {
     Arc::new(client::Config {
         // An idle notebook stays logged in for hours: no inactivity timeout; liveness
@@ -250,7 +259,7 @@ where
     // ConnectTimeout covers the banner and key exchange, as in OpenSSH: a listener that
     // never speaks must not hold the cell.
     let connected = tokio::time::timeout(
-        config.connect_timeout,
+        bound(config.connect_timeout),
         client::connect_stream(russh_config(&config), stream, client),
     )
     .await;

@@ -104,7 +104,12 @@ fn label(c: &HostConfig) -> String {
 
 async fn tcp(c: &HostConfig) -> Result<tokio::net::TcpStream, SshError> {
     let addr = format!("{}:{}", c.hostname, c.port);
-    match tokio::time::timeout(c.connect_timeout, tokio::net::TcpStream::connect(&addr)).await {
+    match tokio::time::timeout(
+        connect::bound(c.connect_timeout),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    {
         Err(_) => Err(SshError::Connect(format!(
             "{addr}: no answer within ConnectTimeout ({} s)",
             c.connect_timeout.as_secs()
@@ -117,19 +122,52 @@ async fn tcp(c: &HostConfig) -> Result<tokio::net::TcpStream, SshError> {
     }
 }
 
-impl SshTarget {
-    /// Resolve, connect (through every hop) and authenticate. `notes` collects what the
-    /// user should see (config warnings, keys added).
-    pub async fn login(
-        name: &str,
-        req: &LoginRequest,
-        ask: Ask,
-    ) -> Result<(SshTarget, Vec<String>), SshError> {
-        let c = Arc::new(resolve(req)?);
-        let notes = Arc::new(Mutex::new(c.warnings.clone()));
-        let mut hops: Vec<Arc<Handle<Client>>> = Vec::new();
-        let mut proxy = None;
-        let handle = if let Some(cmd) = &c.proxy_command {
+/// One connected, authenticated host, with what carries its connection.
+struct Connected {
+    config: Arc<HostConfig>,
+    handle: Handle<Client>,
+    hops: Vec<Arc<Handle<Client>>>,
+    proxy: Option<tokio::process::Child>,
+}
+
+/// Connect as ssh(1) does: through the ProxyJump hops (each resolved as a host of its own,
+/// its key checked by the same policy; see `HostConfig::proxy_request`), else a
+/// ProxyCommand, else TCP.
+fn connect_host(
+    req: LoginRequest,
+    ask: Ask,
+    notes: Arc<Mutex<Vec<String>>>,
+) -> BoxFuture<'static, Result<Connected, SshError>> {
+    Box::pin(async move {
+        let c = Arc::new(resolve(&req)?);
+        if let Ok(mut n) = notes.lock() {
+            for w in &c.warnings {
+                if !n.contains(w) {
+                    n.push(w.clone());
+                }
+            }
+        }
+        if let Some(via_req) = c.proxy_request(&req) {
+            let via = connect_host(via_req, ask.clone(), notes.clone()).await?;
+            let ch = via
+                .handle
+                .channel_open_direct_tcpip(c.hostname.clone(), c.port as u32, "127.0.0.1", 0)
+                .await
+                .map_err(|e| {
+                    SshError::Connect(format!("{} through the jump host: {e}", label(&c)))
+                })?;
+            let handle =
+                connect::handshake(ch.into_stream(), c.clone(), ask, notes, label(&c)).await?;
+            let mut hops = via.hops;
+            hops.push(Arc::new(via.handle));
+            return Ok(Connected {
+                config: c,
+                handle,
+                hops,
+                proxy: via.proxy,
+            });
+        }
+        if let Some(cmd) = &c.proxy_command {
             let mut child = tokio::process::Command::new("/bin/sh")
                 .arg("-c")
                 .arg(cmd)
@@ -142,96 +180,38 @@ impl SshTarget {
             let (Some(out), Some(inp)) = (child.stdout.take(), child.stdin.take()) else {
                 return Err(SshError::Connect(format!("ProxyCommand {cmd:?}: no pipes")));
             };
-            proxy = Some(child);
-            connect::handshake(
-                tokio::io::join(out, inp),
-                c.clone(),
-                ask.clone(),
-                notes.clone(),
-                label(&c),
-            )
-            .await?
-        } else if c.proxy_jump.is_empty() {
-            connect::handshake(
-                tcp(&c).await?,
-                c.clone(),
-                ask.clone(),
-                notes.clone(),
-                label(&c),
-            )
-            .await?
-        } else {
-            // Each hop is resolved through the configuration like a host of its own, and
-            // its key checked with the same policy.
-            let mut prev: Option<Arc<Handle<Client>>> = None;
-            for j in &c.proxy_jump {
-                let hop_req = LoginRequest {
-                    host: j.host.clone(),
-                    user: j.user.clone(),
-                    port: j.port,
-                    config_file: req.config_file.clone(),
-                    ..Default::default()
-                };
-                let mut hc = resolve(&hop_req)?;
-                hc.proxy_jump.clear();
-                hc.proxy_command = None;
-                let hc = Arc::new(hc);
-                let h = match &prev {
-                    None => {
-                        connect::handshake(
-                            tcp(&hc).await?,
-                            hc.clone(),
-                            ask.clone(),
-                            notes.clone(),
-                            label(&hc),
-                        )
-                        .await?
-                    }
-                    Some(p) => {
-                        let ch = p
-                            .channel_open_direct_tcpip(
-                                hc.hostname.clone(),
-                                hc.port as u32,
-                                "127.0.0.1",
-                                0,
-                            )
-                            .await
-                            .map_err(|e| {
-                                SshError::Connect(format!(
-                                    "{} through the jump host: {e}",
-                                    label(&hc)
-                                ))
-                            })?;
-                        connect::handshake(
-                            ch.into_stream(),
-                            hc.clone(),
-                            ask.clone(),
-                            notes.clone(),
-                            label(&hc),
-                        )
-                        .await?
-                    }
-                };
-                let h = Arc::new(h);
-                hops.push(h.clone());
-                prev = Some(h);
-            }
-            let last = prev.ok_or_else(|| SshError::Config("empty ProxyJump".into()))?;
-            let ch = last
-                .channel_open_direct_tcpip(c.hostname.clone(), c.port as u32, "127.0.0.1", 0)
-                .await
-                .map_err(|e| {
-                    SshError::Connect(format!("{} through the jump host: {e}", label(&c)))
-                })?;
-            connect::handshake(
-                ch.into_stream(),
-                c.clone(),
-                ask.clone(),
-                notes.clone(),
-                label(&c),
-            )
-            .await?
-        };
+            let handle =
+                connect::handshake(tokio::io::join(out, inp), c.clone(), ask, notes, label(&c))
+                    .await?;
+            return Ok(Connected {
+                config: c,
+                handle,
+                hops: Vec::new(),
+                proxy: Some(child),
+            });
+        }
+        let handle = connect::handshake(tcp(&c).await?, c.clone(), ask, notes, label(&c)).await?;
+        Ok(Connected {
+            config: c,
+            handle,
+            hops: Vec::new(),
+            proxy: None,
+        })
+    })
+}
+
+impl SshTarget {
+    /// Resolve, connect (through every hop) and authenticate. `notes` collects what the
+    /// user should see (config warnings, keys added).
+    pub async fn login(
+        name: &str,
+        req: &LoginRequest,
+        ask: Ask,
+    ) -> Result<(SshTarget, Vec<String>), SshError> {
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        let conn = connect_host(req.clone(), ask, notes.clone()).await?;
+        let c = conn.config;
+        let (handle, hops, proxy) = (conn.handle, conn.hops, conn.proxy);
         let target = SshTarget {
             info: Mutex::new(TargetInfo {
                 name: name.to_owned(),

@@ -78,6 +78,10 @@ impl Engine {
                 out.text(&format!("terminal size {cols}x{rows}\n"));
                 Ok(())
             }
+            Magic::Upload { local, remote } => self.transfer(true, &local, &remote, req, out).await,
+            Magic::Download { remote, local } => {
+                self.transfer(false, &local, &remote, req, out).await
+            }
             other => Err(Failure::new(
                 "NotAvailable",
                 format!(
@@ -130,7 +134,10 @@ impl Engine {
                 .await
                 .map_err(|e| Failure::new("LoginFailed", e.to_string()))?;
             for n in notes {
-                out.note(&format!("sshpty: {n}\n"));
+                // Each configuration warning once per kernel, not at every login.
+                if self.state().warned.insert(n.clone()) {
+                    out.note(&format!("sshpty: {n}\n"));
+                }
             }
             Arc::new(t)
         };
@@ -177,6 +184,64 @@ impl Engine {
             },
         );
         st.current = Some(name);
+        Ok(())
+    }
+
+    /// `%upload` / `%download`: remote paths are relative to the cell's working directory,
+    /// local ones to the kernel's (the notebook's directory).
+    async fn transfer(
+        &self,
+        up: bool,
+        local: &str,
+        remote: &str,
+        req: &Request,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        let (target, cwd, name) = {
+            let st = self.state();
+            let Some(name) = st.current.clone() else {
+                return Err(Failure::new("NoTarget", super::HOW_TO_LOGIN));
+            };
+            let Some(h) = st.hosts.get(&name) else {
+                return Err(Failure::new("NoTarget", super::HOW_TO_LOGIN));
+            };
+            (h.target.clone(), h.context.cwd_lossy(), name)
+        };
+        let remote_abs = if remote.starts_with('/') {
+            remote.to_owned()
+        } else {
+            format!("{}/{remote}", cwd.trim_end_matches('/'))
+        };
+        let local_abs = std::env::current_dir()
+            .map(|d| d.join(local))
+            .unwrap_or_else(|_| local.into());
+        let display_id = format!("sshpty-transfer-{}", uuid::Uuid::new_v4());
+        let what = if up {
+            format!("{} → {name}:{remote_abs}", local_abs.display())
+        } else {
+            format!("{name}:{remote_abs} → {}", local_abs.display())
+        };
+        let progress = progress_display(
+            self.inner.iopub.clone(),
+            req.message.header.clone(),
+            display_id,
+            what.clone(),
+        );
+        let started = std::time::Instant::now();
+        let r = if up {
+            target.upload(local_abs, remote_abs, progress.clone()).await
+        } else {
+            target
+                .download(remote_abs, local_abs, progress.clone())
+                .await
+        };
+        let n = r.map_err(|e| Failure::new("TransferFailed", e.to_string()))?;
+        out.text(&format!(
+            "{} {what}: {} in {:.2} s\n",
+            if up { "uploaded" } else { "downloaded" },
+            human_bytes(n),
+            started.elapsed().as_secs_f64()
+        ));
         Ok(())
     }
 
@@ -364,4 +429,81 @@ fn magic_name(m: &Magic) -> &'static str {
         Magic::Download { .. } => "%download",
         _ => "this magic",
     }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A progress line for a transfer, shown once it takes long enough to matter (1 MiB) and
+/// updated in place at most five times a second.
+fn progress_display(
+    iopub: crate::kernel::channels::Iopub,
+    parent: jupyter_protocol::Header,
+    display_id: String,
+    what: String,
+) -> crate::target::Progress {
+    use jupyter_protocol::{
+        DisplayData, JupyterMessageContent, Media, MediaType, Transient, UpdateDisplayData,
+    };
+    let state = std::sync::Mutex::new((None::<std::time::Instant>, false));
+    Arc::new(move |done: u64, total: Option<u64>| {
+        let Ok(mut st) = state.lock() else { return };
+        let finished = total == Some(done);
+        if done < (1 << 20) && !st.1 {
+            return;
+        }
+        if !finished
+            && st
+                .0
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
+        {
+            return;
+        }
+        st.0 = Some(std::time::Instant::now());
+        let text = match total {
+            Some(t) if t > 0 => {
+                let pct = (done as f64 / t as f64 * 100.0).min(100.0);
+                let filled = (pct / 5.0) as usize;
+                format!(
+                    "{what} [{}{}] {pct:.0}% {} / {}",
+                    "#".repeat(filled),
+                    " ".repeat(20 - filled.min(20)),
+                    human_bytes(done),
+                    human_bytes(t)
+                )
+            }
+            _ => format!("{what} {}", human_bytes(done)),
+        };
+        let data = Media::new(vec![MediaType::Plain(text)]);
+        let transient = Transient {
+            display_id: Some(display_id.clone()),
+        };
+        let msg = if st.1 {
+            JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
+                data,
+                metadata: Default::default(),
+                transient,
+            })
+        } else {
+            st.1 = true;
+            JupyterMessageContent::DisplayData(DisplayData {
+                data,
+                metadata: Default::default(),
+                transient: Some(transient),
+            })
+        };
+        iopub.send(msg, Some(&parent));
+    })
 }

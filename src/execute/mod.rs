@@ -71,6 +71,8 @@ pub struct State {
     pub rows: u16,
     pub execution_count: usize,
     pub history: History,
+    /// Configuration warnings already shown.
+    pub warned: std::collections::HashSet<String>,
     pending_login: Option<String>,
 }
 
@@ -105,6 +107,7 @@ impl Engine {
                     rows: DEFAULT_ROWS,
                     execution_count: 0,
                     history: History::new(),
+                    warned: Default::default(),
                     pending_login: opts.login,
                 }),
                 iopub,

@@ -15,8 +15,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use std::path::PathBuf;
+
 use super::{
-    BoxFuture, ExecOutput, Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError, TargetInfo,
+    BoxFuture, ExecOutput, Exit, Progress, PtyCommand, PtyInput, PtyProcess, Target, TargetError,
+    TargetInfo, copy_with_progress,
 };
 
 /// Variables a login on this machine would have, passed on from the kernel's own
@@ -353,9 +356,46 @@ impl Target for LocalTarget {
         })
     }
 
+    fn upload(
+        &self,
+        local: PathBuf,
+        remote: String,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<u64, TargetError>> {
+        Box::pin(copy_file(local, PathBuf::from(remote), progress))
+    }
+
+    fn download(
+        &self,
+        remote: String,
+        local: PathBuf,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<u64, TargetError>> {
+        Box::pin(copy_file(PathBuf::from(remote), local, progress))
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+}
+
+async fn copy_file(from: PathBuf, to: PathBuf, progress: Progress) -> Result<u64, TargetError> {
+    let src = tokio::fs::File::open(&from)
+        .await
+        .map_err(|e| TargetError::Other(format!("cannot read {}: {e}", from.display())))?;
+    let total = src.metadata().await.ok().map(|m| m.len());
+    let dst = tokio::fs::File::create(&to)
+        .await
+        .map_err(|e| TargetError::Other(format!("cannot write {}: {e}", to.display())))?;
+    copy_with_progress(src, dst, total, &progress)
+        .await
+        .map_err(|e| {
+            TargetError::Other(format!(
+                "copying {} to {}: {e}",
+                from.display(),
+                to.display()
+            ))
+        })
 }
 
 nix::ioctl_write_ptr_bad!(tiocswinsz, nix::libc::TIOCSWINSZ, Winsize);

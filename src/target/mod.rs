@@ -6,12 +6,44 @@ pub mod local;
 pub mod ssh;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Told how far a file transfer is: bytes done, and the total when known.
+pub type Progress = std::sync::Arc<dyn Fn(u64, Option<u64>) + Send + Sync>;
+
+/// Copy between two streams in chunks, reporting progress.
+pub async fn copy_with_progress<R, W>(
+    mut from: R,
+    mut to: W,
+    total: Option<u64>,
+    progress: &Progress,
+) -> std::io::Result<u64>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut done = 0u64;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buf[..n]).await?;
+        done += n as u64;
+        progress(done, total);
+    }
+    to.flush().await?;
+    to.shutdown().await?;
+    Ok(done)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -105,6 +137,20 @@ pub trait Target: Send + Sync {
     /// Run `command` without a PTY, feeding `stdin`.
     fn exec(&self, command: &str, stdin: Vec<u8>)
     -> BoxFuture<'_, Result<ExecOutput, TargetError>>;
+    /// Copy a file from the kernel's machine to the target (`remote` is absolute).
+    fn upload(
+        &self,
+        local: PathBuf,
+        remote: String,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<u64, TargetError>>;
+    /// Copy a file from the target (`remote` is absolute) to the kernel's machine.
+    fn download(
+        &self,
+        remote: String,
+        local: PathBuf,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<u64, TargetError>>;
     /// Close connections; the target is not used afterwards.
     fn close(&self) -> BoxFuture<'_, ()>;
 }

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     BoxFuture, ExecOutput, Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError, TargetInfo,
 };
+use super::{Progress, copy_with_progress};
 use config::{HostConfig, LoginRequest};
 use connect::Client;
 
@@ -240,6 +241,33 @@ impl SshTarget {
         }
     }
 
+    async fn sftp(&self) -> Result<russh_sftp::client::SftpSession, TargetError> {
+        if self.is_closed() {
+            return Err(self.lost_error());
+        }
+        let ch = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|_| self.lost_error())?;
+        ch.request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| TargetError::Other(format!("the host refused the SFTP subsystem: {e}")))?;
+        russh_sftp::client::SftpSession::new(ch.into_stream())
+            .await
+            .map_err(|e| TargetError::Other(format!("SFTP failed to start: {e}")))
+    }
+
+    fn sftp_error(
+        &self,
+        what: &str,
+        path: &str,
+        e: russh_sftp::client::error::Error,
+    ) -> TargetError {
+        let host = self.info.lock().map(|i| i.host.clone()).unwrap_or_default();
+        TargetError::Other(format!("cannot {what} {path} on {host}: {e}"))
+    }
+
     fn is_closed(&self) -> bool {
         self.handle.is_closed() || self.lost.load(Ordering::Relaxed)
     }
@@ -377,6 +405,54 @@ impl Target for SshTarget {
                 stderr,
                 exit,
             })
+        })
+    }
+
+    fn upload(
+        &self,
+        local: PathBuf,
+        remote: String,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<u64, TargetError>> {
+        Box::pin(async move {
+            let src = tokio::fs::File::open(&local).await.map_err(|e| {
+                TargetError::Other(format!("cannot read {} here: {e}", local.display()))
+            })?;
+            let total = src.metadata().await.ok().map(|m| m.len());
+            let sftp = self.sftp().await?;
+            let dst = sftp
+                .create(remote.clone())
+                .await
+                .map_err(|e| self.sftp_error("write", &remote, e))?;
+            let n = copy_with_progress(src, dst, total, &progress)
+                .await
+                .map_err(|e| TargetError::Other(format!("copying to {remote}: {e}")))?;
+            let _ = sftp.close().await;
+            Ok(n)
+        })
+    }
+
+    fn download(
+        &self,
+        remote: String,
+        local: PathBuf,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<u64, TargetError>> {
+        Box::pin(async move {
+            let sftp = self.sftp().await?;
+            let src = sftp
+                .open(remote.clone())
+                .await
+                .map_err(|e| self.sftp_error("read", &remote, e))?;
+            let total = src.metadata().await.ok().and_then(|m| m.size);
+            let dst = tokio::fs::File::create(&local).await.map_err(|e| {
+                TargetError::Other(format!("cannot write {} here: {e}", local.display()))
+            })?;
+            let n = copy_with_progress(src, dst, total, &progress)
+                .await
+                .map_err(|e| TargetError::Other(format!("copying from {remote}: {e}")))?;
+            let _ = sftp.close().await;
+            Ok(n)
         })
     }
 

@@ -7,6 +7,7 @@
 //! HTML, for full-screen programs. There is no I/O and no clock here: bytes are fed in,
 //! text and replies for the PTY come out.
 
+pub mod fuzzing;
 mod grid;
 mod input;
 mod renderer;
@@ -15,6 +16,6 @@ mod style;
 mod term;
 mod text;
 
-pub use renderer::Renderer;
+pub use renderer::{Renderer, ScreenSnapshot};
 pub use style::{Color, Style};
 pub use term::MAX_LOGICAL_LINE;

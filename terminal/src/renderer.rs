@@ -5,6 +5,13 @@ use crate::screen;
 use crate::term::Term;
 use crate::text::LineWriter;
 
+/// A screen as text and HTML (see [`Renderer::screen_text`], [`Renderer::screen_html`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScreenSnapshot {
+    pub text: String,
+    pub html: String,
+}
+
 /// A terminal that turns a PTY byte stream into what a notebook cell shows.
 ///
 /// **Line mode.** The output read in order — every [`take_finished`](Self::take_finished)
@@ -157,6 +164,19 @@ impl Renderer {
     /// addressing (ordinary output has resumed), or at [`reset`](Self::reset).
     pub fn screen_mode(&self) -> bool {
         self.term.in_alt || self.term.takeover
+    }
+
+    /// The screen a full-screen program showed just before it left the alternate screen
+    /// (vi's last screen, top's last refresh), once per exit; `None` if no program left it
+    /// since the last call. Line output does not contain it (a terminal's scrollback does
+    /// not either): the kernel can keep it as the cell's final screen display.
+    pub fn take_left_screen(&mut self) -> Option<ScreenSnapshot> {
+        let left = self.term.left_screen.take()?;
+        let row = left.cursor.map_or(0, |c| c.0);
+        Some(ScreenSnapshot {
+            text: screen::text(&left.lines, row),
+            html: screen::html(&left.lines, left.cursor),
+        })
     }
 
     /// True while the alternate screen is active.

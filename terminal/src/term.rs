@@ -37,6 +37,13 @@ impl History {
     }
 }
 
+/// The last screen of a program that left the alternate screen.
+#[derive(Debug)]
+pub(crate) struct LeftScreen {
+    pub lines: Vec<Line>,
+    pub cursor: Option<(usize, usize)>,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Charset {
     #[default]
@@ -89,6 +96,8 @@ pub(crate) struct Term {
     /// with cursor addressing after it, a program is drawing a screen (busybox vi, whiptail).
     cleared: bool,
     pub takeover: bool,
+    /// The alternate screen as it was when the program left it, until taken.
+    pub left_screen: Option<LeftScreen>,
     /// Lines scrolled into the history since the last absolute cursor addressing; a
     /// screenful of them means ordinary line output has resumed.
     scrolled_since_addressing: usize,
@@ -136,6 +145,7 @@ impl Term {
             cleared: false,
             takeover: false,
             scrolled_since_addressing: 0,
+            left_screen: None,
         }
     }
 
@@ -167,36 +177,57 @@ impl Term {
 
     // ---- scrolling -------------------------------------------------------------------
 
+    /// [`move_lines`] on the active screen.
+    fn move_rows(&mut self, dy: usize, py: usize, ny: usize) {
+        let above = move_lines(self.screen_mut(), dy, py, ny);
+        self.unwrap_history(above);
+    }
+
+    /// [`clear_lines`] on the active screen, in the erase colour.
+    fn clear_rows(&mut self, py: usize, ny: usize) {
+        let (cols, style) = (self.cols, self.pen.erase_style());
+        let above = clear_lines(self.screen_mut(), py, ny, cols, style);
+        self.unwrap_history(above);
+    }
+
+    /// The last history line stops continuing into the screen (tmux clears its wrap flag
+    /// when the top row is erased or moved): a logical line still open in the history ends.
+    fn unwrap_history(&mut self, above: bool) {
+        if above && !self.in_alt && !self.history.carry.is_empty() {
+            self.history
+                .carry
+                .finish_into(&mut self.history.finished, true);
+        }
+    }
+
     /// Scroll rows `top..=bottom` up by `n`. Rows leaving the top of the main screen go to
     /// the history, whatever the region, as in tmux.
     fn scroll_up(&mut self, n: usize) {
         let (top, bottom) = (self.top, self.bottom);
         let n = n.min(bottom + 1 - top);
         for _ in 0..n {
-            let gone = if self.in_alt {
-                self.alt.remove(top)
-            } else {
-                let line = self.primary.remove(top);
-                self.history.push(&line);
-                self.scrolled_since_addressing += 1;
-                if self.scrolled_since_addressing >= self.rows {
-                    self.takeover = false;
-                    self.cleared = false;
-                }
-                line
-            };
-            drop(gone);
-            self.screen_mut().insert(bottom, Line::default());
+            if self.in_alt {
+                self.move_rows(top, top + 1, bottom - top);
+                self.clear_rows(bottom, 1);
+                continue;
+            }
+            let line = self.primary.remove(top);
+            self.history.push(&line);
+            self.primary.insert(bottom, Line::default());
+            self.scrolled_since_addressing += 1;
+            if self.scrolled_since_addressing >= self.rows {
+                self.takeover = false;
+                self.cleared = false;
+            }
         }
     }
 
     fn scroll_down(&mut self, n: usize) {
         let (top, bottom) = (self.top, self.bottom);
         let n = n.min(bottom + 1 - top);
-        let screen = self.screen_mut();
         for _ in 0..n {
-            screen.remove(bottom);
-            screen.insert(top, Line::default());
+            self.move_rows(top + 1, top, bottom - top);
+            self.clear_rows(top, 1);
         }
     }
 
@@ -244,6 +275,12 @@ impl Term {
         if w > self.cols {
             return; // a wide character cannot be shown in a one-column terminal
         }
+        // Insert mode makes room where the cursor is before any wrap, as tmux does: from a
+        // pending wrap there is nothing to shift, and the character that wraps overwrites
+        // the start of the next row.
+        if self.insert && !self.wrap_pending {
+            self.shift_right(w, self.pen);
+        }
         if self.wrap_pending && self.autowrap {
             self.wrap();
         }
@@ -251,20 +288,12 @@ impl Term {
             if self.autowrap {
                 self.wrap();
             } else {
-                self.col = self.cols - w;
+                // Without autowrap a wide character that does not fit is dropped (tmux).
+                return;
             }
         }
-        let (col, cols, pen, insert) = (self.col, self.cols, self.pen, self.insert);
+        let (col, cols, pen) = (self.col, self.cols, self.pen);
         let line = self.cur_line();
-        if insert && col < line.cells.len() {
-            line.split_wide_at(col);
-            line.cells
-                .splice(col..col, std::iter::repeat_n(Cell::blank(pen), w));
-            line.cells.truncate(cols);
-            if line.cells.last().is_some_and(|c| c.width == 2) {
-                line.cells.pop();
-            }
-        }
         line.split_wide_at(col);
         if w == 2 {
             line.split_wide_at(col + 1);
@@ -284,8 +313,9 @@ impl Term {
         }
         self.last_char = Some(c);
         if col + w >= cols {
+            // With autowrap off the cursor just stays on the last column.
             self.col = cols - 1;
-            self.wrap_pending = true;
+            self.wrap_pending = self.autowrap;
         } else {
             self.col = col + w;
         }
@@ -435,48 +465,47 @@ impl Term {
 
     // ---- erasing and editing ---------------------------------------------------------
 
-    fn erase_in_line(&mut self, mode: u16) {
-        let (col, cols, style) = (self.col, self.cols, self.pen.erase_style());
+    /// Erase columns `from..to` of the cursor's row. Erasing the full width is erasing the
+    /// row, which (as in tmux) also ends the soft wrap of the row above.
+    fn erase_cols(&mut self, from: usize, to: usize) {
+        let (row, cols, style) = (self.row, self.cols, self.pen.erase_style());
+        let to = to.min(cols);
+        if from == 0 && to == cols {
+            self.clear_rows(row, 1);
+            return;
+        }
         let line = self.cur_line();
-        match mode {
-            0 => {
-                line.split_wide_at(col);
-                line.erase(col, cols, style);
-            }
-            1 => {
-                line.split_wide_at(col);
-                line.erase(0, col + 1, style);
-            }
-            2 => line.erase(0, cols, style),
-            _ => return,
-        }
-        if line.cells.is_empty() {
-            line.wrapped = false;
-        }
+        line.split_wide_at(from);
+        line.split_wide_at(to);
+        line.erase(from, to, style);
     }
 
-    fn erase_rows(&mut self, from: usize, to: usize) {
-        let (cols, style) = (self.cols, self.pen.erase_style());
-        for line in &mut self.screen_mut()[from..to] {
-            line.erase(0, cols, style);
-            line.wrapped = false;
+    fn erase_in_line(&mut self, mode: u16) {
+        match mode {
+            // From a pending wrap there is nothing right of the cursor to erase.
+            0 if self.wrap_pending => {}
+            0 => self.erase_cols(self.col, self.cols),
+            1 if self.wrap_pending => self.erase_cols(0, self.cols),
+            1 => self.erase_cols(0, self.col + 1),
+            2 => self.erase_cols(0, self.cols),
+            _ => {}
         }
     }
 
     fn erase_in_display(&mut self, mode: u16) {
+        let (row, rows) = (self.row, self.rows);
         match mode {
             0 => {
-                if self.row == 0 && self.col == 0 && !self.wrap_pending {
+                if row == 0 && self.col == 0 && !self.wrap_pending {
                     self.full_clear();
                     return;
                 }
                 self.erase_in_line(0);
-                let (from, to) = (self.row + 1, self.rows);
-                self.erase_rows(from, to);
+                self.clear_rows(row + 1, rows - row - 1);
             }
             1 => {
+                self.clear_rows(0, row);
                 self.erase_in_line(1);
-                self.erase_rows(0, self.row);
             }
             2 => self.full_clear(),
             // 3 erases the scrollback: line output already taken cannot be withdrawn, and
@@ -485,103 +514,120 @@ impl Term {
         }
     }
 
-    /// Erase the whole screen. On the main screen its content first goes to the history
-    /// (tmux's `scroll-on-clear`), so a `clear` in a cell keeps what was printed before it.
+    /// Erase the whole screen. On the main screen its rows up to the last one used first go
+    /// to the history (tmux's `scroll-on-clear`), so a `clear` in a cell keeps what was
+    /// printed before it.
     fn full_clear(&mut self) {
+        let rows = self.rows;
         if !self.in_alt {
             let used = self
                 .primary
                 .iter()
-                .rposition(|l| !l.is_blank())
+                .rposition(|l| !l.cells.is_empty())
                 .map_or(0, |i| i + 1);
             for line in self.primary.drain(..used) {
                 self.history.push(&line);
             }
-            self.primary.resize(self.rows, Line::default());
+            self.primary.resize(rows, Line::default());
             self.cleared = true;
             self.max_row = self.row;
+            if used > 0 {
+                // The rows that scrolled in are fresh; only the ones left need erasing.
+                self.clear_rows(0, rows - used);
+                return;
+            }
         }
-        self.erase_rows(0, self.rows);
+        self.clear_rows(0, rows);
     }
 
+    /// The rows IL and DL work on: the scroll region, or from a cursor outside it down to
+    /// the bottom of the screen (tmux; xterm ignores IL/DL outside the region).
+    fn line_edit_bottom(&self) -> usize {
+        if self.row < self.top || self.row > self.bottom {
+            self.rows - 1
+        } else {
+            self.bottom
+        }
+    }
+
+    /// IL. The column is kept, as in tmux (xterm moves to the left margin; programs
+    /// address the cursor after it either way).
     fn insert_lines(&mut self, n: usize) {
-        if self.row < self.top || self.row > self.bottom {
-            return;
-        }
-        let (row, bottom) = (self.row, self.bottom);
+        let (row, bottom) = (self.row, self.line_edit_bottom());
         let n = n.min(bottom + 1 - row);
-        let screen = self.screen_mut();
-        for _ in 0..n {
-            screen.remove(bottom);
-            screen.insert(row, Line::default());
+        self.move_rows(row + n, row, bottom + 1 - row - n);
+        self.clear_rows(row, n);
+        // tmux 3.3a also ends the soft wrap of the row `n` above the bottom after the move
+        // (measured: it is the row before the one whose continuation was pushed off).
+        // Followed so that joined lines match the reference terminal.
+        if bottom >= row + n && bottom - n > row {
+            self.screen_mut()[bottom - n].wrapped = false;
         }
-        self.set_col(0);
+        self.wrap_pending = false;
     }
 
+    /// DL; the column is kept, as for IL.
     fn delete_lines(&mut self, n: usize) {
-        if self.row < self.top || self.row > self.bottom {
-            return;
-        }
-        let (row, bottom) = (self.row, self.bottom);
+        let (row, bottom) = (self.row, self.line_edit_bottom());
         let n = n.min(bottom + 1 - row);
-        let screen = self.screen_mut();
-        for _ in 0..n {
-            screen.remove(row);
-            screen.insert(bottom, Line::default());
-        }
-        self.set_col(0);
+        self.move_rows(row, row + n, bottom + 1 - row - n);
+        self.clear_rows(bottom + 1 - n, n);
+        self.wrap_pending = false;
     }
 
-    fn insert_chars(&mut self, n: usize) {
-        let (col, cols, style) = (self.col, self.cols, self.pen.erase_style());
+    /// Shift the cells from the cursor right by `n` blanks, dropping what passes the right
+    /// margin (ICH, and each character in insert mode). The row is filled out to the full
+    /// width first, as tmux does: it matters when the row soft-wraps, since its blanks are
+    /// then part of the joined line. A wide character starting at the cursor moves whole.
+    fn shift_right(&mut self, n: usize, style: Style) {
+        let (col, cols) = (self.col, self.cols);
         let line = self.cur_line();
-        if col >= line.cells.len() {
-            return;
+        line.extend_to(cols);
+        if line.cells[col].is_spacer() {
+            line.split_wide_at(col);
         }
-        line.split_wide_at(col);
         let n = n.min(cols - col);
         line.cells
             .splice(col..col, std::iter::repeat_n(Cell::blank(style), n));
         line.cells.truncate(cols);
         if line.cells.last().is_some_and(|c| c.width == 2) {
-            line.cells.pop();
+            let last = line.cells.len() - 1;
+            line.cells[last] = Cell::blank(style);
         }
-        self.wrap_pending = false;
     }
 
+    /// ICH; nothing happens from a pending wrap (the cursor is past the last column).
+    fn insert_chars(&mut self, n: usize) {
+        if !self.wrap_pending {
+            self.shift_right(n, self.pen.erase_style());
+        }
+    }
+
+    /// DCH; as ICH, nothing happens from a pending wrap. The row keeps its length: the
+    /// cells shifted in at the right are blanks (which matters when it soft-wraps).
     fn delete_chars(&mut self, n: usize) {
+        if self.wrap_pending {
+            return;
+        }
         let (col, style) = (self.col, self.pen.erase_style());
         let line = self.cur_line();
-        if col >= line.cells.len() {
+        let len = line.cells.len();
+        if col >= len {
             return;
         }
         line.split_wide_at(col);
-        let end = (col + n).min(line.cells.len());
+        let end = (col + n).min(len);
         line.split_wide_at(end);
         line.cells.drain(col..end);
-        if style.visible_when_blank() {
-            let cols = self.cols;
-            let line = self.cur_line();
-            line.extend_to(cols);
-            for cell in &mut line.cells[cols - n.min(cols - col)..] {
-                *cell = Cell::blank(style);
-            }
-        }
-        self.wrap_pending = false;
+        line.cells.resize(len, Cell::blank(style));
     }
 
+    /// ECH. Like tmux, nothing is erased from a pending wrap (the cursor is past the last
+    /// column) and the pending wrap stays.
     fn erase_chars(&mut self, n: usize) {
-        let (col, cols, style) = (self.col, self.cols, self.pen.erase_style());
-        let line = self.cur_line();
-        let end = (col + n).min(cols);
-        line.split_wide_at(col);
-        line.split_wide_at(end);
-        if end >= line.cells.len() && !style.visible_when_blank() {
-            line.cells.truncate(col);
-        } else {
-            line.erase(col, end, style);
+        if !self.wrap_pending {
+            self.erase_cols(self.col, self.col + n);
         }
-        self.wrap_pending = false;
     }
 
     // ---- modes -----------------------------------------------------------------------
@@ -598,9 +644,19 @@ impl Term {
     }
 
     fn leave_alt(&mut self, clear: bool) {
-        if clear {
-            self.alt = blank_screen(self.rows);
+        if !self.in_alt {
+            return;
         }
+        // Keep what the program showed last, for the kernel to leave in the cell.
+        let lines = if clear {
+            std::mem::replace(&mut self.alt, blank_screen(self.rows))
+        } else {
+            self.alt.clone()
+        };
+        self.left_screen = Some(LeftScreen {
+            lines,
+            cursor: self.cursor_visible.then_some((self.row, self.col)),
+        });
         self.in_alt = false;
     }
 
@@ -666,13 +722,15 @@ impl Term {
     /// RIS (`ESC c`, what `reset` and `tput reset` send): a fresh terminal, but the main
     /// screen's text goes to the history first like any other full clear.
     fn full_reset(&mut self) {
-        self.in_alt = false;
+        self.leave_alt(true);
         self.full_clear();
         let history = std::mem::take(&mut self.history);
         let replies = std::mem::take(&mut self.replies);
+        let left_screen = self.left_screen.take();
         *self = Term::new(self.cols as u16, self.rows as u16);
         self.history = history;
         self.replies = replies;
+        self.left_screen = left_screen;
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
@@ -728,6 +786,61 @@ impl Term {
         } else {
             self.row + 1
         }
+    }
+}
+
+/// Move rows `py..py+ny` to `dy..dy+ny`, emptying the rows left behind. The soft-wrap flag
+/// of the row before the destination, and of the row before the vacated rows, is cleared:
+/// what those rows continued into is gone. These are tmux's rules (grid_move_lines), kept
+/// so that joined lines come out as tmux joins them. Returns whether the row above the
+/// screen (the last line of the history) would have its flag cleared.
+#[must_use]
+fn move_lines(screen: &mut [Line], dy: usize, py: usize, ny: usize) -> bool {
+    if ny == 0 || py == dy {
+        return false;
+    }
+    let mut above = dy == 0;
+    if dy > 0 {
+        screen[dy - 1].wrapped = false;
+    }
+    if dy < py {
+        screen[dy..py + ny].rotate_left(py - dy);
+    } else {
+        screen[py..dy + ny].rotate_right(dy - py);
+    }
+    for (yy, line) in screen.iter_mut().enumerate().skip(py).take(ny) {
+        if yy < dy || yy >= dy + ny {
+            *line = Line::default();
+        }
+    }
+    if py < dy || py >= dy + ny {
+        match py.checked_sub(1) {
+            Some(i) => screen[i].wrapped = false,
+            None => above = true,
+        }
+    }
+    above
+}
+
+/// Erase rows `py..py+ny` whole (with the erase colour), and clear the soft-wrap flag of the
+/// row before them (tmux's grid_clear_lines). Returns whether that row is above the screen.
+#[must_use]
+fn clear_lines(screen: &mut [Line], py: usize, ny: usize, cols: usize, style: Style) -> bool {
+    if ny == 0 {
+        return false;
+    }
+    for line in &mut screen[py..py + ny] {
+        line.erase(0, cols, style);
+        line.cells
+            .truncate(if style.visible_when_blank() { cols } else { 0 });
+        line.wrapped = false;
+    }
+    match py.checked_sub(1) {
+        Some(i) => {
+            screen[i].wrapped = false;
+            false
+        }
+        None => true,
     }
 }
 
@@ -863,12 +976,16 @@ impl vte::Perform for Term {
                 self.reply(&s)
             }
             ([], 'r') => {
-                let top = arg(params, 0, 1) - 1;
-                let bottom = arg(params, 1, self.rows as u16) - 1;
-                if top < bottom && bottom < self.rows {
+                // Out-of-range margins are clamped to the screen, as tmux and xterm do.
+                let top = (arg(params, 0, 1) - 1).min(self.rows - 1);
+                let bottom = (arg(params, 1, self.rows as u16) - 1).min(self.rows - 1);
+                if top < bottom {
                     self.top = top;
                     self.bottom = bottom;
-                    self.set_row_abs(0);
+                    // The cursor goes to the top left of the screen, even in origin mode
+                    // (tmux; xterm goes to the top of the region).
+                    self.row = 0;
+                    self.addressed(0);
                     self.set_col(0);
                 }
             }

@@ -137,6 +137,13 @@ proptest! {
         let _ = r.finish();
     }
 
+    /// The check a fuzz target runs, on both kinds of input.
+    #[test]
+    fn fuzzing_check_holds(size in any::<[u8; 2]>(), bytes in terminal_bytes(), raw in prop::collection::vec(any::<u8>(), 0..512)) {
+        terminal::fuzzing::check(&[&size[..], &bytes].concat());
+        terminal::fuzzing::check(&[&size[..], &raw].concat());
+    }
+
     #[test]
     fn output_is_valid_text_with_only_sgr_escapes(bytes in terminal_bytes()) {
         let mut r = Renderer::new(30, 5);

@@ -152,3 +152,29 @@ fn shrinking_pushes_rows_above_the_cursor_to_finished() {
     assert_eq!(r.take_finished(), "1\n2\n3\n");
     assert_eq!(r.finish(), "4\n5");
 }
+
+#[test]
+fn the_screen_a_program_left_is_kept_once() {
+    let mut r = Renderer::new(20, 4);
+    r.feed(b"$ top\r\n\x1b[?1049h\x1b[H\x1b[2Jload 0.5\r\n\x1b[1mPID\x1b[m");
+    assert_eq!(r.take_left_screen(), None);
+    r.feed(b"\x1b[?1049l$ ");
+    let left = r.take_left_screen().expect("a screen was left");
+    assert_eq!(left.text, "load 0.5\nPID");
+    assert!(left.html.contains("font-weight:bold"), "{}", left.html);
+    assert_eq!(r.take_left_screen(), None);
+    assert_eq!(r.finish(), "$ top\n$ ");
+}
+
+#[test]
+fn a_binary_holding_the_alternate_screen_leaves_nothing_open() {
+    let mut r = Renderer::new(20, 4);
+    r.feed(b"out\r\n\x1b[?1049h\x1b[?25l\x1b[?1h\x1b[?2004hgarbage");
+    assert!(r.screen_mode());
+    assert_eq!(r.finish(), "out\n");
+    assert!(!r.screen_mode());
+    assert!(!r.application_cursor_keys());
+    assert!(!r.bracketed_paste());
+    r.feed(b"next");
+    assert!(r.screen_html().contains("sshpty-cursor"));
+}

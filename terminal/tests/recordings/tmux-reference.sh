@@ -11,9 +11,9 @@
 #
 # Usage: ./tmux-reference.sh [NAME...]      (tmux 3.3a from Debian was used)
 set -eu
-cd "$(dirname "$0")"
-COLS=160
-ROWS=24
+cd "${RECORDINGS:-$(dirname "$0")}"
+COLS=${COLS:-160}
+ROWS=${ROWS:-24}
 SOCK="sshpty-ref-$$"
 CONF="$(mktemp)"
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null || true; rm -f "$CONF" "$CONF".in' EXIT

@@ -34,6 +34,14 @@ BIN = Path(os.environ.get("SSHPTY_BIN", REPO / "target" / "release" / "sshpty"))
 LOCAL = "sshpty-test-local"  # --login local --no-header
 PLAIN = "sshpty-test-plain"  # no login, header on
 
+# Circuit breakers, so a broken kernel fails the suite in minutes, not hours: a kernelspec whose
+# kernel did not become ready once fails every later start at once, and after a few cells ran
+# into their deadline, later cells get a short one.
+_START_FAILURES: dict[str, str] = {}
+_CELL_TIMEOUTS = 0
+HUNG_CELLS_BEFORE_SHORT_DEADLINES = 3
+SHORT_DEADLINE = 10
+
 # Environment variable put into every kernel's environment, so processes that a kernel left
 # behind are found even after they were re-parented away from it.
 TAG_VAR = "SSHPTY_TEST_TAG"
@@ -202,9 +210,16 @@ class Cell:
             self.nb._pump_iopub(min(d.check(), 0.5))
 
     def result(self, timeout: float = 60) -> CellResult:
+        global _CELL_TIMEOUTS
+        if _CELL_TIMEOUTS >= HUNG_CELLS_BEFORE_SHORT_DEADLINES:
+            timeout = min(timeout, SHORT_DEADLINE)
         d = Deadline(timeout, f"the end (status idle) of cell {self.code[:80]!r}")
-        while not self._done():
-            self.nb._pump_iopub(min(d.check(lambda: f"outputs so far: {self._text()[-2000:]!r}"), 0.5))
+        try:
+            while not self._done():
+                self.nb._pump_iopub(min(d.check(lambda: f"outputs so far: {self._text()[-2000:]!r}"), 0.5))
+        except AssertionError:
+            _CELL_TIMEOUTS += 1
+            raise
         elapsed = time.monotonic() - self.sent
         reply = self.nb._shell_reply(self.msg_id, max(d.remaining(), 5))
         res = CellResult(self.code, self.msg_id, reply, list(self.outputs), elapsed)
@@ -248,6 +263,8 @@ class Notebook:
         self._control: dict[str, dict] = {}
         self._stdin: list = []
         self.closed = False
+        if kernel_name in _START_FAILURES:
+            raise AssertionError(f"{kernel_name} did not start earlier in this run: {_START_FAILURES[kernel_name]}")
         self.km = KernelManager(kernel_name=kernel_name)
         self.km.shutdown_wait_time = 5
         t0 = time.monotonic()
@@ -256,7 +273,8 @@ class Notebook:
         self.kc.start_channels()
         try:
             self.kc.wait_for_ready(timeout=start_timeout)
-        except Exception:
+        except Exception as e:
+            _START_FAILURES[kernel_name] = f"{type(e).__name__}: {e}"
             self.close(check=False)
             raise
         self.ready_after = time.monotonic() - t0

@@ -211,9 +211,12 @@ impl Term {
                 self.clear_rows(bottom, 1);
                 continue;
             }
-            let line = self.primary.remove(top);
+            let mut line = self.primary.remove(top);
             self.history.push(&line);
-            self.primary.insert(bottom, Line::default());
+            // Reuse the row's allocation for the blank row coming in at the bottom.
+            line.cells.clear();
+            line.wrapped = false;
+            self.primary.insert(bottom, line);
             self.scrolled_since_addressing += 1;
             if self.scrolled_since_addressing >= self.rows {
                 self.takeover = false;
@@ -266,11 +269,18 @@ impl Term {
 
     fn print_char(&mut self, c: char) {
         let c = self.map_charset(c);
-        let Some(w) = c.width() else { return };
-        if w == 0 || self.after_joiner() {
-            self.combine(c);
-            return;
-        }
+        // Printable ASCII is one column and never part of an emoji sequence: skip the
+        // width table and the joiner check for the bulk of all output.
+        let w = if c.is_ascii_graphic() || c == ' ' {
+            1
+        } else {
+            let Some(w) = c.width() else { return };
+            if w == 0 || self.after_joiner() {
+                self.combine(c);
+                return;
+            }
+            w
+        };
         let w = w.min(2);
         if w > self.cols {
             return; // a wide character cannot be shown in a one-column terminal
@@ -293,23 +303,34 @@ impl Term {
             }
         }
         let (col, cols, pen) = (self.col, self.cols, self.pen);
-        let line = self.cur_line();
-        line.split_wide_at(col);
-        if w == 2 {
-            line.split_wide_at(col + 1);
-        }
-        line.extend_to(col + w);
-        line.cells[col] = Cell {
+        let cell = Cell {
             ch: c,
             combining: None,
             width: w as u8,
             style: pen,
         };
-        if w == 2 {
-            line.cells[col + 1] = Cell {
-                width: 0,
-                ..Cell::blank(pen)
-            };
+        let line = self.cur_line();
+        if col >= line.cells.len() {
+            // Appending (the common case): no cell to break, no blank to write first.
+            line.extend_to(col);
+            line.cells.push(cell);
+            if w == 2 {
+                line.cells.push(Cell {
+                    width: 0,
+                    ..Cell::blank(pen)
+                });
+            }
+        } else {
+            line.split_wide_at(col);
+            if w == 2 {
+                line.split_wide_at(col + 1);
+                line.extend_to(col + 2);
+                line.cells[col + 1] = Cell {
+                    width: 0,
+                    ..Cell::blank(pen)
+                };
+            }
+            line.cells[col] = cell;
         }
         self.last_char = Some(c);
         if col + w >= cols {

@@ -288,3 +288,8 @@ fn backspace_at_column_zero_goes_back_over_a_soft_wrap() {
         "abcXefg\n"
     );
 }
+
+#[test]
+fn delete_character_is_not_printed() {
+    assert_eq!(render(b"a\x7fb\r\n"), "ab\n");
+}

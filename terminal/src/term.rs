@@ -571,8 +571,8 @@ impl Term {
         }
     }
 
-    /// IL. The column is kept, as in tmux (xterm moves to the left margin; programs
-    /// address the cursor after it either way).
+    /// IL. The column, and a pending wrap, are kept, as in tmux (xterm moves to the left
+    /// margin; programs address the cursor after it either way).
     fn insert_lines(&mut self, n: usize) {
         let (row, bottom) = (self.row, self.line_edit_bottom());
         let n = n.min(bottom + 1 - row);
@@ -584,16 +584,14 @@ impl Term {
         if bottom >= row + n && bottom - n > row {
             self.screen_mut()[bottom - n].wrapped = false;
         }
-        self.wrap_pending = false;
     }
 
-    /// DL; the column is kept, as for IL.
+    /// DL; the column (and a pending wrap) is kept, as for IL.
     fn delete_lines(&mut self, n: usize) {
         let (row, bottom) = (self.row, self.line_edit_bottom());
         let n = n.min(bottom + 1 - row);
         self.move_rows(row, row + n, bottom + 1 - row - n);
         self.clear_rows(bottom + 1 - n, n);
-        self.wrap_pending = false;
     }
 
     /// Shift the cells from the cursor right by `n` blanks, dropping what passes the right
@@ -959,7 +957,12 @@ impl vte::Perform for Term {
                 self.reply("\x1b[?62;22c")
             }
             ([b'>'], 'c') if raw(params, 0) == 0 => self.reply("\x1b[>0;10;1c"),
-            ([], 'd') => self.set_row_abs(a1 - 1),
+            ([], 'd') => {
+                // VPA moves the row only: a pending wrap stays pending (tmux).
+                let pending = self.wrap_pending;
+                self.set_row_abs(a1 - 1);
+                self.wrap_pending = pending;
+            }
             ([], 'g') => match raw(params, 0) {
                 0 => {
                     if let Some(t) = self.tabs.get_mut(self.col) {
@@ -1084,12 +1087,12 @@ impl vte::Perform for Term {
                 }
             }
             ([], b'M') => {
+                // RI moves the row only: a pending wrap stays pending (tmux).
                 if self.row == self.top {
                     self.scroll_down(1);
                 } else {
                     self.row = self.row.saturating_sub(1);
                 }
-                self.wrap_pending = false;
             }
             ([], b'c') => self.full_reset(),
             ([b'('], b) | ([b')'], b) => {

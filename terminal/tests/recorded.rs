@@ -6,6 +6,13 @@ use std::path::PathBuf;
 
 use terminal::Renderer;
 
+mod common;
+use common::{normalise, strip_sgr};
+
+fn line_output(bytes: &[u8]) -> String {
+    common::line_output(COLS, ROWS, bytes)
+}
+
 const COLS: u16 = 160;
 const ROWS: u16 = 24;
 
@@ -16,40 +23,6 @@ fn dir() -> PathBuf {
 fn read(name: &str, ext: &str) -> Vec<u8> {
     let path = dir().join(format!("{name}.{ext}"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Remove SGR sequences: colours are compared separately, tmux's text is plain.
-fn strip_sgr(s: &str) -> String {
-    let re = regex::Regex::new(r"\x1b\[[0-9;]*m").unwrap();
-    re.replace_all(s, "").into_owned()
-}
-
-/// Trailing blanks are not content (tmux keeps some written spaces, we trim), and neither
-/// are blank lines at the end (tmux's capture includes the empty rows below the cursor).
-fn normalise(s: &str) -> String {
-    let mut lines: Vec<&str> = s.lines().map(str::trim_end).collect();
-    while lines.last() == Some(&"") {
-        lines.pop();
-    }
-    lines.join("\n")
-}
-
-/// Line output for the recording, fed in uneven chunks with output taken as it finishes,
-/// as the kernel does.
-fn line_output(bytes: &[u8]) -> String {
-    let mut r = Renderer::new(COLS, ROWS);
-    let mut out = String::new();
-    let mut rest = bytes;
-    let mut n = 1;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(n.min(rest.len()));
-        r.feed(chunk);
-        out.push_str(&r.take_finished());
-        rest = tail;
-        n = n * 7 % 101 + 1;
-    }
-    out.push_str(&r.finish());
-    out
 }
 
 fn screen_text(bytes: &[u8]) -> String {

@@ -1,11 +1,24 @@
 //! Pure terminal logic for sshpty: what a notebook cell shows for the bytes a program
 //! writes to its PTY.
 //!
-//! [`Renderer`] is a terminal emulator (a grid driven by vte's parser) with two views:
-//! *line mode*, the text that scrolled off the top plus the screen still being drawn, which
-//! is what ordinary commands produce; and *screen mode*, the visible screen as text and
-//! HTML, for full-screen programs. There is no I/O and no clock here: bytes are fed in,
-//! text and replies for the PTY come out.
+//! [`Renderer`] is a terminal emulator (a grid of our own driven by vte's parser; see
+//! `term.rs` for why not the vt100 crate) with two views:
+//!
+//! * **line mode**: the text that scrolled off the top of the screen ([`Renderer::take_finished`])
+//!   plus the part the cursor can still reach ([`Renderer::pending`]), which is what ordinary
+//!   commands produce. Read in order, it equals what tmux (the reference terminal) keeps in
+//!   its history and screen for the same bytes, soft-wrapped lines joined, SGR kept.
+//! * **screen mode**: the visible screen as text and HTML, for full-screen programs
+//!   ([`Renderer::screen_mode`], [`Renderer::screen_text`], [`Renderer::screen_html`]).
+//!
+//! Queries that programs wait for are answered ([`Renderer::take_replies`]). There is no I/O
+//! and no clock: bytes are fed in, in any chunks, and text comes out. Memory is bounded
+//! whatever the input (see [`MAX_LOGICAL_LINE`]); [`fuzzing::check`] is the invariant check
+//! for fuzzers.
+//!
+//! Module map: `input` (UTF-8 repair, OSC length bound, in front of the parser), `term`
+//! (the emulator), `grid` (cells and rows), `style` (SGR), `text` (rows to line output),
+//! `screen` (screen snapshots), `renderer` (the public API).
 
 pub mod fuzzing;
 mod grid;

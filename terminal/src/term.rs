@@ -1,5 +1,10 @@
 //! The terminal emulator proper: a grid driven by vte's parser.
 //!
+//! Why not the vt100 crate's grid: it drops U+FFFD (so invalid UTF-8 would vanish instead of
+//! showing), has no DEC line-drawing set (whiptail boxes on a vt100 would show as `lqqk`),
+//! gives no hook to move the screen into the history on a full clear, and its text is only
+//! available through its own formatting; line output needs all four.
+//!
 //! Where terminals disagree, tmux (the reference the recorded tests are checked against) is
 //! followed: lines scrolled off the top of any scroll region of the main screen go to the
 //! history, a line feed keeps a pending wrap, backspace at column 0 goes back over a soft

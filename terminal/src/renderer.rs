@@ -113,7 +113,9 @@ impl Renderer {
             } else {
                 line.visible_len()
             };
-            if crow == Some(i) {
+            // The cursor's row counts up to the cursor ("name? " keeps its space), unless
+            // it is blank: a cursor moved along an empty row is not text.
+            if crow == Some(i) && end > 0 {
                 end = end.max(ccol);
             }
             end

@@ -293,3 +293,61 @@ fn backspace_at_column_zero_goes_back_over_a_soft_wrap() {
 fn delete_character_is_not_printed() {
     assert_eq!(render(b"a\x7fb\r\n"), "ab\n");
 }
+
+#[test]
+fn save_and_restore_cursor() {
+    assert_eq!(render(b"ab\x1b7cd\r\nline\x1b8X\r\n\r\n"), "abXd\nline\n");
+}
+
+#[test]
+fn repeat_last_character() {
+    assert_eq!(render(b"-\x1b[9b|\r\n"), "----------|\n");
+}
+
+#[test]
+fn tab_stops_can_be_set_and_cleared() {
+    // Clear all stops, set one at column 4: a tab goes there, the next one to the margin.
+    assert_eq!(
+        render_sized(20, 3, b"\x1b[3g\x1b[5G\x1bH\rA\tB\tC\r\n"),
+        "A   B              C\n"
+    );
+    // Back tab returns to the previous stop.
+    assert_eq!(render(b"abcdefghijk\x1b[ZX\r\n"), "abcdefghXjk\n");
+}
+
+#[test]
+fn scroll_up_sends_top_rows_to_finished_output() {
+    let mut r = Renderer::new(20, 3);
+    r.feed(b"one\r\ntwo\r\nthree\x1b[2S");
+    assert_eq!(r.take_finished(), "one\ntwo\n");
+    // The cursor stayed on the (now blank) third row, below "three".
+    assert_eq!(r.finish(), "three\n");
+}
+
+#[test]
+fn erase_with_a_background_colour_keeps_the_coloured_blanks() {
+    // Back-colour erase: the erased cells carry the background, so they are visible.
+    let out = render_sized(10, 3, b"\x1b[44m\x1b[K\x1b[m\r\n");
+    assert_eq!(out, "\x1b[0;44m          \x1b[0m\n");
+}
+
+#[test]
+fn autowrap_off_overwrites_the_last_column() {
+    assert_eq!(render_sized(5, 3, b"\x1b[?7labcdefg\r\n"), "abcdg\n");
+}
+
+#[test]
+fn origin_mode_addresses_relative_to_the_region() {
+    assert_eq!(
+        render_sized(10, 5, b"\x1b[2;4r\x1b[?6h\x1b[1;1HX\x1b[?6l\r\n\r\n\r\n"),
+        "\nX\n"
+    );
+}
+
+#[test]
+fn zero_size_is_taken_as_one() {
+    let mut r = Renderer::new(0, 0);
+    assert_eq!(r.size(), (1, 1));
+    r.feed("ab日\r\n".as_bytes());
+    let _ = r.finish();
+}

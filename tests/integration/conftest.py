@@ -51,8 +51,12 @@ def notebook():
 
 @pytest.fixture
 def local(notebook) -> Notebook:
-    """A kernel installed with --login local --no-header: logs in at its first cell."""
-    return notebook(LOCAL)
+    """A kernel installed with --login local --no-header, logged in: it logs in at its first
+    cell, which may print a login line; a `true` cell takes that, so each test sees only the
+    output of its own cells. (notebook(LOCAL) gives one not yet logged in.)"""
+    nb = notebook(LOCAL)
+    nb.ok("true")
+    return nb
 
 
 @pytest.fixture

@@ -383,9 +383,11 @@ class Notebook:
         return self.shell_request("is_complete_request", {"code": code}, timeout)["content"]
 
     def history(self, timeout: float = 15, **content: Any) -> dict:
+        """history_request exactly as jupyter_client sends it (optional fields left out)."""
         content.setdefault("output", False)
         content.setdefault("raw", True)
-        return self.shell_request("history_request", content, timeout)["content"]
+        msg_id = self.kc.history(**content)
+        return self._shell_reply(msg_id, timeout)["content"]
 
     # ---- control
     def control_request(self, msg_type: str, content: dict | None = None, timeout: float = 5) -> dict:
@@ -489,6 +491,17 @@ def pgrep(pattern: str) -> list[int]:
     """pids whose full command line matches the extended regex `pattern` (pgrep -f)."""
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split() if int(p) != os.getpid()]
+
+
+def wait_process(pattern: str, timeout: float = 30) -> list[int]:
+    """Wait until a process matches; fail if none does in time."""
+    d = Deadline(timeout, f"a process matching {pattern!r}")
+    while True:
+        found = pgrep(pattern)
+        if found:
+            return found
+        d.check()
+        time.sleep(0.05)
 
 
 def wait_no_process(pattern: str, timeout: float = 3) -> list[int]:

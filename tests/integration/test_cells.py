@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from harness import LOCAL, PLAIN
 
@@ -12,6 +13,12 @@ from harness import LOCAL, PLAIN
 def test_echo(local):
     res = local.ok("echo hi")
     assert res.lines == ["hi"], res.describe()
+
+
+def test_first_cell_of_a_login_kernel_logs_in_and_runs(notebook):
+    nb = notebook(LOCAL)
+    res = nb.ok("echo first-cell")
+    assert res.lines[-1] == "first-cell", res.describe()
 
 
 def test_plain_kernel_needs_login_first(plain):
@@ -71,6 +78,17 @@ def test_output_is_coalesced_and_complete(local):
     assert len(res.streams) < 200, f"{len(res.streams)} stream messages for 20000 lines"
 
 
+def test_output_streams_while_the_cell_runs(local):
+    """Output goes out as it arrives, not when the cell ends."""
+    cell = local.submit("echo early; sleep 3; echo late")
+    t0 = time.monotonic()
+    cell.wait_for_text("early", timeout=10)
+    waited = time.monotonic() - t0
+    res = cell.result(timeout=30).ok()
+    assert waited < 2, f"'early' arrived after {waited:.1f}s, with the end of the cell"
+    assert res.lines == ["early", "late"]
+
+
 def test_stdout_and_stderr_merged_into_stdout(local):
     res = local.ok("echo to-out; echo to-err >&2; echo out-again")
     assert res.lines == ["to-out", "to-err", "out-again"]
@@ -98,6 +116,7 @@ def _env_without(*names):
 
 def test_lang_defaults_to_c_utf8_when_unset(notebook):
     nb = notebook(LOCAL, env=_env_without("LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE"))
+    nb.ok("true")
     assert nb.ok("echo $LANG").text.strip() == "C.UTF-8"
 
 
@@ -109,6 +128,7 @@ def test_utf8_output(local):
 def test_pagers_default_to_cat(notebook):
     names = ("PAGER", "GIT_PAGER", "SYSTEMD_PAGER", "MANPAGER")
     nb = notebook(LOCAL, env=_env_without(*names))
+    nb.ok("true")
     res = nb.ok('echo "$PAGER|$GIT_PAGER|$SYSTEMD_PAGER|$MANPAGER"')
     assert res.text.strip() == "cat|cat|cat|cat"
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import BIN, LOCAL, PLAIN, Notebook, _alive, _kill, plain_text
+from harness import BIN, LOCAL, PLAIN, Notebook, _alive, _kill, plain_text, wait_process
 
 
 def version_tuple(v: str) -> tuple[int, ...]:
@@ -39,16 +39,17 @@ def test_kernel_info_on_control(plain):
     check_kernel_info(plain.control_request("kernel_info_request", {}))
 
 
-def test_kernel_info_answered_before_login_of_a_login_kernel(local):
+def test_kernel_info_answered_before_login_of_a_login_kernel(notebook):
     """--login kernels log in at the first execute, so kernel_info does not wait for a login."""
+    nb = notebook(LOCAL)
     t0 = time.monotonic()
-    check_kernel_info(local.shell_request("kernel_info_request", {}, timeout=5))
+    check_kernel_info(nb.shell_request("kernel_info_request", {}, timeout=5))
     assert time.monotonic() - t0 < 1
 
 
 def test_kernel_info_on_control_while_a_cell_runs(local):
-    cell = local.submit("echo started; sleep 5")
-    cell.wait_for_text("started", timeout=30)
+    cell = local.submit("echo started; sleep 5.01")
+    wait_process(r"sleep 5\.01", timeout=30)
     t0 = time.monotonic()
     reply = local.control_request("kernel_info_request", {}, timeout=5)
     took = time.monotonic() - t0
@@ -59,8 +60,8 @@ def test_kernel_info_on_control_while_a_cell_runs(local):
 
 
 def test_heartbeat_answers_while_a_cell_runs(local):
-    cell = local.submit("echo started; sleep 3")
-    cell.wait_for_text("started", timeout=30)
+    cell = local.submit("echo started; sleep 3.01")
+    wait_process(r"sleep 3\.01", timeout=30)
     assert local.kc.is_alive()
     hb = local.kc.hb_channel
     assert hb.is_beating(), "heartbeat channel stopped while a cell ran"
@@ -176,24 +177,37 @@ def test_kernel_exits_when_its_parent_dies(tmp_path):
 # ---- history
 
 
-def test_history_tail_range_search(local):
-    codes = ["echo hist-one", "echo hist-two", "echo hist-three"]
-    for c in codes:
-        local.ok(c)
-    local.ok("echo not-stored", store_history=False)
+HIST = ["echo hist-one", "echo hist-two", "echo hist-three"]
 
+
+def _with_history(nb):
+    for c in HIST:
+        nb.ok(c)
+    nb.ok("echo not-stored", store_history=False)
+
+
+def test_history_tail(local):
+    _with_history(local)
     tail = local.history(hist_access_type="tail", n=3)
-    assert tail["status"] == "ok"
-    assert [h[2] for h in tail["history"]] == codes, tail
-    session, start = tail["history"][0][0], tail["history"][0][1]
+    assert tail["status"] == "ok", tail
+    assert [h[2] for h in tail["history"]] == HIST, tail
 
+
+def test_history_range(local):
+    _with_history(local)
+    tail = local.history(hist_access_type="tail", n=3)
+    session, start = tail["history"][0][0], tail["history"][0][1]
     rng = local.history(hist_access_type="range", session=session, start=start, stop=start + 2)
-    assert [h[2] for h in rng["history"]] == codes[:2], rng
+    assert rng["status"] == "ok", rng
+    assert [h[2] for h in rng["history"]] == HIST[:2], rng
     assert [h[1] for h in rng["history"]] == [start, start + 1]
 
-    found = local.history(hist_access_type="search", pattern="echo hist-t*")
-    assert sorted(h[2] for h in found["history"]) == ["echo hist-three", "echo hist-two"], found
 
+def test_history_search(local):
+    _with_history(local)
+    found = local.history(hist_access_type="search", pattern="echo hist-t*")
+    assert found["status"] == "ok", found
+    assert sorted(h[2] for h in found["history"]) == ["echo hist-three", "echo hist-two"], found
     everything = local.history(hist_access_type="search", pattern="*")
     assert "echo not-stored" not in [h[2] for h in everything["history"]]
 

@@ -1,0 +1,279 @@
+"""Helpers for the SSH-target tests (tests/integration/test_ssh_*.py, issue 3).
+
+A test reads as with the local target, plus the server:
+
+    def test_cd_carries(ssh):
+        nb = ssh.login("h1-ops")               # a plain kernel, HOME = the client's home
+        nb.ok("cd /tmp")
+        assert nb.ok("pwd").text.strip() == "/tmp"
+
+`ssh` (fixture `ssh`) is an `SSHSession`: the lab, h1 and h2, a fresh client HOME whose
+~/.ssh/config has the harness's aliases with ServerAlive 1 s x 3 and ConnectTimeout 2 s, and a
+factory of kernels started with that HOME and the lab's agent. Questions the kernel asks during a
+login (host key, password, passphrase) are answered by `answering()`, which also records them.
+
+The fixtures of sshd_harness are re-exported here, so a test module imports everything it uses
+from this one module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty
+from typing import Iterable, Sequence
+
+import pytest
+
+from harness import PLAIN, CellResult, Deadline, Notebook, plain_text
+from sshd_harness import (  # noqa: F401  (fixtures are used by name)
+    SSHD,
+    ClientConfig,
+    SSHLab,
+    ssh_client,
+    ssh_lab,
+    sshd_h1,
+    sshd_h2,
+)
+
+# Every test client: keepalives every second, three missed ones mean the peer is gone; a
+# connection attempt gives up after two seconds.
+ALIVE_INTERVAL = 1
+ALIVE_COUNT = 3
+CONNECT_TIMEOUT = 2
+FAST = {
+    "ServerAliveInterval": ALIVE_INTERVAL,
+    "ServerAliveCountMax": ALIVE_COUNT,
+    "ConnectTimeout": CONNECT_TIMEOUT,
+}
+# Detection bounds: what the issue promises, plus slack for a loaded CI machine.
+LOSS_BOUND = ALIVE_INTERVAL * ALIVE_COUNT + 4
+CONNECT_BOUND = CONNECT_TIMEOUT + 3
+
+# The OpenSSH client, never asking, checking host keys strictly: the tests' own view of a host.
+BATCH = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
+         "-o", "ConnectTimeout=5"]
+
+
+def wait_until(predicate, timeout: float, what: str):
+    """Poll PREDICATE until it returns something true; fail naming WHAT after TIMEOUT."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+def finish(cell, timeout: float) -> CellResult:
+    """The end of CELL within TIMEOUT seconds, waited for here so that a test of a bound does
+    not count as a hung cell for harness.py's circuit breaker (its own deadline is generous)."""
+    d = Deadline(timeout, f"the end of cell {cell.code[:80]!r}")
+    while not cell._done():
+        cell.nb._pump_iopub(min(d.check(lambda: f"outputs so far: {cell._text()[-2000:]!r}"), 0.2))
+    return cell.result(timeout=30)
+
+
+def all_iopub_text(nb: Notebook) -> str:
+    """Every IOPub message the notebook received, serialised: to look for a leaked secret."""
+    while True:
+        try:
+            msg = nb.kc.get_iopub_msg(timeout=0.2)
+        except Empty:
+            break
+        nb._iopub[(msg.get("parent_header") or {}).get("msg_id", "")].append(msg)
+    return json.dumps([m for msgs in nb._iopub.values() for m in msgs], default=str)
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions: input_request answered as a user would
+
+
+@dataclass
+class Asked:
+    prompt: str
+    password: bool
+
+
+@dataclass
+class Answered:
+    result: CellResult
+    asked: list[Asked] = field(default_factory=list)
+
+    @property
+    def prompts(self) -> list[str]:
+        return [a.prompt for a in self.asked]
+
+
+def answering(nb: Notebook, code: str, answers: Sequence[tuple[str, str | list[str]]] = (),
+              timeout: float = 30, max_questions: int = 6) -> Answered:
+    """Run CODE with allow_stdin true; answer each input_request whose prompt matches a regex
+    of ANSWERS (first match) with its reply (a list: one reply per question, in order). A
+    question nobody expected fails the test (after answering it with an empty line, so the
+    kernel is not left waiting)."""
+    replies = [(rx, list(r) if isinstance(r, (list, tuple)) else r) for rx, r in answers]
+
+    def reply_to(prompt: str) -> str | None:
+        for rx, r in replies:
+            if re.search(rx, prompt):
+                if isinstance(r, list):
+                    return r.pop(0) if r else None
+                return r
+        return None
+
+    cell = nb.submit(code, allow_stdin=True)
+    asked: list[Asked] = []
+    d = Deadline(timeout, f"the end of {code!r} (answering questions)")
+    while not cell._done():
+        try:
+            msg = nb.kc.stdin_channel.get_msg(timeout=0.05)
+        except Empty:
+            nb._pump_iopub(min(d.check(lambda: f"asked so far: {asked}"), 0.1))
+            continue
+        if msg["msg_type"] != "input_request":
+            continue
+        c = msg["content"]
+        asked.append(Asked(c.get("prompt", ""), bool(c.get("password"))))
+        reply = reply_to(c.get("prompt", ""))
+        send_input(nb, "" if reply is None else reply, msg)
+        assert reply is not None, f"unexpected question: {c!r}; asked so far: {asked}"
+        assert len(asked) <= max_questions, f"asked {len(asked)} questions: {asked}"
+    return Answered(cell.result(timeout=max(d.remaining(), 10)), asked)
+
+
+def send_input(nb: Notebook, value: str, request: dict | None) -> None:
+    """An input_reply to REQUEST, its parent header set as JupyterLab and Notebook 7 set it.
+
+    REQUEST None sends what `BlockingKernelClient.input()` (jupyter_console) sends: no parent
+    header at all.
+    """
+    if request is None:
+        nb.kc.input(value)
+        return
+    msg = nb.session.msg("input_reply", {"value": value}, parent=request)
+    nb.kc.stdin_channel.send(msg)
+
+
+def no_questions(nb: Notebook, code: str, timeout: float = 30) -> CellResult:
+    """Run CODE with allow_stdin true and fail if the kernel asks anything."""
+    return answering(nb, code, (), timeout=timeout).result
+
+
+# ---------------------------------------------------------------------------------------------
+# The session: lab, hosts, client home, kernels
+
+
+class SSHSession:
+    def __init__(self, lab: SSHLab, h1: SSHD, h2: SSHD, home: Path, make_notebook):
+        self.lab = lab
+        self.h1 = h1
+        self.h2 = h2
+        self.cfg: ClientConfig = lab.ssh_config_for(home, [h1, h2], options=dict(FAST))
+        self._make = make_notebook
+
+    @property
+    def home(self) -> Path:
+        return self.cfg.home
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.cfg.known_hosts
+
+    def env(self, agent: bool = True) -> dict:
+        return self.cfg.env(agent=agent)
+
+    def kernel(self, agent: bool = True, kernel_name: str = PLAIN) -> Notebook:
+        """A kernel (no login yet) with HOME = the client's home, SSH_AUTH_SOCK = the agent."""
+        return self._make(kernel_name, env=self.env(agent))
+
+    def login(self, alias: str, nb: Notebook | None = None, agent: bool = True) -> Notebook:
+        """A kernel logged in to ALIAS by `%login ALIAS`, its login line checked."""
+        nb = nb or self.kernel(agent)
+        res = no_questions(nb, f"%login {alias}")
+        assert res.status == "ok", res.describe()
+        assert re.search(rf"^logged in to {re.escape(alias)} as \S+@\S+ \(bash ", res.text, re.M), \
+            res.describe()
+        return nb
+
+    def add_host(self, alias: str, sshd: SSHD | None = None, user: str = "sshpty-ops",
+                 auth: str = "key", **options) -> str:
+        return self.cfg.add_host(alias, sshd, user, auth, **options)
+
+    # -- the host seen with the OpenSSH client, independently of the kernel
+
+    def ssh(self, alias: str, command: str, timeout: float = 20) -> subprocess.CompletedProcess:
+        return subprocess.run(self.cfg.ssh(alias, command, options=BATCH), env=self.env(),
+                              capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+    def remote_processes(self, alias: str, pattern: str) -> list[str]:
+        """Processes on ALIAS's host (`ps -ww` run there) whose command line matches the regex
+        PATTERN; the ps itself never matches, its command line does not hold PATTERN."""
+        r = self.ssh(alias, "ps -ww -eo pid,user,args")
+        assert r.returncode == 0, f"ps on {alias} failed: {r.stderr}"
+        rx = re.compile(pattern)
+        return [line.strip() for line in r.stdout.splitlines()[1:] if rx.search(line)]
+
+    def wait_remote_gone(self, alias: str, pattern: str, timeout: float = 5) -> list[str]:
+        """Wait until nothing matching PATTERN runs on ALIAS's host; return what is left."""
+        end = time.monotonic() + timeout
+        while True:
+            left = self.remote_processes(alias, pattern)
+            if not left or time.monotonic() > end:
+                return left
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def ssh(ssh_lab, sshd_h1, sshd_h2, tmp_path, notebook) -> SSHSession:
+    return SSHSession(ssh_lab, sshd_h1, sshd_h2, tmp_path / "home", notebook)
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections on the server side
+
+
+@dataclass
+class Stopped:
+    """Per-connection sshd processes stopped with SIGSTOP; resumed at exit, whatever happens."""
+
+    pids: list[int]
+
+    def resume(self) -> None:
+        for p in self.pids:
+            try:
+                os.kill(p, signal.SIGCONT)
+            except OSError:
+                pass
+
+
+def connection_pids(sshd: SSHD, user: str = "sshpty-ops", want: int = 1) -> list[int]:
+    """The sshd processes serving USER's connections; fails when there are fewer than WANT
+    (the test would prove nothing)."""
+    return wait_until(lambda: (p := sshd.connection_pids(user)) and len(p) >= want and p, 5,
+                      f"a connection of {user} to {sshd}")
+
+
+def kill_pids(pids: Iterable[int], sig: int = signal.SIGKILL) -> None:
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+
+
+def sleeping(n: int) -> str:
+    """A ps line of `sleep N` (and not of sleep N0)."""
+    return rf"sleep {n}([^0-9]|$)"
+
+
+def lines(res: CellResult) -> list[str]:
+    return plain_text(res.stream).splitlines()

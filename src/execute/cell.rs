@@ -20,6 +20,8 @@ const KILL_AFTER: Duration = Duration::from_secs(5);
 const ABANDON_AFTER: Duration = Duration::from_secs(8);
 /// How often finished output is sent while a cell runs.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// How long output must pause before plain lines above the cursor are sent.
+const SETTLE_AFTER: Duration = Duration::from_millis(100);
 
 /// Where rendered text goes.
 pub trait Sink: Send {
@@ -64,7 +66,11 @@ pub async fn run(
     spec: RunSpec<'_>,
     sink: &mut dyn Sink,
     mut interrupt: watch::Receiver<u64>,
+    mut kill: watch::Receiver<bool>,
 ) -> Result<CellResult, TargetError> {
+    if *kill.borrow() {
+        return Err(TargetError::Other("the kernel is shutting down".into()));
+    }
     let mut proc = target
         .spawn_pty(PtyCommand {
             command: spec.bootstrap.to_owned(),
@@ -96,6 +102,8 @@ pub async fn run(
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut exit: Option<Exit> = None;
+    let mut motion = super::motion::MotionScan::default();
+    let mut last_output = Instant::now();
 
     loop {
         let next_step = stop_at.map(|t0| {
@@ -108,8 +116,9 @@ pub async fn run(
         tokio::select! {
             chunk = proc.output.recv() => {
                 let Some(chunk) = chunk else { break };
+                last_output = Instant::now();
                 demux.feed(&chunk, &mut events);
-                handle(&mut events, &mut renderer, &mut result, sink);
+                handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
                 let replies = renderer.take_replies();
                 if !replies.is_empty() {
                     let _ = proc.input.send(PtyInput::Data(Bytes::from(replies)));
@@ -118,7 +127,31 @@ pub async fn run(
             e = &mut proc.exit, if exit.is_none() => {
                 exit = Some(e.unwrap_or_else(|_| Exit::Unknown("the process vanished".into())));
             }
-            _ = flush.tick() => sink.flush(),
+            r = kill.changed(), if step < 3 => {
+                if r.is_err() { continue; }
+                // Shutdown: no time for Ctrl-C; hang up and kill the group now.
+                result.stopped = Some(StopReason::Interrupt);
+                let _ = proc.input.send(PtyInput::HangUp);
+                let _ = proc.input.send(PtyInput::SignalGroup { signal: "KILL", pid: result.pid });
+                stop_at = Some(Instant::now() - KILL_AFTER);
+                step = 3;
+            }
+            _ = flush.tick() => {
+                // Plain output (no cursor motion so far) is final once the cursor has
+                // left a line: send it when the program pauses, so `echo started; sleep`
+                // shows at once. Shrinking the screen to the cursor's row is what makes
+                // the rows above it final, as a terminal scrolls them off.
+                if result.started && !motion.seen() && last_output.elapsed() >= SETTLE_AFTER {
+                    let (cols, rows) = renderer.size();
+                    renderer.resize(cols, 1);
+                    renderer.resize(cols, rows);
+                    let text = renderer.take_finished();
+                    if !text.is_empty() {
+                        sink.text(&text);
+                    }
+                }
+                sink.flush()
+            }
             r = interrupt.changed(), if stop_at.is_none() => {
                 if r.is_err() { continue; }
                 result.stopped = Some(StopReason::Interrupt);
@@ -143,7 +176,7 @@ pub async fn run(
         }
     }
     demux.finish(&mut events);
-    handle(&mut events, &mut renderer, &mut result, sink);
+    handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
     let rest = renderer.finish();
     if !rest.is_empty() {
         sink.text(&rest);
@@ -161,6 +194,7 @@ pub async fn run(
 
 fn handle(
     events: &mut Vec<Event>,
+    motion: &mut super::motion::MotionScan,
     renderer: &mut terminal::Renderer,
     result: &mut CellResult,
     sink: &mut dyn Sink,
@@ -178,6 +212,7 @@ fn handle(
                 result.cd_failed = cd_failed;
             }
             Event::Output(o) => {
+                motion.feed(&o);
                 renderer.feed(&o);
                 let text = renderer.take_finished();
                 if !text.is_empty() {

@@ -26,7 +26,7 @@ impl Engine {
         out: &mut StreamOut<'_>,
     ) -> Outcome {
         match m {
-            Magic::Login { target } => self.login(&target, req, allow_stdin, out).await,
+            Magic::Login { target } => self.login(&target, req, allow_stdin, false, out).await,
             Magic::Logout { host } => self.logout(host, out).await,
             Magic::Status => {
                 let text = self.status_text();
@@ -92,11 +92,14 @@ impl Engine {
         }
     }
 
+    /// `quiet`: the kernelspec's own `--login` at the first cell says nothing when it
+    /// works, so that cell's output is the cell's alone.
     pub(super) async fn login(
         &self,
         args: &LoginArgs,
         req: &Request,
         allow_stdin: bool,
+        quiet: bool,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
         let name = match &args.user {
@@ -162,19 +165,21 @@ impl Engine {
         for (k, v) in &st.params {
             context.set_param(k, v);
         }
-        out.text(&format!(
-            "{} {} as {}@{} ({}), in {}\n",
-            if reconnected {
-                "reconnected to"
-            } else {
-                "logged in to"
-            },
-            info.name,
-            info.user,
-            info.host,
-            shell,
-            context.cwd_lossy()
-        ));
+        if !quiet {
+            out.text(&format!(
+                "{} {} as {}@{} ({}), in {}\n",
+                if reconnected {
+                    "reconnected to"
+                } else {
+                    "logged in to"
+                },
+                info.name,
+                info.user,
+                info.host,
+                shell,
+                context.cwd_lossy()
+            ));
+        }
         st.hosts.insert(
             name.clone(),
             Host {
@@ -291,6 +296,7 @@ impl Engine {
             spec,
             &mut NullSink,
             self.inner.interrupt.subscribe(),
+            self.inner.kill.subscribe(),
         )
         .await
         .map_err(|e| Failure::new("LoginFailed", e.to_string()))?;

@@ -5,6 +5,7 @@ pub mod cell;
 pub mod complete;
 mod header;
 mod magic;
+mod motion;
 pub mod output;
 
 use std::collections::BTreeMap;
@@ -81,6 +82,10 @@ struct Inner {
     iopub: Iopub,
     stdin: Stdin,
     interrupt: watch::Sender<u64>,
+    /// Set at shutdown: the running cell's processes are killed at once.
+    kill: watch::Sender<bool>,
+    /// Whether a cell runs now, so shutdown can wait for it to be gone.
+    running: watch::Sender<bool>,
 }
 
 #[derive(Clone)]
@@ -94,6 +99,8 @@ pub const HOW_TO_LOGIN: &str = "no target to run on: log in first with %login lo
 impl Engine {
     pub fn new(opts: Options, iopub: Iopub, stdin: Stdin) -> Engine {
         let (interrupt, _) = watch::channel(0);
+        let (kill, _) = watch::channel(false);
+        let (running, _) = watch::channel(false);
         Engine {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -113,6 +120,8 @@ impl Engine {
                 iopub,
                 stdin,
                 interrupt,
+                kill,
+                running,
             }),
         }
     }
@@ -129,6 +138,14 @@ impl Engine {
     /// Stop what runs now (Ctrl-C first; see `cell` for the escalation).
     pub fn interrupt(&self) {
         self.inner.interrupt.send_modify(|n| *n += 1);
+    }
+
+    /// Shutdown: kill what the running cell started (hang up, then SIGKILL to its
+    /// process group) and wait, boundedly, until it is gone.
+    pub async fn kill_running(&self) {
+        self.inner.kill.send_replace(true);
+        let mut running = self.inner.running.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(3), running.wait_for(|r| !*r)).await;
     }
 
     /// Run an execute_request's code. Returns the execution count it used.
@@ -188,7 +205,7 @@ impl Engine {
                 crate::magics::parse_cell(&format!("%login {target}"), &BTreeMap::new())
                     .map_err(|e| Failure::new("LoginFailed", format!("--login {target}: {e}")))?;
             if let Some(crate::magics::Magic::Login { target: args }) = parsed.magics.first() {
-                self.login(args, req, ex.allow_stdin, out).await?;
+                self.login(args, req, ex.allow_stdin, true, out).await?;
             }
         }
         let params = self.state().params.clone();
@@ -253,7 +270,16 @@ impl Engine {
             rows,
             timeout,
         };
-        let result = cell::run(target.as_ref(), spec, out, self.inner.interrupt.subscribe()).await;
+        self.inner.running.send_replace(true);
+        let result = cell::run(
+            target.as_ref(),
+            spec,
+            out,
+            self.inner.interrupt.subscribe(),
+            self.inner.kill.subscribe(),
+        )
+        .await;
+        self.inner.running.send_replace(false);
         let outcome = match result {
             Err(e) => Err(Failure::new("TargetError", e.to_string())),
             Ok(r) => self.conclude(&name, &target, &ctx, r, strict, timeout, out),

@@ -151,7 +151,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                 match &req.message.content {
                     JupyterMessageContent::ShutdownRequest(s) => {
                         let restart = s.restart;
-                        engine.interrupt();
+                        engine.kill_running().await;
                         engine.close_all().await;
                         control_reply.reply(
                             &req,
@@ -241,7 +241,7 @@ async fn handle_common(
         JupyterMessageContent::ShutdownRequest(s) => {
             // Deprecated on shell, still honoured.
             let restart = s.restart;
-            engine.interrupt();
+            engine.kill_running().await;
             engine.close_all().await;
             reply.reply(
                 req,

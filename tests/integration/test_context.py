@@ -125,8 +125,7 @@ def test_cd_into_directory_later_deleted(local):
 
 def test_exec_true(local):
     local.ok("before=1")
-    res = local.run("exec true", timeout=30)
-    assert res.status in ("ok", "error"), res.describe()
+    local.run("exec true", timeout=30)  # ends the cell's shell: either status is fair
     assert local.ok('echo "next [$before]"').text.strip() == "next [1]"
 
 

@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 
 import pytest
 
-from harness import PLAIN, CellResult, Deadline, Notebook, plain_text
+from harness import PLAIN, CellResult, Deadline, Notebook, plain_text, sshpty
 from sshd_harness import (  # noqa: F401  (fixtures are used by name)
     SSHD,
     ClientConfig,
@@ -217,7 +217,7 @@ class SSHSession:
     def remote_processes(self, alias: str, pattern: str) -> list[str]:
         """Processes on ALIAS's host (`ps -ww` run there) whose command line matches the regex
         PATTERN; the ps itself never matches, its command line does not hold PATTERN."""
-        r = self.ssh(alias, "ps -ww -eo pid,user,args")
+        r = self.ssh(alias, "ps -ww -eo pid,user:32,args")
         assert r.returncode == 0, f"ps on {alias} failed: {r.stderr}"
         rx = re.compile(pattern)
         return [line.strip() for line in r.stdout.splitlines()[1:] if rx.search(line)]
@@ -235,6 +235,28 @@ class SSHSession:
 @pytest.fixture
 def ssh(ssh_lab, sshd_h1, sshd_h2, tmp_path, notebook) -> SSHSession:
     return SSHSession(ssh_lab, sshd_h1, sshd_h2, tmp_path / "home", notebook)
+
+
+SSH_KERNEL = "sshpty-test-ssh-h1"  # --login h1-ops --no-header
+
+
+@pytest.fixture(scope="session")
+def ssh_kernelspec(kernelspecs, tmp_path_factory) -> str:
+    """A kernelspec installed with `--login h1-ops --no-header` (the alias resolves through the
+    HOME a kernel is started with); its prefix is put first in JUPYTER_PATH for the session."""
+    prefix = tmp_path_factory.mktemp("ssh-prefix")
+    r = sshpty("install", "--prefix", str(prefix), "--name", SSH_KERNEL, "--login", "h1-ops",
+               "--no-header")
+    assert r.returncode == 0, f"sshpty install --login h1-ops failed: {r.stderr}{r.stdout}"
+    share = prefix / "share" / "jupyter"
+    assert (share / "kernels" / SSH_KERNEL / "kernel.json").is_file()
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(share)] + ([old] if old else []))
+    yield SSH_KERNEL
+    if old is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = old
 
 
 # ---------------------------------------------------------------------------------------------

@@ -240,11 +240,9 @@ def ssh(ssh_lab, sshd_h1, sshd_h2, tmp_path, notebook) -> SSHSession:
 SSH_KERNEL = "sshpty-test-ssh-h1"  # --login h1-ops --no-header
 
 
-@pytest.fixture(scope="session")
-def ssh_kernelspec(kernelspecs, tmp_path_factory) -> str:
-    """A kernelspec installed with `--login h1-ops --no-header` (the alias resolves through the
-    HOME a kernel is started with); its prefix is put first in JUPYTER_PATH for the session."""
-    prefix = tmp_path_factory.mktemp("ssh-prefix")
+def install_ssh_kernelspec(prefix: Path) -> str | None:
+    """Install the `--login h1-ops --no-header` kernelspec into PREFIX and put its share dir
+    first in JUPYTER_PATH; return the JUPYTER_PATH from before (to restore)."""
     r = sshpty("install", "--prefix", str(prefix), "--name", SSH_KERNEL, "--login", "h1-ops",
                "--no-header")
     assert r.returncode == 0, f"sshpty install --login h1-ops failed: {r.stderr}{r.stdout}"
@@ -252,11 +250,23 @@ def ssh_kernelspec(kernelspecs, tmp_path_factory) -> str:
     assert (share / "kernels" / SSH_KERNEL / "kernel.json").is_file()
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(share)] + ([old] if old else []))
-    yield SSH_KERNEL
+    return old
+
+
+def restore_jupyter_path(old: str | None) -> None:
     if old is None:
         os.environ.pop("JUPYTER_PATH", None)
     else:
         os.environ["JUPYTER_PATH"] = old
+
+
+@pytest.fixture(scope="session")
+def ssh_kernelspec(kernelspecs, tmp_path_factory) -> str:
+    """A kernelspec installed with `--login h1-ops --no-header` (the alias resolves through the
+    HOME a kernel is started with); its prefix is put first in JUPYTER_PATH for the session."""
+    old = install_ssh_kernelspec(tmp_path_factory.mktemp("ssh-prefix"))
+    yield SSH_KERNEL
+    restore_jupyter_path(old)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -153,7 +153,8 @@ fn decode_parts(signer: &Signer, rest: Vec<Bytes>) -> Result<Request, WireError>
         v => serde_json::from_value::<Header>(v).ok(),
     };
     let metadata: Value = serde_json::from_slice(metadata).map_err(bad)?;
-    let content: Value = serde_json::from_slice(content).map_err(bad)?;
+    let mut content: Value = serde_json::from_slice(content).map_err(bad)?;
+    fill_defaults(&header.msg_type, &mut content);
     let content =
         JupyterMessageContent::from_type_and_content(&header.msg_type, content).map_err(bad)?;
     Ok(Request {
@@ -168,6 +169,36 @@ fn decode_parts(signer: &Signer, rest: Vec<Bytes>) -> Result<Request, WireError>
             channel: None,
         },
     })
+}
+
+/// Fields the spec makes optional but the typed content requires: filled with the
+/// spec's defaults, so that a client omitting them (jupyter_client's `history()` sends no
+/// `unique`) is answered instead of rejected.
+fn fill_defaults(msg_type: &str, content: &mut Value) {
+    let Value::Object(map) = content else { return };
+    let defaults: &[(&str, Value)] = match msg_type {
+        "history_request" => &[
+            ("output", Value::Bool(false)),
+            ("raw", Value::Bool(true)),
+            ("unique", Value::Bool(false)),
+            ("n", Value::from(10)),
+            ("pattern", Value::from("*")),
+            ("start", Value::from(0)),
+            ("stop", Value::from(0)),
+        ],
+        "execute_request" => &[
+            ("silent", Value::Bool(false)),
+            ("store_history", Value::Bool(true)),
+            ("user_expressions", Value::Object(Default::default())),
+        ],
+        "inspect_request" => &[("detail_level", Value::from(0))],
+        _ => &[],
+    };
+    for (k, v) in defaults {
+        if map.get(*k).is_none_or(Value::is_null) {
+            map.insert((*k).to_owned(), v.clone());
+        }
+    }
 }
 
 /// Who is speaking for this kernel: the session id stamped on every header.
@@ -314,6 +345,38 @@ mod tests {
             err.header().map(|h| h.msg_type.as_str()),
             Some("kernel_info_request")
         );
+    }
+
+    #[test]
+    fn optional_history_fields_take_their_defaults() {
+        let signer = Signer::new(b"k");
+        let session = Session::new(signer.clone());
+        let mut frames = session.encode(
+            vec![Bytes::from_static(b"c")],
+            &JupyterMessageContent::KernelInfoRequest(KernelInfoRequest {}),
+            None,
+            serde_json::json!({}),
+        );
+        let n = frames.len();
+        let mut header: Value = serde_json::from_slice(&frames[n - 4]).unwrap();
+        header["msg_type"] = "history_request".into();
+        frames[n - 4] = Bytes::from(serde_json::to_vec(&header).unwrap());
+        frames[n - 1] = Bytes::from_static(br#"{"hist_access_type":"search","pattern":"x*"}"#);
+        let sig = signer.sign(&[
+            &frames[n - 4],
+            &frames[n - 3],
+            &frames[n - 2],
+            &frames[n - 1],
+        ]);
+        frames[n - 5] = Bytes::from(sig);
+        let req = decode(&signer, frames).expect("defaults filled");
+        assert!(matches!(
+            req.message.content,
+            JupyterMessageContent::HistoryRequest(jupyter_protocol::HistoryRequest::Search {
+                unique: false,
+                ..
+            })
+        ));
     }
 
     #[test]

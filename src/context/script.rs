@@ -188,6 +188,10 @@ pub fn cell_payload(ctx: &Context, code: &str, nonce: &str, strict: bool) -> Vec
     p.extend(ansi_c_quote(cell_options(ctx, strict).as_bytes()));
     // The options are set inside the eval, so `set -x` traces the cell, not the runner.
     p.extend(b"\neval \"$__sshpty_pre$__sshpty_cell\"\n{ __sshpty_capture $?; } 2>/dev/null\n");
+    // The shell's exit hangs up the terminal at once; a job just started in the background
+    // (`nohup cmd &`) gets a moment to set itself up first, as it would in a terminal that
+    // is not closed in the same millisecond.
+    p.extend(b"[ -z \"$!\" ] || sleep 0.2\n");
     p
 }
 

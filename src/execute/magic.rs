@@ -15,7 +15,7 @@ use crate::target::ssh::{Ask, SshTarget};
 use crate::wire::Request;
 
 /// A login shell that waits for input or loops in its profile must not hold the cell.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Engine {
     pub(super) async fn magic(
@@ -272,19 +272,40 @@ impl Engine {
         })
     }
 
-    /// Run a login shell once and keep what it set up.
+    /// Run a login shell once and keep what it set up. A profile that hangs or fails
+    /// (waiting for input, a stale lock) does not block the login: the environment is
+    /// then taken from a plain shell, and the cell says so.
     async fn capture_login(
         &self,
         target: &dyn Target,
         out: &mut StreamOut<'_>,
     ) -> Result<(Context, String), Failure> {
+        match self.capture_env(target, script::LOGIN_BOOTSTRAP).await? {
+            Ok(found) => Ok(found),
+            Err(why) => {
+                out.note(&format!(
+                    "sshpty: the login shell's profile did not finish ({why}); continuing with the environment of a plain shell, without ~/.profile and ~/.bashrc\n"
+                ));
+                self.capture_env(target, script::BOOTSTRAP)
+                    .await?
+                    .map_err(|why| Failure::new("LoginFailed", why))
+            }
+        }
+    }
+
+    /// One environment capture with `bootstrap`; the inner error says why it gave nothing.
+    async fn capture_env(
+        &self,
+        target: &dyn Target,
+        bootstrap: &str,
+    ) -> Result<Result<(Context, String), String>, Failure> {
         let nonce = super::new_nonce();
         let (cols, rows) = {
             let st = self.state();
             (st.cols, st.rows)
         };
         let spec = RunSpec {
-            bootstrap: script::LOGIN_BOOTSTRAP,
+            bootstrap,
             payload: script::login_payload(&nonce),
             nonce: &nonce,
             cols,
@@ -303,7 +324,7 @@ impl Engine {
         if r.stopped == Some(cell::StopReason::Interrupt) {
             return Err(Failure::new("Interrupted", "the login was interrupted"));
         }
-        match r.captured {
+        Ok(match r.captured {
             Some(Ok(c)) => {
                 let shell = c
                     .vars
@@ -314,21 +335,23 @@ impl Engine {
                 let (ctx, _) = Context::from_login(c);
                 Ok((ctx, shell))
             }
-            other => {
-                let why = match other {
-                    Some(Err(e)) => e.to_string(),
-                    _ => format!(
-                        "the login shell ended without reporting its environment ({})",
-                        super::describe_exit(&r.exit)
-                    ),
-                };
-                let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
-                if !noise.is_empty() {
-                    out.note(&format!("{noise}\n"));
-                }
-                Err(Failure::new("LoginFailed", why))
+            Some(Err(e)) => Err(e.to_string()),
+            None if r.stopped == Some(cell::StopReason::Timeout) => {
+                Err(format!("no answer within {} s", LOGIN_TIMEOUT.as_secs()))
             }
-        }
+            None => {
+                let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
+                Err(format!(
+                    "the shell ended without reporting its environment ({}){}",
+                    super::describe_exit(&r.exit),
+                    if noise.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {noise}")
+                    }
+                ))
+            }
+        })
     }
 
     async fn logout(&self, host: Option<String>, out: &mut StreamOut<'_>) -> Outcome {

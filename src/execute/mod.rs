@@ -395,7 +395,36 @@ impl Engine {
         }
     }
 
-    pub async fn complete(&self, code: &str, cursor_pos: usize) -> complete::Completion {
+    /// A kernelspec's `--login` normally happens at the first cell; a completion or
+    /// inspection asked before it logs in without questions (local, keys, agent). If that
+    /// needs a question, the login is left for the first cell, where it can be asked.
+    async fn login_for_helpers(&self, req: &Request) {
+        let Some(target) = self.state().pending_login.take() else {
+            return;
+        };
+        let Ok(parsed) = crate::magics::parse_cell(&format!("%login {target}"), &BTreeMap::new())
+        else {
+            return;
+        };
+        if let Some(crate::magics::Magic::Login { target: args }) = parsed.magics.first() {
+            let mut quiet = StreamOut::new(&self.inner.iopub, &req.message.header, true);
+            if self
+                .login(args, req, false, true, &mut quiet)
+                .await
+                .is_err()
+            {
+                self.state().pending_login = Some(target);
+            }
+        }
+    }
+
+    pub async fn complete(
+        &self,
+        req: &Request,
+        code: &str,
+        cursor_pos: usize,
+    ) -> complete::Completion {
+        self.login_for_helpers(req).await;
         let Some((target, ctx)) = self.current() else {
             return complete::Completion {
                 matches: Vec::new(),
@@ -406,7 +435,8 @@ impl Engine {
         complete::complete(target.as_ref(), &ctx, code, cursor_pos).await
     }
 
-    pub async fn inspect(&self, code: &str, cursor_pos: usize) -> Option<String> {
+    pub async fn inspect(&self, req: &Request, code: &str, cursor_pos: usize) -> Option<String> {
+        self.login_for_helpers(req).await;
         let (target, ctx) = self.current()?;
         complete::inspect(target.as_ref(), &ctx, complete::word_at(code, cursor_pos)).await
     }

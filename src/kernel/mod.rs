@@ -267,7 +267,7 @@ async fn handle_common(
             }))
         }
         JupyterMessageContent::CompleteRequest(r) => {
-            let c = engine.complete(&r.code, r.cursor_pos).await;
+            let c = engine.complete(req, &r.code, r.cursor_pos).await;
             Some(JupyterMessageContent::CompleteReply(CompleteReply {
                 matches: c.matches,
                 cursor_start: c.cursor_start,
@@ -278,7 +278,7 @@ async fn handle_common(
             }))
         }
         JupyterMessageContent::InspectRequest(r) => {
-            let text = engine.inspect(&r.code, r.cursor_pos).await;
+            let text = engine.inspect(req, &r.code, r.cursor_pos).await;
             Some(JupyterMessageContent::InspectReply(InspectReply {
                 found: text.is_some(),
                 data: text

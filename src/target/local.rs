@@ -147,6 +147,16 @@ fn open_quiet_pty(cols: u16, rows: u16) -> Result<(OwnedFd, OwnedFd), TargetErro
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
     )
     .map_err(|e| io_err("a pseudo-terminal", e))?;
+    // openpty does not set close-on-exec: without it every process the kernel starts
+    // would hold every open master, and a terminal would never hang up when the kernel
+    // dies (a killed kernel must take its cells' processes with it).
+    for fd in [pty.master.as_raw_fd()] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| io_err("a pseudo-terminal", e))?;
+    }
     Ok((pty.master, pty.slave))
 }
 

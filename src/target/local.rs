@@ -150,7 +150,7 @@ fn open_quiet_pty(cols: u16, rows: u16) -> Result<(OwnedFd, OwnedFd), TargetErro
     // openpty does not set close-on-exec: without it every process the kernel starts
     // would hold every open master, and a terminal would never hang up when the kernel
     // dies (a killed kernel must take its cells' processes with it).
-    for fd in [pty.master.as_raw_fd()] {
+    for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
         nix::fcntl::fcntl(
             fd,
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import BIN, LOCAL, PLAIN, REPO, Notebook, install_kernelspecs
+import harness
+from harness import BIN, LOCAL, PLAIN, REPO, Notebook, install_kernelspecs, make_test_home
 
 FIGURES: list[str] = []
 
@@ -26,16 +27,18 @@ def kernelspecs(tmp_path_factory) -> Path:
     os.environ["JUPYTER_PATH"] = str(share)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("runtime"))
     os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+    harness.TEST_HOME = make_test_home(tmp_path_factory.mktemp("home"))
     return share
 
 
 @pytest.fixture
 def notebook():
-    """Factory: notebook(kernel_name, env=None) -> Notebook; every one is closed and checked."""
+    """Factory: notebook(kernel_name, env=None, real_home=False) -> Notebook; every one is
+    closed and checked."""
     opened: list[Notebook] = []
 
-    def make(kernel_name: str = LOCAL, env: dict | None = None) -> Notebook:
-        nb = Notebook(kernel_name, env=env)
+    def make(kernel_name: str = LOCAL, env: dict | None = None, real_home: bool = False) -> Notebook:
+        nb = Notebook(kernel_name, env=env, real_home=real_home)
         opened.append(nb)
         return nb
 

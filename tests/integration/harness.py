@@ -42,6 +42,37 @@ _CELL_TIMEOUTS = 0
 HUNG_CELLS_BEFORE_SHORT_DEADLINES = 3
 SHORT_DEADLINE = 10
 
+# The HOME every test kernel gets (set by conftest): a login environment the tests own, with
+# a ~/.profile and ~/.bashrc of known content, instead of whatever the machine's root has (on
+# ours, a pyenv init whose rehash lock can stall a login shell). One test uses the real HOME.
+TEST_HOME: str | None = None
+
+BASHRC = """# sshpty test home: what a login shell must bring into the context
+alias from_bashrc='echo from-bashrc'
+bashrc_function() { echo "bashrc function $1"; }
+BASHRC_PLAIN=plain-from-bashrc
+"""
+PROFILE = """# sshpty test home
+export FROM_PROFILE=profile-was-read
+if [ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi
+"""
+
+
+def make_test_home(path: Path) -> str:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / ".bashrc").write_text(BASHRC)
+    (path / ".profile").write_text(PROFILE)
+    return str(path)
+
+
+def kernel_env(env: dict | None = None, real_home: bool = False) -> dict:
+    """The environment a test kernel starts with: os.environ (or `env`), HOME the test home."""
+    out = dict(os.environ if env is None else env)
+    if TEST_HOME and not real_home:
+        out["HOME"] = TEST_HOME
+    return out
+
+
 # Environment variable put into every kernel's environment, so processes that a kernel left
 # behind are found even after they were re-parented away from it.
 TAG_VAR = "SSHPTY_TEST_TAG"
@@ -250,12 +281,13 @@ def check_iopub_order(res: CellResult, silent: bool) -> None:
 class Notebook:
     """One running kernel and a blocking client on it."""
 
-    def __init__(self, kernel_name: str, env: dict | None = None, start_timeout: float = 30):
+    def __init__(self, kernel_name: str, env: dict | None = None, start_timeout: float = 30,
+                 real_home: bool = False):
         from jupyter_client import KernelManager
 
         self.kernel_name = kernel_name
         self.tag = uuid.uuid4().hex
-        base = dict(os.environ if env is None else env)
+        base = kernel_env(env, real_home)
         base[TAG_VAR] = self.tag
         self.allowed_leftovers: set[int] = set()
         self._iopub: dict[str, list] = defaultdict(list)

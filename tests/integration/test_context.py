@@ -3,12 +3,27 @@ the outcomes of item 7 of issue 2, one row per test."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
 import uuid
 
-from harness import pgrep
+from harness import LOCAL, pgrep
+
+
+def test_login_environment_from_profile_and_bashrc(local):
+    """The login capture brings what ~/.profile and ~/.bashrc set: exported and plain
+    variables, functions, and aliases usable in cells (expand_aliases on)."""
+    res = local.ok('echo "$FROM_PROFILE|$BASHRC_PLAIN"; bashrc_function x; from_bashrc')
+    assert res.lines == ["profile-was-read|plain-from-bashrc", "bashrc function x", "from-bashrc"]
+
+
+def test_login_with_the_machines_real_home(notebook):
+    """The same kernel with the real HOME of the user running the tests (its real profile)."""
+    nb = notebook(LOCAL, real_home=True)
+    res = nb.ok('echo "home=$HOME"; pwd')
+    assert f"home={os.path.expanduser('~')}" in res.lines, res.describe()
 
 
 def test_cd_carries_and_cd_minus_goes_back(local):

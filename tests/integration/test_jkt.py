@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import jupyter_kernel_test
 
-from harness import LOCAL
+from jupyter_client.manager import start_new_kernel
+
+from harness import LOCAL, kernel_env
 
 
 class SshptyLocalKernelTests(jupyter_kernel_test.KernelTests):
     kernel_name = LOCAL
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        # As the suite does, plus the test HOME every kernel of ours gets (harness.TEST_HOME).
+        cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, env=kernel_env())
     language_name = "bash"
     file_extension = ".sh"
 

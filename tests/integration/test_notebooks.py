@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from harness import LOCAL, PLAIN, REPO, plain_text
+from harness import LOCAL, PLAIN, REPO, kernel_env, plain_text
 
 METADATA = {
     "language_info": {"name": "bash", "file_extension": ".sh", "mimetype": "text/x-sh"},
@@ -38,7 +38,7 @@ def stream_text(cell) -> str:
 def run_papermill(src: Path, dst: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "papermill", str(src), str(dst), *args],
-        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, env=kernel_env(),
     )
 
 
@@ -100,7 +100,7 @@ def test_papermill_fails_on_a_failing_cell(tmp_path):
 def _nbclient(nb, kernel, allow_errors=False):
     from nbclient import NotebookClient
 
-    NotebookClient(nb, kernel_name=kernel, timeout=60, allow_errors=allow_errors).execute()
+    NotebookClient(nb, kernel_name=kernel, timeout=60, allow_errors=allow_errors).execute(env=kernel_env())
     return nb
 
 

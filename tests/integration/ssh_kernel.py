@@ -12,12 +12,17 @@ A test reads as with the local target, plus the server:
 factory of kernels started with that HOME and the lab's agent. Questions the kernel asks during a
 login (host key, password, passphrase) are answered by `answering()`, which also records them.
 
-The fixtures of sshd_harness are re-exported here, so a test module imports everything it uses
-from this one module.
+A test module imports the fixtures it uses from this module (`ssh`, `ssh_servers`,
+`ssh_kernelspec`). They do not build on sshd_harness's `ssh_lab`/`sshd_h1`/`sshd_h2` fixtures:
+a session fixture imported into several modules is made once per module, and the second
+`start_sshd(name="h1")` on the shared lab fails. This module keeps one SSHLab of its own for the
+process (`shared_lab()`) and starts h1 and h2 on it once (`shared_sshd()`), so any number of
+modules share them and sshd_harness's own fixtures (test_sshd_harness.py) are left alone.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -32,15 +37,7 @@ from typing import Iterable, Sequence
 import pytest
 
 from harness import PLAIN, CellResult, Deadline, Notebook, plain_text, sshpty
-from sshd_harness import (  # noqa: F401  (fixtures are used by name)
-    SSHD,
-    ClientConfig,
-    SSHLab,
-    ssh_client,
-    ssh_lab,
-    sshd_h1,
-    sshd_h2,
-)
+from sshd_harness import NOT_ROOT_REASON, SSHD, ClientConfig, SSHLab
 
 # Every test client: keepalives every second, three missed ones mean the peer is gone; a
 # connection attempt gives up after two seconds.
@@ -192,7 +189,11 @@ class SSHSession:
 
     def kernel(self, agent: bool = True, kernel_name: str = PLAIN) -> Notebook:
         """A kernel (no login yet) with HOME = the client's home, SSH_AUTH_SOCK = the agent."""
-        return self._make(kernel_name, env=self.env(agent))
+        kw = {}
+        if "real_home" in inspect.signature(self._make).parameters:
+            # The harness gives kernels a test HOME of its own unless told to keep env's.
+            kw["real_home"] = True
+        return self._make(kernel_name, env=self.env(agent), **kw)
 
     def login(self, alias: str, nb: Notebook | None = None, agent: bool = True) -> Notebook:
         """A kernel logged in to ALIAS by `%login ALIAS`, its login line checked."""
@@ -232,9 +233,41 @@ class SSHSession:
             time.sleep(0.2)
 
 
+_LAB: SSHLab | None = None
+
+
+def shared_lab() -> SSHLab:
+    """This module's SSHLab, made at first use; skips the test when not root."""
+    global _LAB
+    if os.geteuid() != 0:
+        pytest.skip(NOT_ROOT_REASON)
+    if _LAB is None or _LAB._closed:
+        _LAB = SSHLab()
+    return _LAB
+
+
+def shared_sshd(name: str) -> SSHD:
+    """The shared lab's sshd NAME, started at first use."""
+    lab = shared_lab()
+    for sshd in lab.sshds:
+        if sshd.name == name:
+            assert sshd.running, f"{sshd} is not running any more"
+            return sshd
+    return lab.start_sshd(name=name)
+
+
+@pytest.fixture(scope="session")
+def ssh_servers():
+    """(lab, h1, h2), shared by every module; the lab is closed at the end of the session."""
+    lab = shared_lab()
+    yield lab, shared_sshd("h1"), shared_sshd("h2")
+    lab.close()  # idempotent: each importing module's copy of this fixture ends here
+
+
 @pytest.fixture
-def ssh(ssh_lab, sshd_h1, sshd_h2, tmp_path, notebook) -> SSHSession:
-    return SSHSession(ssh_lab, sshd_h1, sshd_h2, tmp_path / "home", notebook)
+def ssh(ssh_servers, tmp_path, notebook) -> SSHSession:
+    lab, h1, h2 = ssh_servers
+    return SSHSession(lab, h1, h2, tmp_path / "home", notebook)
 
 
 SSH_KERNEL = "sshpty-test-ssh-h1"  # --login h1-ops --no-header

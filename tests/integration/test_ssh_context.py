@@ -19,9 +19,7 @@ from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
     no_questions,
     sleeping,
     ssh,
-    ssh_lab,
-    sshd_h1,
-    sshd_h2,
+    ssh_servers,
     ssh_kernelspec,
     wait_until,
 )
@@ -209,7 +207,12 @@ def interrupted(ssh, nb, code, user, n, limit):
     cell = nb.submit(code)
     # Wait for the process on the host, not for output: streaming has its own test.
     alias = "h1-ops"  # ps through a connection of our own
-    wait_present(ssh, user, n)
+    try:
+        wait_present(ssh, user, n)
+    except AssertionError as e:
+        nb._pump_iopub(0.5)
+        raise AssertionError(f"{e}; the cell so far: {cell.outputs}; ps: "
+                             f"{ssh.remote_processes(alias, 'sleep|bash')}") from None
     time.sleep(0.2)
     t0 = time.monotonic()
     reply = nb.interrupt()
@@ -307,7 +310,7 @@ def test_status_shows_host_user_address_since_and_context(ssh, h1):
 
 
 def test_kernelspec_with_login_no_header(ssh, notebook, ssh_kernelspec):
-    nb = notebook(ssh_kernelspec, env=ssh.env())
+    nb = ssh.kernel(kernel_name=ssh_kernelspec)
     res = no_questions(nb, "whoami")
     assert res.status == "ok" and res.lines[-1] == "sshpty-ops", res.describe()
     assert not res.displays, "--no-header: no header"

@@ -24,9 +24,7 @@ from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
     kill_pids,
     sleeping,
     ssh,
-    ssh_lab,
-    sshd_h1,
-    sshd_h2,
+    ssh_servers,
     wait_until,
 )
 
@@ -130,9 +128,9 @@ def test_silent_peer_while_idle_is_known_by_the_next_cell(ssh):
         stopped.resume()
 
 
-def test_relogin_while_the_server_is_still_down_keeps_the_context(ssh, ssh_lab):
+def test_relogin_while_the_server_is_still_down_keeps_the_context(ssh):
     """A reconnect that fails leaves the host and its context for a later one."""
-    with ssh_lab.closed_port() as closed:
+    with ssh.lab.closed_port() as closed:
         ssh.add_host("h1-movable", ssh.h1, Port=ssh.h1.port)
         nb2 = ssh.login("h1-movable")
         nb2.ok("cd /tmp; kept=still")
@@ -160,8 +158,8 @@ def failed_in_time(nb, code: str):
     return res
 
 
-def test_login_to_a_closed_port(ssh, ssh_lab):
-    with ssh_lab.closed_port() as closed:
+def test_login_to_a_closed_port(ssh):
+    with ssh.lab.closed_port() as closed:
         ssh.add_host("closed", None, None, HostName="127.0.0.1", Port=closed.port,
                      User="sshpty-ops", ConnectTimeout=CONNECT_TIMEOUT)
         res = failed_in_time(ssh.kernel(), "%login closed")
@@ -175,8 +173,8 @@ def test_login_to_an_unresolvable_name(ssh):
     assert "no-such-host.invalid" in res.error_text, res.describe()
 
 
-def test_login_to_a_listener_that_never_speaks(ssh, ssh_lab):
-    silent = ssh_lab.silent_listener(lifetime=30)
+def test_login_to_a_listener_that_never_speaks(ssh):
+    silent = ssh.lab.silent_listener(lifetime=30)
     try:
         ssh.add_host("silent", None, None, HostName="127.0.0.1", Port=silent.port,
                      User="sshpty-ops", ConnectTimeout=CONNECT_TIMEOUT)
@@ -187,10 +185,10 @@ def test_login_to_a_listener_that_never_speaks(ssh, ssh_lab):
         silent.close()
 
 
-def test_a_failed_login_leaves_the_current_host_alone(ssh, ssh_lab):
+def test_a_failed_login_leaves_the_current_host_alone(ssh):
     nb = ssh.login("h1-ops")
     nb.ok("cd /tmp")
-    with ssh_lab.closed_port() as closed:
+    with ssh.lab.closed_port() as closed:
         res = nb.run(f"%login -p {closed.port} -o ConnectTimeout=2 sshpty-ops@127.0.0.1",
                      timeout=CONNECT_BOUND + 10).failed()
         assert res.errors[0]["ename"] == "LoginFailed"

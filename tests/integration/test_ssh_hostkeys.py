@@ -18,9 +18,7 @@ from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
     answering,
     no_questions,
     ssh,
-    ssh_lab,
-    sshd_h1,
-    sshd_h2,
+    ssh_servers,
 )
 
 YES_NO = r"\(yes/no\)"
@@ -262,7 +260,7 @@ def test_changed_key_of_the_target_behind_a_jump_is_refused(ssh):
 
 
 @pytest.fixture(scope="module")
-def cert_host(ssh_lab, tmp_path_factory):
+def cert_host(ssh_servers, tmp_path_factory):
     """An sshd whose host key is certified by a CA of our own (ssh-keygen -s -h), principal
     127.0.0.1; returns (sshd, CA public key line, another CA's public key line)."""
     d = tmp_path_factory.mktemp("hostcert")
@@ -275,7 +273,7 @@ def cert_host(ssh_lab, tmp_path_factory):
                     "-n", "127.0.0.1", f"{key}.pub"], check=True, capture_output=True, timeout=20)
     cert = Path(f"{key}-cert.pub")
     assert cert.is_file()
-    sshd = ssh_lab.start_sshd(name="hcert", HostKey=key, HostCertificate=cert)
+    sshd = ssh_servers[0].start_sshd(name="hcert", HostKey=key, HostCertificate=cert)
     pub = lambda p: " ".join(Path(f"{p}.pub").read_text().split()[:2])  # noqa: E731
     return sshd, pub(ca), pub(other_ca)
 

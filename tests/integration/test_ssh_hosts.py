@@ -11,9 +11,7 @@ from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
     connection_pids,
     kill_pids,
     ssh,
-    ssh_lab,
-    sshd_h1,
-    sshd_h2,
+    ssh_servers,
     wait_until,
 )
 

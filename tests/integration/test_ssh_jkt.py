@@ -3,9 +3,8 @@
 local target passes (test_jkt.py), with the same expected skips (see its docstring).
 
 jupyter_kernel_test starts the kernel in setUpClass, outside pytest's fixtures, so the class
-sets up what the `ssh` fixture would: an sshd of its own ("jkt", on the process-wide lab that
-the fixtures share), a client HOME whose alias h1-ops points at it, and the kernel started with
-that HOME and the lab's agent.
+sets up what the `ssh` fixture would: h1 on the shared lab (ssh_kernel.shared_sshd), a client
+HOME with its aliases, and the kernel started with that HOME and the lab's agent.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ import jupyter_kernel_test
 from jupyter_client.manager import start_new_kernel
 
 import sshd_harness
-from ssh_kernel import SSH_KERNEL, install_ssh_kernelspec, restore_jupyter_path
+from ssh_kernel import (FAST, SSH_KERNEL, install_ssh_kernelspec, restore_jupyter_path,
+                        shared_sshd)
 
 
 class SshptySshKernelTests(jupyter_kernel_test.KernelTests):
@@ -43,12 +43,9 @@ class SshptySshKernelTests(jupyter_kernel_test.KernelTests):
     def setUpClass(cls) -> None:
         if os.geteuid() != 0:
             raise SkipTest(sshd_harness.NOT_ROOT_REASON)
-        lab = sshd_harness.lab()
+        h1 = shared_sshd("h1")
         cls._tmp = Path(tempfile.mkdtemp(prefix="sshpty-jkt-"))
-        sshd = next((s for s in lab.sshds if s.name == "jkt" and s.running), None) \
-            or lab.start_sshd(name="jkt")
-        cfg = lab.ssh_config_for(cls._tmp / "home", [sshd])
-        cfg.add_host("h1-ops", sshd, "sshpty-ops", "key")
+        cfg = h1.lab.ssh_config_for(cls._tmp / "home", [h1], options=dict(FAST))
         cls._old_path = install_ssh_kernelspec(cls._tmp / "prefix")
         try:
             cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, env=cfg.env(),

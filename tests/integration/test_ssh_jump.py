@@ -18,9 +18,7 @@ from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
     kill_pids,
     no_questions,
     ssh,
-    ssh_lab,
-    sshd_h1,
-    sshd_h2,
+    ssh_servers,
     wait_until,
 )
 

@@ -16,9 +16,7 @@ from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
     no_questions,
     send_input,
     ssh,
-    ssh_lab,
-    sshd_h1,
-    sshd_h2,
+    ssh_servers,
 )
 
 PASSWORD_PROMPT = r"(?i)password:"

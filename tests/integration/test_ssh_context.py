@@ -272,6 +272,13 @@ def test_background_job_ends_with_its_cell(ssh, h1):
     assert not ssh.wait_remote_gone("h1-ops", on_host("sshpty-ops", 1935), timeout=3)
 
 
+def test_kernel_shutdown_mid_cell_leaves_nothing_on_the_host(ssh, h1):
+    h1.submit("echo started; sleep 1936")
+    wait_present(ssh, "sshpty-ops", 1936)
+    h1.close()  # shutdown_request while the cell runs; close() fails on local leftovers
+    assert not ssh.wait_remote_gone("h1-ops", on_host("sshpty-ops", 1936), timeout=5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Completion, header, %status
 

@@ -96,3 +96,14 @@ def test_logout_then_login_starts_from_a_fresh_context(ssh):
     ssh.login("h1-ops", nb)
     assert nb.ok('pwd; echo "[${v-}]"').lines == ["/home/sshpty-ops", "[]"]
 
+
+
+def test_kernel_shutdown_closes_every_connection(ssh):
+    nb = ssh.login("h1-ops")
+    ssh.login("h2-ops", nb)
+    connection_pids(ssh.h1)
+    connection_pids(ssh.h2)
+    nb.close()
+    wait_until(lambda: not ssh.h1.connection_pids("sshpty-ops")
+               and not ssh.h2.connection_pids("sshpty-ops"), 5,
+               "the kernel's connections to end on the servers after its shutdown")

@@ -159,3 +159,24 @@ def test_answer_without_parent_header_is_taken(ssh):
             break
     send_input(nb, ssh.lab.password, None)
     logged_in(finish(cell, 10), "h1-ops-pw")
+
+
+def test_interrupt_while_a_password_is_asked(ssh):
+    """An interrupt abandons the question; an answer sent after that answers nothing."""
+    nb = ssh.kernel(agent=False)
+    cell = nb.submit("%login h1-ops-pw", allow_stdin=True)
+    d = Deadline(15, "the password question")
+    while True:
+        try:
+            req = nb.kc.stdin_channel.get_msg(timeout=0.1)
+        except Empty:
+            d.check()
+            continue
+        if req["msg_type"] == "input_request":
+            break
+    nb.interrupt()
+    res = finish(cell, 10).failed()
+    assert res.errors[0]["ename"] in ("Interrupted", "LoginFailed"), res.describe()
+    send_input(nb, ssh.lab.password, req)  # late: must not log anybody in
+    res = nb.run("echo hi", timeout=20).failed()
+    assert res.errors[0]["ename"] == "NoTarget", res.describe()

@@ -338,8 +338,11 @@ def test_cells_run_in_bash_whatever_the_login_shell(ssh, user):
     assert nb.ok('pwd; echo "$v"; f').lines == ["/tmp", "carried", "func"]
 
 
-@pytest.mark.xfail(strict=True, reason="kernel: not implemented: on a host without bash "
-                   "(busybox sh only) %login fails with LoginFailed instead of running cells in sh")
+@pytest.mark.xfail(strict=True, reason=(
+    "kernel: sh fallback not implemented: on a host without bash (busybox sh only) %login fails "
+    "with LoginFailed 'the shell ended without reporting its environment (exit status 127): sh: "
+    "exec: line 0: bash: not found', after a note saying it is 'continuing with the environment "
+    "of a plain shell'"))
 def test_host_without_bash_runs_cells_in_sh_with_cwd_and_exports(ssh):
     nb = ssh.kernel()
     res = no_questions(nb, "%login h1-bb")

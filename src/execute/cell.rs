@@ -17,7 +17,7 @@ use crate::target::{Exit, PtyCommand, PtyInput, Target, TargetError};
 /// (closing the terminal), then kill the cell's process group; then stop waiting.
 const HANG_UP_AFTER: Duration = Duration::from_secs(2);
 const KILL_AFTER: Duration = Duration::from_secs(5);
-const ABANDON_AFTER: Duration = Duration::from_secs(8);
+const ABANDON_AFTER: Duration = Duration::from_secs(7);
 /// How often finished output is sent while a cell runs.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// How long output must pause before plain lines above the cursor are sent.
@@ -184,7 +184,17 @@ pub async fn run(
     sink.flush();
     result.exit = match exit {
         Some(e) => e,
-        None => match tokio::time::timeout(Duration::from_secs(2), proc.exit).await {
+        // After an abandoned stop the process is past asking; do not wait long.
+        None => match tokio::time::timeout(
+            if step >= 3 {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(2)
+            },
+            proc.exit,
+        )
+        .await
+        {
             Ok(Ok(e)) => e,
             _ => Exit::Unknown("the shell did not report how it ended".into()),
         },

@@ -143,12 +143,16 @@ impl Stdin {
 
     /// An `input_reply` arrived. A reply to a question no longer asked (the cell was
     /// interrupted) is dropped: it must never answer a later prompt.
+    /// jupyter_client's `input()` (and so jupyter_console) sends no parent header: such an
+    /// answer goes to the question asked, when exactly one is open.
     pub fn answer(&self, parent_msg_id: &str, value: String) {
-        let tx = self
-            .waiting
-            .lock()
-            .ok()
-            .and_then(|mut w| w.remove(parent_msg_id));
+        let tx = self.waiting.lock().ok().and_then(|mut w| {
+            if parent_msg_id.is_empty() && w.len() == 1 {
+                let key = w.keys().next().cloned().unwrap_or_default();
+                return w.remove(&key);
+            }
+            w.remove(parent_msg_id)
+        });
         match tx {
             Some(tx) => {
                 let _ = tx.send(value);

@@ -238,10 +238,6 @@ def test_interrupt_sleep_leaves_nothing_on_the_host(ssh, h1):
     assert h1.ok('pwd; echo "$before"').lines == ["/tmp", "yes"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel: over SSH the program is gone after the hang-up (~2 s) but the cell ends only "
-    "after 10.0 s (Interrupted): once the kernel closed the channel it never sees the channel "
-    "close, abandons the cell at 8 s and then waits 2 s more for an exit status"))
 def test_interrupt_program_that_ignores_sigint(ssh, h1):
     interrupted(ssh, h1, "echo started; bash -c \"trap '' INT; sleep 1932\"", "sshpty-ops", 1932,
                 limit=10)

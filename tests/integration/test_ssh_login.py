@@ -139,10 +139,6 @@ def test_user_at_host_and_port_flags(ssh):
     assert nb.ok("whoami").lines == ["sshpty-ops"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel: an input_reply without a parent header (what jupyter_client's "
-    "BlockingKernelClient.input() and so jupyter_console send) is dropped as 'a reply to a "
-    "question no longer asked'; the %login waits for its password forever"))
 def test_answer_without_parent_header_is_taken(ssh):
     """jupyter_client's own `input()` sends no parent header; ipykernel takes such a reply as
     the answer to the question it asked. The answer must not be lost."""

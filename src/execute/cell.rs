@@ -20,6 +20,9 @@ const KILL_AFTER: Duration = Duration::from_secs(5);
 const ABANDON_AFTER: Duration = Duration::from_secs(7);
 /// How often finished output is sent while a cell runs.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// After the shell exited without a capture, how long the output must be quiet to be
+/// complete (what is still in flight arrives well within it).
+const AFTER_EXIT_QUIET: Duration = Duration::from_millis(60);
 /// How long output must pause before plain lines above the cursor are sent.
 const SETTLE_AFTER: Duration = Duration::from_millis(100);
 
@@ -104,6 +107,7 @@ pub async fn run(
     let mut exit: Option<Exit> = None;
     let mut motion = super::motion::MotionScan::default();
     let mut last_output = Instant::now();
+    let mut exited_at: Option<Instant> = None;
 
     loop {
         let next_step = stop_at.map(|t0| {
@@ -119,6 +123,9 @@ pub async fn run(
                 last_output = Instant::now();
                 demux.feed(&chunk, &mut events);
                 handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
+                if exited_at.is_some() && (result.captured.is_some() || result.capture_too_large) {
+                    break;
+                }
                 let replies = renderer.take_replies();
                 if !replies.is_empty() {
                     let _ = proc.input.send(PtyInput::Data(Bytes::from(replies)));
@@ -126,6 +133,16 @@ pub async fn run(
             }
             e = &mut proc.exit, if exit.is_none() => {
                 exit = Some(e.unwrap_or_else(|_| Exit::Unknown("the process vanished".into())));
+                exited_at = Some(Instant::now());
+                if result.captured.is_some() || result.capture_too_large {
+                    break;
+                }
+            }
+            // After the shell's exit, the output is complete once the capture has arrived;
+            // without one (exit, exec, a killed shell) once it has been quiet a moment.
+            _ = sleep_until(last_output.max(exited_at.unwrap_or_else(Instant::now)) + AFTER_EXIT_QUIET),
+                if exited_at.is_some() => {
+                break;
             }
             r = kill.changed(), if step < 3 => {
                 if r.is_err() { continue; }

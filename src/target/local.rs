@@ -211,7 +211,11 @@ impl Target for LocalTarget {
                 });
             }
             let mut child = cmd.spawn().map_err(|e| io_err("the shell", e))?;
-            drop(slave);
+            // The kernel keeps the terminal's slave side open while it reads: on Linux a
+            // master read can report EIO as soon as the last slave closes, before the
+            // shell's final bytes (the context capture) were delivered. The cell's runner
+            // decides when the output is complete; see `execute::cell`.
+            let slave_keepalive = slave;
             let pgid = child.id().map(|p| p as i32).unwrap_or(0);
 
             // SAFETY: the AsyncFd owns the master fd; nothing else closes it.
@@ -243,6 +247,7 @@ impl Target for LocalTarget {
                 let master = master.clone();
                 let exited = exited.clone();
                 tokio::spawn(async move {
+                    let _slave = slave_keepalive;
                     let mut buf = vec![0u8; 64 * 1024];
                     let mut drain_until: Option<tokio::time::Instant> = None;
                     loop {

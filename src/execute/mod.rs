@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use jupyter_protocol::{ExecuteRequest, Header, JupyterMessageContent};
+use jupyter_protocol::{ExecuteRequest, JupyterMessageContent};
 use tokio::sync::watch;
 
 use crate::context::Context;
@@ -479,13 +479,9 @@ pub fn new_nonce() -> String {
     hex::encode(b)
 }
 
-/// Output of the kernel itself (magics), shown as the cell's output.
+/// Discards output: the login capture's runner prints nothing the user needs.
 struct NullSink;
 impl Sink for NullSink {
     fn text(&mut self, _: &str) {}
     fn flush(&mut self) {}
-}
-
-pub fn parent_of(req: &Request) -> &Header {
-    &req.message.header
 }

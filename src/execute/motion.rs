@@ -7,6 +7,8 @@
 pub struct MotionScan {
     state: State,
     private: bool,
+    /// The numeric parameter of a private mode sequence (`?1049h`), saturating.
+    param: u32,
     seen: bool,
 }
 
@@ -32,6 +34,7 @@ impl MotionScan {
                 (_, 0x1b) => State::Escape,
                 (State::Escape, b'[') => {
                     self.private = false;
+                    self.param = 0;
                     State::Csi
                 }
                 // Reverse index, save/restore cursor.
@@ -44,11 +47,23 @@ impl MotionScan {
                     self.private = true;
                     State::Csi
                 }
+                (State::Csi, b';') => {
+                    self.param = 0;
+                    State::Csi
+                }
+                (State::Csi, b'0'..=b'9') => {
+                    self.param = self
+                        .param
+                        .saturating_mul(10)
+                        .saturating_add(u32::from(b - b'0'));
+                    State::Csi
+                }
                 (State::Csi, 0x40..=0x7e) => {
-                    // Cursor up, previous line, position, row, save/restore, scroll region;
-                    // private modes (alternate screen) too.
+                    // Cursor up, previous line, position, row, save/restore, scroll region,
+                    // and the alternate screen (47, 1047, 1049); showing or hiding the
+                    // cursor (?25h/l, common in progress bars) moves nothing.
                     if matches!(b, b'A' | b'F' | b'H' | b'f' | b'd' | b's' | b'u' | b'r')
-                        || (self.private && b == b'h')
+                        || (self.private && b == b'h' && matches!(self.param, 47 | 1047 | 1049))
                     {
                         self.seen = true;
                     }
@@ -89,7 +104,7 @@ mod tests {
         assert!(seen(&[b"a\n\x1b[", b"2A"]));
         assert!(seen(&[b"\x1b[10;1H"]));
         assert!(seen(&[b"\x1b", b"M"]));
-        assert!(seen(&[b"\x1b[?1049h"]));
-        assert!(!seen(&[b"\x1b[?25h"]) || seen(&[b"\x1b[?25h"]));
+        assert!(seen(&[b"\x1b[?10", b"49h"]));
+        assert!(!seen(&[b"\x1b[?25l50%\r\x1b[?25h"]));
     }
 }

@@ -221,7 +221,9 @@ class SSHSession:
         r = self.ssh(alias, "ps -ww -eo pid,user:32,args")
         assert r.returncode == 0, f"ps on {alias} failed: {r.stderr}"
         rx = re.compile(pattern)
-        return [line.strip() for line in r.stdout.splitlines()[1:] if rx.search(line)]
+        # ps right-aligns the pid column to the widest pid: match the line without its padding.
+        found = (line.strip() for line in r.stdout.splitlines()[1:])
+        return [line for line in found if rx.search(line)]
 
     def wait_remote_gone(self, alias: str, pattern: str, timeout: float = 5) -> list[str]:
         """Wait until nothing matching PATTERN runs on ALIAS's host; return what is left."""

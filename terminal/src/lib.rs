@@ -16,6 +16,10 @@
 //! whatever the input (see [`MAX_LOGICAL_LINE`]); [`fuzzing::check`] is the invariant check
 //! for fuzzers.
 //!
+//! [`prompt`] decides whether the program waits for an answer (a sudo prompt, a password, a
+//! question), from the renderer's state and the time the output has been quiet; [`keys`]
+//! turns vim key notation into what a terminal sends, to answer full-screen programs.
+//!
 //! Module map: `input` (UTF-8 repair, OSC length bound, in front of the parser), `term`
 //! (the emulator), `grid` (cells and rows), `style` (SGR), `text` (rows to line output),
 //! `screen` (screen snapshots), `renderer` (the public API).
@@ -23,6 +27,8 @@
 pub mod fuzzing;
 mod grid;
 mod input;
+pub mod keys;
+pub mod prompt;
 mod renderer;
 mod screen;
 mod style;

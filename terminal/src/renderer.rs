@@ -223,6 +223,50 @@ impl Renderer {
         out
     }
 
+    /// Whether the cursor sits at the end of its line's text: nothing visible right of it on
+    /// its row, the row does not continue on the next one, and every row below is blank.
+    /// A prompt is the last thing a program printed; text after the cursor (a progress bar
+    /// drawn below, a status line) means the program is drawing, not asking.
+    pub fn cursor_at_line_end(&self) -> bool {
+        let lines = self.term.screen();
+        let row = self.term.row;
+        let col = if self.term.wrap_pending {
+            self.term.cols
+        } else {
+            self.term.col
+        };
+        let line = &lines[row];
+        !line.wrapped && line.visible_len() <= col && lines[row + 1..].iter().all(|l| l.is_blank())
+    }
+
+    /// Remove the prompt the kernel just answered through an input box: JupyterLab shows
+    /// the prompt and the answer itself, so the cell must not show them again.
+    ///
+    /// Exactly: the cursor's logical line (what [`cursor_line`](Self::cursor_line) returned:
+    /// the cursor's row and the rows soft-wrapping into it) is erased and the cursor goes to
+    /// the start of its first row. Then the next line feed is swallowed if the cursor's row
+    /// is still blank when it arrives (the newline echoed after the answer, or printed by
+    /// sudo after a password), so neither an empty line nor a duplicate remains; a line feed
+    /// after text written on that row is an ordinary one. Text that was on the same logical
+    /// line but already scrolled into the history (a line longer than the screen) stays, as
+    /// a line of its own. Any expected echo ([`forget_echo`](Self::forget_echo)) is reset:
+    /// call that after this.
+    pub fn drop_prompt_line(&mut self) {
+        self.term.drop_cursor_line();
+    }
+
+    /// The program will echo `answer` (the kernel typed it; `read -p 'Password: '` without
+    /// `-s` echoes it): the next characters printed, as long as they match `answer`, are not
+    /// shown. A `*` per byte also matches (sudo's `pwfeedback` masks what is typed). The
+    /// expectation ends at the first character that differs, at any control character
+    /// other than a tab in the answer, or at a line feed; so an answer that is not echoed
+    /// (`read -s`, sudo) hides nothing that follows. Call it after
+    /// [`drop_prompt_line`](Self::drop_prompt_line) and before feeding the output that follows
+    /// the answer.
+    pub fn forget_echo(&mut self, answer: &str) {
+        self.term.expect_echo(answer);
+    }
+
     /// The cursor as `(row, col)`, 0-based, on the visible screen.
     pub fn cursor_position(&self) -> (u16, u16) {
         (self.term.row as u16, self.term.col as u16)

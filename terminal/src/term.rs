@@ -106,6 +106,19 @@ pub(crate) struct Term {
     /// Lines scrolled into the history since the last absolute cursor addressing; a
     /// screenful of them means ordinary line output has resumed.
     scrolled_since_addressing: usize,
+    /// Set when a prompt line was dropped ([`Term::drop_cursor_line`]): the next line feed
+    /// is swallowed if the cursor's row is still blank then, so the newline that ended the
+    /// answer leaves no empty line behind.
+    swallow_lf: bool,
+    /// An answer the program is expected to echo (see [`Term::expect_echo`]), reversed so
+    /// the next expected character is last.
+    echo: Vec<char>,
+    /// `*` already seen for the next expected character: sudo's pwfeedback masks each byte
+    /// typed with one `*`, so a non-ASCII character echoes as several.
+    echo_stars: usize,
+    /// What was swallowed as the echo so far, shown after all if the echo turns out to be
+    /// something else.
+    echo_held: Vec<char>,
 }
 
 fn default_tabs(cols: usize) -> Vec<bool> {
@@ -151,6 +164,10 @@ impl Term {
             takeover: false,
             scrolled_since_addressing: 0,
             left_screen: None,
+            swallow_lf: false,
+            echo: Vec::new(),
+            echo_stars: 0,
+            echo_held: Vec::new(),
         }
     }
 
@@ -273,6 +290,9 @@ impl Term {
     }
 
     fn print_char(&mut self, c: char) {
+        if self.swallow_echo(c) {
+            return;
+        }
         let c = self.map_charset(c);
         // Printable ASCII is one column and never part of an emoji sequence: skip the
         // width table and the joiner check for the bulk of all output.
@@ -378,6 +398,84 @@ impl Term {
         self.prev_cell()
             .and_then(|cell| cell.combining.as_deref())
             .is_some_and(|s| s.ends_with('\u{200d}'))
+    }
+
+    // ---- answered prompts ------------------------------------------------------------
+
+    /// Remove the cursor's logical line (its row and the rows soft-wrapping into it) from
+    /// the screen and put the cursor at the start of its first row; arm the swallowing of
+    /// the next line feed. The start of a logical line that already scrolled into the
+    /// history is not part of what the screen shows as the cursor's line: it is closed as a
+    /// line of its own.
+    pub fn drop_cursor_line(&mut self) {
+        let mut first = self.row;
+        while first > 0 && self.screen()[first - 1].wrapped {
+            first -= 1;
+        }
+        let row = self.row;
+        for line in &mut self.screen_mut()[first..=row] {
+            *line = Line::default();
+        }
+        if first == 0 && !self.in_alt && !self.history.carry.is_empty() {
+            self.history
+                .carry
+                .finish_into(&mut self.history.finished, true);
+        }
+        self.row = first;
+        self.col = 0;
+        self.wrap_pending = false;
+        self.swallow_lf = true;
+        self.echo.clear();
+        self.echo_held.clear();
+        self.echo_stars = 0;
+    }
+
+    /// The program is about to echo `answer`: the next characters printed, as long as they
+    /// are `answer`'s (or a `*` per byte of it, sudo's pwfeedback), are not shown. The
+    /// expectation ends at the first character that differs or at a line feed.
+    pub fn expect_echo(&mut self, answer: &str) {
+        self.echo = answer.chars().rev().collect();
+        self.echo_held.clear();
+        self.echo_stars = 0;
+    }
+
+    /// Whether `c` is the next character of an expected echo (and is consumed as such).
+    /// A character that differs ends the expectation, and what was held back as echo is
+    /// shown after all: it was output that happened to start like the answer.
+    fn swallow_echo(&mut self, c: char) -> bool {
+        let Some(&want) = self.echo.last() else {
+            return false;
+        };
+        if c == want && self.echo_stars == 0 {
+            self.echo.pop();
+        } else if c == '*' {
+            self.echo_stars += 1;
+            if self.echo_stars >= want.len_utf8() {
+                self.echo.pop();
+                self.echo_stars = 0;
+            }
+        } else {
+            self.abandon_echo();
+            return false;
+        }
+        self.echo_held.push(c);
+        if self.echo.is_empty() {
+            self.echo_held.clear();
+        }
+        true
+    }
+
+    /// Stop expecting an echo; characters held back as its start are printed.
+    fn abandon_echo(&mut self) {
+        self.echo.clear();
+        self.echo_stars = 0;
+        for c in std::mem::take(&mut self.echo_held) {
+            if c == '\t' {
+                self.tab(1);
+            } else {
+                self.print_char(c);
+            }
+        }
     }
 
     // ---- cursor ----------------------------------------------------------------------
@@ -895,6 +993,18 @@ impl vte::Perform for Term {
     fn execute(&mut self, byte: u8) {
         match byte {
             // BEL is swallowed: a cell has nothing to ring.
+            // A tab in an answer is echoed as a tab.
+            0x09 if self.swallow_echo('\t') => {}
+            0x08..=0x0d if !self.echo.is_empty() => {
+                // An echo never contains other controls: it is over.
+                self.abandon_echo();
+                self.execute(byte);
+            }
+            // The newline that ended an answered prompt, the prompt's line being gone and
+            // nothing written on it since: no empty line. (The guard clears the flag either
+            // way: only the next line feed is considered.)
+            0x0a..=0x0c
+                if std::mem::take(&mut self.swallow_lf) && self.screen()[self.row].is_blank() => {}
             0x08 => self.backspace(),
             0x09 => self.tab(1),
             0x0a..=0x0c => self.linefeed(),

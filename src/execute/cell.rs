@@ -26,11 +26,27 @@ const AFTER_EXIT_QUIET: Duration = Duration::from_millis(60);
 /// How long output must pause before plain lines above the cursor are sent.
 const SETTLE_AFTER: Duration = Duration::from_millis(100);
 
+/// How long a cell must have run before its still-changing output is shown live (a
+/// quick cell sends no live updates at all).
+const LIVE_AFTER: Duration = Duration::from_millis(200);
+/// Lines of the still-changing part shown live.
+const LIVE_LINES: usize = 8;
+
 /// Where rendered text goes.
 pub trait Sink: Send {
+    /// Finished text.
     fn text(&mut self, text: &str);
-    /// Called every [`FLUSH_EVERY`] while output flows.
+    /// Called every [`FLUSH_EVERY`] while the cell runs.
     fn flush(&mut self);
+    /// While Some, the sink holds more than it may send yet: stop reading the program's
+    /// output (it waits, as for a slow terminal) until then, and flush.
+    fn blocked_until(&self) -> Option<Instant> {
+        None
+    }
+    /// The still-changing part of the output (None: nothing), for a live view.
+    fn live(&mut self, _text: Option<&str>) {}
+    /// A full-screen program's screen; `last`: the final one (the program left).
+    fn screen(&mut self, _plain: String, _html: String, _last: bool) {}
 }
 
 /// Why the kernel stopped a cell.
@@ -108,6 +124,9 @@ pub async fn run(
     let mut motion = super::motion::MotionScan::default();
     let mut last_output = Instant::now();
     let mut exited_at: Option<Instant> = None;
+    let began = Instant::now();
+    // Output arrived since the live views were last refreshed.
+    let mut dirty = false;
 
     loop {
         let next_step = stop_at.map(|t0| {
@@ -117,10 +136,15 @@ pub async fn run(
                 _ => ABANDON_AFTER,
             }
         });
+        let blocked = sink.blocked_until();
         tokio::select! {
-            chunk = proc.output.recv() => {
+            _ = sleep_until(blocked.unwrap_or_else(Instant::now)), if blocked.is_some() => {
+                sink.flush();
+            }
+            chunk = proc.output.recv(), if blocked.is_none() => {
                 let Some(chunk) = chunk else { break };
                 last_output = Instant::now();
+                dirty = true;
                 demux.feed(&chunk, &mut events);
                 handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
                 if exited_at.is_some() && (result.captured.is_some() || result.capture_too_large) {
@@ -167,6 +191,10 @@ pub async fn run(
                         sink.text(&text);
                     }
                 }
+                if dirty && began.elapsed() >= LIVE_AFTER {
+                    dirty = false;
+                    show_live(&mut renderer, sink);
+                }
                 sink.flush()
             }
             r = interrupt.changed(), if stop_at.is_none() => {
@@ -194,6 +222,10 @@ pub async fn run(
     }
     demux.finish(&mut events);
     handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
+    if renderer.screen_mode() {
+        // Still on the screen at the end (killed, or a program that never left it).
+        sink.screen(renderer.screen_text(), renderer.screen_html(), true);
+    }
     let rest = renderer.finish();
     if !rest.is_empty() {
         sink.text(&rest);
@@ -241,6 +273,9 @@ fn handle(
             Event::Output(o) => {
                 motion.feed(&o);
                 renderer.feed(&o);
+                if let Some(last) = renderer.take_left_screen() {
+                    sink.screen(last.text, last.html, true);
+                }
                 let text = renderer.take_finished();
                 if !text.is_empty() {
                     sink.text(&text);
@@ -250,4 +285,18 @@ fn handle(
             Event::CaptureTooLarge => result.capture_too_large = true,
         }
     }
+}
+
+/// Refresh the live views: the screen of a full-screen program, or else the last lines
+/// of the part of the output that can still change.
+fn show_live(renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
+    if renderer.screen_mode() {
+        sink.screen(renderer.screen_text(), renderer.screen_html(), false);
+        sink.live(None);
+        return;
+    }
+    let pending = renderer.pending();
+    let lines: Vec<&str> = pending.lines().collect();
+    let tail = lines[lines.len().saturating_sub(LIVE_LINES)..].join("\n");
+    sink.live(Some(&tail));
 }

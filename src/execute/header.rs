@@ -2,7 +2,7 @@
 //! start time in UTC), sent as `display_data` so a saved notebook keeps the same facts
 //! in its metadata, and updated in place with the outcome when the cell ends.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jupyter_protocol::{
     DisplayData, JupyterMessageContent, Media, MediaType, Transient, UpdateDisplayData,
@@ -10,6 +10,7 @@ use jupyter_protocol::{
 use serde_json::{Map, Value, json};
 
 use super::Outcome;
+use super::output::{LIVE_EVERY, html_escape, strip_sgr};
 use crate::kernel::channels::Iopub;
 use crate::target::TargetInfo;
 
@@ -19,12 +20,11 @@ pub struct Header {
     facts: Map<String, Value>,
     started: chrono::DateTime<chrono::Utc>,
     user_host: String,
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    /// The still-changing part of the output shown under the header line: what is shown,
+    /// what is to be shown next, and when it was last sent.
+    live_shown: Option<String>,
+    live_due: Option<Option<String>>,
+    live_sent_at: Option<Instant>,
 }
 
 impl Header {
@@ -51,8 +51,11 @@ impl Header {
             facts,
             started,
             user_host: format!("{}@{}", info.user, info.host),
+            live_shown: None,
+            live_due: None,
+            live_sent_at: None,
         };
-        let (data, metadata) = h.render(cwd, "running");
+        let (data, metadata) = h.render(cwd, "running", None);
         iopub.send(
             JupyterMessageContent::DisplayData(DisplayData {
                 data,
@@ -66,17 +69,71 @@ impl Header {
         h
     }
 
-    fn render(&self, cwd: &str, outcome: &str) -> (Media, Map<String, Value>) {
+    fn render(&self, cwd: &str, outcome: &str, live: Option<&str>) -> (Media, Map<String, Value>) {
         let when = self.started.format("%Y-%m-%d %H:%M:%S UTC");
-        let text = format!("{}:{} · {when} · {outcome}", self.user_host, cwd);
-        let html = format!(
+        let mut text = format!("{}:{} · {when} · {outcome}", self.user_host, cwd);
+        let mut html = format!(
             "<div style=\"font-family:monospace;font-size:85%;opacity:0.7\">{}</div>",
             html_escape(&text)
         );
+        if let Some(live) = live {
+            text.push('\n');
+            text.push_str(live);
+            html.push_str(&format!(
+                "<pre style=\"margin:0\">{}</pre>",
+                html_escape(&strip_sgr(live))
+            ));
+        }
         let media = Media::new(vec![MediaType::Plain(text), MediaType::Html(html)]);
         let mut metadata = Map::new();
         metadata.insert("sshpty".into(), Value::Object(self.facts.clone()));
         (media, metadata)
+    }
+
+    /// Show `live` (the output's still-changing part; None: nothing) under the header line,
+    /// at most every [`LIVE_EVERY`]. Returns whether a message went.
+    pub fn live(&mut self, iopub: &Iopub, live: Option<&str>, now: Instant) -> bool {
+        let live = live.map(str::to_owned).filter(|l| !l.trim().is_empty());
+        if live == self.live_shown {
+            self.live_due = None;
+            return false;
+        }
+        self.live_due = Some(live);
+        self.live_due(iopub, now)
+    }
+
+    /// Send the live part if one is due and the rate allows.
+    pub fn live_due(&mut self, iopub: &Iopub, now: Instant) -> bool {
+        if self.live_due.is_none()
+            || self
+                .live_sent_at
+                .is_some_and(|t| now.duration_since(t) < LIVE_EVERY)
+        {
+            return false;
+        }
+        let Some(live) = self.live_due.take() else {
+            return false;
+        };
+        let cwd = self
+            .facts
+            .get("cwd")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let (data, metadata) = self.render(&cwd, "running", live.as_deref());
+        iopub.send(
+            JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
+                data,
+                metadata,
+                transient: Transient {
+                    display_id: Some(self.display_id.clone()),
+                },
+            }),
+            Some(&self.parent),
+        );
+        self.live_shown = live;
+        self.live_sent_at = Some(now);
+        true
     }
 
     pub fn finish(mut self, iopub: &Iopub, cwd: &str, outcome: &Outcome, took: Duration) {
@@ -100,7 +157,7 @@ impl Header {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        let (data, metadata) = self.render(&start_cwd, &summary);
+        let (data, metadata) = self.render(&start_cwd, &summary, None);
         iopub.send(
             JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
                 data,

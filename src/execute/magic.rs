@@ -78,6 +78,17 @@ impl Engine {
                 out.text(&format!("terminal size {cols}x{rows}\n"));
                 Ok(())
             }
+            Magic::OutputLimit(limit) => {
+                self.state().output_limit = limit;
+                out.text(&match limit {
+                    Some(n) => format!(
+                        "output limit {}: beyond it, a cell shows a live tail and keeps its complete output in a file\n",
+                        super::output::human_size(n)
+                    ),
+                    None => "output limit off: every line goes to the notebook\n".to_owned(),
+                });
+                Ok(())
+            }
             Magic::Upload { local, remote } => self.transfer(true, &local, &remote, req, out).await,
             Magic::Download { remote, local } => {
                 self.transfer(false, &local, &remote, req, out).await

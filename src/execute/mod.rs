@@ -7,6 +7,7 @@ mod header;
 mod magic;
 mod motion;
 pub mod output;
+mod pacing;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -70,6 +71,8 @@ pub struct State {
     pub header: bool,
     pub cols: u16,
     pub rows: u16,
+    /// `%output-limit`: bytes of a cell's text shown in the notebook (None: no limit).
+    pub output_limit: Option<u64>,
     pub execution_count: usize,
     pub history: History,
     /// Configuration warnings already shown.
@@ -112,6 +115,7 @@ impl Engine {
                     header: opts.header,
                     cols: DEFAULT_COLS,
                     rows: DEFAULT_ROWS,
+                    output_limit: Some(output::DEFAULT_LIMIT),
                     execution_count: 0,
                     history: History::new(),
                     warned: Default::default(),
@@ -172,7 +176,7 @@ impl Engine {
         }
         let mut out = StreamOut::new(&self.inner.iopub, parent, ex.silent);
         let outcome = self.run_code(req, ex, &mut out).await;
-        out.flush();
+        out.drain().await;
         if store && !out.kept.is_empty() {
             let kept = std::mem::take(&mut out.kept);
             self.state().history.set_output(count, kept);
@@ -232,7 +236,7 @@ impl Engine {
         code: &str,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
-        let (name, target, ctx, strict, timeout, show_header, cols, rows) = {
+        let (name, target, ctx, strict, timeout, show_header, cols, rows, limit, count) = {
             let st = self.state();
             let Some(name) = st.current.clone() else {
                 return Err(Failure::new("NoTarget", HOW_TO_LOGIN));
@@ -249,10 +253,13 @@ impl Engine {
                 st.header && !ex.silent,
                 st.cols,
                 st.rows,
+                st.output_limit,
+                st.execution_count,
             )
         };
         let info = target.info();
-        let header = show_header.then(|| {
+        out.set_limit(limit, output_dir(), output_file_name(&info.host, count));
+        out.header = show_header.then(|| {
             header::Header::start(
                 &self.inner.iopub,
                 &req.message.header,
@@ -280,11 +287,18 @@ impl Engine {
         )
         .await;
         self.inner.running.send_replace(false);
+        let whole = out.finish().await;
         let outcome = match result {
             Err(e) => Err(Failure::new("TargetError", e.to_string())),
             Ok(r) => self.conclude(&name, &target, &ctx, r, strict, timeout, out),
         };
-        if let Some(h) = header {
+        if let Some(file) = whole {
+            out.note(&format!(
+                "sshpty: the complete output of this cell is in {}\n",
+                file.display()
+            ));
+        }
+        if let Some(h) = out.header.take() {
             let cwd = self
                 .state()
                 .hosts
@@ -469,6 +483,34 @@ pub fn describe_exit(e: &Exit) -> String {
         Exit::Signal(s) => format!("killed by signal {s}"),
         Exit::Unknown(w) => w.clone(),
     }
+}
+
+/// Where the complete output of cells over their output limit is kept.
+fn output_dir() -> std::path::PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    data.join("sshpty").join("outputs")
+}
+
+fn output_file_name(host: &str, count: usize) -> String {
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "{}-{host}-cell{count}-{}.txt",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &new_nonce()[..8]
+    )
 }
 
 /// A fresh per-cell nonce: 128 random bits, hex.

@@ -1,22 +1,165 @@
-//! A cell's text output, coalesced into `stream` messages: one message per flush
-//! interval (or per 256 KiB), never one per line, so clients with a high-water mark
-//! lose nothing and a 200 000-line output is a few dozen messages.
+//! What a cell shows, as IOPub messages:
+//!
+//! * finished text as `stream` messages, coalesced (one message per flush interval or per
+//!   256 KiB, never one per line, so clients with a high-water mark lose nothing) and paced
+//!   (see `pacing`) so that jupyter_server's rate limits never drop any of it;
+//! * beyond the cell's output limit, the rest goes to a file on the kernel's machine; the
+//!   cell says where, shows a live tail meanwhile, and keeps the last lines at the end;
+//! * the part still changing (a progress bar being redrawn) in the cell's header, updated
+//!   in place, and a full-screen program's screen as its own display, updated in place, at
+//!   most [`LIVE_EVERY`] apart.
 
-use jupyter_protocol::{Header, JupyterMessageContent, Stdio, StreamContent};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jupyter_protocol::{
+    DisplayData, Header, JupyterMessageContent, Media, MediaType, Stdio, StreamContent, Transient,
+    UpdateDisplayData,
+};
 
 use super::cell::Sink;
+use super::header;
+use super::pacing::Pacer;
 use crate::kernel::channels::Iopub;
 
 const MAX_MESSAGE: usize = 256 * 1024;
+/// Text waiting for the pacer beyond this stops the reading of the program's output
+/// (the program then waits, as it would for a slow terminal).
+const BACKLOG: usize = 4 * MAX_MESSAGE;
+/// Live views are refreshed at most this often (10 per second).
+pub const LIVE_EVERY: Duration = Duration::from_millis(100);
+/// Output kept in memory before it is spilled to a file (only while an output limit is on).
+const SPILL_AFTER: usize = 1 << 20;
+/// Lines of the live tail, and of the tail kept at the end, of an output over its limit.
+const TAIL_LINES: usize = 20;
+/// Characters of one tail line kept (a 100 MB line must not be held).
+const TAIL_LINE_MAX: usize = 4096;
+/// The default `%output-limit`.
+pub const DEFAULT_LIMIT: u64 = 10_000_000;
+
+/// A display updated in place: created at its first update, refreshed at most every
+/// [`LIVE_EVERY`], and always brought up to date at the end.
+#[derive(Default)]
+struct LiveDisplay {
+    id: Option<String>,
+    sent_at: Option<Instant>,
+    /// What to show next, if it changed since it was last sent.
+    due: Option<(String, String)>,
+    last: Option<(String, String)>,
+}
+
+impl LiveDisplay {
+    fn set(&mut self, plain: String, html: String) {
+        let new = Some((plain, html));
+        if new != self.last {
+            self.due = new;
+        } else {
+            self.due = None;
+        }
+    }
+
+    /// Send what is due, if the rate allows (or `force`). Returns whether a message went.
+    fn send(&mut self, iopub: &Iopub, parent: &Header, now: Instant, force: bool) -> bool {
+        if self.due.is_none()
+            || (!force
+                && self
+                    .sent_at
+                    .is_some_and(|t| now.duration_since(t) < LIVE_EVERY))
+        {
+            return false;
+        }
+        let Some((plain, html)) = self.due.take() else {
+            return false;
+        };
+        let data = Media::new(vec![
+            MediaType::Plain(plain.clone()),
+            MediaType::Html(html.clone()),
+        ]);
+        let metadata = serde_json::Map::new();
+        match &self.id {
+            None => {
+                let id = format!("sshpty-live-{}", uuid::Uuid::new_v4());
+                iopub.send(
+                    JupyterMessageContent::DisplayData(DisplayData {
+                        data,
+                        metadata,
+                        transient: Some(Transient {
+                            display_id: Some(id.clone()),
+                        }),
+                    }),
+                    Some(parent),
+                );
+                self.id = Some(id);
+            }
+            Some(id) => iopub.send(
+                JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
+                    data,
+                    metadata,
+                    transient: Transient {
+                        display_id: Some(id.clone()),
+                    },
+                }),
+                Some(parent),
+            ),
+        }
+        self.last = Some((plain, html));
+        self.sent_at = Some(now);
+        true
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Out,
+    Err,
+}
+
+/// The complete output of a cell with an output limit, held in memory while small and in a
+/// file (mode 0600: outputs may hold secrets) once large.
+enum Spill {
+    Memory(Vec<u8>),
+    File(PathBuf, std::io::BufWriter<File>),
+    /// The cell ended over its limit: the file is complete.
+    Done(PathBuf),
+    Failed(String),
+}
+
+/// Output beyond the limit: where it went and what the live tail shows.
+struct Overflow {
+    hidden_bytes: u64,
+    hidden_lines: u64,
+    tail: VecDeque<String>,
+    /// The tail's last line, still open.
+    partial: String,
+    display: LiveDisplay,
+}
 
 pub struct StreamOut<'a> {
     iopub: &'a Iopub,
     parent: &'a Header,
-    buf: String,
+    /// Text waiting to be sent, in order, with the stream it goes to.
+    queue: VecDeque<(Stream, String)>,
+    queued: usize,
     silent: bool,
     /// Everything sent, kept (bounded) for the history's output field.
     pub kept: String,
     pub sent_any: bool,
+    pacer: Pacer,
+    /// When the queued text may go (the pacer said wait).
+    paced_until: Option<Instant>,
+    limit: Option<u64>,
+    /// Bytes of cell text accepted for the notebook so far.
+    shown: u64,
+    spill: Option<Spill>,
+    /// Where a file goes when the output outgrows memory: `(directory, file name)`.
+    spill_name: (PathBuf, String),
+    overflow: Option<Overflow>,
+    /// The cell's header, which also shows the still-changing part of the output.
+    pub header: Option<header::Header>,
+    screen: LiveDisplay,
 }
 
 const KEEP: usize = 64 * 1024;
@@ -26,62 +169,430 @@ impl<'a> StreamOut<'a> {
         StreamOut {
             iopub,
             parent,
-            buf: String::new(),
+            queue: VecDeque::new(),
+            queued: 0,
             silent,
             kept: String::new(),
             sent_any: false,
+            pacer: Pacer::default(),
+            paced_until: None,
+            limit: None,
+            shown: 0,
+            spill: None,
+            spill_name: (PathBuf::new(), String::new()),
+            overflow: None,
+            header: None,
+            screen: LiveDisplay::default(),
         }
     }
 
-    fn send(&mut self) {
-        if self.buf.is_empty() {
+    /// Keep at most `limit` bytes of cell text in the notebook; the complete text goes to a
+    /// file named `name` in `dir` once it is larger than fits in memory.
+    pub fn set_limit(&mut self, limit: Option<u64>, dir: PathBuf, name: String) {
+        self.limit = limit;
+        self.spill = limit.map(|_| Spill::Memory(Vec::new()));
+        self.spill_name = (dir, name);
+    }
+
+    fn enqueue(&mut self, name: Stream, text: &str) {
+        if text.is_empty() {
             return;
         }
-        let text = std::mem::take(&mut self.buf);
-        if self.kept.len() < KEEP {
-            let room = KEEP - self.kept.len();
-            let cut = (0..=room.min(text.len()))
-                .rev()
-                .find(|&i| text.is_char_boundary(i))
-                .unwrap_or(0);
-            self.kept.push_str(&text[..cut]);
+        self.queued += text.len();
+        match self.queue.back_mut() {
+            Some((n, t)) if *n == name => t.push_str(text),
+            _ => self.queue.push_back((name, text.to_owned())),
         }
-        self.sent_any = true;
-        if !self.silent {
-            self.iopub.send(
-                JupyterMessageContent::StreamContent(StreamContent {
-                    name: Stdio::Stdout,
-                    text,
-                }),
-                Some(self.parent),
-            );
+    }
+
+    /// Send as much of the queue as the pacer allows now.
+    fn send(&mut self, now: Instant) {
+        while let Some((name, buf)) = self.queue.front_mut() {
+            let name = *name;
+            let cut = if buf.len() <= MAX_MESSAGE {
+                buf.len()
+            } else {
+                // A whole number of lines if there is one, else a character boundary.
+                match memchr::memrchr(b'\n', &buf.as_bytes()[..MAX_MESSAGE]) {
+                    Some(i) => i + 1,
+                    None => (1..=MAX_MESSAGE)
+                        .rev()
+                        .find(|&i| buf.is_char_boundary(i))
+                        .unwrap_or(buf.len()),
+                }
+            };
+            if !self.silent
+                && let Some(t) = self.pacer.wait(now, cut)
+            {
+                self.paced_until = Some(t);
+                return;
+            }
+            self.paced_until = None;
+            let text = if cut == buf.len() {
+                self.queue.pop_front().map(|(_, t)| t).unwrap_or_default()
+            } else {
+                let rest = buf.split_off(cut);
+                std::mem::replace(buf, rest)
+            };
+            self.queued -= text.len();
+            if name == Stream::Out && self.kept.len() < KEEP {
+                let room = KEEP - self.kept.len();
+                let end = (0..=room.min(text.len()))
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                self.kept.push_str(&text[..end]);
+            }
+            self.sent_any = true;
+            if !self.silent {
+                self.pacer.record(now, text.len());
+                self.iopub.send(
+                    JupyterMessageContent::StreamContent(StreamContent {
+                        name: match name {
+                            Stream::Out => Stdio::Stdout,
+                            Stream::Err => Stdio::Stderr,
+                        },
+                        text,
+                    }),
+                    Some(self.parent),
+                );
+            }
         }
     }
 
     /// A message of the kernel's own (a warning), on stderr so it stands apart.
     pub fn note(&mut self, text: &str) {
-        self.send();
-        if !self.silent {
-            self.iopub.send(
-                JupyterMessageContent::StreamContent(StreamContent {
-                    name: Stdio::Stderr,
-                    text: text.to_owned(),
-                }),
-                Some(self.parent),
-            );
+        self.enqueue(Stream::Err, text);
+        self.send(Instant::now());
+    }
+
+    /// Send everything queued, waiting where the pacer says so.
+    pub async fn drain(&mut self) {
+        self.send(Instant::now());
+        while !self.queue.is_empty() {
+            let until = self.paced_until.unwrap_or_else(Instant::now);
+            tokio::time::sleep_until(until.into()).await;
+            self.send(Instant::now());
         }
     }
+
+    fn spill_write(&mut self, text: &str) {
+        let Some(spill) = &mut self.spill else { return };
+        let failed = match spill {
+            Spill::Memory(m) => {
+                m.extend_from_slice(text.as_bytes());
+                if m.len() <= SPILL_AFTER {
+                    return;
+                }
+                let (dir, name) = &self.spill_name;
+                let path = dir.join(name);
+                match open_private(&path) {
+                    Ok(f) => {
+                        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+                        match w.write_all(m) {
+                            Ok(()) => {
+                                *spill = Spill::File(path, w);
+                                return;
+                            }
+                            Err(e) => format!("cannot write {}: {e}", path.display()),
+                        }
+                    }
+                    Err(e) => format!("cannot create {}: {e}", path.display()),
+                }
+            }
+            Spill::File(path, w) => match w.write_all(text.as_bytes()) {
+                Ok(()) => return,
+                Err(e) => format!("cannot write {}: {e}", path.display()),
+            },
+            Spill::Failed(_) | Spill::Done(_) => return,
+        };
+        *spill = Spill::Failed(failed);
+    }
+
+    fn spill_where(&self) -> String {
+        match &self.spill {
+            Some(Spill::File(path, _) | Spill::Done(path)) => path.display().to_string(),
+            Some(Spill::Failed(why)) => format!("nowhere: {why}"),
+            _ => self
+                .spill_name
+                .0
+                .join(&self.spill_name.1)
+                .display()
+                .to_string(),
+        }
+    }
+
+    /// Text beyond the limit: counted, spilled, and its last lines kept for the tail.
+    fn hide(&mut self, text: &str) {
+        let Some(o) = &mut self.overflow else { return };
+        o.hidden_bytes += text.len() as u64;
+        for piece in text.split_inclusive('\n') {
+            let line = piece.strip_suffix('\n');
+            let body = line.unwrap_or(piece);
+            if o.partial.len() < TAIL_LINE_MAX {
+                let room = TAIL_LINE_MAX - o.partial.len();
+                let end = (0..=room.min(body.len()))
+                    .rev()
+                    .find(|&i| body.is_char_boundary(i))
+                    .unwrap_or(0);
+                o.partial.push_str(&body[..end]);
+            }
+            if line.is_some() {
+                o.hidden_lines += 1;
+                o.tail.push_back(std::mem::take(&mut o.partial));
+                if o.tail.len() > TAIL_LINES {
+                    o.tail.pop_front();
+                }
+            }
+        }
+    }
+
+    fn tail_text(o: &Overflow) -> String {
+        let mut s = String::new();
+        for l in &o.tail {
+            s.push_str(l);
+            s.push('\n');
+        }
+        s.push_str(&o.partial);
+        s
+    }
+
+    fn update_tail_display(&mut self, now: Instant, force: bool) {
+        let whole = self.spill_where();
+        let Some(o) = &mut self.overflow else { return };
+        let title = format!(
+            "… {} ({} lines) beyond the output limit, in {whole}; the last lines:",
+            human_size(o.hidden_bytes),
+            o.hidden_lines
+        );
+        let tail = Self::tail_text(o);
+        let plain = format!("{title}\n{tail}");
+        let html = format!(
+            "<div style=\"font-size:85%;opacity:0.7\">{}</div><pre>{}</pre>",
+            html_escape(&title),
+            html_escape(&strip_sgr(&tail))
+        );
+        o.display.set(plain, html);
+        if !self.silent && o.display.send(self.iopub, self.parent, now, force) {
+            self.pacer.record(now, 0);
+        }
+    }
+
+    /// The part of the output still changing (None: nothing), shown in the cell's header.
+    pub fn live(&mut self, text: Option<&str>) {
+        if self.silent {
+            return;
+        }
+        let now = Instant::now();
+        if let Some(h) = &mut self.header
+            && h.live(self.iopub, text, now)
+        {
+            self.pacer.record(now, 0);
+        }
+    }
+
+    /// A full-screen program's screen (text and HTML), shown as one display refreshed in
+    /// place; it stays with the last screen when the program leaves.
+    pub fn screen(&mut self, plain: String, html: String, force: bool) {
+        if self.silent {
+            return;
+        }
+        let now = Instant::now();
+        self.screen.set(plain, html);
+        if self.screen.send(self.iopub, self.parent, now, force) {
+            self.pacer.record(now, 0);
+        }
+    }
+
+    /// End of the cell: everything held is sent, live views get their final state, and an
+    /// output over its limit says where the whole of it is. Returns that file, if any.
+    pub async fn finish(&mut self) -> Option<PathBuf> {
+        let over = self.overflow.is_some();
+        match self.spill.take() {
+            Some(Spill::File(path, mut w)) => {
+                if let Err(e) = w.flush() {
+                    self.spill = Some(Spill::Failed(format!(
+                        "cannot write {}: {e}",
+                        path.display()
+                    )));
+                } else if !over {
+                    drop(w);
+                    let _ = std::fs::remove_file(&path);
+                } else {
+                    self.spill = Some(Spill::Done(path));
+                }
+            }
+            Some(Spill::Memory(m)) if over => {
+                // Over a limit smaller than what is kept in memory: write it out now.
+                let path = self.spill_name.0.join(&self.spill_name.1);
+                self.spill = Some(
+                    match open_private(&path).and_then(|mut f| f.write_all(&m)) {
+                        Ok(()) => Spill::Done(path),
+                        Err(e) => Spill::Failed(format!("cannot write {}: {e}", path.display())),
+                    },
+                );
+            }
+            other => self.spill = other,
+        }
+        let now = Instant::now();
+        if over {
+            self.update_tail_display(now, true);
+        }
+        self.drain().await;
+        self.screen.send(self.iopub, self.parent, now, true);
+        if let Some(h) = &mut self.header {
+            h.live(self.iopub, None, now);
+        }
+        match &self.spill {
+            Some(Spill::Done(p)) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    fn accept(&mut self, text: &str) {
+        if self.overflow.is_some() {
+            self.spill_write(text);
+            self.hide(text);
+            self.update_tail_display(Instant::now(), false);
+            return;
+        }
+        let Some(limit) = self.limit else {
+            self.enqueue(Stream::Out, text);
+            return;
+        };
+        self.spill_write(text);
+        let room = limit.saturating_sub(self.shown);
+        if (text.len() as u64) <= room {
+            self.shown += text.len() as u64;
+            self.enqueue(Stream::Out, text);
+            return;
+        }
+        // Over the limit: show up to the last whole line that fits.
+        let fit = memchr::memrchr(b'\n', &text.as_bytes()[..room as usize]).map_or(0, |i| i + 1);
+        self.enqueue(Stream::Out, &text[..fit]);
+        self.shown += fit as u64;
+        self.overflow = Some(Overflow {
+            hidden_bytes: 0,
+            hidden_lines: 0,
+            tail: VecDeque::new(),
+            partial: String::new(),
+            display: LiveDisplay::default(),
+        });
+        let limit_text = human_size(limit);
+        let whole = self.spill_where();
+        self.note(&format!(
+            "sshpty: the output passed this cell's limit of {limit_text}; the rest is not shown \
+             here, the complete output goes to {whole} (%output-limit SIZE|off changes the limit)\n"
+        ));
+        self.hide(&text[fit..]);
+        self.update_tail_display(Instant::now(), true);
+    }
+}
+
+fn open_private(path: &std::path::Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+pub fn human_size(n: u64) -> String {
+    if n >= 1_000_000_000 {
+        format!("{:.1} GB", n as f64 / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.1} MB", n as f64 / 1e6)
+    } else if n >= 1_000 {
+        format!("{:.1} kB", n as f64 / 1e3)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Text without its SGR sequences (the renderer leaves no other escapes in line text).
+pub fn strip_sgr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Sink for StreamOut<'_> {
     fn text(&mut self, text: &str) {
-        self.buf.push_str(text);
-        if self.buf.len() >= MAX_MESSAGE {
-            self.send();
+        self.accept(text);
+        if self.queued >= MAX_MESSAGE {
+            self.send(Instant::now());
         }
     }
 
     fn flush(&mut self) {
-        self.send();
+        let now = Instant::now();
+        self.send(now);
+        if let Some(o) = &self.overflow
+            && o.display.due.is_some()
+        {
+            self.update_tail_display(now, false);
+        }
+        if self.screen.send(self.iopub, self.parent, now, false) {
+            self.pacer.record(now, 0);
+        }
+        if let Some(h) = &mut self.header
+            && h.live_due(self.iopub, now)
+        {
+            self.pacer.record(now, 0);
+        }
+    }
+
+    fn blocked_until(&self) -> Option<tokio::time::Instant> {
+        if self.queued >= BACKLOG {
+            Some(self.paced_until.unwrap_or_else(Instant::now).into())
+        } else {
+            None
+        }
+    }
+
+    fn live(&mut self, text: Option<&str>) {
+        StreamOut::live(self, text);
+    }
+
+    fn screen(&mut self, plain: String, html: String, force: bool) {
+        StreamOut::screen(self, plain, html, force);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sgr_is_stripped_and_text_kept() {
+        assert_eq!(strip_sgr("\x1b[1;31mred\x1b[0m plain"), "red plain");
+        assert_eq!(strip_sgr("ünï"), "ünï");
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(10_000_000), "10.0 MB");
+        assert_eq!(human_size(512), "512 bytes");
     }
 }

@@ -101,7 +101,6 @@ def saved_output_files(text: str, since: float) -> list[Path]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="pacing and output limit: issue 4, being implemented")
 @pytest.mark.timeout(420)
 def test_50mb_cell_no_rate_exceeded_and_nothing_lost(kernel):
     since = time.time()

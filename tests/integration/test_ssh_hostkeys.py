@@ -149,10 +149,6 @@ def test_appended_entry_is_hashed_when_hashknownhosts_says_so(ssh):
     assert keygen_finds(ssh, ssh.h1), "OpenSSH does not find the hashed entry the kernel wrote"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel: appending to a known_hosts whose last line has no newline glues the new entry "
-    "onto it ('[127.0.0.1]:P1 ssh-ed25519 AAAA…[127.0.0.1]:P2 ssh-ed25519 AAAA…'), damaging "
-    "the old entry (OpenSSH 9.2's ssh does the same)"))
 def test_append_after_a_last_line_without_newline(ssh):
     """A hand-edited known_hosts often lacks its final newline: the old last entry must stay
     valid and the new one be a line of its own."""
@@ -285,11 +281,6 @@ def cert_alias(ssh, sshd) -> str:
                         UserKnownHostsFile=ssh.known_hosts)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel: a host whose sshd presents a certificate signed by a @cert-authority in "
-    "known_hosts is treated as unknown: the kernel sees the plain host key (no certificate "
-    "host-key algorithm negotiated) and asks 'The authenticity of host … can't be "
-    "established … (yes/no)', while OpenSSH's ssh logs in through the certificate"))
 def test_cert_authority_covers_the_host(ssh, cert_host):
     sshd, ca, _ = cert_host
     alias = cert_alias(ssh, sshd)
@@ -310,4 +301,27 @@ def test_cert_from_an_unknown_authority_is_not_trusted(ssh, cert_host):
     before = set_known_hosts(ssh, f"@cert-authority * {other_ca}\n")
     res = ssh.kernel().run(f"%login {alias}", timeout=20, allow_stdin=False)
     refused(res)
+    assert ssh.known_hosts.read_bytes() == before
+
+
+def test_cert_from_a_covering_authority_for_another_name_is_refused(ssh, cert_host):
+    """The CA covers the name, but the certificate (principal 127.0.0.1) is not for it: a
+    clear refusal, no question, nothing appended (ssh: 'Certificate invalid: name is not a
+    listed principal')."""
+    sshd, ca, _ = cert_host
+    alias = ssh.add_host("hcert-byname", None, None, HostName="localhost", Port=sshd.port,
+                         User="sshpty-ops", IdentityFile=ssh.cfg.identity,
+                         IdentitiesOnly="yes", UserKnownHostsFile=ssh.known_hosts)
+    before = set_known_hosts(ssh, f"@cert-authority [localhost]:* {ca}\n")
+    text = refused(no_questions(ssh.kernel(), f"%login {alias}"))
+    assert "host certificate" in text and "names 127.0.0.1 and not localhost" in text, text
+    assert ssh.known_hosts.read_bytes() == before
+
+
+def test_cert_from_a_revoked_authority_is_refused(ssh, cert_host):
+    sshd, ca, _ = cert_host
+    alias = cert_alias(ssh, sshd)
+    before = set_known_hosts(ssh, f"@cert-authority [127.0.0.1]:* {ca}\n@revoked * {ca}\n")
+    text = refused(no_questions(ssh.kernel(), f"%login {alias}"))
+    assert "@revoked" in text and re.search(r"\bline 2\b", text), text
     assert ssh.known_hosts.read_bytes() == before

@@ -71,12 +71,24 @@ impl Client {
         if let Some(dir) = file.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        use std::io::Write;
+        use std::io::{Read, Seek, SeekFrom, Write};
         std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(file)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .and_then(|mut f| {
+                // A hand-edited file may lack its final newline: our entry must be a line of
+                // its own, or it would be glued onto (and damage) the last entry.
+                let mut last = [0u8; 1];
+                let glued = f.seek(SeekFrom::End(0))? > 0
+                    && f.seek(SeekFrom::End(-1))
+                        .and_then(|_| f.read_exact(&mut last))
+                        .is_ok()
+                    && last[0] != b'\n';
+                let text = if glued { format!("\n{line}") } else { line };
+                f.write_all(text.as_bytes())
+            })
             .map_err(|e| format!("cannot append to {}: {e}", file.display()))
     }
 
@@ -154,6 +166,57 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A host certificate, as ssh checks one (sshconnect.c `check_host_key`): signed by a
+    /// `@cert-authority` covering this host, it must be a valid host certificate for this
+    /// name, now; signed by no such authority, the key inside it is checked as a plain key.
+    async fn check_certificate(&self, cert: &russh::keys::Certificate) -> bool {
+        let mut files = read_files(&self.config.user_known_hosts_files);
+        files.extend(read_files(&self.config.global_known_hosts_files));
+        let ca = PublicKey::new(cert.signature_key().clone(), "");
+        let ca_blob = ca.to_bytes().unwrap_or_default();
+        let ca_fp = known_hosts::fingerprint(&ca_blob);
+        if let Some((file, line)) = known_hosts::revoked(&files, &ca_blob) {
+            return self.decide(KeyDecision::Refused(format!(
+                "the host certificate of {} is signed by the authority {ca_fp}, which is marked @revoked in {} line {line}; refusing to connect",
+                self.label,
+                file.display()
+            )));
+        }
+        let trusted = known_hosts::cert_authorities(&files, &self.hostname, self.port)
+            .iter()
+            .any(|k| k.blob == ca_blob);
+        if !trusted {
+            // As ssh: no authority vouches for it, so it is only a key.
+            return self
+                .check_key(&PublicKey::new(cert.public_key().clone(), ""))
+                .await;
+        }
+        let key_blob = PublicKey::new(cert.public_key().clone(), "")
+            .to_bytes()
+            .unwrap_or_default();
+        if let Some((file, line)) = known_hosts::revoked(&files, &key_blob) {
+            return self.decide(KeyDecision::Refused(format!(
+                "the host key {} of {} is marked @revoked in {} line {line}; refusing to connect",
+                known_hosts::fingerprint(&key_blob),
+                self.label,
+                file.display()
+            )));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        match known_hosts::host_certificate_problem(cert, &self.hostname, now) {
+            None => self.decide(KeyDecision::Accepted),
+            Some(why) => self.decide(KeyDecision::Refused(format!(
+                "the host certificate of {} (signed by the @cert-authority {ca_fp}) is not valid: {why}; refusing to connect",
+                self.label
+            ))),
+        }
+    }
+}
+
 impl client::Handler for Client {
     type Error = russh::Error;
 
@@ -166,25 +229,7 @@ impl client::Handler for Client {
                 Ok(self.check_key(key).await)
             }
             russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                // A host certificate is trusted when a @cert-authority line covering this
-                // host names its signing key.
-                let mut files = read_files(&self.config.user_known_hosts_files);
-                files.extend(read_files(&self.config.global_known_hosts_files));
-                let ca = PublicKey::from(cert.signature_key().clone());
-                let ca_blob = ca.to_bytes().unwrap_or_default();
-                let trusted = known_hosts::cert_authorities(&files, &self.hostname, self.port)
-                    .iter()
-                    .any(|k| k.blob == ca_blob);
-                let principal_ok = cert.valid_principals().is_empty()
-                    || cert.valid_principals().iter().any(|p| p == &self.hostname);
-                if trusted && principal_ok {
-                    Ok(self.decide(KeyDecision::Accepted))
-                } else {
-                    Ok(self.decide(KeyDecision::Refused(format!(
-                        "the host certificate of {} is not signed by a @cert-authority known for it",
-                        self.label
-                    ))))
-                }
+                Ok(self.check_certificate(cert).await)
             }
         }
     }
@@ -222,8 +267,37 @@ pub fn bound(t: std::time::Duration) -> std::time::Duration {
     }
 }
 
+/// Host-certificate algorithms, offered (ahead of plain keys) only to hosts that a
+/// `@cert-authority` line covers: a certificate is of use only where an authority is known,
+/// and other hosts see the same offer as before.
+const HOST_CERTIFICATES: &[russh::keys::Algorithm] = &[
+    russh::keys::Algorithm::Ed25519,
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP256,
+    },
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP384,
+    },
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP521,
+    },
+    russh::keys::Algorithm::Rsa {
+        hash: Some(russh::keys::HashAlg::Sha512),
+    },
+    russh::keys::Algorithm::Rsa {
+        hash: Some(russh::keys::HashAlg::Sha256),
+    },
+];
+
 pub fn russh_config(c: &HostConfig) -> Arc<client::Config> {
+    let mut files = read_files(&c.user_known_hosts_files);
+    files.extend(read_files(&c.global_known_hosts_files));
+    let mut preferred = russh::Preferred::default();
+    if known_hosts::has_cert_authority(&files, &c.hostname, c.port) {
+        preferred.host_key_certificates = std::borrow::Cow::Borrowed(HOST_CERTIFICATES);
+    }
     Arc::new(client::Config {
+        preferred,
         // An idle notebook stays logged in for hours: no inactivity timeout; liveness
         // comes from keepalives (ServerAliveInterval × ServerAliveCountMax).
         inactivity_timeout: None,

@@ -74,15 +74,17 @@ async function openBox(cell) {
   if (!(await box.isVisible())) return null;
   const prompt = await cell.locator('.jp-Stdin .jp-Stdin-prompt').last().innerText();
   const password = (await box.getAttribute('type')) === 'password';
-  return { input: box, prompt, password };
+  // This very element: the locator would move on to the next box once this one is answered.
+  const element = await box.elementHandle();
+  return { input: box, element, prompt, password };
 }
 
 // Answer an open box: type VALUE and press Enter (what a user does; the box has the focus when
-// it appears). Waits until the box is gone (JupyterLab replaces it with "prompt value").
+// it appears). Waits until that box is gone (JupyterLab replaces it with "prompt value").
 async function answerBox(box, value, { timeout = 10000 } = {}) {
-  await box.input.fill(value);
-  await box.input.press('Enter');
-  await box.input.waitFor({ state: 'detached', timeout });
+  await box.element.fill(value);
+  await box.element.press('Enter');
+  await box.input.page().waitForFunction((el) => !el.isConnected, box.element, { timeout });
 }
 
 // A password box: refuses to type into a box that is not one (the answer would show).

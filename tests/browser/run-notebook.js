@@ -54,7 +54,9 @@ async function main() {
         await shot(page, `cell${step.cell}`);
         if (seen.error || seen.dialog) break;
       }
-      if (sc.save) {
+      // Saved only when every step ran: a cell still running or a box still open is the
+      // failure to look at, not the save.
+      if (sc.save && result.steps.every((s) => !s.error && !s.dialog)) {
         await lab.save(page);
         result.saved = true;
       }

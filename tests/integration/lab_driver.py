@@ -142,6 +142,7 @@ class LabRun:
         assert not self.result.get("error"), self.describe()
         for s in self.steps:
             assert not s["error"] and not s["dialog"], self.describe()
+            assert not s.get("unused"), f"cell {s['index']}: answers left unused\n{self.describe()}"
             assert re.fullmatch(r"\[\d+\]:", s["prompt"]), self.describe()
         return self
 

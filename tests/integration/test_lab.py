@@ -40,28 +40,38 @@ def test_cells_run_one_after_another(tmp_path):
     assert run.saved_text(2) == "after\n"
 
 
-def test_password_box_answered_for_a_login(ssh_servers, tmp_path):
-    """The password box, today through `%login` to a host that takes only a password: it is a
-    password field, answered, the login goes on, the next cell runs; the password is nowhere in
-    the page or the saved notebook."""
+def test_boxes_answered_for_a_login(ssh_servers, tmp_path):
+    """The two input boxes, today through `%login` to a host whose key is unknown and that takes
+    only a password: a text box (the host-key question, answered `yes`), then a password field;
+    the login goes on and the next cell runs; the password is nowhere in the page or the saved
+    notebook, the box shows it as dots."""
     lab, h1, _ = ssh_servers
     cfg = lab.ssh_config_for(tmp_path / "home", [h1], options=dict(FAST))
+    cfg.known_hosts.write_text("")  # h1's key unknown: the kernel asks whether to accept it
     server = lab_server(tmp_path / "lab", env=cfg.env(agent=False), real_home=True,
                         name="jupyter-lab-login")
     write_notebook(server.root_dir / "login.ipynb", PLAIN, ["%login h1-ops-pw", "whoami"])
     with server:
-        run = run_in_lab(server, "login.ipynb",
-                         [Step(0, [Answer("password", secret=lab.password)]), Step(1)],
-                         name="login-password")
+        run = run_in_lab(server, "login.ipynb", [
+            Step(0, [Answer("text", "yes"), Answer("password", secret=lab.password)]),
+            Step(1),
+        ], name="login-boxes")
     run.check_clean()
-    boxes = run.boxes(0)
-    assert len(boxes) == 1 and boxes[0]["password"] and "assword" in boxes[0]["prompt"], \
+    question, password = run.boxes(0)
+    assert not question["password"] and "(yes/no)" in question["prompt"], run.describe()
+    assert password["password"] and "assword" in password["prompt"], run.describe()
+    lines = run.lines(0)
+    assert any(line.startswith("logged in to h1-ops-pw as sshpty-ops@") for line in lines), \
         run.describe()
-    assert any(line.startswith("logged in to h1-ops-pw as sshpty-ops@") for line in run.lines(0)), \
+    # After Enter JupyterLab shows "prompt answer", and for a password "prompt ········".
+    assert any(line.endswith("(yes/no) yes") or line.endswith("(yes/no)  yes") for line in lines), \
         run.describe()
+    assert any(re.search(r"assword: ?·{8}$", line) for line in lines), run.describe()
     assert "sshpty-ops" in run.lines(1), run.describe()
     assert lab.password not in run.result["pageText"], "the password shows in the page"
     assert lab.password not in str(run.notebook), "the password is in the saved notebook"
+    # "yes" was taken: the key is known now (the line may be hashed).
+    assert h1.known_hosts_line().split()[2] in cfg.known_hosts.read_text()
 
 
 @pytest.mark.xfail(strict=True, reason="prompts (sudo, read -p, vi keys): issue 5, being implemented")
@@ -87,7 +97,9 @@ def test_prompts_on_the_ssh_host(ssh_servers, ssh_kernelspec, tmp_path):
             run = run_in_lab(server, "prompts.ipynb", [
                 Step(0, [Answer("password", secret=lab.password)], timeout=20),
                 Step(1, [Answer("text", "bars")], timeout=20),
-                Step(2, [Answer("keys", "ihello from vi<Esc>:wq<CR>")], timeout=20),
+                # Two answers: the box comes back after each, until vi exits.
+                Step(2, [Answer("keys", "ihello from vi<Esc>"), Answer("keys", ":wq<CR>")],
+                     timeout=20),
                 Step(3), Step(4), Step(5),
             ], name="prompts")
         run.check_clean()
@@ -103,7 +115,7 @@ def test_prompts_on_the_ssh_host(ssh_servers, ssh_kernelspec, tmp_path):
         assert "hello bars" in run.lines(1), run.describe()
         assert sum("name?" in line for line in run.lines(1)) == 1, run.describe()
 
-        assert run.boxes(2) and not any(b["password"] for b in run.boxes(2)), run.describe()
+        assert [b["password"] for b in run.boxes(2)] == [False, False], run.describe()
         assert run.lines(3) == ["hello from vi"], run.describe()
         assert edited.read_text() == "hello from vi\n"
 

@@ -17,8 +17,8 @@
 //!    escapes (early 0.2) leave `%p` as it is. With `%p` unexpanded the user is unknown:
 //!    [`SudoPrompt::user`] is empty and the text is `[sudo] password:`. When sudo-rs
 //!    wraps a PAM message that is not a password question (an OTP code), the prompt is a
-//!    password box without [`Prompt::sudo`]: the kernel must not answer it with a cached
-//!    password.
+//!    password box without [`Prompt::sudo`], reported once output is quiet like any other
+//!    password prompt: the kernel must not answer it with a cached password.
 //! 2. **Password prompts** of other programs (su, passwd, ssh, key passphrases, mysql, PAM,
 //!    OTP, Ansible's localized su words), after the output has been idle for
 //!    [`IDLE_FOR_PROMPT`].
@@ -85,6 +85,7 @@ pub struct SudoPrompt {
 struct Marker {
     /// `[sshpty:MARKER] password for `: what both sudo renderings contain.
     tag: String,
+    marker: String,
 }
 
 /// Watches the renderer for prompts; one per cell.
@@ -124,6 +125,7 @@ impl Detector {
             .filter(|m| !m.is_empty())
             .map(|m| Marker {
                 tag: format!("[sshpty:{m}] password for "),
+                marker: m,
             });
         Detector {
             marker,
@@ -151,6 +153,15 @@ impl Detector {
             let line = screen.cursor_line();
             match self.sudo(&line, settled) {
                 Some(p) => Some(p),
+                // A line with the marker that is not one of sudo's renderings is garbled or
+                // forged: no box may show the marker, and nothing answers it.
+                None if self
+                    .marker
+                    .as_ref()
+                    .is_some_and(|m| line.contains(&m.marker)) =>
+                {
+                    None
+                }
                 None if settled && !screen.screen_mode() => classify(&line),
                 None => None,
             }
@@ -209,9 +220,9 @@ impl Detector {
             return Some(password(user));
         }
         // Another PAM question through sudo-rs (an OTP code): sudo asks, so it is secret,
-        // but it is not the password.
-        let complete = msg.ends_with([':', '：', '?']) || (settled && !msg.is_empty());
-        complete.then(|| Prompt {
+        // but it is not the password, and it is not ours to answer at once: it waits for
+        // quiet as any other password prompt does, only without the marker in its text.
+        (settled && !msg.is_empty()).then(|| Prompt {
             kind: PromptKind::Password,
             text: format!("[sudo] {msg}"),
             sudo: None,
@@ -474,7 +485,8 @@ mod tests {
     #[test]
     fn sudo_rs_other_pam_question_is_not_the_password() {
         let shown = "[sudo: [sshpty:m1] password for ops: ] Verification code: ";
-        let p = detect(Some("m1"), shown, Duration::ZERO).unwrap();
+        assert_eq!(detect(Some("m1"), shown, Duration::ZERO), None);
+        let p = detect(Some("m1"), shown, SETTLED).unwrap();
         assert_eq!(p.kind, PromptKind::Password);
         assert_eq!(p.sudo, None);
         assert_eq!(p.text, "[sudo] Verification code:");

@@ -1,0 +1,127 @@
+//! Prompt detection cost on a mixed corpus, beside rendering alone and a baseline of copying
+//! the same bytes.
+//!
+//!     cargo bench -p sshpty-terminal --bench prompts
+//!
+//! The corpus: the recorded corpora in tests/prompts (ordinary output and prompts), plus
+//! generated streams (plain lines, a `\r` progress bar, long wrapped lines, prompt-like
+//! lines that are not prompts). Fed in 4 KiB chunks with finished output taken after each,
+//! as the kernel does; "detect" also calls `Detector::output` and `check` twice after every
+//! chunk, once with idle zero (what the kernel does on each chunk, looking for its sudo
+//! marker) and once as if output had been quiet (a timer tick), which is more often than
+//! the kernel's ticks: an upper bound on the detector's cost.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use terminal::Renderer;
+use terminal::prompt::Detector;
+
+fn recorded() -> Vec<u8> {
+    let mut all = Vec::new();
+    for kind in ["ordinary", "prompts"] {
+        let dir = format!("{}/tests/prompts/{kind}", env!("CARGO_MANIFEST_DIR"));
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        for p in names {
+            if p.extension().is_some_and(|e| e == "bin") {
+                all.extend(std::fs::read(&p).unwrap_or_default());
+                all.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    all
+}
+
+fn corpus() -> Vec<(&'static str, Vec<u8>)> {
+    let recorded = recorded();
+    let recorded = recorded.repeat((8 << 20) / recorded.len().max(1) + 1);
+    let seq: Vec<u8> = (0..1_000_000)
+        .flat_map(|i| format!("{i}\r\n").into_bytes())
+        .collect();
+    let progress: Vec<u8> = (0..100_000)
+        .flat_map(|i| format!("\r[{:<50}] {:>3}%", "#".repeat(i % 51), i % 101).into_bytes())
+        .collect();
+    let long: Vec<u8> = ("x".repeat(10_000) + "\r\n").repeat(500).into_bytes();
+    let askish: Vec<u8> = (0..100_000)
+        .flat_map(|i| {
+            format!("Password: changed for user{i}\r\nContinue? [y/N] {i}\r\nname? ok\r\n")
+                .into_bytes()
+        })
+        .collect();
+    vec![
+        ("recordings", recorded),
+        ("seq lines", seq),
+        ("\\r progress", progress),
+        ("long lines", long),
+        ("prompt-like", askish),
+    ]
+}
+
+fn mbps(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+fn render(bytes: &[u8], detect: bool) -> f64 {
+    let start = Instant::now();
+    let mut r = Renderer::new(160, 24);
+    let mut d = Detector::new(Some("b3nchm4rk"));
+    let mut out = 0usize;
+    for chunk in bytes.chunks(4096) {
+        r.feed(chunk);
+        out += r.take_finished().len();
+        if detect {
+            d.output();
+            black_box(d.check(&r, Duration::ZERO));
+            black_box(d.check(&r, Duration::from_secs(1)));
+        }
+    }
+    out += r.finish().len();
+    black_box(out);
+    start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let corpus = corpus();
+    let mut total = 0usize;
+    let (mut t_render, mut t_detect, mut t_copy) = (0f64, 0f64, 0f64);
+    println!(
+        "{:<14} {:>7} {:>12} {:>12} {:>10}",
+        "stream", "MB", "render MB/s", "+detect MB/s", "copy MB/s"
+    );
+    for (name, bytes) in &corpus {
+        let render_only = render(bytes, false);
+        let detect = render(bytes, true);
+
+        let start = Instant::now();
+        let mut sink = Vec::with_capacity(4096);
+        for chunk in bytes.chunks(4096) {
+            sink.clear();
+            sink.extend_from_slice(chunk);
+            black_box(&sink);
+        }
+        let copy = start.elapsed().as_secs_f64();
+
+        println!(
+            "{name:<14} {:>7.1} {:>12.1} {:>12.1} {:>10.1}",
+            bytes.len() as f64 / 1e6,
+            mbps(bytes.len(), render_only),
+            mbps(bytes.len(), detect),
+            mbps(bytes.len(), copy)
+        );
+        total += bytes.len();
+        t_render += render_only;
+        t_detect += detect;
+        t_copy += copy;
+    }
+    println!(
+        "{:<14} {:>7.1} {:>12.1} {:>12.1} {:>10.1}",
+        "all",
+        total as f64 / 1e6,
+        mbps(total, t_render),
+        mbps(total, t_detect),
+        mbps(total, t_copy)
+    );
+}

@@ -157,7 +157,9 @@ impl Context {
         self.functions = c
             .functions
             .into_iter()
-            .filter(|(name, _)| !name.starts_with("__sshpty"))
+            .filter(|(name, body)| {
+                !name.starts_with("__sshpty") && !script::is_sudo_wrapper(name, body)
+            })
             .collect();
         self.aliases = c.aliases;
         let old = std::mem::take(&mut self.set_options);

@@ -174,11 +174,22 @@ fn cell_options(ctx: &Context, strict: bool) -> String {
 
 /// The payload for one cell. `code` is run as written, by `eval` at the top level,
 /// after the context is restored; the capture runs after it unless the shell exits.
-pub fn cell_payload(ctx: &Context, code: &str, nonce: &str, strict: bool) -> Vec<u8> {
+pub fn cell_payload(
+    ctx: &Context,
+    code: &str,
+    nonce: &str,
+    strict: bool,
+    sudo_marker: Option<&str>,
+) -> Vec<u8> {
     let mut p = Vec::with_capacity(code.len() + ctx.size() + 4096);
     p.extend(TERMINAL_ON.as_bytes());
     p.extend(restore(ctx));
     p.extend(capture_function(nonce, false).as_bytes());
+    if let Some(marker) = sudo_marker
+        && !ctx.functions.contains_key("sudo")
+    {
+        p.extend(sudo_wrapper(marker));
+    }
     // Ctrl-C ends the cell as in a terminal, keeping what the cell changed so far.
     p.extend(b"trap '{ __sshpty_capture 130; } 2>/dev/null; exit 130' INT\n");
     p.extend(start_line(nonce).as_bytes());
@@ -193,6 +204,25 @@ pub fn cell_payload(ctx: &Context, code: &str, nonce: &str, strict: bool) -> Vec
     // is not closed in the same millisecond.
     p.extend(b"[ -z \"$!\" ] || sleep 0.2\n");
     p
+}
+
+/// `sudo` as the cell's shell runs it: sudo with a prompt that carries the cell's marker,
+/// so the kernel knows the prompt is sudo's own (and may answer it with a remembered
+/// password). SUDO_PROMPT is set for sudo alone: not exported to the cell's other programs,
+/// and not in sudo's arguments, which every user can read in `/proc`. The function is left
+/// out of the captured context (see `Context::apply`).
+pub fn sudo_wrapper(marker: &str) -> Vec<u8> {
+    let mut w = b"sudo() { SUDO_PROMPT=".to_vec();
+    w.extend(ansi_c_quote(
+        terminal::prompt::sudo_prompt_argument(marker).as_bytes(),
+    ));
+    w.extend(b" command sudo \"$@\"; }\n");
+    w
+}
+
+/// Whether a captured function is the kernel's sudo wrapper.
+pub fn is_sudo_wrapper(name: &str, body: &[u8]) -> bool {
+    name == "sudo" && body.windows(8).any(|w| w == b"[sshpty:")
 }
 
 /// The payload run once at login, in an interactive login shell: capture what the
@@ -248,7 +278,7 @@ mod tests {
     fn payload_keeps_values_out_of_the_bootstrap() {
         let mut ctx = Context::default();
         ctx.set_param("SECRET", "s3cr3t");
-        let p = cell_payload(&ctx, "echo hi", "n0nce", false);
+        let p = cell_payload(&ctx, "echo hi", "n0nce", false, None);
         assert!(String::from_utf8_lossy(&p).contains("s3cr3t"));
         assert!(!BOOTSTRAP.contains("s3cr3t"));
     }
@@ -277,7 +307,7 @@ mod bash_tests {
 
     fn cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
         let nonce = "0123456789abcdef0123456789abcdef";
-        let out = run_bash(&cell_payload(ctx, code, nonce, false));
+        let out = run_bash(&cell_payload(ctx, code, nonce, false, Some("m4rker")));
         let mut d = Demux::new(nonce);
         let mut ev = Vec::new();
         d.feed(&out, &mut ev);

@@ -2,11 +2,14 @@
 //! output into the cell's text and the runner's markers, renders the text like a
 //! terminal, answers terminal queries, and stops the program on interrupt or timeout.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
+use zeroize::Zeroizing;
 
 use crate::context::capture::{self, CaptureError, Captured};
 use crate::context::demux::{Demux, Event};
@@ -47,6 +50,10 @@ pub trait Sink: Send {
     fn live(&mut self, _text: Option<&str>) {}
     /// A full-screen program's screen; `last`: the final one (the program left).
     fn screen(&mut self, _plain: String, _html: String, _last: bool) {}
+    /// A message of the kernel's own.
+    fn note(&mut self, text: &str) {
+        self.text(text);
+    }
 }
 
 /// Why the kernel stopped a cell.
@@ -54,6 +61,50 @@ pub trait Sink: Send {
 pub enum StopReason {
     Interrupt,
     Timeout,
+    /// A program waits for input this client cannot give (`allow_stdin` false).
+    Unanswerable,
+}
+
+/// Asks the user a question through the notebook (Jupyter's `input_request`).
+pub trait Asker: Send + Sync {
+    /// Resolves with the answer, or None if the question could not be asked.
+    fn ask(&self, prompt: &str, password: bool) -> BoxFuture<Option<String>>;
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// How the cell answers programs that wait for input.
+#[derive(Default)]
+pub struct Answers<'a> {
+    /// None: the client cannot answer (`allow_stdin` false); a prompt ends the cell.
+    pub asker: Option<&'a dyn Asker>,
+    /// The marker in the prompt the cell's `sudo` shows (see `context::script`).
+    pub sudo_marker: Option<String>,
+    /// A remembered sudo password for the login user: answers the marker prompt, once.
+    pub sudo_password: Option<Zeroizing<String>>,
+    /// The login user, who a marker prompt without a user name asks for.
+    pub login_user: String,
+    /// A password sudo took may answer its later prompts in the same cell.
+    pub cache_on: bool,
+}
+
+/// What became of sudo's password questions.
+#[derive(Default)]
+pub struct SudoOutcome {
+    /// A password sudo took: (user, password), to remember.
+    pub accepted: Option<(String, Zeroizing<String>)>,
+    /// A password sudo refused (typed, or remembered): to forget.
+    pub rejected: bool,
+}
+
+impl std::fmt::Debug for SudoOutcome {
+    // Never the password itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SudoOutcome")
+            .field("accepted_for", &self.accepted.as_ref().map(|(u, _)| u))
+            .field("rejected", &self.rejected)
+            .finish()
+    }
 }
 
 pub struct RunSpec<'a> {
@@ -63,6 +114,7 @@ pub struct RunSpec<'a> {
     pub cols: u16,
     pub rows: u16,
     pub timeout: Option<Duration>,
+    pub answers: Answers<'a>,
 }
 
 #[derive(Debug)]
@@ -78,6 +130,40 @@ pub struct CellResult {
     pub stopped: Option<StopReason>,
     /// The cell's shell (its process group) on the target, from the start marker.
     pub pid: i32,
+    /// The prompt the cell could not answer, with [`StopReason::Unanswerable`].
+    pub unanswered: Option<String>,
+    pub sudo: SudoOutcome,
+}
+
+/// What a box on the screen asks for.
+enum Question {
+    /// A prompt line: the answer is typed followed by Enter. `sudo`: the user whose
+    /// password the kernel's sudo prompt asks for.
+    Line { sudo: Option<String> },
+    /// Keys for a full-screen program, in vim notation, sent as they are.
+    Keys,
+}
+
+struct OpenBox {
+    question: Question,
+    answer: BoxFuture<Option<String>>,
+}
+
+const KEYS_PROMPT: &str = "keys for the program above (vim notation: <Esc> <CR> <C-c> <Up> <PageDown> <F1> …; text as typed; empty: Enter):";
+/// A full-screen program in a run that cannot answer is stopped after this long.
+const SCREEN_HEADLESS_GRACE: Duration = Duration::from_secs(2);
+
+/// sudo's words for a refused password (classic sudo and sudo-rs), seen after an answer.
+fn sudo_refused(output: &[u8]) -> bool {
+    const WORDS: [&[u8]; 4] = [
+        b"Sorry, try again",
+        b"incorrect password attempt",
+        b"Authentication failed",
+        b"incorrect authentication attempt",
+    ];
+    WORDS
+        .iter()
+        .any(|w| output.windows(w.len()).any(|x| x == *w))
 }
 
 pub async fn run(
@@ -97,9 +183,11 @@ pub async fn run(
             rows: spec.rows,
         })
         .await?;
-    let _ = proc
-        .input
-        .send(PtyInput::Data(Bytes::from(script::framed(&spec.payload))));
+    let input = proc.input.clone();
+    let write = |bytes: Vec<u8>| {
+        let _ = input.send(PtyInput::Data(Bytes::from(bytes)));
+    };
+    write(script::framed(&spec.payload));
     interrupt.borrow_and_update();
 
     let mut demux = Demux::new(spec.nonce);
@@ -113,7 +201,18 @@ pub async fn run(
         noise: Vec::new(),
         stopped: None,
         pid: 0,
+        unanswered: None,
+        sudo: SudoOutcome::default(),
     };
+    let answers = spec.answers;
+    let mut detector = terminal::prompt::Detector::new(answers.sudo_marker.as_deref());
+    let mut remembered = answers.sudo_password;
+    // A password given to sudo and not yet judged: (user, password).
+    let mut sudo_pending: Option<(String, Zeroizing<String>)> = None;
+    // sudo refused the last password: the next box says so, as sudo would.
+    let mut just_refused = false;
+    let mut open: Option<OpenBox> = None;
+    let mut screen_since: Option<Instant> = None;
     let mut events = Vec::new();
     let mut stop_at: Option<Instant> = None;
     let mut step = 0u8;
@@ -127,8 +226,99 @@ pub async fn run(
     let began = Instant::now();
     // Output arrived since the live views were last refreshed.
     let mut dirty = false;
+    let mut output_open = true;
+    // The cell is over; it ends once no box is open (a box cannot be withdrawn, and a cell
+    // that ends under one blocks JupyterLab: it waits for the answer, which goes nowhere).
+    let mut done = false;
+
+    // Stop the cell as an interrupt does (Ctrl-C, then hang-up, then kill).
+    macro_rules! stop {
+        ($reason:expr) => {{
+            result.stopped = Some($reason);
+            stop_at = Some(Instant::now());
+            step = 1;
+            write(b"\x03".to_vec());
+        }};
+    }
 
     loop {
+        if done && open.is_none() {
+            break;
+        }
+        // Questions: only while the cell runs and is not being stopped.
+        if open.is_none() && !done && stop_at.is_none() && result.started {
+            let idle = last_output.elapsed();
+            if renderer.screen_mode() {
+                let since = *screen_since.get_or_insert_with(Instant::now);
+                match answers.asker {
+                    Some(asker) if idle >= terminal::prompt::IDLE_FOR_PROMPT => {
+                        sink.screen(renderer.screen_text(), renderer.screen_html(), false);
+                        sink.flush();
+                        open = Some(OpenBox {
+                            question: Question::Keys,
+                            answer: asker.ask(KEYS_PROMPT, false),
+                        });
+                    }
+                    None if since.elapsed() >= SCREEN_HEADLESS_GRACE => {
+                        result.unanswered =
+                            Some("a full-screen program that waits for keys".into());
+                        stop!(StopReason::Unanswerable);
+                    }
+                    _ => {}
+                }
+            } else {
+                screen_since = None;
+                if let Some(p) = detector.check(&renderer, idle) {
+                    let mut text = p.text.clone();
+                    let sudo_user = p.sudo.as_ref().map(|s| {
+                        if s.user.is_empty() {
+                            answers.login_user.clone()
+                        } else {
+                            s.user.clone()
+                        }
+                    });
+                    if sudo_user.is_some() {
+                        if let Some((user, pw)) = sudo_pending.take() {
+                            // sudo asks again without refusing: the last one was taken
+                            // (a second sudo in the cell, with no timestamp kept).
+                            if answers.cache_on && user == answers.login_user {
+                                remembered = Some(pw.clone());
+                            }
+                            result.sudo.accepted = Some((user, pw));
+                        }
+                        if std::mem::take(&mut just_refused) {
+                            text = format!("Sorry, try again. {text}");
+                        }
+                    }
+                    let cached = match &sudo_user {
+                        Some(u) if *u == answers.login_user => remembered.clone(),
+                        _ => None,
+                    };
+                    if let (Some(user), Some(pw)) = (sudo_user.clone(), cached) {
+                        // A remembered password answers the kernel's own sudo prompt only;
+                        // if sudo refuses it, it is dropped and the user is asked.
+                        let mut bytes = pw.as_bytes().to_vec();
+                        bytes.push(b'\r');
+                        write(bytes);
+                        renderer.drop_prompt_line();
+                        sudo_pending = Some((user, pw));
+                    } else if let Some(asker) = answers.asker {
+                        // Lines above the prompt are final: send them before the box.
+                        settle(&mut renderer, sink);
+                        sink.flush();
+                        open = Some(OpenBox {
+                            question: Question::Line { sudo: sudo_user },
+                            answer: asker
+                                .ask(&text, p.kind == terminal::prompt::PromptKind::Password),
+                        });
+                    } else {
+                        result.unanswered = Some(text);
+                        stop!(StopReason::Unanswerable);
+                    }
+                }
+            }
+        }
+
         let next_step = stop_at.map(|t0| {
             t0 + match step {
                 1 => HANG_UP_AFTER,
@@ -138,40 +328,89 @@ pub async fn run(
         });
         let blocked = sink.blocked_until();
         tokio::select! {
+            answer = async { open.as_mut().map(|b| b.answer.as_mut()).expect("a box is open").await }, if open.is_some() => {
+                let Some(b) = open.take() else { continue };
+                let Some(answer) = answer.map(Zeroizing::new) else {
+                    // The question could not be asked (the client is gone).
+                    if !done && stop_at.is_none() {
+                        result.unanswered = Some("a prompt (the client could not be asked)".into());
+                        stop!(StopReason::Unanswerable);
+                    }
+                    continue;
+                };
+                if done || stop_at.is_some() {
+                    continue; // the program is gone: the answer goes nowhere
+                }
+                match b.question {
+                    Question::Keys => {
+                        match terminal::keys::parse(&answer, renderer.application_cursor_keys()) {
+                            Ok(bytes) => write(bytes),
+                            Err(e) => sink.note(&format!("sshpty: {e}; nothing was sent\n")),
+                        }
+                    }
+                    Question::Line { sudo } => {
+                        let mut bytes = answer.as_bytes().to_vec();
+                        bytes.push(b'\r');
+                        write(bytes);
+                        renderer.drop_prompt_line();
+                        renderer.forget_echo(&answer);
+                        if let Some(user) = sudo {
+                            sudo_pending = Some((user, answer));
+                        }
+                    }
+                }
+                // The prompt was answered: the next one is a new question.
+                last_output = Instant::now();
+            }
             _ = sleep_until(blocked.unwrap_or_else(Instant::now)), if blocked.is_some() => {
                 sink.flush();
             }
-            chunk = proc.output.recv(), if blocked.is_none() => {
-                let Some(chunk) = chunk else { break };
+            chunk = proc.output.recv(), if output_open && blocked.is_none() => {
+                let Some(chunk) = chunk else {
+                    output_open = false;
+                    done = true;
+                    continue;
+                };
                 last_output = Instant::now();
                 dirty = true;
                 demux.feed(&chunk, &mut events);
+                if sudo_pending.is_some()
+                    && events.iter().any(|e| matches!(e, Event::Output(o) if sudo_refused(o)))
+                {
+                    // Never given again: neither the remembered password nor a typed one.
+                    sudo_pending = None;
+                    remembered = None;
+                    just_refused = true;
+                    result.sudo.rejected = true;
+                }
                 handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
+                detector.output();
                 if exited_at.is_some() && (result.captured.is_some() || result.capture_too_large) {
-                    break;
+                    done = true;
                 }
                 let replies = renderer.take_replies();
                 if !replies.is_empty() {
-                    let _ = proc.input.send(PtyInput::Data(Bytes::from(replies)));
+                    write(replies);
                 }
             }
             e = &mut proc.exit, if exit.is_none() => {
                 exit = Some(e.unwrap_or_else(|_| Exit::Unknown("the process vanished".into())));
                 exited_at = Some(Instant::now());
                 if result.captured.is_some() || result.capture_too_large {
-                    break;
+                    done = true;
                 }
             }
             // After the shell's exit, the output is complete once the capture has arrived;
             // without one (exit, exec, a killed shell) once it has been quiet a moment.
             _ = sleep_until(last_output.max(exited_at.unwrap_or_else(Instant::now)) + AFTER_EXIT_QUIET),
-                if exited_at.is_some() => {
-                break;
+                if exited_at.is_some() && !done => {
+                done = true;
             }
             r = kill.changed(), if step < 3 => {
                 if r.is_err() { continue; }
                 // Shutdown: no time for Ctrl-C; hang up and kill the group now.
                 result.stopped = Some(StopReason::Interrupt);
+                open = None;
                 let _ = proc.input.send(PtyInput::HangUp);
                 let _ = proc.input.send(PtyInput::SignalGroup { signal: "KILL", pid: result.pid });
                 stop_at = Some(Instant::now() - KILL_AFTER);
@@ -180,16 +419,9 @@ pub async fn run(
             _ = flush.tick() => {
                 // Plain output (no cursor motion so far) is final once the cursor has
                 // left a line: send it when the program pauses, so `echo started; sleep`
-                // shows at once. Shrinking the screen to the cursor's row is what makes
-                // the rows above it final, as a terminal scrolls them off.
+                // shows at once.
                 if result.started && !motion.seen() && last_output.elapsed() >= SETTLE_AFTER {
-                    let (cols, rows) = renderer.size();
-                    renderer.resize(cols, 1);
-                    renderer.resize(cols, rows);
-                    let text = renderer.take_finished();
-                    if !text.is_empty() {
-                        sink.text(&text);
-                    }
+                    settle(&mut renderer, sink);
                 }
                 if dirty && began.elapsed() >= LIVE_AFTER {
                     dirty = false;
@@ -197,20 +429,22 @@ pub async fn run(
                 }
                 sink.flush()
             }
-            r = interrupt.changed(), if stop_at.is_none() => {
+            r = interrupt.changed(), if stop_at.is_none() || open.is_some() => {
                 if r.is_err() { continue; }
-                result.stopped = Some(StopReason::Interrupt);
-                stop_at = Some(Instant::now());
-                step = 1;
-                let _ = proc.input.send(PtyInput::Data(Bytes::from_static(b"\x03")));
+                // The box stays on the user's screen; the kernel no longer waits for it
+                // (a late answer is dropped by the stdin channel).
+                open = None;
+                if stop_at.is_none() && !done {
+                    stop!(StopReason::Interrupt);
+                } else if result.stopped.is_none() {
+                    result.stopped = Some(StopReason::Interrupt);
+                }
             }
-            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() && stop_at.is_none() => {
-                result.stopped = Some(StopReason::Timeout);
-                stop_at = Some(Instant::now());
-                step = 1;
-                let _ = proc.input.send(PtyInput::Data(Bytes::from_static(b"\x03")));
+            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() && stop_at.is_none() && !done => {
+                open = None;
+                stop!(StopReason::Timeout);
             }
-            _ = sleep_until(next_step.unwrap_or_else(Instant::now)), if next_step.is_some() => {
+            _ = sleep_until(next_step.unwrap_or_else(Instant::now)), if next_step.is_some() && !done => {
                 match step {
                     1 => { let _ = proc.input.send(PtyInput::HangUp); }
                     2 => { let _ = proc.input.send(PtyInput::SignalGroup { signal: "KILL", pid: result.pid }); }
@@ -231,6 +465,11 @@ pub async fn run(
         sink.text(&rest);
     }
     sink.flush();
+    if let Some(pending) = sudo_pending
+        && result.stopped.is_none()
+    {
+        result.sudo.accepted = Some(pending);
+    }
     result.exit = match exit {
         Some(e) => e,
         // After an abandoned stop the process is past asking; do not wait long.
@@ -249,6 +488,21 @@ pub async fn run(
         },
     };
     Ok(result)
+}
+
+/// Make the rows above the cursor final and send them, as a terminal scrolling them off
+/// would: shrinking the screen to the cursor's row does exactly that.
+fn settle(renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
+    if renderer.screen_mode() {
+        return;
+    }
+    let (cols, rows) = renderer.size();
+    renderer.resize(cols, 1);
+    renderer.resize(cols, rows);
+    let text = renderer.take_finished();
+    if !text.is_empty() {
+        sink.text(&text);
+    }
 }
 
 fn handle(

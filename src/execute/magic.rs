@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::cell::{self, RunSpec, Sink};
 use super::output::StreamOut;
-use super::{Engine, Failure, Host, NullSink, Outcome};
+use super::{Engine, Failure, Host, NullSink, Outcome, sudo};
 use crate::context::{Context, capture, script};
-use crate::magics::{LoginArgs, Magic};
+use crate::magics::{LoginArgs, Magic, SudoCommand};
 use crate::target::Target;
 use crate::target::local::LocalTarget;
 use crate::target::ssh::config::LoginRequest;
@@ -78,6 +78,7 @@ impl Engine {
                 out.text(&format!("terminal size {cols}x{rows}\n"));
                 Ok(())
             }
+            Magic::Sudo(cmd) => self.sudo_magic(cmd, out).await,
             Magic::OutputLimit(limit) => {
                 self.state().output_limit = limit;
                 out.text(&match limit {
@@ -322,6 +323,7 @@ impl Engine {
             cols,
             rows,
             timeout: Some(LOGIN_TIMEOUT),
+            answers: Default::default(),
         };
         let r = cell::run(
             target,
@@ -377,10 +379,71 @@ impl Engine {
             if st.current.as_deref() == Some(name.as_str()) {
                 st.current = None;
             }
+            st.sudo.forget_host(&name);
+            st.sudo.drop_source(&name);
             (name, h)
         };
         removed.1.target.close().await;
         out.text(&format!("logged out of {}\n", removed.0));
+        Ok(())
+    }
+
+    async fn sudo_magic(&self, cmd: SudoCommand, out: &mut StreamOut<'_>) -> Outcome {
+        let host = || {
+            self.state()
+                .current
+                .clone()
+                .ok_or_else(|| Failure::new("NoTarget", super::HOW_TO_LOGIN))
+        };
+        match cmd {
+            SudoCommand::Forget => {
+                self.state().sudo.forget_all();
+                out.text("sudo: remembered passwords forgotten\n");
+            }
+            SudoCommand::Cache(on) => {
+                if !self.state().sudo.set_on(on) {
+                    return Err(Failure::new(
+                        "NotAllowed",
+                        "this kernel was installed with --no-sudo-cache: sudo passwords are never remembered",
+                    ));
+                }
+                out.text(if on {
+                    "sudo: a password sudo takes is remembered per host and user for 5 minutes after its last use, and given only to the cell's own sudo prompts\n"
+                } else {
+                    "sudo: passwords are not remembered (and those remembered are forgotten)\n"
+                });
+            }
+            SudoCommand::PasswordFromCommand(command) => {
+                let host = host()?;
+                // Run it once now, so a wrong command shows here, not at the first sudo.
+                sudo::from_command(&command)
+                    .await
+                    .map_err(|e| Failure::new("SudoPassword", e))?;
+                self.state()
+                    .sudo
+                    .set_source(&host, sudo::Source::Command(command));
+                out.text(&format!(
+                    "sudo on {host}: the password comes from the command when sudo asks (never shown)\n"
+                ));
+            }
+            SudoCommand::PasswordFromEnv(name) => {
+                let host = host()?;
+                let value = std::env::var(&name).map_err(|_| {
+                    Failure::new(
+                        "SudoPassword",
+                        format!("the kernel's environment has no variable {name}"),
+                    )
+                })?;
+                // Cells on the local target never see it (only a fixed list of variables
+                // reaches them; see target::local); it stays in this process only.
+                self.state()
+                    .sudo
+                    .set_source(&host, sudo::Source::Env(zeroize::Zeroizing::new(value)));
+                out.text(&format!(
+                    "sudo on {host}: the password comes from ${name} when sudo asks (never shown)\n"
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ mod magic;
 mod motion;
 pub mod output;
 mod pacing;
+pub mod sudo;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -73,6 +74,7 @@ pub struct State {
     pub rows: u16,
     /// `%output-limit`: bytes of a cell's text shown in the notebook (None: no limit).
     pub output_limit: Option<u64>,
+    pub sudo: sudo::SudoCache,
     pub execution_count: usize,
     pub history: History,
     /// Configuration warnings already shown.
@@ -116,6 +118,7 @@ impl Engine {
                     cols: DEFAULT_COLS,
                     rows: DEFAULT_ROWS,
                     output_limit: Some(output::DEFAULT_LIMIT),
+                    sudo: sudo::SudoCache::new(opts.sudo_cache),
                     execution_count: 0,
                     history: History::new(),
                     warned: Default::default(),
@@ -269,13 +272,26 @@ impl Engine {
         });
         let nonce = new_nonce();
         let started = std::time::Instant::now();
+        let sudo_marker = new_nonce()[..16].to_owned();
+        let (sudo_password, cache_on) = self.sudo_password(&name, &info.user, code, out).await;
+        let asker = StdinAsker {
+            stdin: self.inner.stdin.clone(),
+            req: req.clone(),
+        };
         let spec = RunSpec {
             bootstrap: script::BOOTSTRAP,
-            payload: script::cell_payload(&ctx, code, &nonce, strict),
+            payload: script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker)),
             nonce: &nonce,
             cols,
             rows,
             timeout,
+            answers: cell::Answers {
+                asker: ex.allow_stdin.then_some(&asker as &dyn cell::Asker),
+                sudo_marker: Some(sudo_marker.clone()),
+                sudo_password,
+                login_user: info.user.clone(),
+                cache_on,
+            },
         };
         self.inner.running.send_replace(true);
         let result = cell::run(
@@ -290,7 +306,20 @@ impl Engine {
         let whole = out.finish().await;
         let outcome = match result {
             Err(e) => Err(Failure::new("TargetError", e.to_string())),
-            Ok(r) => self.conclude(&name, &target, &ctx, r, strict, timeout, out),
+            Ok(mut r) => {
+                let sudo = std::mem::take(&mut r.sudo);
+                {
+                    let mut st = self.state();
+                    if sudo.rejected {
+                        st.sudo.forget_host(&name);
+                    }
+                    if let Some((user, pw)) = sudo.accepted {
+                        st.sudo
+                            .remember(&name, &user, pw, std::time::Instant::now());
+                    }
+                }
+                self.conclude(&name, &target, &ctx, r, strict, timeout, out)
+            }
         };
         if let Some(file) = whole {
             out.note(&format!(
@@ -308,6 +337,46 @@ impl Engine {
             h.finish(&self.inner.iopub, &cwd, &outcome, started.elapsed());
         }
         outcome
+    }
+
+    /// The sudo password the cell may give to its own sudo prompt: remembered, or from
+    /// the host's source; and whether one sudo takes may be reused. `sudo -k` in the cell
+    /// forgets it first.
+    async fn sudo_password(
+        &self,
+        host: &str,
+        user: &str,
+        code: &str,
+        out: &mut StreamOut<'_>,
+    ) -> (Option<zeroize::Zeroizing<String>>, bool) {
+        let (remembered, command, cache_on) = {
+            let mut st = self.state();
+            if sudo::invalidates(code) {
+                st.sudo.forget_host(host);
+            }
+            let remembered = st.sudo.get(host, user, std::time::Instant::now());
+            let command = match st.sudo.source(host) {
+                Some(sudo::Source::Env(v)) if remembered.is_none() => {
+                    return (Some(v.clone()), st.sudo.on());
+                }
+                Some(sudo::Source::Command(c)) if remembered.is_none() => Some(c.clone()),
+                _ => None,
+            };
+            (remembered, command, st.sudo.on())
+        };
+        if remembered.is_some() {
+            return (remembered, cache_on);
+        }
+        let Some(command) = command else {
+            return (None, cache_on);
+        };
+        match sudo::from_command(&command).await {
+            Ok(pw) => (Some(pw), cache_on),
+            Err(e) => {
+                out.note(&format!("sshpty: %sudo password-from-command: {e}\n"));
+                (None, cache_on)
+            }
+        }
     }
 
     /// Interpret how a cell ended, keep the captured context, say what happened.
@@ -378,6 +447,18 @@ impl Engine {
         match r.stopped {
             Some(StopReason::Interrupt) => {
                 return Err(Failure::new("Interrupted", "the cell was interrupted"));
+            }
+            Some(StopReason::Unanswerable) => {
+                let what = r.unanswered.as_deref().unwrap_or("a prompt");
+                return Err(Failure::new(
+                    "WaitsForInput",
+                    format!(
+                        "the command waits for input: {what:?}; this client cannot answer prompts \
+                         (allow_stdin is false), so the command was stopped. Give the input in the \
+                         cell (a here-document, `yes |`, a -y flag), or for sudo name a password \
+                         source with %sudo password-from-command or password-from-env"
+                    ),
+                ));
             }
             Some(StopReason::Timeout) => {
                 let secs = timeout.map(|t| t.as_secs()).unwrap_or(0);
@@ -519,6 +600,21 @@ pub fn new_nonce() -> String {
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
     hex::encode(b)
+}
+
+/// Questions of a cell to the client that sent it.
+struct StdinAsker {
+    stdin: Stdin,
+    req: Request,
+}
+
+impl cell::Asker for StdinAsker {
+    fn ask(&self, prompt: &str, password: bool) -> cell::BoxFuture<Option<String>> {
+        let stdin = self.stdin.clone();
+        let req = self.req.clone();
+        let prompt = prompt.to_owned();
+        Box::pin(async move { stdin.ask(&req, &prompt, password).await })
+    }
 }
 
 /// Discards output: the login capture's runner prints nothing the user needs.

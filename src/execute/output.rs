@@ -578,6 +578,10 @@ impl Sink for StreamOut<'_> {
     fn screen(&mut self, plain: String, html: String, force: bool) {
         StreamOut::screen(self, plain, html, force);
     }
+
+    fn note(&mut self, text: &str) {
+        StreamOut::note(self, text);
+    }
 }
 
 #[cfg(test)]

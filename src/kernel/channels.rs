@@ -126,19 +126,16 @@ impl Stdin {
         if let Ok(mut w) = self.waiting.lock() {
             w.insert(key.clone(), tx);
         }
+        // The question is withdrawn however this future ends: answered, or dropped (the
+        // cell was interrupted), so a late reply finds nothing to answer.
+        let _asked = Asked {
+            stdin: self,
+            key: &key,
+        };
         if self.sender.send(to, frames[1..].to_vec()).is_err() {
-            self.forget(&key);
             return None;
         }
-        let answer = rx.await.ok();
-        self.forget(&key);
-        answer
-    }
-
-    fn forget(&self, key: &str) {
-        if let Ok(mut w) = self.waiting.lock() {
-            w.remove(key);
-        }
+        rx.await.ok()
     }
 
     /// An `input_reply` arrived. A reply to a question no longer asked (the cell was
@@ -158,6 +155,20 @@ impl Stdin {
                 let _ = tx.send(value);
             }
             None => log::info!("dropped an input_reply to a question no longer asked"),
+        }
+    }
+}
+
+/// Withdraws a question from [`Stdin`]'s table when dropped.
+struct Asked<'a> {
+    stdin: &'a Stdin,
+    key: &'a str,
+}
+
+impl Drop for Asked<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.stdin.waiting.lock() {
+            w.remove(self.key);
         }
     }
 }

@@ -1,0 +1,248 @@
+//! The sudo password, remembered per host and user as sudo remembers a user (issue 5):
+//! five minutes after its last use, zeroised in memory, never written anywhere, and given
+//! only to the kernel's own sudo prompt (its per-cell marker), never to any other prompt.
+//! Unattended runbooks name a source instead (`%sudo password-from-command|-from-env`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+/// How long a password is remembered after its last use.
+pub const REMEMBER_FOR: Duration = Duration::from_secs(5 * 60);
+/// How long `%sudo password-from-command` may take.
+pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where an unattended run's sudo password comes from, per host.
+pub enum Source {
+    /// Run on the kernel's machine; its first line is the password.
+    Command(String),
+    /// The value of an environment variable of the kernel, read once.
+    Env(Zeroizing<String>),
+}
+
+struct Entry {
+    password: Zeroizing<String>,
+    last_used: Instant,
+}
+
+pub struct SudoCache {
+    on: bool,
+    /// `sshpty install --no-sudo-cache`: an administrator's choice a cell cannot undo.
+    allowed: bool,
+    entries: HashMap<(String, String), Entry>,
+    sources: HashMap<String, Source>,
+}
+
+impl SudoCache {
+    pub fn new(allowed: bool) -> SudoCache {
+        SudoCache {
+            on: allowed,
+            allowed,
+            entries: HashMap::new(),
+            sources: HashMap::new(),
+        }
+    }
+
+    pub fn on(&self) -> bool {
+        self.on
+    }
+
+    /// `%sudo cache on|off`. Returns false (and changes nothing) if the kernel was
+    /// installed with the cache disabled and `on` asks for it.
+    #[must_use]
+    pub fn set_on(&mut self, on: bool) -> bool {
+        if on && !self.allowed {
+            return false;
+        }
+        self.on = on;
+        if !on {
+            self.entries.clear();
+        }
+        true
+    }
+
+    /// The remembered password for `user` on `host`, if used within [`REMEMBER_FOR`].
+    pub fn get(&mut self, host: &str, user: &str, now: Instant) -> Option<Zeroizing<String>> {
+        let key = (host.to_owned(), user.to_owned());
+        let fresh = self
+            .entries
+            .get(&key)
+            .is_some_and(|e| now.saturating_duration_since(e.last_used) < REMEMBER_FOR);
+        if !fresh {
+            self.entries.remove(&key);
+            return None;
+        }
+        self.entries.get(&key).map(|e| e.password.clone())
+    }
+
+    /// sudo took `password` (typed, from a source or remembered): remember it from now.
+    pub fn remember(&mut self, host: &str, user: &str, password: Zeroizing<String>, now: Instant) {
+        if !self.on {
+            return;
+        }
+        self.entries.insert(
+            (host.to_owned(), user.to_owned()),
+            Entry {
+                password,
+                last_used: now,
+            },
+        );
+    }
+
+    /// sudo refused the password, `sudo -k` ran, or the user logged out: forget the host.
+    pub fn forget_host(&mut self, host: &str) {
+        self.entries.retain(|(h, _), _| h != host);
+    }
+
+    /// `%sudo forget`: every remembered password (sources stay: they were named on purpose).
+    pub fn forget_all(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn set_source(&mut self, host: &str, source: Source) {
+        self.sources.insert(host.to_owned(), source);
+    }
+
+    pub fn source(&self, host: &str) -> Option<&Source> {
+        self.sources.get(host)
+    }
+
+    pub fn drop_source(&mut self, host: &str) {
+        self.sources.remove(host);
+    }
+}
+
+/// Run a source command on the kernel's machine and take its first line.
+pub async fn from_command(command: &str) -> Result<Zeroizing<String>, String> {
+    let child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run the password command: {e}"))?;
+    let out = tokio::time::timeout(SOURCE_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            format!(
+                "the password command did not finish within {} s",
+                SOURCE_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| format!("the password command failed: {e}"))?;
+    let stdout = Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        // Its stderr says why (a locked vault); its stdout is never shown.
+        let why = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "the password command failed ({}): {}",
+            out.status,
+            why.trim()
+        ));
+    }
+    let line = stdout.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Err("the password command printed no password".into());
+    }
+    String::from_utf8(line.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|_| "the password command printed something that is not UTF-8".into())
+}
+
+/// Whether shell text runs `sudo -k` or `-K` (sudo forgets its timestamp: the kernel
+/// forgets the password too). A plain text scan: a false positive only forgets.
+pub fn invalidates(code: &str) -> bool {
+    let words: Vec<&str> = code
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(2).any(|w| {
+        w[0] == "sudo"
+            && w[1].starts_with('-')
+            && !w[1].starts_with("--")
+            && w[1][1..].contains(['k', 'K'])
+    }) || code.contains("sudo --reset-timestamp")
+        || code.contains("sudo --remove-timestamp")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_for_five_minutes_after_last_use() {
+        let mut c = SudoCache::new(true);
+        let t0 = Instant::now();
+        c.remember("h", "ops", Zeroizing::new("pw".into()), t0);
+        assert_eq!(
+            c.get("h", "ops", t0 + Duration::from_secs(299))
+                .as_deref()
+                .map(String::as_str),
+            Some("pw")
+        );
+        assert!(c.get("h", "root", t0).is_none());
+        assert!(c.get("other", "ops", t0).is_none());
+        assert!(c.get("h", "ops", t0 + REMEMBER_FOR).is_none());
+        // Gone for good once expired.
+        assert!(c.get("h", "ops", t0).is_none());
+    }
+
+    #[test]
+    fn off_remembers_nothing_and_the_administrator_wins() {
+        let mut c = SudoCache::new(false);
+        assert!(!c.on());
+        assert!(!c.set_on(true));
+        c.remember("h", "ops", Zeroizing::new("pw".into()), Instant::now());
+        assert!(c.get("h", "ops", Instant::now()).is_none());
+        let mut c = SudoCache::new(true);
+        c.remember("h", "ops", Zeroizing::new("pw".into()), Instant::now());
+        assert!(c.set_on(false));
+        assert!(c.get("h", "ops", Instant::now()).is_none());
+    }
+
+    #[test]
+    fn forgetting() {
+        let mut c = SudoCache::new(true);
+        let t = Instant::now();
+        c.remember("a", "ops", Zeroizing::new("1".into()), t);
+        c.remember("b", "ops", Zeroizing::new("2".into()), t);
+        c.forget_host("a");
+        assert!(c.get("a", "ops", t).is_none());
+        assert!(c.get("b", "ops", t).is_some());
+        c.forget_all();
+        assert!(c.get("b", "ops", t).is_none());
+    }
+
+    #[test]
+    fn sudo_k_is_seen() {
+        assert!(invalidates("sudo -k"));
+        assert!(invalidates("ls; sudo -K"));
+        assert!(invalidates("sudo -kv && ls"));
+        assert!(invalidates("sudo --reset-timestamp"));
+        assert!(!invalidates("sudo ls -k"));
+        assert!(!invalidates("sudo whoami"));
+        assert!(!invalidates("echo sudo"));
+    }
+
+    #[tokio::test]
+    async fn source_command_gives_its_first_line() {
+        assert_eq!(
+            from_command("printf 'secret\\nrest\\n'")
+                .await
+                .unwrap()
+                .as_str(),
+            "secret"
+        );
+        assert!(from_command("exit 3").await.unwrap_err().contains("failed"));
+        assert!(
+            from_command("true")
+                .await
+                .unwrap_err()
+                .contains("no password")
+        );
+    }
+}

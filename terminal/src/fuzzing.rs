@@ -84,3 +84,61 @@ fn run(cols: u16, rows: u16, stream: &[u8], cuts: &[usize]) -> (String, Vec<u8>)
     out.push_str(&r.finish());
     (out, replies)
 }
+
+/// The prompt detector's invariants over arbitrary input, for a cargo-fuzz target
+/// (`fuzz_target!(|data: &[u8]| terminal::fuzzing::check_prompts(data));`):
+///
+/// * the first byte chooses the size (1–64 columns, 1–16 rows: small, so that prompts reach
+///   the cursor's line often), the rest is the stream, cut at points derived from the data;
+/// * at every cut the decision, with idle zero, just under and over
+///   [`IDLE_FOR_PROMPT`](crate::prompt::IDLE_FOR_PROMPT), equals the decision for the same
+///   bytes fed whole (chunking never matters);
+/// * under the idle time nothing but the kernel's sudo prompt counts;
+/// * a prompt's text is non-empty, trimmed, has no control character and never the marker;
+/// * answering (`drop_prompt_line`, `forget_echo`) at any prompt is safe.
+pub fn check_prompts(data: &[u8]) {
+    use crate::prompt::{Detector, IDLE_FOR_PROMPT};
+    use std::time::Duration;
+
+    const MARKER: &str = "fuzzm4rk";
+    let [size, stream @ ..] = data else { return };
+    let cols = u16::from(size % 64) + 1;
+    let rows = u16::from(size / 64 * 5) + 1;
+    let idles = [
+        Duration::ZERO,
+        IDLE_FOR_PROMPT - Duration::from_millis(1),
+        IDLE_FOR_PROMPT,
+    ];
+    let decide = |r: &Renderer, idle| Detector::new(Some(MARKER)).check(r, idle);
+
+    let mut r = Renderer::new(cols, rows);
+    let mut answered = Renderer::new(cols, rows);
+    let mut h: u32 = 0x811c_9dc5;
+    let mut start = 0usize;
+    while start < stream.len() {
+        h = (h ^ u32::from(stream[start])).wrapping_mul(0x0100_0193);
+        let end = (start + 1 + (h % 23) as usize).min(stream.len());
+        r.feed(&stream[start..end]);
+        answered.feed(&stream[start..end]);
+        let _ = r.take_finished();
+        let mut whole = Renderer::new(cols, rows);
+        whole.feed(&stream[..end]);
+        for idle in idles {
+            let got = decide(&r, idle);
+            assert_eq!(got, decide(&whole, idle), "decision depends on chunking");
+            let Some(p) = got else { continue };
+            if idle < IDLE_FOR_PROMPT {
+                assert!(p.sudo.is_some(), "{p:?} counted while output flows");
+            }
+            assert!(!p.text.is_empty() && p.text.trim() == p.text, "{p:?}");
+            assert!(!p.text.chars().any(char::is_control), "{p:?}");
+            assert!(!p.text.contains(MARKER), "{p:?}");
+        }
+        if decide(&answered, IDLE_FOR_PROMPT).is_some() {
+            answered.drop_prompt_line();
+            answered.forget_echo("fuzz answer");
+        }
+        start = end;
+    }
+    let _ = answered.finish();
+}

@@ -417,3 +417,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fuzz_check_holds_on_the_corpora() {
+    // The fuzz target's invariants on every recording and shape, at several sizes.
+    for s in streams() {
+        for size in [0u8, 39, 119, 200, 255] {
+            let mut data = vec![size];
+            data.extend_from_slice(&s[..s.len().min(4096)]);
+            terminal::fuzzing::check_prompts(&data);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fuzz_check_holds_on_random_bytes(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        terminal::fuzzing::check_prompts(&data);
+    }
+}

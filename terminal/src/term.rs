@@ -904,7 +904,9 @@ impl Term {
 
     fn cursor_report_row(&self) -> usize {
         if self.origin {
-            self.row - self.top + 1
+            // The cursor can be above the region in origin mode (a cursor restored from
+            // outside it): report row 1 then rather than underflow.
+            self.row.saturating_sub(self.top) + 1
         } else {
             self.row + 1
         }

@@ -178,3 +178,13 @@ fn a_binary_holding_the_alternate_screen_leaves_nothing_open() {
     r.feed(b"next");
     assert!(r.screen_html().contains("sshpty-cursor"));
 }
+
+#[test]
+fn cursor_report_in_origin_mode_above_the_region() {
+    // Setting margins moves the cursor to the screen's top left even in origin mode, so
+    // it sits above the region: the report is row 1, not an underflow (found by
+    // fuzzing_check_holds).
+    let mut r = Renderer::new(20, 12);
+    r.feed(b"\x1b[?6h\x1b[5;10r\x1b[6n");
+    assert_eq!(r.take_replies(), b"\x1b[1;1R");
+}

@@ -211,13 +211,20 @@ class CellRun:
 class Kernel:
     """One kernel started by jupyter_client's KernelManager, with its blocking client."""
 
-    def __init__(self, name: str, env: dict, registry: list, start_timeout: float = 60):
+    def __init__(self, name: str, env: dict, registry: list, log_dir: Path,
+                 start_timeout: float = 60):
         self.name = name
         self.km = KernelManager(kernel_name=name)
         self.km.shutdown_wait_time = 5
         registry.append(self)
+        # The kernel's own stderr goes to a file: shown when a measurement fails.
+        self.log_path = log_dir / f"{name}-{len(registry)}.log"
+        log_file = open(self.log_path, "wb")
         t0 = time.perf_counter()
-        self.km.start_kernel(env=env)
+        try:
+            self.km.start_kernel(env=env, stdout=log_file, stderr=log_file)
+        finally:
+            log_file.close()  # the kernel has its own copy
         self.kc = self.km.blocking_client()
         self.kc.start_channels()
         self.start_to_info = self._first_kernel_info(t0, start_timeout)
@@ -615,7 +622,18 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def kernel(self, name: str) -> Kernel:
-        return Kernel(name, self.env, self.kernels)
+        logs = self.tmp / "logs"
+        logs.mkdir(exist_ok=True)
+        return Kernel(name, self.env, self.kernels, logs)
+
+    def show_kernel_logs(self) -> None:
+        for k in self.kernels:
+            try:
+                tail = k.log_path.read_text(errors="replace")[-2000:].strip()
+            except OSError:
+                continue
+            if tail:
+                log(f"stderr of kernel {k.name} (tail):\n{tail}")
 
     def drop(self, k: Kernel) -> None:
         k.close()
@@ -1109,6 +1127,7 @@ def main() -> int:
         R = full(b)
     except BenchError as e:
         log(f"FAILED: {e}")
+        b.show_kernel_logs()
         return 1
     finally:
         b.close()

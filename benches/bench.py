@@ -889,6 +889,28 @@ def terminal_bench_names() -> list[str]:
     return re.findall(r'\[\[bench\]\]\s*\n\s*name\s*=\s*"([^"]+)"', text)
 
 
+def rate_table(text: str) -> dict[str, dict[str, float]]:
+    """A bench's printed table (a header naming its columns, `render MB/s`, `copy MB/s`...,
+    then one line per stream ending in as many numbers) as {stream: {column: value}}."""
+    cols: list[str] = []
+    table: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        if not cols:
+            if "MB/s" in line:
+                cols = re.findall(r"\S+(?: MB/s)?", line)[1:]
+            continue
+        nums = re.findall(r"\s+(-?[\d.]+|NaN|inf)", line)
+        if len(nums) < len(cols):
+            continue
+        nums = nums[-len(cols):]
+        name = re.sub(r"(\s+(-?[\d.]+|NaN|inf)){%d}\s*$" % len(cols), "", line).strip()
+        try:
+            table[name] = {c: float(v) for c, v in zip(cols, nums)}
+        except ValueError:
+            continue
+    return table
+
+
 def cargo_benches(timeout: float) -> dict:
     """`cargo bench -p sshpty-terminal`, one bench target at a time so each one's printed
     table is kept apart; the MB/s figures are parsed from the tables."""
@@ -908,18 +930,10 @@ def cargo_benches(timeout: float) -> dict:
         parsed["raw"][name] = cp.stdout.splitlines()
         if cp.returncode != 0:
             parsed["errors"][name] = cp.stderr[-1500:]
-        for line in cp.stdout.splitlines():
-            if name == "throughput":
-                m = re.match(r"^(.*?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$", line)
-                if m:
-                    parsed.setdefault("renderer", {})[m.group(1).strip()] = {
-                        "MB": float(m.group(2)), "render_MBps": float(m.group(3)),
-                        "copy_MBps": float(m.group(4))}
-            elif name != "hostile":
-                # Another bench (the prompt detector's): keep each line that states a rate.
-                for m in re.finditer(r"([\d.]+)\s*MB/s", line):
-                    parsed.setdefault("other_rates", []).append(
-                        {"bench": name, "line": line.strip(), "MBps": float(m.group(1))})
+        if name != "hostile":
+            table = rate_table(cp.stdout)
+            if table:
+                parsed.setdefault("tables", {})[name] = table
     return parsed
 
 
@@ -1116,13 +1130,23 @@ def markdown(R: dict, env: dict) -> str:
                 row(f"completion `{code}`, {where}", fmt_ms(c), "", f"{c['matches']} matches",
                     None, "≤ 10 ms", c["median"] <= 10)
     tb = R.get("terminal_benches") or {}
-    ren = (tb.get("renderer") or {}).get("all")
-    if ren:
-        row("renderer throughput, mixed corpus", f"{ren['render_MBps']:.1f} MB/s",
-            "copying the same bytes", f"{ren['copy_MBps']:.0f} MB/s",
-            ren["render_MBps"] / ren["copy_MBps"] if ren["copy_MBps"] else None)
-    for o in tb.get("other_rates", []):
-        row("terminal bench: " + o["line"][:70], f"{o['MBps']:.1f} MB/s", "", "", None)
+    tables = tb.get("tables") or {}
+    ren = (tables.get("throughput") or {}).get("all") or {}
+    if "render MB/s" in ren:
+        row("renderer throughput, mixed corpus (`--bench throughput`)",
+            f"{ren['render MB/s']:.1f} MB/s", "copying the same bytes",
+            f"{ren.get('copy MB/s', 0):.0f} MB/s", ratio(ren["render MB/s"], ren.get("copy MB/s")))
+    det = (tables.get("prompts") or {}).get("all") or {}
+    dcol = next((c for c in det if "detect" in c), None)
+    if dcol:
+        row(f"renderer + prompt detector, mixed corpus (`--bench prompts`, {dcol})",
+            f"{det[dcol]:.1f} MB/s", "the renderer alone, same corpus",
+            f"{det.get('render MB/s', 0):.1f} MB/s", ratio(det[dcol], det.get("render MB/s")))
+    for bench_name, table in tables.items():
+        if bench_name not in ("throughput", "prompts") and "all" in table:
+            for col, v in table["all"].items():
+                if "MB/s" in col:
+                    row(f"`--bench {bench_name}`: {col}, all", f"{v:.1f} MB/s", "", "", None)
 
     out = [f"# sshpty benchmarks: {env['commit']}{' (dirty)' if env['dirty'] else ''}, {env['date']}",
            "",

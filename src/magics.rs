@@ -360,6 +360,16 @@ fn substitute(text: &str, params: &BTreeMap<String, String>) -> String {
 }
 
 /// A shell variable name: what `%param` sets and `%sudo password-from-env` reads.
+/// A user name as `useradd` accepts it (and nothing a shell or sudo would read otherwise).
+pub fn is_user_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 32
+        && !text.starts_with('-')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+}
+
 fn is_name(text: &str) -> bool {
     let mut chars = text.chars();
     chars

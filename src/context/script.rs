@@ -220,6 +220,27 @@ pub fn sudo_wrapper(marker: &str) -> Vec<u8> {
     w
 }
 
+/// `%become USER`: the cell's payload run by a bash that sudo starts as USER. The login
+/// user's shell reads the payload as usual and hands it to the new shell on its standard
+/// input (not in its arguments, which `ps` shows); that shell then takes the terminal as
+/// its input, so the cell's programs see a terminal as always. sudo's password prompt
+/// carries the cell's marker, as the `sudo` of a cell does.
+pub fn become_payload(inner: &[u8], user: &str, sudo_marker: &str) -> Vec<u8> {
+    let mut p = TERMINAL_ON.as_bytes().to_vec();
+    p.extend(b"__sshpty_inner=");
+    p.extend(ansi_c_quote(inner));
+    p.extend(b"\nSUDO_PROMPT=");
+    p.extend(ansi_c_quote(
+        terminal::prompt::sudo_prompt_argument(sudo_marker).as_bytes(),
+    ));
+    p.extend(b" exec sudo -u ");
+    p.extend(ansi_c_quote(user.as_bytes()));
+    p.extend(
+        b" -- bash --noprofile --norc -c 'eval \"$(cat)\" </dev/tty' <<< \"$__sshpty_inner\"\n",
+    );
+    p
+}
+
 /// Whether a captured function is the kernel's sudo wrapper.
 pub fn is_sudo_wrapper(name: &str, body: &[u8]) -> bool {
     name == "sudo" && body.windows(8).any(|w| w == b"[sshpty:")

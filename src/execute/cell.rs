@@ -86,6 +86,9 @@ pub struct Answers<'a> {
     pub login_user: String,
     /// A password sudo took may answer its later prompts in the same cell.
     pub cache_on: bool,
+    /// Questions come before the cell starts (`%become`: sudo asks first): what the
+    /// target prints before the start is rendered and watched for prompts.
+    pub before_start: bool,
 }
 
 /// What became of sudo's password questions.
@@ -133,6 +136,50 @@ pub struct CellResult {
     /// The prompt the cell could not answer, with [`StopReason::Unanswerable`].
     pub unanswered: Option<String>,
     pub sudo: SudoOutcome,
+}
+
+/// Keeps the sudo marker out of everything shown: a prompt the kernel did not answer (a
+/// headless run, an interrupt) stays in the output as sudo's usual `[sudo] password for`.
+struct Scrub<'a> {
+    inner: &'a mut dyn Sink,
+    /// `[sshpty:MARKER]`, as the terminal shows it.
+    tag: Option<String>,
+}
+
+impl Scrub<'_> {
+    fn clean<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        match &self.tag {
+            Some(tag) if text.contains(tag.as_str()) => text.replace(tag.as_str(), "[sudo]").into(),
+            _ => text.into(),
+        }
+    }
+}
+
+impl Sink for Scrub<'_> {
+    fn text(&mut self, text: &str) {
+        let t = self.clean(text).into_owned();
+        self.inner.text(&t);
+    }
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
+    fn blocked_until(&self) -> Option<Instant> {
+        self.inner.blocked_until()
+    }
+    fn live(&mut self, text: Option<&str>) {
+        let t = text.map(|t| self.clean(t).into_owned());
+        self.inner.live(t.as_deref());
+    }
+    fn screen(&mut self, plain: String, html: String, last: bool) {
+        let (p, h) = (
+            self.clean(&plain).into_owned(),
+            self.clean(&html).into_owned(),
+        );
+        self.inner.screen(p, h, last);
+    }
+    fn note(&mut self, text: &str) {
+        self.inner.note(text);
+    }
 }
 
 /// What a box on the screen asks for.
@@ -205,6 +252,14 @@ pub async fn run(
         sudo: SudoOutcome::default(),
     };
     let answers = spec.answers;
+    let mut scrub = Scrub {
+        inner: sink,
+        tag: answers.sudo_marker.as_ref().map(|m| {
+            let p = terminal::prompt::sudo_prompt_argument(m);
+            p[..p.find(']').map_or(p.len(), |i| i + 1)].to_owned()
+        }),
+    };
+    let sink: &mut dyn Sink = &mut scrub;
     let mut detector = terminal::prompt::Detector::new(answers.sudo_marker.as_deref());
     let mut remembered = answers.sudo_password;
     // A password given to sudo and not yet judged: (user, password).
@@ -246,7 +301,8 @@ pub async fn run(
             break;
         }
         // Questions: only while the cell runs and is not being stopped.
-        if open.is_none() && !done && stop_at.is_none() && result.started {
+        if open.is_none() && !done && stop_at.is_none() && (result.started || answers.before_start)
+        {
             let idle = last_output.elapsed();
             if renderer.screen_mode() {
                 let since = *screen_since.get_or_insert_with(Instant::now);
@@ -383,6 +439,13 @@ pub async fn run(
                     just_refused = true;
                     result.sudo.rejected = true;
                 }
+                if answers.before_start && !result.started {
+                    for e in &events {
+                        if let Event::Noise(n) = e {
+                            renderer.feed(n);
+                        }
+                    }
+                }
                 handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
                 detector.output();
                 if exited_at.is_some() && (result.captured.is_some() || result.capture_too_large) {
@@ -465,6 +528,12 @@ pub async fn run(
         sink.text(&rest);
     }
     sink.flush();
+    if let Some(tag) = &scrub.tag
+        && result.noise.windows(tag.len()).any(|w| w == tag.as_bytes())
+    {
+        let noise = String::from_utf8_lossy(&result.noise).replace(tag.as_str(), "[sudo]");
+        result.noise = noise.into_bytes();
+    }
     if let Some(pending) = sudo_pending
         && result.stopped.is_none()
     {

@@ -79,6 +79,37 @@ impl Engine {
                 Ok(())
             }
             Magic::Sudo(cmd) => self.sudo_magic(cmd, out).await,
+            Magic::Become(user) => {
+                let user = user.unwrap_or_else(|| "root".into());
+                let mut st = self.state();
+                let Some(h) = st.current.clone().and_then(|n| st.hosts.get_mut(&n)) else {
+                    return Err(Failure::new("NoTarget", super::HOW_TO_LOGIN));
+                };
+                if !crate::magics::is_user_name(&user) {
+                    return Err(Failure::new(
+                        "MagicUsage",
+                        format!("%become: {user:?} is not a user name"),
+                    ));
+                }
+                h.become_user = Some(user.clone());
+                out.text(&format!(
+                    "the next cells run as {user} through sudo (asked for, or remembered, as sudo's password is), with the context carried; %unbecome ends it\n"
+                ));
+                Ok(())
+            }
+            Magic::Unbecome => {
+                let mut st = self.state();
+                let Some(h) = st.current.clone().and_then(|n| st.hosts.get_mut(&n)) else {
+                    return Err(Failure::new("NoTarget", super::HOW_TO_LOGIN));
+                };
+                let was = h.become_user.take();
+                let me = h.target.info().user;
+                out.text(&match was {
+                    Some(u) => format!("cells run as {me} again (no longer as {u})\n"),
+                    None => format!("cells already run as {me}\n"),
+                });
+                Ok(())
+            }
             Magic::OutputLimit(limit) => {
                 self.state().output_limit = limit;
                 out.text(&match limit {
@@ -94,13 +125,6 @@ impl Engine {
             Magic::Download { remote, local } => {
                 self.transfer(false, &local, &remote, req, out).await
             }
-            other => Err(Failure::new(
-                "NotAvailable",
-                format!(
-                    "{} is not available in this version of sshpty yet",
-                    magic_name(&other)
-                ),
-            )),
         }
     }
 
@@ -192,12 +216,15 @@ impl Engine {
                 context.cwd_lossy()
             ));
         }
+        // A reconnection keeps who the cells run as.
+        let become_user = st.hosts.get(&name).and_then(|h| h.become_user.clone());
         st.hosts.insert(
             name.clone(),
             Host {
                 target,
                 context,
                 shell,
+                become_user,
             },
         );
         st.current = Some(name);
@@ -520,18 +547,6 @@ fn capture_scalar(text: &[u8]) -> Option<String> {
     let mut c = Context::default();
     c.vars.insert(name.clone(), text.to_vec());
     c.scalar(&name)
-}
-
-fn magic_name(m: &Magic) -> &'static str {
-    match m {
-        Magic::OutputLimit(_) => "%output-limit",
-        Magic::Sudo(_) => "%sudo",
-        Magic::Become(_) => "%become",
-        Magic::Unbecome => "%unbecome",
-        Magic::Upload { .. } => "%upload",
-        Magic::Download { .. } => "%download",
-        _ => "this magic",
-    }
 }
 
 fn human_bytes(n: u64) -> String {

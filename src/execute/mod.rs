@@ -61,6 +61,8 @@ pub struct Host {
     pub context: Context,
     /// `bash 5.2.15(1)-release`, for `%status`.
     pub shell: String,
+    /// `%become USER`: cells run as USER through sudo.
+    pub become_user: Option<String>,
 }
 
 pub struct State {
@@ -239,7 +241,19 @@ impl Engine {
         code: &str,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
-        let (name, target, ctx, strict, timeout, show_header, cols, rows, limit, count) = {
+        let (
+            name,
+            target,
+            ctx,
+            strict,
+            timeout,
+            show_header,
+            cols,
+            rows,
+            limit,
+            count,
+            become_user,
+        ) = {
             let st = self.state();
             let Some(name) = st.current.clone() else {
                 return Err(Failure::new("NoTarget", HOW_TO_LOGIN));
@@ -258,9 +272,15 @@ impl Engine {
                 st.rows,
                 st.output_limit,
                 st.execution_count,
+                host.become_user.clone(),
             )
         };
-        let info = target.info();
+        let mut info = target.info();
+        let login_user = info.user.clone();
+        if let Some(u) = &become_user {
+            // The header says who runs the cell.
+            info.user = format!("{u} (via sudo as {})", info.user);
+        }
         out.set_limit(limit, output_dir(), output_file_name(&info.host, count));
         out.header = show_header.then(|| {
             header::Header::start(
@@ -273,14 +293,20 @@ impl Engine {
         let nonce = new_nonce();
         let started = std::time::Instant::now();
         let sudo_marker = new_nonce()[..16].to_owned();
-        let (sudo_password, cache_on) = self.sudo_password(&name, &info.user, code, out).await;
+        let (sudo_password, cache_on) = self.sudo_password(&name, &login_user, code, out).await;
         let asker = StdinAsker {
             stdin: self.inner.stdin.clone(),
             req: req.clone(),
         };
         let spec = RunSpec {
             bootstrap: script::BOOTSTRAP,
-            payload: script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker)),
+            payload: {
+                let p = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));
+                match &become_user {
+                    Some(u) => script::become_payload(&p, u, &sudo_marker),
+                    None => p,
+                }
+            },
             nonce: &nonce,
             cols,
             rows,
@@ -289,8 +315,9 @@ impl Engine {
                 asker: ex.allow_stdin.then_some(&asker as &dyn cell::Asker),
                 sudo_marker: Some(sudo_marker.clone()),
                 sudo_password,
-                login_user: info.user.clone(),
+                login_user: login_user.clone(),
                 cache_on,
+                before_start: become_user.is_some(),
             },
         };
         self.inner.running.send_replace(true);
@@ -391,6 +418,9 @@ impl Engine {
         timeout: Option<Duration>,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
+        if r.stopped == Some(StopReason::Unanswerable) {
+            return Err(waits_for_input(r.unanswered.as_deref()));
+        }
         if !r.started {
             let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
             let detail = if noise.is_empty() {
@@ -440,7 +470,7 @@ impl Engine {
                 .map(|h| h.context.cwd_lossy())
                 .unwrap_or_default();
             out.note(&format!(
-                "sshpty: the directory {} no longer exists; the cell ran in {now}\n",
+                "sshpty: the directory {} cannot be entered (gone, or no permission); the cell ran in {now}\n",
                 before.cwd_lossy()
             ));
         }
@@ -449,16 +479,7 @@ impl Engine {
                 return Err(Failure::new("Interrupted", "the cell was interrupted"));
             }
             Some(StopReason::Unanswerable) => {
-                let what = r.unanswered.as_deref().unwrap_or("a prompt");
-                return Err(Failure::new(
-                    "WaitsForInput",
-                    format!(
-                        "the command waits for input: {what:?}; this client cannot answer prompts \
-                         (allow_stdin is false), so the command was stopped. Give the input in the \
-                         cell (a here-document, `yes |`, a -y flag), or for sudo name a password \
-                         source with %sudo password-from-command or password-from-env"
-                    ),
-                ));
+                return Err(waits_for_input(r.unanswered.as_deref()));
             }
             Some(StopReason::Timeout) => {
                 let secs = timeout.map(|t| t.as_secs()).unwrap_or(0);
@@ -564,6 +585,19 @@ pub fn describe_exit(e: &Exit) -> String {
         Exit::Signal(s) => format!("killed by signal {s}"),
         Exit::Unknown(w) => w.clone(),
     }
+}
+
+fn waits_for_input(what: Option<&str>) -> Failure {
+    let what = what.unwrap_or("a prompt");
+    Failure::new(
+        "WaitsForInput",
+        format!(
+            "the command waits for input: {what:?}; this client cannot answer prompts \
+             (allow_stdin is false), so the command was stopped. Give the input in the cell \
+             (a here-document, `yes |`, a -y flag), or for sudo name a password source with \
+             %sudo password-from-command or password-from-env"
+        ),
+    )
 }
 
 /// Where the complete output of cells over their output limit is kept.

@@ -74,7 +74,6 @@ def test_boxes_answered_for_a_login(ssh_servers, tmp_path):
     assert h1.known_hosts_line().split()[2] in cfg.known_hosts.read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="prompts (sudo, read -p, vi keys): issue 5, being implemented")
 def test_prompts_on_the_ssh_host(ssh_servers, ssh_kernelspec, tmp_path):
     """Issue 5's browser scenario on h1 through a `--login h1-ops` kernel: sudo's password box
     answered gives root, `read -p` a text box, vi edits a file by keys, a progress bar is one line,

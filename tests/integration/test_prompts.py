@@ -193,6 +193,7 @@ def test_headless_sudo_fails_fast_and_leaves_nothing(ssh, h1):
     assert "[sudo] password for sshpty-ops:" in res.errors[0]["evalue"]
     assert time.monotonic() - t0 < HEADLESS_BOUND
     assert not ssh.wait_remote_gone("h1-ops", r"sudo.*sleep 1937", timeout=5)
+    assert "[sshpty:" not in all_iopub_text(h1)  # the unanswered prompt reads as sudo's own
 
 
 def test_password_from_command_for_headless_runs(ssh, h1, tmp_path):
@@ -217,3 +218,28 @@ def test_no_secret_in_history(ssh, h1):
     hist = h1.history(hist_access_type="tail", n=50, output=True)
     assert ssh.lab.password not in str(hist)
     assert not pgrep(re.escape(ssh.lab.password))
+
+
+def test_become_runs_as_root_with_the_context_carried(ssh, h1):
+    h1.ok("cd /tmp; carried=yes")
+    a = answering(h1, "%become", [(SUDO_PROMPT, ssh.lab.password)])
+    a.result.ok()
+    a = answering(h1, 'id -u; pwd; echo "$carried"', [(SUDO_PROMPT, ssh.lab.password)])
+    assert a.result.ok().lines == ["0", "/tmp", "yes"], a.result.describe()
+    # The password is remembered: no more questions; the context carries as root.
+    assert no_questions(h1, "cd /root; secret_dir=$(pwd)").ok()
+    assert no_questions(h1, 'pwd; echo "$secret_dir"; whoami').ok().lines == ["/root", "/root", "root"]
+    h1.ok("%unbecome")
+    res = h1.run("whoami")
+    assert res.lines[0] == "sshpty-ops", res.describe()
+    assert ssh.lab.password not in all_iopub_text(h1)
+
+
+def test_become_headless_without_a_password_fails_fast(h1):
+    h1.ok("%sudo forget")
+    h1.ok("%become")
+    t0 = time.monotonic()
+    res = h1.run("id -u", timeout=30)
+    res.failed()
+    assert res.errors[0]["ename"] == "WaitsForInput", res.describe()
+    assert time.monotonic() - t0 < HEADLESS_BOUND

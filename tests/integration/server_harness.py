@@ -260,6 +260,8 @@ class ServerKernel:
         except websocket.WebSocketTimeoutException:
             return None
         msg = json.loads(raw)
+        # When it arrived and how big it was on the wire: to see what the rate limiter saw.
+        msg["_received"], msg["_size"] = time.monotonic(), len(raw)
         self.received += 1
         msg.setdefault("msg_type", msg["header"]["msg_type"])
         parent = (msg.get("parent_header") or {}).get("msg_id", "")
@@ -344,6 +346,24 @@ class ServerCellResult(CellResult):
     def rate_exceeded(self) -> list[str]:
         """The server's own "IOPub ... rate exceeded" notices in this cell."""
         return [m["content"]["text"] for m in self.streams if RATE_EXCEEDED.search(m["content"]["text"])]
+
+    def window_peaks(self, window: float = 3.0) -> tuple[int, int]:
+        """The most stream bytes (whole messages, as the server counts them) and the most
+        output messages that arrived within any WINDOW seconds: near what jupyter_server's
+        limiter saw (it counts at relay time, this client at arrival)."""
+        counted = [m for m in self.outputs
+                   if m["msg_type"] not in ("status", "execute_input") and "_received" in m]
+        peak_bytes = peak_msgs = 0
+        start = 0
+        total = 0
+        for end, m in enumerate(counted):
+            total += m["_size"] if m["msg_type"] == "stream" else 0
+            while counted[start]["_received"] <= m["_received"] - window:
+                total -= counted[start]["_size"] if counted[start]["msg_type"] == "stream" else 0
+                start += 1
+            peak_bytes = max(peak_bytes, total)
+            peak_msgs = max(peak_msgs, end - start + 1)
+        return peak_bytes, peak_msgs
 
     @property
     def notebook_text(self) -> str:

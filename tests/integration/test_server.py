@@ -102,15 +102,20 @@ def saved_output_files(text: str, since: float) -> list[Path]:
 
 
 @pytest.mark.timeout(420)
-def test_50mb_cell_no_rate_exceeded_and_nothing_lost(kernel):
+def test_50mb_cell_no_rate_exceeded_and_nothing_lost(kernel, figures):
     since = time.time()
     res = kernel.run(BIG_CELL, timeout=360).ok()
+    peak_bytes, peak_msgs = res.window_peaks()
+    figures(f"50 MB cell through jupyter_server: {res.elapsed:.1f} s, {len(res.outputs)} IOPub "
+            f"messages, at most {peak_bytes} stream bytes / {peak_msgs} messages within 3 s "
+            f"(server limits 3000000 / 3000)")
     text = res.notebook_text
     in_cell, bad = numbered_lines(text, "cell")
     assert not res.rate_exceeded, (
         f"jupyter_server dropped output {len(res.rate_exceeded)} times (default limits; "
         f"{len(in_cell)} of {LINES} lines reached the cell in {res.elapsed:.1f} s, "
-        f"{len(res.streams)} stream messages):\n{res.rate_exceeded[0]}")
+        f"{len(res.streams)} stream messages; at most {peak_bytes} stream bytes and "
+        f"{peak_msgs} messages arrived within 3 s):\n{res.rate_exceeded[0]}")
     files = saved_output_files(text, since)
     in_files: set[int] = set()
     try:

@@ -282,7 +282,7 @@ class Notebook:
     """One running kernel and a blocking client on it."""
 
     def __init__(self, kernel_name: str, env: dict | None = None, start_timeout: float = 30,
-                 real_home: bool = False):
+                 real_home: bool = False, stderr_path: Path | None = None):
         from jupyter_client import KernelManager
 
         self.kernel_name = kernel_name
@@ -300,7 +300,12 @@ class Notebook:
         self.km = KernelManager(kernel_name=kernel_name)
         self.km.shutdown_wait_time = 5
         t0 = time.monotonic()
-        self.km.start_kernel(env=base)
+        if stderr_path is not None:
+            # The kernel's log (SSHPTY_LOG) goes to this file, for tests that read it.
+            self._stderr = open(stderr_path, "w")
+            self.km.start_kernel(env=base, stderr=self._stderr)
+        else:
+            self.km.start_kernel(env=base)
         self.kc = self.km.blocking_client()
         self.kc.start_channels()
         try:

@@ -243,3 +243,26 @@ def test_become_headless_without_a_password_fails_fast(h1):
     res.failed()
     assert res.errors[0]["ename"] == "WaitsForInput", res.describe()
     assert time.monotonic() - t0 < HEADLESS_BOUND
+
+
+def test_whiptail_menu_pick_by_keys(local):
+    code = ("choice=$(whiptail --menu 'Pick a fruit' 15 40 3 a Apple b Banana c Cherry "
+            "3>&1 1>&2 2>&3); echo \"picked=$choice\"")
+    a = answering(local, code, [("keys", "<Down><CR>")], timeout=60)
+    res = a.result.ok()
+    assert res.lines[-1] == "picked=b", res.describe()
+    screens = [m["content"]["data"]["text/plain"] for m in res.displays]
+    assert any("Pick a fruit" in s and "Banana" in s for s in screens), screens[:1]
+
+
+def test_su_password_prompt_on_the_host(ssh, h1):
+    a = answering(h1, "su sshpty-ops -c 'echo su-ok'", [("^Password:$", ssh.lab.password)])
+    assert [(q.prompt, q.password) for q in a.asked] == [("Password:", True)]
+    assert a.result.ok().lines == ["su-ok"]
+
+
+def test_vi_over_ssh_edits_a_file(h1):
+    a = answering(h1, "f=$(mktemp); vi \"$f\"", [("keys", ["iover ssh<Esc>", ":wq<CR>"])],
+                  timeout=60)
+    a.result.ok()
+    assert h1.ok('cat "$f"; rm -f "$f"').lines == ["over ssh"]

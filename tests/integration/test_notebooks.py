@@ -151,3 +151,21 @@ def test_bundled_runbook_runs(tmp_path):
     assert "Linux" in by_source[code[0].source.strip()]
     assert "filesystem at" in stream_text(code[-2])
     assert "\x1b[" in "".join(o.get("text", "") for o in code[-1].outputs), "ls --color lost its colour"
+
+
+def test_progress_bar_saved_with_nbclient_keeps_the_final_line_only(tmp_path):
+    """With the header on (live view), the saved notebook still has one line for the bar and
+    no empty or duplicated output."""
+    code = ("for i in $(seq 1 10000); do printf '\\rcopying %5d/10000' $i; "
+            "[ $((i % 1000)) = 0 ] && sleep 0.08; done; echo; echo done")
+    nb = notebook_with(PLAIN, [new_code_cell("%login local"), new_code_cell(code)])
+    _nbclient(nb, PLAIN)
+    saved = tmp_path / "saved.ipynb"
+    nbformat.write(nb, saved)
+    cell = nbformat.read(saved, as_version=4).cells[1]
+    assert stream_text(cell) == "copying 10000/10000\ndone\n", cell.outputs
+    assert [o.output_type for o in cell.outputs].count("display_data") == 1  # the header
+    for o in cell.outputs:
+        if o.output_type == "display_data":
+            assert o.data.get("text/plain", "").strip(), f"an empty output: {o}"
+            assert "copying" not in o.data["text/plain"], f"the live view stayed: {o}"

@@ -94,3 +94,14 @@ def test_output_limit_off(local):
     res = local.ok("seq 1 200000")
     assert res.lines == [str(i) for i in range(1, 200001)]
     assert plain_text(res.stream).count("\n") == 200000
+
+
+def test_binary_output_leaves_the_terminal_as_new(local):
+    res = local.run("head -c 300000 /dev/urandom; printf '\\033[?1049h\\033[?25l\\033[31m'; "
+                    "head -c 1000 /dev/urandom", timeout=60)
+    assert res.status == "ok", res.describe()
+    assert "\ufffd" in res.stream  # invalid UTF-8 shows as U+FFFD
+    # The next cell starts on a fresh terminal: line mode, default colours, no screen.
+    nxt = local.ok("echo plain")
+    assert nxt.stream == "plain\n", nxt.describe()
+    assert not nxt.displays

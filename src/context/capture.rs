@@ -91,6 +91,14 @@ pub fn parse(block: &[u8]) -> Result<Captured, CaptureError> {
                     return Err(bad());
                 }
             }
+            // `export -p` of a POSIX sh (hosts without bash): each variable kept in the
+            // `declare -x` form bash mode keeps.
+            b'X' => {
+                for (name, value) in super::posix::parse_export_p(rest) {
+                    let text = super::posix::declare_exported(&name, value.as_deref());
+                    c.vars.insert(name, text);
+                }
+            }
             b'f' | b'L' | b'A' => {
                 let mut parts = rest.splitn(2, |&b| b == 0x1f);
                 let name = parts.next().unwrap_or_default();
@@ -219,6 +227,7 @@ mod tests {
                 b"V\x1fdeclare -a arr=([0]=\"1\" [1]=\"2\")\n",
                 b"f\x1fgreet\x1fgreet () \n{ \n    echo hi\n}\n",
                 b"A\x1fll\x1fls -l",
+                b"X\x1fexport E='it'\"'\"'s'\nexport U\n",
             ],
         );
         let c = parse(&b).unwrap();
@@ -240,6 +249,8 @@ mod tests {
             b"greet () \n{ \n    echo hi\n}".to_vec()
         );
         assert_eq!(c.aliases["ll"], b"ls -l".to_vec());
+        assert_eq!(c.vars["E"], b"declare -x E=$'it\\'s'".to_vec());
+        assert_eq!(c.vars["U"], b"declare -x U".to_vec());
     }
 
     #[test]

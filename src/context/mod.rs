@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod demux;
+pub mod posix;
 pub mod script;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,8 +92,21 @@ pub fn is_restored_name(name: &str) -> bool {
     !NEVER_RESTORED.contains(&name) && !name.starts_with("__sshpty") && !name.starts_with("COMP_")
 }
 
+/// The shell cells run in on a target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// bash, whatever the login shell: the whole state is carried.
+    #[default]
+    Bash,
+    /// A host without bash: POSIX sh, carrying the working directory and exported
+    /// variables (see `posix`).
+    Sh,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Context {
+    /// Which shell this context is for; a host keeps it across reconnects.
+    pub dialect: Dialect,
     pub cwd: Vec<u8>,
     /// name → `declare -p` text.
     pub vars: BTreeMap<String, Vec<u8>>,

@@ -7,7 +7,7 @@
 //! the terminal back into a normal one for the cell.
 
 use super::demux::{ctx_marker, end_marker, start_marker};
-use super::{CELL_OPTIONS, Context};
+use super::{CELL_OPTIONS, Context, Dialect, posix};
 
 /// Run by the login shell of the target (any of sh, bash, fish, tcsh: one `exec`, single
 /// quotes only). `head -c` reads in blocks. `read -n` matters: without a count, bash's
@@ -18,6 +18,20 @@ pub const BOOTSTRAP: &str =
 /// the captured environment is what a terminal login sets up (aliases included).
 pub const LOGIN_BOOTSTRAP: &str =
     r#"exec bash -l -i -c 'read -r -n 20 n && eval "$(head -c "$n")"'"#;
+
+/// For hosts without bash: the same protocol in POSIX sh. `read` of busybox sh and dash
+/// reads a terminal one byte at a time, so the length line leaves the payload unread.
+pub const SH_BOOTSTRAP: &str = r#"exec sh -c 'read -r n && eval "$(head -c "$n")"'"#;
+/// As a login shell (reads /etc/profile and ~/.profile).
+pub const SH_LOGIN_BOOTSTRAP: &str = r#"exec sh -l -c 'read -r n && eval "$(head -c "$n")"'"#;
+
+/// The bootstrap for a cell in `ctx`'s shell.
+pub fn bootstrap(ctx: &Context) -> &'static str {
+    match ctx.dialect {
+        Dialect::Bash => BOOTSTRAP,
+        Dialect::Sh => SH_BOOTSTRAP,
+    }
+}
 
 /// The terminal modes the target's PTY starts without (see `target`), turned back on.
 const TERMINAL_ON: &str = "stty echo icanon isig iexten ixon icrnl 2>/dev/null\n";
@@ -181,6 +195,9 @@ pub fn cell_payload(
     strict: bool,
     sudo_marker: Option<&str>,
 ) -> Vec<u8> {
+    if ctx.dialect == Dialect::Sh {
+        return sh_cell_payload(ctx, code, nonce, strict, sudo_marker);
+    }
     let mut p = Vec::with_capacity(code.len() + ctx.size() + 4096);
     p.extend(TERMINAL_ON.as_bytes());
     p.extend(restore(ctx));
@@ -254,6 +271,97 @@ pub fn login_payload(nonce: &str) -> Vec<u8> {
     p.push_str("shopt -s expand_aliases\n");
     p.push_str(DEFAULTS);
     p.push_str(&capture_function(nonce, true));
+    p.push_str(&start_line(nonce));
+    p.push_str("{ __sshpty_capture 0; } 2>/dev/null\n");
+    p.into_bytes()
+}
+
+/// The capture function in POSIX sh: status, working directory, umask, `export -p`, in
+/// the records `capture` reads (the variables in one `X` record). Builtins only.
+fn sh_capture_function(nonce: &str) -> String {
+    let ctx = String::from_utf8_lossy(&ctx_marker(nonce)).replace('\x1b', "\\033");
+    let end = format!("\\0E\\037{nonce}\\0\\033\\\\");
+    format!(
+        r#"__sshpty_capture() {{
+  __sshpty_s=$1
+  set +eux
+  trap - INT
+  printf '{ctx}\n\t;S\037%s\0D\037%s\0M\037' "$__sshpty_s" "$PWD"
+  umask
+  printf '\0X\037'
+  export -p
+  printf '{end}'
+}}
+"#
+    )
+}
+
+/// Restore in sh: the working directory (as in bash, a deleted one falls back to its
+/// nearest parent) and the scalar variables, exported ones exported.
+fn sh_restore(ctx: &Context) -> Vec<u8> {
+    let mut s = Vec::with_capacity(ctx.size() + 512);
+    let gone: Vec<&str> = ctx
+        .login_exported
+        .iter()
+        .filter(|n| !ctx.vars.contains_key(*n) && super::is_restored_name(n))
+        .map(String::as_str)
+        .collect();
+    if !ctx.cwd.is_empty() {
+        s.extend(b"__sshpty_d=");
+        s.extend(posix::sh_quote(&ctx.cwd));
+        s.extend(
+            b"\ncd -- \"$__sshpty_d\" 2>/dev/null || { __sshpty_cdfail=1; while __sshpty_d=${__sshpty_d%/*}; [ -n \"$__sshpty_d\" ] && ! cd -- \"$__sshpty_d\" 2>/dev/null; do :; done; [ -n \"$__sshpty_d\" ] || cd /; }\n",
+        );
+    }
+    posix::restore_vars(ctx.vars.values(), &gone, &mut s);
+    if !ctx.umask.is_empty() && ctx.umask.bytes().all(|b| b.is_ascii_digit()) {
+        s.extend(format!("umask {}\n", ctx.umask).as_bytes());
+    }
+    s.extend(b"TERM=xterm-256color; export TERM\n");
+    s
+}
+
+/// The cell payload in POSIX sh (see [`cell_payload`]): the same markers, so the cell
+/// runner and the capture parser need not know which shell ran.
+fn sh_cell_payload(
+    ctx: &Context,
+    code: &str,
+    nonce: &str,
+    strict: bool,
+    sudo_marker: Option<&str>,
+) -> Vec<u8> {
+    let mut p = Vec::with_capacity(code.len() + ctx.size() + 2048);
+    p.extend(TERMINAL_ON.as_bytes());
+    p.extend(sh_restore(ctx));
+    p.extend(sh_capture_function(nonce).as_bytes());
+    if let Some(marker) = sudo_marker {
+        // As `sudo_wrapper`, quoted for sh (functions are not carried in sh mode).
+        p.extend(b"sudo() { SUDO_PROMPT=");
+        p.extend(posix::sh_quote(
+            terminal::prompt::sudo_prompt_argument(marker).as_bytes(),
+        ));
+        p.extend(b" command sudo \"$@\"; }\n");
+    }
+    p.extend(b"trap '{ __sshpty_capture 130; } 2>/dev/null; exit 130' INT\n");
+    p.extend(start_line(nonce).as_bytes());
+    p.extend(b"__sshpty_cell=");
+    p.extend(posix::sh_quote(code.as_bytes()));
+    // No pipefail in POSIX sh: strict is errexit there.
+    p.extend(if strict {
+        &b"\neval \"set -e\n$__sshpty_cell\"\n"[..]
+    } else {
+        &b"\neval \"$__sshpty_cell\"\n"[..]
+    });
+    p.extend(b"{ __sshpty_capture $?; } 2>/dev/null\n[ -z \"$!\" ] || sleep 0.2\n");
+    p
+}
+
+/// The login payload in POSIX sh: what the profile set up, with the kernel's defaults.
+pub fn sh_login_payload(nonce: &str) -> Vec<u8> {
+    let mut p = String::new();
+    p.push_str(TERMINAL_ON);
+    p.push_str(DEFAULTS);
+    p.push_str(&sh_capture_function(nonce));
     p.push_str(&start_line(nonce));
     p.push_str("{ __sshpty_capture 0; } 2>/dev/null\n");
     p.into_bytes()
@@ -414,5 +522,132 @@ mod bash_tests {
         assert!(ctx.vars.contains_key("PAGER"));
         assert!(ctx.login_exported.contains("PAGER"));
         assert!(!ctx.vars.contains_key("BASHPID"));
+    }
+}
+
+/// The sh payloads run in real POSIX shells (busybox sh and the system's /bin/sh, dash on
+/// Debian; each skipped with a note when missing) and what they print parses back.
+#[cfg(test)]
+mod sh_tests {
+    use super::*;
+    use crate::context::capture;
+    use crate::context::demux::{Demux, Event};
+
+    const SHELLS: &[&[&str]] = &[&["busybox", "sh", "-s"], &["/bin/sh", "-s"]];
+
+    fn run_sh(argv: &[&str], payload: &[u8]) -> Option<Vec<u8>> {
+        use std::io::Write;
+        let mut child = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        child.stdin.take()?.write_all(payload).ok()?;
+        Some(child.wait_with_output().ok()?.stdout)
+    }
+
+    fn events(nonce: &str, out: &[u8]) -> (Vec<u8>, Option<capture::Captured>) {
+        let mut d = Demux::new(nonce);
+        let mut ev = Vec::new();
+        d.feed(out, &mut ev);
+        d.finish(&mut ev);
+        let mut text = Vec::new();
+        let mut cap = None;
+        for e in ev {
+            match e {
+                Event::Output(o) => text.extend(o),
+                Event::Capture(c) => cap = Some(capture::parse(&c[..]).expect("capture parses")),
+                _ => {}
+            }
+        }
+        (text, cap)
+    }
+
+    fn cell(
+        argv: &[&str],
+        ctx: &Context,
+        code: &str,
+    ) -> Option<(Vec<u8>, Option<capture::Captured>)> {
+        let nonce = "0123456789abcdef0123456789abcdef";
+        let out = run_sh(argv, &cell_payload(ctx, code, nonce, false, Some("m4rker")))?;
+        Some(events(nonce, &out))
+    }
+
+    #[test]
+    fn cwd_and_exports_round_trip_through_posix_shells() {
+        for argv in SHELLS {
+            let nonce = "feedfeedfeedfeedfeedfeedfeedfeed";
+            let Some(out) = run_sh(argv, &sh_login_payload(nonce)) else {
+                eprintln!("{argv:?} not installed: skipped");
+                continue;
+            };
+            let (_, cap) = events(nonce, &out);
+            let (mut ctx, _) = Context::from_login(cap.expect("a login capture"));
+            ctx.dialect = Dialect::Sh;
+            assert!(ctx.login_exported.contains("PAGER"), "{argv:?}");
+            let (out, cap) = cell(
+                argv,
+                &ctx,
+                "cd /tmp; export E=\"it's \\$x \\\"q\\\"\"; export M='a\nb'; LOCAL=1; unset PAGER; echo out",
+            )
+            .unwrap();
+            assert_eq!(out, b"out\n", "{argv:?}");
+            let cap = cap.expect("captured");
+            assert_eq!(cap.status, 0);
+            ctx.apply(cap, false);
+            assert_eq!(ctx.cwd, b"/tmp", "{argv:?}");
+            let (out, cap) = cell(
+                argv,
+                &ctx,
+                "printf '%s|' \"$PWD\" \"$E\" \"$M\" \"${LOCAL-unset}\" \"${PAGER-unset}\"; sh -c 'printf \"%s\" \"$E\"'",
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                "/tmp|it's $x \"q\"|a\nb|unset|unset|it's $x \"q\"",
+                "{argv:?}"
+            );
+            assert_eq!(cap.expect("captured").status, 0);
+            let (_, cap) = cell(argv, &ctx, "false").unwrap();
+            assert_eq!(cap.expect("captured").status, 1, "{argv:?}");
+            let (_, cap) = cell(argv, &ctx, "exit 3").unwrap();
+            assert!(cap.is_none(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn strict_is_errexit_in_sh() {
+        for argv in SHELLS {
+            let ctx = Context {
+                dialect: Dialect::Sh,
+                ..Default::default()
+            };
+            let nonce = "0123456789abcdef0123456789abcdef";
+            let Some(out) = run_sh(
+                argv,
+                &cell_payload(&ctx, "false; echo no", nonce, true, None),
+            ) else {
+                continue;
+            };
+            let (text, cap) = events(nonce, &out);
+            assert!(cap.is_none() && text.is_empty(), "{argv:?}: {text:?}");
+        }
+    }
+
+    #[test]
+    fn bootstraps_follow_the_dialect() {
+        let mut ctx = Context::default();
+        assert_eq!(bootstrap(&ctx), BOOTSTRAP);
+        ctx.dialect = Dialect::Sh;
+        assert_eq!(bootstrap(&ctx), SH_BOOTSTRAP);
+        assert!(!SH_BOOTSTRAP.contains("bash"));
+        let p = String::from_utf8_lossy(&cell_payload(&ctx, "echo hi", "n0nce", false, None))
+            .into_owned();
+        assert!(
+            !p.contains("declare") && !p.contains("shopt") && !p.contains("$'"),
+            "{p}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::cell::{self, RunSpec, Sink};
 use super::output::StreamOut;
 use super::{Engine, Failure, Host, NullSink, Outcome, sudo};
-use crate::context::{Context, capture, script};
+use crate::context::{Context, Dialect, capture, script};
 use crate::magics::{LoginArgs, Magic, SudoCommand};
 use crate::target::Target;
 use crate::target::local::LocalTarget;
@@ -319,25 +319,45 @@ impl Engine {
         target: &dyn Target,
         out: &mut StreamOut<'_>,
     ) -> Result<(Context, String), Failure> {
-        match self.capture_env(target, script::LOGIN_BOOTSTRAP).await? {
+        match self
+            .capture_env(target, script::LOGIN_BOOTSTRAP, Dialect::Bash)
+            .await?
+        {
             Ok(found) => Ok(found),
-            Err(why) => {
+            // `exec bash` found no bash: a host with only sh.
+            Err((why, true)) => {
+                let (mut ctx, shell) = self
+                    .capture_env(target, script::SH_LOGIN_BOOTSTRAP, Dialect::Sh)
+                    .await?
+                    .map_err(|(sh_why, _)| {
+                        Failure::new("LoginFailed", format!("{why}; in sh: {sh_why}"))
+                    })?;
+                ctx.dialect = Dialect::Sh;
+                out.note(&format!(
+                    "sshpty: {} has no bash; cells run in sh there, carrying the working directory and exported variables only (not unexported variables, functions, aliases or options)\n",
+                    target.info().host
+                ));
+                Ok((ctx, shell))
+            }
+            Err((why, false)) => {
                 out.note(&format!(
                     "sshpty: the login shell's profile did not finish ({why}); continuing with the environment of a plain shell, without ~/.profile and ~/.bashrc\n"
                 ));
-                self.capture_env(target, script::BOOTSTRAP)
+                self.capture_env(target, script::BOOTSTRAP, Dialect::Bash)
                     .await?
-                    .map_err(|why| Failure::new("LoginFailed", why))
+                    .map_err(|(why, _)| Failure::new("LoginFailed", why))
             }
         }
     }
 
-    /// One environment capture with `bootstrap`; the inner error says why it gave nothing.
+    /// One environment capture with `bootstrap`; the inner error says why it gave nothing,
+    /// and whether the shell was not found (exit status 127 before the payload started).
     async fn capture_env(
         &self,
         target: &dyn Target,
         bootstrap: &str,
-    ) -> Result<Result<(Context, String), String>, Failure> {
+        dialect: Dialect,
+    ) -> Result<Result<(Context, String), (String, bool)>, Failure> {
         let nonce = super::new_nonce();
         let (cols, rows) = {
             let st = self.state();
@@ -345,7 +365,10 @@ impl Engine {
         };
         let spec = RunSpec {
             bootstrap,
-            payload: script::login_payload(&nonce),
+            payload: match dialect {
+                Dialect::Bash => script::login_payload(&nonce),
+                Dialect::Sh => script::sh_login_payload(&nonce),
+            },
             nonce: &nonce,
             cols,
             rows,
@@ -366,22 +389,27 @@ impl Engine {
         }
         Ok(match r.captured {
             Some(Ok(c)) => {
-                let shell = c
-                    .vars
-                    .get("BASH_VERSION")
-                    .and_then(|t| capture_scalar(t))
-                    .map(|v| format!("bash {v}"))
-                    .unwrap_or_else(|| "bash".into());
+                let shell = match dialect {
+                    Dialect::Sh => "sh (no bash on the host)".into(),
+                    Dialect::Bash => c
+                        .vars
+                        .get("BASH_VERSION")
+                        .and_then(|t| capture_scalar(t))
+                        .map(|v| format!("bash {v}"))
+                        .unwrap_or_else(|| "bash".into()),
+                };
                 let (ctx, _) = Context::from_login(c);
                 Ok((ctx, shell))
             }
-            Some(Err(e)) => Err(e.to_string()),
-            None if r.stopped == Some(cell::StopReason::Timeout) => {
-                Err(format!("no answer within {} s", LOGIN_TIMEOUT.as_secs()))
-            }
+            Some(Err(e)) => Err((e.to_string(), false)),
+            None if r.stopped == Some(cell::StopReason::Timeout) => Err((
+                format!("no answer within {} s", LOGIN_TIMEOUT.as_secs()),
+                false,
+            )),
             None => {
                 let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
-                Err(format!(
+                let not_found = !r.started && r.exit == crate::target::Exit::Code(127);
+                let why = format!(
                     "the shell ended without reporting its environment ({}){}",
                     super::describe_exit(&r.exit),
                     if noise.is_empty() {
@@ -389,7 +417,8 @@ impl Engine {
                     } else {
                         format!(": {noise}")
                     }
-                ))
+                );
+                Err((why, not_found))
             }
         })
     }

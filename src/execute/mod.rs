@@ -299,7 +299,7 @@ impl Engine {
             req: req.clone(),
         };
         let spec = RunSpec {
-            bootstrap: script::BOOTSTRAP,
+            bootstrap: script::bootstrap(&ctx),
             payload: {
                 let p = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));
                 match &become_user {

@@ -334,14 +334,65 @@ def test_cells_run_in_bash_whatever_the_login_shell(ssh, user):
     assert nb.ok('pwd; echo "$v"; f').lines == ["/tmp", "carried", "func"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel: sh fallback not implemented: on a host without bash (busybox sh only) %login fails "
-    "with LoginFailed 'the shell ended without reporting its environment (exit status 127): sh: "
-    "exec: line 0: bash: not found', after a note saying it is 'continuing with the environment "
-    "of a plain shell'"))
 def test_host_without_bash_runs_cells_in_sh_with_cwd_and_exports(ssh):
     nb = ssh.kernel()
     res = no_questions(nb, "%login h1-bb")
     assert res.status == "ok", res.describe()
-    nb.ok("cd /tmp; export CARRIED=yes")
+    # Said once, at login: no bash there, and what is carried.
+    assert re.search(r"has no bash.*sh.*working directory and exported variables", res.text), \
+        res.describe()
+    assert "logged in to h1-bb" in res.text and "sh (no bash" in res.text, res.describe()
+    cell = nb.ok("cd /tmp; export CARRIED=yes")
+    assert "bash" not in cell.text, "the note is given at login only"
     assert nb.ok('pwd; echo "$CARRIED"').lines == ["/tmp", "yes"]
+    # No bash ran it: busybox sh did.
+    assert nb.ok("readlink /proc/$$/exe").lines == ["/bin/busybox"]
+
+
+@pytest.fixture
+def bb(ssh):
+    nb = ssh.kernel()
+    res = no_questions(nb, "%login h1-bb")
+    assert res.status == "ok", res.describe()
+    return nb
+
+
+def test_sh_host_carries_awkward_values_and_unset(bb):
+    bb.ok("export Q=\"it's \\$x \\\"q\\\" \\\\ end\"; export NL='a\nb'; PLAIN=local")
+    res = bb.ok('printf "[%s]\\n" "$Q" "$NL" "$PLAIN"; sh -c \'echo "child [$Q]"\'')
+    assert res.lines == ["[it's $x \"q\" \\ end]", "[a", "b]", "[]", "child [it's $x \"q\" \\ end]"], \
+        res.describe()
+    # A login variable unset by a cell stays unset.
+    assert bb.ok('echo "[$HOME]"').lines == ["[/home/sshpty-bb]"]
+    bb.ok("unset HOME")
+    assert bb.ok('echo "[$HOME]"').lines == ["[]"]
+
+
+def test_sh_host_exit_status_and_state_kept(bb):
+    bb.ok("cd /tmp; export KEPT=before")
+    res = bb.run("export KEPT=after; cd /; exit 3").failed()
+    assert res.errors[0]["ename"] == "ExitStatus" and re.search(r"\b3\b", res.error_text)
+    res = bb.run("false").failed()
+    assert res.errors[0]["ename"] == "ExitStatus" and re.search(r"\b1\b", res.error_text)
+    assert bb.ok('echo "$KEPT"; pwd').lines == ["before", "/tmp"]
+    bb.ok("%strict on")
+    res = bb.run("false; echo not-reached").failed()
+    assert "not-reached" not in res.text, res.describe()
+    bb.ok("%strict off")
+    assert bb.ok("echo after").lines == ["after"]
+
+
+def test_sh_host_deleted_directory_falls_back(bb):
+    bb.ok("mkdir -p /tmp/sshpty-bb-gone/sub; cd /tmp/sshpty-bb-gone/sub; rm -r /tmp/sshpty-bb-gone")
+    res = bb.run("pwd")
+    assert res.status == "ok" and res.lines[0] == "/tmp", res.describe()
+    assert "no longer exists" in res.text, res.describe()
+
+
+def test_sh_host_interrupt_and_header(ssh, bb):
+    bb.ok("cd /tmp; export BEFORE=yes")
+    interrupted(ssh, bb, "echo started; sleep 1937", "sshpty-bb", 1937, limit=5)
+    assert bb.ok('pwd; echo "$BEFORE"').lines == ["/tmp", "yes"]
+    res = bb.ok("cd /")
+    heads = [m["content"] for m in res.displays]
+    assert heads and "sshpty-bb@127.0.0.1" in heads[0]["data"]["text/plain"], res.describe()

@@ -725,7 +725,8 @@ def p(x: dict, key: str = "median") -> float | None:
 def full(b: Bench) -> dict:
     a = b.args
     R = b.results
-    R["reps"] = {"cell": a.reps, "login": a.login_reps, "start": a.start_reps,
+    R["reps"] = {"cell": a.reps, "baseline_kernel_cells": a.sk_reps, "login": a.login_reps,
+                 "start": a.start_reps,
                  "seq": a.seq_reps, "big": a.big_reps, "complete": a.reps}
     have_ssh = b.ssh is not None
     have_sk = have_ssh and baseline_available("sshkernel")

@@ -142,7 +142,11 @@ impl Demux {
     }
 
     fn start_tail(&mut self, events: &mut Vec<Event>) -> bool {
-        if let Some(pos) = memmem::find(&self.pending, b"\x1b\\") {
+        // Only a terminator within MAX_START_TAIL bytes ends our tail. Searching further, or
+        // giving up before that many bytes are in, would make the outcome depend on how much
+        // output had arrived at once, i.e. on how the transport chunked it (found by fuzzing).
+        let window = &self.pending[..self.pending.len().min(MAX_START_TAIL + 2)];
+        if let Some(pos) = memmem::find(window, b"\x1b\\") {
             let tail = String::from_utf8_lossy(&self.pending[..pos]).into_owned();
             self.pending.drain(..pos + 2);
             let mut parts = tail.split(';');
@@ -152,10 +156,12 @@ impl Demux {
             self.state = State::Running;
             return true;
         }
-        if self.pending.len() > MAX_START_TAIL {
-            // Not our marker after all (it was forged or cut): treat as noise.
-            events.push(Event::Noise(std::mem::take(&mut self.pending)));
+        if self.pending.len() >= MAX_START_TAIL + 2 {
+            // Not our marker after all (forged or cut): it is noise, and what follows is
+            // searched for the start marker again, as it would be had it arrived later.
+            events.push(Event::Noise(self.start.clone()));
             self.state = State::BeforeStart;
+            return true;
         }
         false
     }
@@ -285,6 +291,50 @@ mod tests {
                 Event::Output(b"out".to_vec())
             ]
         );
+    }
+
+    /// A start marker whose tail never ends within bounds (forged, or cut by a dying
+    /// shell) is noise, and a real start after it is still found, whether everything
+    /// arrives at once or byte by byte (fuzz target `capture` found both differing).
+    #[test]
+    fn an_overlong_start_tail_is_noise_however_it_arrives() {
+        let mut s = start_marker(N);
+        s.extend([b'x'; 80]);
+        s.extend(b"\x1b\\");
+        s.extend(start_marker(N));
+        s.extend(b"7;0\x1b\\ok\r\n");
+        let mut noise = start_marker(N);
+        noise.extend([b'x'; 80]);
+        noise.extend(b"\x1b\\");
+        let expected = vec![
+            Event::Noise(noise),
+            Event::Started {
+                pid: 7,
+                cd_failed: false,
+            },
+            Event::Output(b"ok\r\n".to_vec()),
+        ];
+        assert_eq!(run(&[&s]), expected);
+        let bytes: Vec<&[u8]> = s.chunks(1).collect();
+        assert_eq!(run(&bytes), expected);
+    }
+
+    /// The longest tail accepted ends exactly at the bound, whole or split before its end.
+    #[test]
+    fn a_start_tail_at_the_bound_is_accepted_however_it_arrives() {
+        let mut s = start_marker(N);
+        s.extend(format!("{:0>width$};1", 5, width = MAX_START_TAIL - 2).as_bytes());
+        s.extend(b"\x1b\\out");
+        let expected = vec![
+            Event::Started {
+                pid: 5,
+                cd_failed: true,
+            },
+            Event::Output(b"out".to_vec()),
+        ];
+        assert_eq!(run(&[&s]), expected);
+        let cut = s.len() - 4;
+        assert_eq!(run(&[&s[..cut], &s[cut..]]), expected);
     }
 
     proptest! {

@@ -154,6 +154,14 @@ fn decode_parts(signer: &Signer, rest: Vec<Bytes>) -> Result<Request, WireError>
     };
     let metadata: Value = serde_json::from_slice(metadata).map_err(bad)?;
     let mut content: Value = serde_json::from_slice(content).map_err(bad)?;
+    // The spec's content is a dict. jupyter-protocol keeps an unknown type's content as it
+    // came, and its Debug/Display of a message unwrap a serialisation that fails for any
+    // other JSON value: such a message would panic whoever logs it (found by fuzzing).
+    if !content.is_object() {
+        return Err(bad(serde::de::Error::custom(
+            "content is not a JSON object",
+        )));
+    }
     fill_defaults(&header.msg_type, &mut content);
     let content =
         JupyterMessageContent::from_type_and_content(&header.msg_type, content).map_err(bad)?;
@@ -377,6 +385,47 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A signed message of `msg_type` with `content`, as a client would send it.
+    fn typed_frames(signer: &Signer, msg_type: &str, content: &[u8]) -> Vec<Bytes> {
+        let mut frames = request_frames(signer, "{}");
+        let n = frames.len();
+        let mut header: Value = serde_json::from_slice(&frames[n - 4]).unwrap();
+        header["msg_type"] = msg_type.into();
+        frames[n - 4] = Bytes::from(serde_json::to_vec(&header).unwrap());
+        frames[n - 1] = Bytes::copy_from_slice(content);
+        let sig = signer.sign(&[
+            &frames[n - 4],
+            &frames[n - 3],
+            &frames[n - 2],
+            &frames[n - 1],
+        ]);
+        frames[n - 5] = Bytes::from(sig);
+        frames
+    }
+
+    /// Regression (fuzz target `wire`): an unknown message type with a JSON string as its
+    /// content was accepted, and formatting the message with `{:?}` then panicked inside
+    /// jupyter-protocol. It is refused with its header kept, so it is still answered.
+    #[test]
+    fn content_that_is_not_an_object_is_refused() {
+        let signer = Signer::new(b"k");
+        for content in [&br#""-s16""#[..], b"[1]", b"null", b"3"] {
+            let err = decode(&signer, typed_frames(&signer, "frob_request", content))
+                .expect_err("non-object content accepted");
+            assert!(
+                matches!(&err.error, WireError::BadContent { msg_type, .. } if msg_type == "frob_request"),
+                "{}",
+                err.error
+            );
+        }
+        let ok = decode(
+            &signer,
+            typed_frames(&signer, "frob_request", br#"{"a":[1]}"#),
+        )
+        .expect("an unknown type with object content is accepted");
+        assert!(format!("{:?}", ok.message).contains("frob_request"));
     }
 
     #[test]

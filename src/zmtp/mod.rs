@@ -29,6 +29,13 @@ mod router;
 #[cfg(test)]
 mod tests;
 
+/// The pure decoders, reachable for the fuzz targets in `fuzz/` only: not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::command::{Command, CommandError, parse as parse_command};
+    pub use super::frame::{DecodeError, Decoder, Event, FrameLimits};
+}
+
 pub use bytes::Bytes;
 pub use heartbeat::serve_heartbeat;
 pub use publish::{PubSocket, Publisher};

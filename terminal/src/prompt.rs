@@ -178,13 +178,16 @@ impl Detector {
 
     /// The kernel's sudo prompt on `line`, in either rendering.
     fn sudo(&self, line: &str, settled: bool) -> Option<Prompt> {
-        let tag = &self.marker.as_ref()?.tag;
+        let marker = self.marker.as_ref()?;
+        let tag = &marker.tag;
         let at = line.rfind(tag.as_str())?;
         let before = &line[..at];
         let after = &line[at + tag.len()..];
         let colon = after.find(':')?;
         let user = &after[..colon];
-        if user.is_empty() || user.contains(char::is_whitespace) {
+        // A "user" holding the marker again is not what sudo prints, and the prompt text,
+        // which shows the user, must never show the marker (found by fuzzing).
+        if user.is_empty() || user.contains(char::is_whitespace) || user.contains(&marker.marker) {
             return None;
         }
         let rest = &after[colon + 1..];
@@ -458,6 +461,16 @@ mod tests {
         assert_eq!(p.text, "[sudo] password for ops:");
         assert_eq!(p.sudo, Some(SudoPrompt { user: "ops".into() }));
         assert!(!p.text.contains("a1b2c3"));
+    }
+
+    /// Regression (fuzz target `prompt`): text after the marker that repeats it before the
+    /// colon was taken as the user name of the kernel's sudo prompt, whose text then showed
+    /// the marker. It is no sudo rendering, so no prompt at all.
+    #[test]
+    fn a_user_name_holding_the_marker_is_no_sudo_prompt() {
+        let shown = "[sshpty:a1b2c3] password for ops%[s*a1b2c3hpty: ";
+        assert_eq!(detect(Some("a1b2c3"), shown, Duration::ZERO), None);
+        assert_eq!(detect(Some("a1b2c3"), shown, SETTLED), None);
     }
 
     #[test]

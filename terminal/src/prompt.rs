@@ -219,6 +219,11 @@ impl Detector {
             return (settled && rest.trim().is_empty()).then(|| password(user));
         };
         let msg = msg.trim();
+        // sudo-rs prints PAM's message, which never holds the marker: a message that does is
+        // forged or garbled, and the box would show it (found by fuzzing).
+        if msg.contains(&marker.marker) {
+            return None;
+        }
         if PASSWORD_WORD.is_match(msg) {
             return Some(password(user));
         }
@@ -469,6 +474,15 @@ mod tests {
     #[test]
     fn a_user_name_holding_the_marker_is_no_sudo_prompt() {
         let shown = "[sshpty:a1b2c3] password for ops%[s*a1b2c3hpty: ";
+        assert_eq!(detect(Some("a1b2c3"), shown, Duration::ZERO), None);
+        assert_eq!(detect(Some("a1b2c3"), shown, SETTLED), None);
+    }
+
+    /// Regression (fuzz target `prompt`): a sudo-rs PAM message holding the marker was
+    /// shown in the box.
+    #[test]
+    fn a_pam_message_holding_the_marker_is_no_prompt() {
+        let shown = "[sudo: [sshpty:a1b2c3] password for ops: ] Verifhpty:a1b2c3[ code: ";
         assert_eq!(detect(Some("a1b2c3"), shown, Duration::ZERO), None);
         assert_eq!(detect(Some("a1b2c3"), shown, SETTLED), None);
     }

@@ -4,6 +4,9 @@
 //! Input: one control byte (seeds the cut points), then the payload, used three ways:
 //! 1. as a capture block: `capture::parse` never panics, and a block in raw output mode
 //!    (`\n\t;` probe) parses the same once the PTY's `onlcr` has turned each `\n` into `\r\n`;
+//!    as `export -p` text of a POSIX sh (`context::posix`): each variable read survives the
+//!    trip through the context's `declare -x` text, and a value the kernel quotes for sh is
+//!    read back as it was;
 //! 2. as a raw PTY stream: the demultiplexer's events are the same however the stream is cut
 //!    (adjacent output merged), since SSH delivers output in arbitrary chunks;
 //! 3. split at 0xFF into noise, output, capture body and late output, framed with this
@@ -14,8 +17,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sshpty::context::capture;
 use sshpty::context::demux::{Demux, Event, ctx_marker, end_marker, start_marker};
+use sshpty::context::{capture, posix};
 
 const NONCE: &str = "0123456789abcdef0123456789abcdef";
 const START_TAIL: &[u8] = b"4242;0\x1b\\";
@@ -32,6 +35,30 @@ fuzz_target!(|data: &[u8]| {
             capture::parse(&onlcr(payload)),
             parsed,
             "onlcr not undone exactly"
+        );
+    }
+
+    for (name, value) in posix::parse_export_p(payload) {
+        assert!(capture::is_name(&name), "not a shell name: {name:?}");
+        // NUL cannot be in a shell string; the quoting drops it.
+        if value.as_ref().is_some_and(|v| v.contains(&0)) {
+            continue;
+        }
+        let text = posix::declare_exported(&name, value.as_deref());
+        assert_eq!(
+            posix::declared_scalar(&text),
+            Some((name, true, value)),
+            "an exported variable does not survive its declare text"
+        );
+    }
+    if !payload.contains(&0) {
+        let mut line = b"export V=".to_vec();
+        line.extend(posix::sh_quote(payload));
+        line.push(b'\n');
+        assert_eq!(
+            posix::parse_export_p(&line),
+            vec![("V".to_owned(), Some(payload.to_vec()))],
+            "a value quoted for sh is not read back as it was"
         );
     }
 

@@ -304,7 +304,14 @@ pub async fn run(
         if open.is_none() && !done && stop_at.is_none() && (result.started || answers.before_start)
         {
             let idle = last_output.elapsed();
-            if renderer.screen_mode() {
+            let screen = renderer.screen_mode();
+            if !screen {
+                screen_since = None;
+            }
+            // On a full-screen program only the kernel's own sudo prompt is a prompt (it
+            // counts at once): a password never goes through the keys box.
+            let found = detector.check(&renderer, if screen { Duration::ZERO } else { idle });
+            if found.is_none() && screen {
                 let since = *screen_since.get_or_insert_with(Instant::now);
                 match answers.asker {
                     Some(asker) if idle >= terminal::prompt::IDLE_FOR_PROMPT => {
@@ -323,8 +330,7 @@ pub async fn run(
                     _ => {}
                 }
             } else {
-                screen_since = None;
-                if let Some(p) = detector.check(&renderer, idle) {
+                if let Some(p) = found {
                     let mut text = p.text.clone();
                     let sudo_user = p.sudo.as_ref().map(|s| {
                         if s.user.is_empty() {

@@ -7,7 +7,6 @@ mod header;
 mod magic;
 mod motion;
 pub mod output;
-mod pacing;
 pub mod sudo;
 
 use std::collections::BTreeMap;

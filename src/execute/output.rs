@@ -22,7 +22,6 @@ use jupyter_protocol::{
 
 use super::cell::Sink;
 use super::header;
-use super::pacing::Pacer;
 use crate::kernel::channels::Iopub;
 
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -147,7 +146,6 @@ pub struct StreamOut<'a> {
     /// Everything sent, kept (bounded) for the history's output field.
     pub kept: String,
     pub sent_any: bool,
-    pacer: Pacer,
     /// When the queued text may go (the pacer said wait).
     paced_until: Option<Instant>,
     limit: Option<u64>,
@@ -174,7 +172,6 @@ impl<'a> StreamOut<'a> {
             silent,
             kept: String::new(),
             sent_any: false,
-            pacer: Pacer::default(),
             paced_until: None,
             limit: None,
             shown: 0,
@@ -222,7 +219,7 @@ impl<'a> StreamOut<'a> {
                 }
             };
             if !self.silent
-                && let Some(t) = self.pacer.wait(now, cut)
+                && let Some(t) = self.iopub.pacer().wait(now, cut)
             {
                 self.paced_until = Some(t);
                 return;
@@ -245,7 +242,7 @@ impl<'a> StreamOut<'a> {
             }
             self.sent_any = true;
             if !self.silent {
-                self.pacer.record(now, text.len());
+                self.iopub.pacer().record(now, text.len());
                 self.iopub.send(
                     JupyterMessageContent::StreamContent(StreamContent {
                         name: match name {
@@ -374,7 +371,7 @@ impl<'a> StreamOut<'a> {
         );
         o.display.set(plain, html);
         if !self.silent && o.display.send(self.iopub, self.parent, now, force) {
-            self.pacer.record(now, 0);
+            self.iopub.pacer().record(now, 0);
         }
     }
 
@@ -387,7 +384,7 @@ impl<'a> StreamOut<'a> {
         if let Some(h) = &mut self.header
             && h.live(self.iopub, text, now)
         {
-            self.pacer.record(now, 0);
+            self.iopub.pacer().record(now, 0);
         }
     }
 
@@ -400,7 +397,7 @@ impl<'a> StreamOut<'a> {
         let now = Instant::now();
         self.screen.set(plain, html);
         if self.screen.send(self.iopub, self.parent, now, force) {
-            self.pacer.record(now, 0);
+            self.iopub.pacer().record(now, 0);
         }
     }
 
@@ -554,12 +551,12 @@ impl Sink for StreamOut<'_> {
             self.update_tail_display(now, false);
         }
         if self.screen.send(self.iopub, self.parent, now, false) {
-            self.pacer.record(now, 0);
+            self.iopub.pacer().record(now, 0);
         }
         if let Some(h) = &mut self.header
             && h.live_due(self.iopub, now)
         {
-            self.pacer.record(now, 0);
+            self.iopub.pacer().record(now, 0);
         }
     }
 

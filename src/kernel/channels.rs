@@ -15,11 +15,21 @@ use crate::zmtp::{Publisher, RouterSender};
 pub struct Iopub {
     publisher: Publisher,
     session: Session,
+    /// One pacer for all of the kernel's output (see `pacing`).
+    pacer: Arc<Mutex<super::pacing::Pacer>>,
 }
 
 impl Iopub {
     pub fn new(publisher: Publisher, session: Session) -> Iopub {
-        Iopub { publisher, session }
+        Iopub {
+            publisher,
+            session,
+            pacer: Arc::default(),
+        }
+    }
+
+    pub fn pacer(&self) -> std::sync::MutexGuard<'_, super::pacing::Pacer> {
+        self.pacer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn send(&self, content: JupyterMessageContent, parent: Option<&Header>) {

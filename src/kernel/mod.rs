@@ -4,6 +4,7 @@
 
 pub mod channels;
 mod connection;
+pub mod pacing;
 
 use std::path::Path;
 use std::time::Duration;

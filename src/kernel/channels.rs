@@ -42,6 +42,10 @@ impl Iopub {
         parent: Option<&Header>,
         metadata: serde_json::Value,
     ) {
+        // busy/idle go even to a subscriber whose queue is full of output (from the
+        // reserve): a client that lost some output can still tell the cell ended, one
+        // that lost the idle would wait for it forever.
+        let status = matches!(content, JupyterMessageContent::Status(_));
         // The topic frame: clients subscribe to everything, so any prefix works; use
         // ipykernel's `kernel.<id>.<type>` shape.
         let topic = Bytes::from(format!(
@@ -50,7 +54,11 @@ impl Iopub {
             content.message_type()
         ));
         let frames = self.session.encode(vec![topic], &content, parent, metadata);
-        self.publisher.publish(frames);
+        if status {
+            self.publisher.publish_status(frames);
+        } else {
+            self.publisher.publish(frames);
+        }
     }
 
     pub fn busy(&self, parent: &Header) {

@@ -443,12 +443,23 @@ impl OutQueue {
     }
 
     pub(crate) fn push(&self, item: Outgoing) -> Result<(), SendError> {
+        self.push_with_reserve(item, 0)
+    }
+
+    /// Queue `item` even when the queue holds up to `reserve` bytes beyond its
+    /// limit: for small messages that must not be dropped where bulk ones are
+    /// (IOPub's busy/idle after a burst of output).
+    pub(crate) fn push_with_reserve(
+        &self,
+        item: Outgoing,
+        reserve: usize,
+    ) -> Result<(), SendError> {
         let cost = item.cost();
         let mut st = lock(&self.state);
         if st.closed {
             return Err(SendError::NoSuchPeer);
         }
-        if st.bytes.saturating_add(cost) > self.limit {
+        if st.bytes.saturating_add(cost) > self.limit.saturating_add(reserve) {
             return Err(SendError::QueueFull);
         }
         st.bytes += cost;

@@ -20,6 +20,10 @@ use super::peer::{
 };
 use super::{Limits, SendError};
 
+/// Bytes a subscriber's queue may hold beyond `peer_queue_bytes` for
+/// [`Publisher::publish_status`]: some 2 000 status messages.
+pub const STATUS_RESERVE: usize = 1024 * 1024;
+
 /// A bound PUB socket. Dropping it disconnects every subscriber; publishers
 /// cloned from it then publish to no one.
 pub struct PubSocket {
@@ -159,6 +163,19 @@ impl Publisher {
     /// (`peer_queue_bytes`) the message is dropped for that subscriber only,
     /// counted, and warned about once per burst. An empty message is ignored.
     pub fn publish(&self, frames: Vec<Bytes>) {
+        self.publish_within(frames, 0);
+    }
+
+    /// Like [`Publisher::publish`], for small messages a client cannot do
+    /// without (Jupyter's busy/idle: a client that misses an idle waits for it
+    /// forever): where a subscriber's queue is full of bulk output they still go,
+    /// into a reserve of [`STATUS_RESERVE`] bytes beyond `peer_queue_bytes`.
+    /// Only a subscriber that has stopped reading for good fills that too.
+    pub fn publish_status(&self, frames: Vec<Bytes>) {
+        self.publish_within(frames, STATUS_RESERVE);
+    }
+
+    fn publish_within(&self, frames: Vec<Bytes>, reserve: usize) {
         let Some(topic) = frames.first() else {
             return;
         };
@@ -167,7 +184,10 @@ impl Publisher {
             if !lock(&s.topics).matches(topic) {
                 continue;
             }
-            match s.queue.push(Outgoing::Message(frames.clone())) {
+            match s
+                .queue
+                .push_with_reserve(Outgoing::Message(frames.clone()), reserve)
+            {
                 Ok(()) => {
                     if s.dropping.swap(false, Ordering::AcqRel) {
                         let n = s.dropped.swap(0, Ordering::AcqRel);

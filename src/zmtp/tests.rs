@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::frame::{Decoder, Event, FrameLimits};
+use super::publish::STATUS_RESERVE;
 use super::*;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -560,6 +561,71 @@ async fn a_stalled_subscriber_blocks_no_one_and_its_queue_is_bounded() {
         "the stalled subscriber lost nothing?"
     );
     drop(stalled);
+}
+
+/// Issue 7: a client that stopped reading for a while may lose output past the
+/// queue's bound, but never the status message that says the cell ended.
+#[tokio::test]
+async fn a_full_queue_drops_output_but_never_a_status_message() {
+    const QUEUE: usize = 1024 * 1024;
+    let socket = pub_socket(Limits {
+        peer_queue_bytes: QUEUE,
+        ..Limits::default()
+    })
+    .await;
+    let publisher = socket.publisher();
+    let mut stalled = RawPeer::handshake(socket.port(), "SUB", None, "PUB").await;
+    stalled.send(&[b"\x01"]).await;
+    eventually("a subscriber", || publisher.subscriber_count() == 1).await;
+
+    // Fill its queue (and the socket buffers) with output while it reads nothing.
+    let body = Bytes::from(vec![7u8; 64 * 1024]);
+    for i in 0..400u32 {
+        publisher.publish(vec![Bytes::from(i.to_be_bytes().to_vec()), body.clone()]);
+    }
+    assert!(
+        publisher.dropped() > 0,
+        "the stalled subscriber lost nothing?"
+    );
+    // Tiny ordinary messages until one is dropped: the queue is full to a few bytes...
+    let mut full = false;
+    for _ in 0..100_000 {
+        let before = publisher.dropped();
+        publisher.publish(msg(&[b"stream", b"s"]));
+        if publisher.dropped() > before {
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "100 000 tiny messages found room in a full queue?");
+    // ...and a status message (the size of a Jupyter idle) still goes, from the reserve.
+    let idle = [b"status".as_slice(), &[b'i'; 600]];
+    publisher.publish_status(msg(&idle));
+    for queued in publisher.queued_bytes() {
+        assert!(
+            queued <= QUEUE + STATUS_RESERVE,
+            "a queue holds {queued} bytes"
+        );
+    }
+
+    // When the subscriber reads again, the last message it gets is that status.
+    let mut last = Vec::new();
+    let got_status = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let m = stalled.recv_message().await;
+            if m[0].as_ref() == b"status" {
+                return m;
+            }
+            last = m;
+        }
+    })
+    .await
+    .expect("the status message arrives once the subscriber reads");
+    assert_eq!(got_status, msg(&idle));
+    assert!(
+        !last.is_empty(),
+        "the output before it arrived too (what fitted)"
+    );
 }
 
 #[tokio::test]

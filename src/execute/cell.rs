@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use crate::context::capture::{self, CaptureError, Captured};
 use crate::context::demux::{Demux, Event};
 use crate::context::script;
-use crate::target::{Exit, PtyCommand, PtyInput, Target, TargetError};
+use crate::target::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
 
 /// Escalation after an interrupt, as a terminal user would do it: Ctrl-C, then hang up
 /// (closing the terminal), then kill the cell's process group; then stop waiting.
@@ -112,6 +112,9 @@ impl std::fmt::Debug for SudoOutcome {
 
 pub struct RunSpec<'a> {
     pub bootstrap: &'a str,
+    /// A process already started with `bootstrap` at this size, waiting for its payload
+    /// (see `execute::warm`); None: start one.
+    pub started: Option<PtyProcess>,
     pub payload: Vec<u8>,
     pub nonce: &'a str,
     pub cols: u16,
@@ -223,13 +226,18 @@ pub async fn run(
     if *kill.borrow() {
         return Err(TargetError::Other("the kernel is shutting down".into()));
     }
-    let mut proc = target
-        .spawn_pty(PtyCommand {
-            command: spec.bootstrap.to_owned(),
-            cols: spec.cols,
-            rows: spec.rows,
-        })
-        .await?;
+    let mut proc = match spec.started {
+        Some(p) => p,
+        None => {
+            target
+                .spawn_pty(PtyCommand {
+                    command: spec.bootstrap.to_owned(),
+                    cols: spec.cols,
+                    rows: spec.rows,
+                })
+                .await?
+        }
+    };
     let input = proc.input.clone();
     let write = |bytes: Vec<u8>| {
         let _ = input.send(PtyInput::Data(Bytes::from(bytes)));

@@ -218,6 +218,11 @@ impl Engine {
         }
         // A reconnection keeps who the cells run as.
         let become_user = st.hosts.get(&name).and_then(|h| h.become_user.clone());
+        self.inner.spare.prepare(
+            target.clone(),
+            script::bootstrap(&context),
+            (st.cols, st.rows),
+        );
         st.hosts.insert(
             name.clone(),
             Host {
@@ -365,6 +370,7 @@ impl Engine {
         };
         let spec = RunSpec {
             bootstrap,
+            started: None,
             payload: match dialect {
                 Dialect::Bash => script::login_payload(&nonce),
                 Dialect::Sh => script::sh_login_payload(&nonce),
@@ -439,6 +445,7 @@ impl Engine {
             st.sudo.drop_source(&name);
             (name, h)
         };
+        self.inner.spare.clear(Some(&removed.1.target));
         removed.1.target.close().await;
         out.text(&format!("logged out of {}\n", removed.0));
         Ok(())

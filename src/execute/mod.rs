@@ -8,6 +8,7 @@ mod magic;
 mod motion;
 pub mod output;
 pub mod sudo;
+mod warm;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -92,6 +93,8 @@ struct Inner {
     kill: watch::Sender<bool>,
     /// Whether a cell runs now, so shutdown can wait for it to be gone.
     running: watch::Sender<bool>,
+    /// The next cell's shell, started ahead.
+    spare: Arc<warm::Spare>,
 }
 
 #[derive(Clone)]
@@ -130,6 +133,7 @@ impl Engine {
                 interrupt,
                 kill,
                 running,
+                spare: Arc::default(),
             }),
         }
     }
@@ -152,6 +156,7 @@ impl Engine {
     /// process group) and wait, boundedly, until it is gone.
     pub async fn kill_running(&self) {
         self.inner.kill.send_replace(true);
+        self.inner.spare.clear(None);
         let mut running = self.inner.running.subscribe();
         let _ = tokio::time::timeout(Duration::from_secs(3), running.wait_for(|r| !*r)).await;
     }
@@ -297,8 +302,10 @@ impl Engine {
             stdin: self.inner.stdin.clone(),
             req: req.clone(),
         };
+        let bootstrap = script::bootstrap(&ctx);
         let spec = RunSpec {
-            bootstrap: script::bootstrap(&ctx),
+            bootstrap,
+            started: self.inner.spare.take(&target, bootstrap, (cols, rows)),
             payload: {
                 let p = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));
                 match &become_user {
@@ -329,6 +336,11 @@ impl Engine {
         )
         .await;
         self.inner.running.send_replace(false);
+        if result.is_ok() && !*self.inner.kill.borrow() {
+            self.inner
+                .spare
+                .prepare(target.clone(), bootstrap, (cols, rows));
+        }
         let whole = out.finish().await;
         let outcome = match result {
             Err(e) => Err(Failure::new("TargetError", e.to_string())),
@@ -564,6 +576,7 @@ impl Engine {
 
     /// Close every target (kernel shutdown).
     pub async fn close_all(&self) {
+        self.inner.spare.clear(None);
         let targets: Vec<Arc<dyn Target>> = {
             let mut st = self.state();
             st.current = None;

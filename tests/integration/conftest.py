@@ -3,6 +3,7 @@ and `Notebook` handles on running kernels. See harness.py for the handle itself.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -82,3 +83,42 @@ def pytest_terminal_summary(terminalreporter):
         artifacts = REPO / "tests" / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
         (artifacts / "figures.txt").write_text("\n".join(FIGURES) + "\n")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "soak: the long-session test (test_rel_soak.py); `-m 'not soak'` leaves it out")
+
+
+# What the user saw: every error output (ename: evalue) of every cell a test ran, per test,
+# written to tests/artifacts/user-saw.json for tests/reliability_table.py (the issue 7 table).
+_SEEN: list[str] = []
+USER_SAW: dict[str, list[str]] = {}
+_cell_result = harness.Cell.result
+
+
+def _recording_result(self, timeout: float = 60):
+    res = _cell_result(self, timeout)
+    for e in res.errors:
+        first = str(e.get("evalue", "")).strip().splitlines()[:1]
+        _SEEN.append(f"{e.get('ename', '')}: {first[0] if first else ''}"[:240])
+    return res
+
+
+harness.Cell.result = _recording_result
+
+
+@pytest.fixture(autouse=True)
+def _user_saw(request):
+    _SEEN.clear()
+    yield
+    if _SEEN:
+        USER_SAW[request.node.nodeid] = list(dict.fromkeys(_SEEN))
+
+
+def pytest_sessionfinish(session):
+    if USER_SAW:
+        artifacts = REPO / "tests" / "artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        (artifacts / "user-saw.json").write_text(json.dumps(USER_SAW, indent=1) + "\n")
+

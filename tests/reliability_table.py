@@ -116,7 +116,7 @@ def table(junit: Path, user_saw: Path) -> str:
         shown = "; ".join(
             f"**{e}** ×{n}: {cell(seen[label][e])}" for e, n in seen_count[label].most_common())
         out.append(f"| {label} | {r['cases']} | {r['passed']} | {r['failed']} | "
-                   f"{r['xfail'] + r['skipped']} | {shown or 'no error (the cells succeed)'} |")
+                   f"{r['xfail'] + r['skipped']} | {shown or 'no error output (the next cells succeed)'} |")
     total = Counter()
     for r in rows.values():
         total.update(r)

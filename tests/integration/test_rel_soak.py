@@ -135,8 +135,11 @@ def test_soak(ssh, figures):
     pid = nb.pid
     t0 = time.monotonic()
     at_100 = None
+    series = []  # (cell, RSS KiB) every 250 cells: a leak grows with them, noise does not
     for i in range(1, CELLS + 1):
         soak.step(i)
+        if i % 250 == 0:
+            series.append(f"{i}:{rss_kib(pid)}")
         if i == int(CELLS * 0.6):
             soak.reconnect()
         if i == MEASURE_AT:
@@ -160,7 +163,8 @@ def test_soak(ssh, figures):
     figures(f"soak: {soak.cells} cells ({soak.prompts} prompts answered, 2 hosts, "
             f"{soak.reconnects} reconnect) in {took:.0f} s; kernel RSS at cell {MEASURE_AT} "
             f"{rss_100} KiB, at the end {rss_end} KiB ({rss_end - rss_100:+d} KiB); open fds "
-            f"{len(fds_100)} -> {len(fds_end)}; context KiB {ctx_100} -> {ctx_end}")
+            f"{len(fds_100)} -> {len(fds_end)}; context KiB {ctx_100} -> {ctx_end}; "
+            f"RSS KiB by cell: {' '.join(series)}")
     assert soak.prompts >= CELLS // 50 and soak.reconnects == 1
     assert rss_end - rss_100 <= RSS_GROWTH_KIB, \
         f"RSS grew by {rss_end - rss_100} KiB between cell {MEASURE_AT} and cell {CELLS}"

@@ -180,7 +180,7 @@ def test_interrupt_a_busy_loop_ignoring_sigint(ssh, h1):
 def test_interrupt_full_screen_program_with_its_keys_box_open(ssh, h1):
     name = f"/tmp/rel-vi-{uuid.uuid4().hex[:8]}.txt"
     cell = h1.submit(f"vi {name}", allow_stdin=True)
-    req = h1.kc.stdin_channel.get_msg(timeout=20)
+    req = h1.kc.stdin_channel.get_msg(timeout=45)  # the box comes once vi is quiet
     assert req["msg_type"] == "input_request" and "keys" in req["content"]["prompt"], req
     assert ssh.remote_processes(PS_ALIAS, on_host(rf"vi(m)?(\.\S+)? {re.escape(name)}"))
     interrupt_and_check(ssh, h1, cell, [on_host(rf"\S*vi\S* {re.escape(name)}")])

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """The fault table of issue 7, made from a pytest run of tests/integration.
 
-    tests/reliability_table.py [JUNIT_XML [USER_SAW_JSON]]   # defaults: tests/artifacts/...
+    tests/reliability_table.py [JUNIT_XML]   # default: tests/artifacts/junit.xml
 
-Reads the run's JUnit XML (tests/run writes tests/artifacts/junit.xml) and the errors each
-test's cells showed (conftest.py writes tests/artifacts/user-saw.json), sorts every test case
+Reads the run's JUnit XML (tests/run writes tests/artifacts/junit.xml), with the errors each
+test's cells showed (its "user_saw" property, set by conftest.py), sorts every test case
 into the fault or input class it exercises (CLASSES below: file and test-name patterns), and
 prints a Markdown table: class, cases, passed, failed, xfail/skipped, and what the user saw
 (the distinct error names of the cells, each with one example message). Test cases of no class
@@ -88,8 +88,14 @@ def outcome(case: ET.Element) -> str:
     return "passed"
 
 
-def table(junit: Path, user_saw: Path) -> str:
-    saw = json.loads(user_saw.read_text()) if user_saw.is_file() else {}
+def user_saw(case: ET.Element) -> list[str]:
+    for prop in case.iter("property"):
+        if prop.get("name") == "user_saw":
+            return json.loads(prop.get("value", "[]"))
+    return []
+
+
+def table(junit: Path) -> str:
     rows: dict[str, Counter] = defaultdict(Counter)
     seen: dict[str, dict[str, str]] = defaultdict(dict)
     seen_count: dict[str, Counter] = defaultdict(Counter)
@@ -100,13 +106,12 @@ def table(junit: Path, user_saw: Path) -> str:
             continue
         rows[label]["cases"] += 1
         rows[label][outcome(case)] += 1
-        nodeid = "tests/integration/" + classname.rsplit(".", 1)[-1] + ".py::" + name
-        for text in saw.get(nodeid, []):
+        for text in user_saw(case):
             ename, _, msg = text.partition(": ")
             seen_count[label][ename] += 1
             seen[label].setdefault(ename, msg)
     out = ["| fault or input class | cases | passed | failed | xfail/skipped | what the user saw "
-           "(error name ×tests: one message) |",
+           "(error name ×distinct messages: one of them) |",
            "|---|---:|---:|---:|---:|---|"]
     for label, _ in CLASSES:
         r = rows.get(label)
@@ -132,11 +137,10 @@ def cell(text: str, limit: int = 110) -> str:
 
 def main(argv: list[str]) -> int:
     junit = Path(argv[1]) if len(argv) > 1 else ARTIFACTS / "junit.xml"
-    user_saw = Path(argv[2]) if len(argv) > 2 else ARTIFACTS / "user-saw.json"
     if not junit.is_file():
         print(f"no {junit}: run tests/run (or pytest --junitxml) first", file=sys.stderr)
         return 1
-    print(table(junit, user_saw))
+    print(table(junit))
     return 0
 
 

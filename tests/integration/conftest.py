@@ -90,10 +90,11 @@ def pytest_configure(config):
         "markers", "soak: the long-session test (test_rel_soak.py); `-m 'not soak'` leaves it out")
 
 
-# What the user saw: every error output (ename: evalue) of every cell a test ran, per test,
-# written to tests/artifacts/user-saw.json for tests/reliability_table.py (the issue 7 table).
+# What the user saw: every error output (ename: evalue) of every cell a test ran, kept as the
+# test's "user_saw" property in the JUnit XML (tests/reliability_table.py makes issue 7's
+# table from it). Set on the item directly: record_property would warn under xunit2, whose
+# schema has no per-test properties (pytest writes them all the same).
 _SEEN: list[str] = []
-USER_SAW: dict[str, list[str]] = {}
 _cell_result = harness.Cell.result
 
 
@@ -113,12 +114,4 @@ def _user_saw(request):
     _SEEN.clear()
     yield
     if _SEEN:
-        USER_SAW[request.node.nodeid] = list(dict.fromkeys(_SEEN))
-
-
-def pytest_sessionfinish(session):
-    if USER_SAW:
-        artifacts = REPO / "tests" / "artifacts"
-        artifacts.mkdir(parents=True, exist_ok=True)
-        (artifacts / "user-saw.json").write_text(json.dumps(USER_SAW, indent=1) + "\n")
-
+        request.node.user_properties.append(("user_saw", json.dumps(list(dict.fromkeys(_SEEN)))))

@@ -135,6 +135,9 @@ def test_relogin_while_the_server_is_still_down_keeps_the_context(ssh):
         nb2 = ssh.login("h1-movable")
         nb2.ok("cd /tmp; kept=still")
         kill_pids(connection_pids(ssh.h1))
+        # The kernel notices the loss (a reset connection: at once, but asynchronously).
+        wait_until(lambda: re.search(r"^state: disconnected", nb2.ok("%status").text, re.M),
+                   10, "the kernel noticing the killed connection")
         ssh.add_host("h1-movable", ssh.h1, Port=closed.port)  # the server "is down"
         res = nb2.run("%login h1-movable", timeout=CONNECT_BOUND + 10).failed()
         assert res.errors[0]["ename"] == "LoginFailed", res.describe()

@@ -297,7 +297,17 @@ impl Engine {
         let nonce = new_nonce();
         let started = std::time::Instant::now();
         let sudo_marker = new_nonce()[..16].to_owned();
-        let (sudo_password, cache_on) = self.sudo_password(&name, &login_user, code, out).await;
+        // A password command (a vault lookup) runs only for cells that may call sudo.
+        let may_sudo = become_user.is_some()
+            || code.contains("sudo")
+            || ctx
+                .functions
+                .values()
+                .chain(ctx.aliases.values())
+                .any(|b| b.windows(4).any(|w| w == b"sudo"));
+        let (sudo_password, cache_on) = self
+            .sudo_password(&name, &login_user, code, may_sudo, out)
+            .await;
         let asker = StdinAsker {
             stdin: self.inner.stdin.clone(),
             req: req.clone(),
@@ -385,6 +395,7 @@ impl Engine {
         host: &str,
         user: &str,
         code: &str,
+        may_sudo: bool,
         out: &mut StreamOut<'_>,
     ) -> (Option<zeroize::Zeroizing<String>>, bool) {
         let (remembered, command, cache_on) = {
@@ -397,7 +408,9 @@ impl Engine {
                 Some(sudo::Source::Env(v)) if remembered.is_none() => {
                     return (Some(v.clone()), st.sudo.on());
                 }
-                Some(sudo::Source::Command(c)) if remembered.is_none() => Some(c.clone()),
+                Some(sudo::Source::Command(c)) if remembered.is_none() && may_sudo => {
+                    Some(c.clone())
+                }
                 _ => None,
             };
             (remembered, command, st.sudo.on())

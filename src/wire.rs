@@ -299,6 +299,12 @@ mod tests {
         // Replace the content and re-sign, to test arbitrary content.
         let n = frames.len();
         frames[n - 1] = Bytes::from(content.to_owned());
+        resign(signer, frames)
+    }
+
+    /// Sign the last four frames again (after a test changed them).
+    fn resign(signer: &Signer, mut frames: Vec<Bytes>) -> Vec<Bytes> {
+        let n = frames.len();
         let sig = signer.sign(&[
             &frames[n - 4],
             &frames[n - 3],
@@ -358,25 +364,11 @@ mod tests {
     #[test]
     fn optional_history_fields_take_their_defaults() {
         let signer = Signer::new(b"k");
-        let session = Session::new(signer.clone());
-        let mut frames = session.encode(
-            vec![Bytes::from_static(b"c")],
-            &JupyterMessageContent::KernelInfoRequest(KernelInfoRequest {}),
-            None,
-            serde_json::json!({}),
+        let frames = typed_frames(
+            &signer,
+            "history_request",
+            br#"{"hist_access_type":"search","pattern":"x*"}"#,
         );
-        let n = frames.len();
-        let mut header: Value = serde_json::from_slice(&frames[n - 4]).unwrap();
-        header["msg_type"] = "history_request".into();
-        frames[n - 4] = Bytes::from(serde_json::to_vec(&header).unwrap());
-        frames[n - 1] = Bytes::from_static(br#"{"hist_access_type":"search","pattern":"x*"}"#);
-        let sig = signer.sign(&[
-            &frames[n - 4],
-            &frames[n - 3],
-            &frames[n - 2],
-            &frames[n - 1],
-        ]);
-        frames[n - 5] = Bytes::from(sig);
         let req = decode(&signer, frames).expect("defaults filled");
         assert!(matches!(
             req.message.content,
@@ -395,14 +387,7 @@ mod tests {
         header["msg_type"] = msg_type.into();
         frames[n - 4] = Bytes::from(serde_json::to_vec(&header).unwrap());
         frames[n - 1] = Bytes::copy_from_slice(content);
-        let sig = signer.sign(&[
-            &frames[n - 4],
-            &frames[n - 3],
-            &frames[n - 2],
-            &frames[n - 1],
-        ]);
-        frames[n - 5] = Bytes::from(sig);
-        frames
+        resign(signer, frames)
     }
 
     /// Regression (fuzz target `wire`): an unknown message type with a JSON string as its

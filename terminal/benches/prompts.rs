@@ -11,6 +11,8 @@
 //! marker) and once as if output had been quiet (a timer tick), which is more often than
 //! the kernel's ticks: an upper bound on the detector's cost.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -38,13 +40,9 @@ fn recorded() -> Vec<u8> {
 fn corpus() -> Vec<(&'static str, Vec<u8>)> {
     let recorded = recorded();
     let recorded = recorded.repeat((8 << 20) / recorded.len().max(1) + 1);
-    let seq: Vec<u8> = (0..1_000_000)
-        .flat_map(|i| format!("{i}\r\n").into_bytes())
-        .collect();
-    let progress: Vec<u8> = (0..100_000)
-        .flat_map(|i| format!("\r[{:<50}] {:>3}%", "#".repeat(i % 51), i % 101).into_bytes())
-        .collect();
-    let long: Vec<u8> = ("x".repeat(10_000) + "\r\n").repeat(500).into_bytes();
+    let seq = common::seq_lines();
+    let progress = common::progress();
+    let long = common::long_lines();
     let askish: Vec<u8> = (0..100_000)
         .flat_map(|i| {
             format!("Password: changed for user{i}\r\nContinue? [y/N] {i}\r\nname? ok\r\n")
@@ -58,10 +56,6 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("long lines", long),
         ("prompt-like", askish),
     ]
-}
-
-fn mbps(bytes: usize, secs: f64) -> f64 {
-    bytes as f64 / secs / 1e6
 }
 
 fn render(bytes: &[u8], detect: bool) -> f64 {
@@ -95,21 +89,14 @@ fn main() {
         let render_only = render(bytes, false);
         let detect = render(bytes, true);
 
-        let start = Instant::now();
-        let mut sink = Vec::with_capacity(4096);
-        for chunk in bytes.chunks(4096) {
-            sink.clear();
-            sink.extend_from_slice(chunk);
-            black_box(&sink);
-        }
-        let copy = start.elapsed().as_secs_f64();
+        let copy = common::copy_secs(bytes);
 
         println!(
             "{name:<14} {:>7.1} {:>12.1} {:>12.1} {:>10.1}",
             bytes.len() as f64 / 1e6,
-            mbps(bytes.len(), render_only),
-            mbps(bytes.len(), detect),
-            mbps(bytes.len(), copy)
+            common::mbps(bytes.len(), render_only),
+            common::mbps(bytes.len(), detect),
+            common::mbps(bytes.len(), copy)
         );
         total += bytes.len();
         t_render += render_only;
@@ -120,8 +107,8 @@ fn main() {
         "{:<14} {:>7.1} {:>12.1} {:>12.1} {:>10.1}",
         "all",
         total as f64 / 1e6,
-        mbps(total, t_render),
-        mbps(total, t_detect),
-        mbps(total, t_copy)
+        common::mbps(total, t_render),
+        common::mbps(total, t_detect),
+        common::mbps(total, t_copy)
     );
 }

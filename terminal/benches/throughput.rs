@@ -7,6 +7,8 @@
 //! a `\r` progress bar, CJK text, long wrapped lines, random bytes as from `cat /bin/ls`).
 //! Fed in 4 KiB chunks with finished output taken after each, as the kernel does.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -26,22 +28,18 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
     }
     let recorded = recorded.repeat((8 << 20) / recorded.len().max(1) + 1);
 
-    let seq: Vec<u8> = (0..1_000_000)
-        .flat_map(|i| format!("{i}\r\n").into_bytes())
-        .collect();
+    let seq = common::seq_lines();
     let ls: Vec<u8> = (0..100_000)
         .flat_map(|i| {
             format!("-rw-r--r-- 1 root root {i:>8} Jan  1 00:00 \x1b[01;32mfile-{i}.txt\x1b[0m\r\n")
                 .into_bytes()
         })
         .collect();
-    let progress: Vec<u8> = (0..100_000)
-        .flat_map(|i| format!("\r[{:<50}] {:>3}%", "#".repeat(i % 51), i % 101).into_bytes())
-        .collect();
+    let progress = common::progress();
     let cjk: Vec<u8> = "日本語のテキストと中文字符 mixed with ASCII 😀\r\n"
         .repeat(100_000)
         .into_bytes();
-    let long: Vec<u8> = ("x".repeat(10_000) + "\r\n").repeat(500).into_bytes();
+    let long = common::long_lines();
     // A xorshift stream: binary garbage with escapes and controls in it.
     let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
     let random: Vec<u8> = (0..8 << 20)
@@ -61,10 +59,6 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("long lines", long),
         ("random bytes", random),
     ]
-}
-
-fn mbps(bytes: usize, secs: f64) -> f64 {
-    bytes as f64 / secs / 1e6
 }
 
 fn main() {
@@ -88,20 +82,13 @@ fn main() {
         let render = start.elapsed().as_secs_f64();
         black_box(out);
 
-        let start = Instant::now();
-        let mut sink = Vec::with_capacity(4096);
-        for chunk in bytes.chunks(4096) {
-            sink.clear();
-            sink.extend_from_slice(chunk);
-            black_box(&sink);
-        }
-        let copy = start.elapsed().as_secs_f64();
+        let copy = common::copy_secs(bytes);
 
         println!(
             "{name:<14} {:>9.1} {:>12.1} {:>12.1}",
             bytes.len() as f64 / 1e6,
-            mbps(bytes.len(), render),
-            mbps(bytes.len(), copy)
+            common::mbps(bytes.len(), render),
+            common::mbps(bytes.len(), copy)
         );
         total += bytes.len();
         t_render += render;
@@ -111,7 +98,7 @@ fn main() {
         "{:<14} {:>9.1} {:>12.1} {:>12.1}",
         "all",
         total as f64 / 1e6,
-        mbps(total, t_render),
-        mbps(total, t_copy)
+        common::mbps(total, t_render),
+        common::mbps(total, t_copy)
     );
 }

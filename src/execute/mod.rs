@@ -285,7 +285,7 @@ impl Engine {
             // The header says who runs the cell.
             info.user = format!("{u} (via sudo as {})", info.user);
         }
-        out.set_limit(limit, output_dir(), output_file_name(&info.host, count));
+        out.set_limit(limit, &info.host, count);
         out.header = show_header.then(|| {
             header::Header::start(
                 &self.inner.iopub,
@@ -622,34 +622,6 @@ fn waits_for_input(what: Option<&str>) -> Failure {
              (a here-document, `yes |`, a -y flag), or for sudo name a password source with \
              %sudo password-from-command or password-from-env"
         ),
-    )
-}
-
-/// Where the complete output of cells over their output limit is kept.
-fn output_dir() -> std::path::PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir);
-    data.join("sshpty").join("outputs")
-}
-
-fn output_file_name(host: &str, count: usize) -> String {
-    let host: String = host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!(
-        "{}-{host}-cell{count}-{}.txt",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        &new_nonce()[..8]
     )
 }
 

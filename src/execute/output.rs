@@ -152,8 +152,10 @@ pub struct StreamOut<'a> {
     /// Bytes of cell text accepted for the notebook so far.
     shown: u64,
     spill: Option<Spill>,
-    /// Where a file goes when the output outgrows memory: `(directory, file name)`.
-    spill_name: (PathBuf, String),
+    /// The host and execution count the output file is named after.
+    spill_for: (String, usize),
+    /// The output file's path, named when first needed (most cells never need it).
+    spill_path: Option<PathBuf>,
     overflow: Option<Overflow>,
     /// The cell's header, which also shows the still-changing part of the output.
     pub header: Option<header::Header>,
@@ -176,7 +178,8 @@ impl<'a> StreamOut<'a> {
             limit: None,
             shown: 0,
             spill: None,
-            spill_name: (PathBuf::new(), String::new()),
+            spill_for: (String::new(), 0),
+            spill_path: None,
             overflow: None,
             header: None,
             screen: LiveDisplay::default(),
@@ -184,11 +187,19 @@ impl<'a> StreamOut<'a> {
     }
 
     /// Keep at most `limit` bytes of cell text in the notebook; the complete text goes to a
-    /// file named `name` in `dir` once it is larger than fits in memory.
-    pub fn set_limit(&mut self, limit: Option<u64>, dir: PathBuf, name: String) {
+    /// file (named after `host` and the execution count) once it outgrows memory.
+    pub fn set_limit(&mut self, limit: Option<u64>, host: &str, count: usize) {
         self.limit = limit;
         self.spill = limit.map(|_| Spill::Memory(Vec::new()));
-        self.spill_name = (dir, name);
+        self.spill_for = (host.to_owned(), count);
+        self.spill_path = None;
+    }
+
+    fn spill_path(&mut self) -> PathBuf {
+        let (host, count) = &self.spill_for;
+        self.spill_path
+            .get_or_insert_with(|| output_dir().join(output_file_name(host, *count)))
+            .clone()
     }
 
     fn enqueue(&mut self, name: Stream, text: &str) {
@@ -212,10 +223,7 @@ impl<'a> StreamOut<'a> {
                 // A whole number of lines if there is one, else a character boundary.
                 match memchr::memrchr(b'\n', &buf.as_bytes()[..MAX_MESSAGE]) {
                     Some(i) => i + 1,
-                    None => (1..=MAX_MESSAGE)
-                        .rev()
-                        .find(|&i| buf.is_char_boundary(i))
-                        .unwrap_or(buf.len()),
+                    None => buf.floor_char_boundary(MAX_MESSAGE),
                 }
             };
             if !self.silent
@@ -233,11 +241,7 @@ impl<'a> StreamOut<'a> {
             };
             self.queued -= text.len();
             if name == Stream::Out && self.kept.len() < KEEP {
-                let room = KEEP - self.kept.len();
-                let end = (0..=room.min(text.len()))
-                    .rev()
-                    .find(|&i| text.is_char_boundary(i))
-                    .unwrap_or(0);
+                let end = text.floor_char_boundary(KEEP - self.kept.len());
                 self.kept.push_str(&text[..end]);
             }
             self.sent_any = true;
@@ -274,48 +278,42 @@ impl<'a> StreamOut<'a> {
     }
 
     fn spill_write(&mut self, text: &str) {
-        let Some(spill) = &mut self.spill else { return };
-        let failed = match spill {
-            Spill::Memory(m) => {
+        let failed = match &mut self.spill {
+            Some(Spill::Memory(m)) => {
                 m.extend_from_slice(text.as_bytes());
                 if m.len() <= SPILL_AFTER {
                     return;
                 }
-                let (dir, name) = &self.spill_name;
-                let path = dir.join(name);
-                match open_private(&path) {
-                    Ok(f) => {
-                        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-                        match w.write_all(m) {
-                            Ok(()) => {
-                                *spill = Spill::File(path, w);
-                                return;
-                            }
-                            Err(e) => format!("cannot write {}: {e}", path.display()),
-                        }
+                let path = self.spill_path();
+                let Some(Spill::Memory(m)) = self.spill.take() else {
+                    return;
+                };
+                let written = open_private(&path).and_then(|f| {
+                    let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+                    w.write_all(&m).map(|()| w)
+                });
+                match written {
+                    Ok(w) => {
+                        self.spill = Some(Spill::File(path, w));
+                        return;
                     }
-                    Err(e) => format!("cannot create {}: {e}", path.display()),
+                    Err(e) => format!("cannot write {}: {e}", path.display()),
                 }
             }
-            Spill::File(path, w) => match w.write_all(text.as_bytes()) {
+            Some(Spill::File(path, w)) => match w.write_all(text.as_bytes()) {
                 Ok(()) => return,
                 Err(e) => format!("cannot write {}: {e}", path.display()),
             },
-            Spill::Failed(_) | Spill::Done(_) => return,
+            _ => return,
         };
-        *spill = Spill::Failed(failed);
+        self.spill = Some(Spill::Failed(failed));
     }
 
-    fn spill_where(&self) -> String {
+    fn spill_where(&mut self) -> String {
         match &self.spill {
             Some(Spill::File(path, _) | Spill::Done(path)) => path.display().to_string(),
             Some(Spill::Failed(why)) => format!("nowhere: {why}"),
-            _ => self
-                .spill_name
-                .0
-                .join(&self.spill_name.1)
-                .display()
-                .to_string(),
+            _ => self.spill_path().display().to_string(),
         }
     }
 
@@ -327,11 +325,7 @@ impl<'a> StreamOut<'a> {
             let line = piece.strip_suffix('\n');
             let body = line.unwrap_or(piece);
             if o.partial.len() < TAIL_LINE_MAX {
-                let room = TAIL_LINE_MAX - o.partial.len();
-                let end = (0..=room.min(body.len()))
-                    .rev()
-                    .find(|&i| body.is_char_boundary(i))
-                    .unwrap_or(0);
+                let end = body.floor_char_boundary(TAIL_LINE_MAX - o.partial.len());
                 o.partial.push_str(&body[..end]);
             }
             if line.is_some() {
@@ -421,7 +415,7 @@ impl<'a> StreamOut<'a> {
             }
             Some(Spill::Memory(m)) if over => {
                 // Over a limit smaller than what is kept in memory: write it out now.
-                let path = self.spill_name.0.join(&self.spill_name.1);
+                let path = self.spill_path();
                 self.spill = Some(
                     match open_private(&path).and_then(|mut f| f.write_all(&m)) {
                         Ok(()) => Spill::Done(path),
@@ -484,6 +478,34 @@ impl<'a> StreamOut<'a> {
         self.hide(&text[fit..]);
         self.update_tail_display(Instant::now(), true);
     }
+}
+
+/// Where the complete output of cells over their output limit is kept.
+fn output_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    data.join("sshpty").join("outputs")
+}
+
+fn output_file_name(host: &str, count: usize) -> String {
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "{}-{host}-cell{count}-{}.txt",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &super::new_nonce()[..8]
+    )
 }
 
 fn open_private(path: &std::path::Path) -> std::io::Result<File> {

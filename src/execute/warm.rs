@@ -8,19 +8,27 @@
 //! and the cell starts its own.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::target::{PtyCommand, PtyInput, PtyProcess, Target};
+
+/// How long starting a shell ahead may take before it is given up (a connection that
+/// stalls is detected by its keepalives; this task must not outlive it by much).
+const START_WITHIN: Duration = Duration::from_secs(30);
 
 pub struct Warm {
     target: Arc<dyn Target>,
     bootstrap: &'static str,
     size: (u16, u16),
-    proc: PtyProcess,
+    /// Taken by the cell that uses it; hung up if never used.
+    proc: Option<PtyProcess>,
 }
 
 impl Drop for Warm {
     fn drop(&mut self) {
-        let _ = self.proc.input.send(PtyInput::HangUp);
+        if let Some(p) = &self.proc {
+            let _ = p.input.send(PtyInput::HangUp);
+        }
     }
 }
 
@@ -45,26 +53,16 @@ impl Spare {
         if !Arc::ptr_eq(&w.target, target) || w.bootstrap != bootstrap || w.size != size {
             return None;
         }
+        let proc = w.proc.as_mut()?;
         // Ended (a dropped connection, a killed shell): not usable.
         if !matches!(
-            w.proc.exit.try_recv(),
+            proc.exit.try_recv(),
             Err(tokio::sync::oneshot::error::TryRecvError::Empty)
-        ) || w.proc.input.is_closed()
+        ) || proc.input.is_closed()
         {
             return None;
         }
-        let (tx, _) = tokio::sync::mpsc::unbounded_channel();
-        let (_, exit) = tokio::sync::oneshot::channel();
-        let (_, output) = tokio::sync::mpsc::channel(1);
-        let proc = std::mem::replace(
-            &mut w.proc,
-            PtyProcess {
-                output,
-                input: tx,
-                exit,
-            },
-        );
-        Some(proc)
+        w.proc.take()
     }
 
     /// Start the next cell's shell on `target` in the background.
@@ -76,23 +74,26 @@ impl Spare {
     ) {
         let spare = self.clone();
         tokio::spawn(async move {
-            let started = target
-                .spawn_pty(PtyCommand {
+            let started = tokio::time::timeout(
+                START_WITHIN,
+                target.spawn_pty(PtyCommand {
                     command: bootstrap.to_owned(),
                     cols: size.0,
                     rows: size.1,
-                })
-                .await;
+                }),
+            )
+            .await;
             match started {
-                Ok(proc) => {
+                Ok(Ok(proc)) => {
                     *spare.slot() = Some(Warm {
                         target,
                         bootstrap,
                         size,
-                        proc,
+                        proc: Some(proc),
                     });
                 }
-                Err(e) => log::debug!("no shell started ahead: {e}"),
+                Ok(Err(e)) => log::debug!("no shell started ahead: {e}"),
+                Err(_) => log::debug!("no shell started ahead: it took over {START_WITHIN:?}"),
             }
         });
     }

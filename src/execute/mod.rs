@@ -309,8 +309,8 @@ impl Engine {
             .sudo_password(&name, &login_user, code, may_sudo, out)
             .await;
         let asker = StdinAsker {
-            stdin: self.inner.stdin.clone(),
-            req: req.clone(),
+            stdin: &self.inner.stdin,
+            req,
         };
         let bootstrap = script::bootstrap(&ctx);
         let spec = RunSpec {
@@ -633,13 +633,14 @@ pub fn new_nonce() -> String {
     hex::encode(b)
 }
 
-/// Questions of a cell to the client that sent it.
-struct StdinAsker {
-    stdin: Stdin,
-    req: Request,
+/// Questions of a cell to the client that sent it (the request is copied only when a
+/// question is asked).
+struct StdinAsker<'a> {
+    stdin: &'a Stdin,
+    req: &'a Request,
 }
 
-impl cell::Asker for StdinAsker {
+impl cell::Asker for StdinAsker<'_> {
     fn ask(&self, prompt: &str, password: bool) -> cell::BoxFuture<Option<String>> {
         let stdin = self.stdin.clone();
         let req = self.req.clone();

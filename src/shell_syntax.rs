@@ -622,6 +622,14 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// A quote or expansion, or else one plain byte of a word.
+    fn word_part_or_skip(&mut self) -> Step {
+        if !self.word_part(true)? {
+            self.i += 1;
+        }
+        Ok(())
+    }
+
     /// Quotes and expansions shared by the word-like frames. Returns false for other bytes.
     fn word_part(&mut self, single_quotes: bool) -> Result<bool, Stop> {
         match self.s[self.i] {
@@ -672,9 +680,7 @@ impl<'a> Scanner<'a> {
             // Quotes pair up inside `${...}` even within double quotes (bash 5 reads
             // `"${x:-'}"` as an open quote), though they stay literal there when expanded.
             _ => {
-                if !self.word_part(true)? {
-                    self.i += 1;
-                }
+                self.word_part_or_skip()?;
             }
         }
         Ok(())
@@ -721,9 +727,7 @@ impl<'a> Scanner<'a> {
                 top.lex.command_seen();
             }
             _ => {
-                if !self.word_part(true)? {
-                    self.i += 1;
-                }
+                self.word_part_or_skip()?;
             }
         }
         Ok(())
@@ -746,9 +750,7 @@ impl<'a> Scanner<'a> {
             return Ok(());
         }
         self.top_mut().kind = Kind::DoubleBracket { word_start: false };
-        if !self.word_part(true)? {
-            self.i += 1;
-        }
+        self.word_part_or_skip()?;
         Ok(())
     }
 
@@ -770,9 +772,7 @@ impl<'a> Scanner<'a> {
                 }
             }
             _ => {
-                if !self.word_part(true)? {
-                    self.i += 1;
-                }
+                self.word_part_or_skip()?;
             }
         }
         Ok(())
@@ -804,9 +804,7 @@ impl<'a> Scanner<'a> {
             b';' | b'&' | b'|' | b'(' | b'<' | b'>' => return Err(Stop::Invalid),
             _ => {
                 set_start(self, false);
-                if !self.word_part(true)? {
-                    self.i += 1;
-                }
+                self.word_part_or_skip()?;
             }
         }
         Ok(())
@@ -823,9 +821,7 @@ impl<'a> Scanner<'a> {
 
     /// A byte of a word in a list or pattern frame that is not a metacharacter.
     fn word_byte(&mut self) -> Step {
-        if !self.word_part(true)? {
-            self.i += 1;
-        }
+        self.word_part_or_skip()?;
         Ok(())
     }
 

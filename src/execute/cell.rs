@@ -436,11 +436,14 @@ pub async fn run(
                 sink.flush();
             }
             chunk = proc.output.recv(), if output_open && blocked.is_none() => {
-                let Some(chunk) = chunk else {
+                let Some(first) = chunk else {
                     output_open = false;
                     done = true;
                     continue;
                 };
+                // Take what else has arrived, so a fast program's many small reads are
+                // handled (parsed, rendered, sent on) as one.
+                let chunk = coalesce(first, &mut proc.output);
                 last_output = Instant::now();
                 dirty = true;
                 demux.feed(&chunk, &mut events);
@@ -571,6 +574,26 @@ pub async fn run(
         },
     };
     Ok(result)
+}
+
+/// Bytes handled in one step at most: enough to make per-chunk work negligible, small
+/// enough that a live view or an interrupt is never held back noticeably.
+const COALESCE_MAX: usize = 64 * 1024;
+
+/// `first` plus the chunks already waiting behind it, up to [`COALESCE_MAX`].
+fn coalesce(first: Bytes, more: &mut tokio::sync::mpsc::Receiver<Bytes>) -> Bytes {
+    if first.len() >= COALESCE_MAX || more.is_empty() {
+        return first;
+    }
+    let mut buf = bytes::BytesMut::with_capacity(COALESCE_MAX.max(first.len()));
+    buf.extend_from_slice(&first);
+    while buf.len() < COALESCE_MAX {
+        match more.try_recv() {
+            Ok(c) => buf.extend_from_slice(&c),
+            Err(_) => break,
+        }
+    }
+    buf.freeze()
 }
 
 /// Make the rows above the cursor final and send them, as a terminal scrolling them off

@@ -37,6 +37,9 @@ pub struct Captured {
     pub function_files: BTreeMap<String, Vec<u8>>,
     /// name → alias value (unquoted).
     pub aliases: BTreeMap<String, Vec<u8>>,
+    /// The function definitions could not be told apart (see [`split_functions`]):
+    /// `functions` is empty and means nothing.
+    pub functions_unreadable: bool,
 }
 
 /// Parse a capture block (as delivered by the demultiplexer, end record included).
@@ -56,6 +59,8 @@ pub fn parse(block: &[u8]) -> Result<Captured, CaptureError> {
 
     let mut c = Captured::default();
     let mut status = None;
+    let mut function_names: Option<Vec<String>> = None;
+    let mut definitions: &[u8] = b"";
     for record in body.split(|&b| b == 0) {
         if record.is_empty() || record == b"\x1b\\" {
             continue;
@@ -91,6 +96,28 @@ pub fn parse(block: &[u8]) -> Result<Captured, CaptureError> {
                     return Err(bad());
                 }
             }
+            // Every variable, from one `declare -p`: one declaration per statement.
+            b'P' => {
+                for statement in split_statements(rest) {
+                    let text = trim_newline(statement);
+                    if let Some(name) = declared_name(text) {
+                        c.vars.insert(name, text.to_vec());
+                    } else if !text.is_empty() {
+                        return Err(bad());
+                    }
+                }
+            }
+            // `declare -F`: the function names, in the order `declare -f` prints them.
+            b'N' => {
+                function_names = Some(
+                    rest.split(|&b| b == b'\n')
+                        .filter_map(|l| l.strip_prefix(b"declare -f"))
+                        .filter_map(|l| l.iter().position(|&b| b == b' ').map(|i| &l[i + 1..]))
+                        .map(|n| String::from_utf8_lossy(n).into_owned())
+                        .collect(),
+                )
+            }
+            b'G' => definitions = rest,
             // `export -p` of a POSIX sh (hosts without bash): each variable kept in the
             // `declare -x` form bash mode keeps.
             b'X' => {
@@ -115,7 +142,80 @@ pub fn parse(block: &[u8]) -> Result<Captured, CaptureError> {
         }
     }
     c.status = status.ok_or(CaptureError::NoStatus)?;
+    if let Some(names) = function_names {
+        match split_functions(&names, definitions) {
+            Some(functions) => c.functions.extend(functions),
+            None => c.functions_unreadable = true,
+        }
+    }
     Ok(c)
+}
+
+/// The statements of `declare -p` output: each ends at a newline outside quotes. bash
+/// since 4.4 quotes any value with a newline as `$'…'`; older versions print it inside
+/// `"…"`, which this also reads.
+pub fn split_statements(text: &[u8]) -> Vec<&[u8]> {
+    #[derive(PartialEq)]
+    enum Q {
+        None,
+        Double,
+        Single,
+        AnsiC,
+    }
+    let mut out = Vec::new();
+    let (mut start, mut i, mut q) = (0, 0, Q::None);
+    while i < text.len() {
+        let b = text[i];
+        match q {
+            Q::None => match b {
+                b'\\' => i += 1,
+                b'"' => q = Q::Double,
+                b'\'' if i > 0 && text[i - 1] == b'$' => q = Q::AnsiC,
+                b'\'' => q = Q::Single,
+                b'\n' => {
+                    out.push(&text[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            },
+            Q::Double | Q::AnsiC if b == b'\\' => i += 1,
+            Q::Double if b == b'"' => q = Q::None,
+            Q::AnsiC | Q::Single if b == b'\'' => q = Q::None,
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// Split `declare -f` output (all functions, in the order of `names`) into each
+/// function's text: `NAME () ` on a line of its own starts one. A function's text may
+/// contain such a line too (in a here-document or a multi-line string); so the split is
+/// taken only if each header occurs exactly once, and None otherwise.
+pub fn split_functions(names: &[String], text: &[u8]) -> Option<BTreeMap<String, Vec<u8>>> {
+    let mut starts = Vec::with_capacity(names.len());
+    for name in names {
+        let header = format!("{name} () \n");
+        let at_line_start = |at: &usize| *at == 0 || text[at - 1] == b'\n';
+        let mut found = memchr::memmem::find_iter(text, header.as_bytes()).filter(at_line_start);
+        let first = found.next()?;
+        if found.next().is_some() {
+            return None;
+        }
+        starts.push(first);
+    }
+    if starts.first().is_some_and(|&s| s != 0) || starts.windows(2).any(|w| w[0] >= w[1]) {
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(text.len());
+        out.insert(name.clone(), trim_newline(&text[starts[i]..end]).to_vec());
+    }
+    Some(out)
 }
 
 /// The PTY's `onlcr` turned every `\n` into `\r\n` and changed nothing else, so removing
@@ -209,6 +309,79 @@ mod tests {
         }
         b.extend(b"E\x1fnonce\0\x1b\\");
         b
+    }
+
+    #[test]
+    fn declare_p_statements_split_outside_quotes() {
+        // bash ≥ 4.4 quotes newlines as $'…'; older versions keep them inside "…".
+        let text = b"declare -- x=$'a\\nb \\' \"'\ndeclare -a arr=([0]=\"1\" [1]=\"two\nlines \\\" '\")\ndeclare -- q='it'\\''s'\ndeclare -- u\ndeclare -A m=([\"k\"]=\"v\" )\n";
+        let got: Vec<String> = split_statements(text)
+            .into_iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "declare -- x=$'a\\nb \\' \"'",
+                "declare -a arr=([0]=\"1\" [1]=\"two\nlines \\\" '\")",
+                "declare -- q='it'\\''s'",
+                "declare -- u",
+                "declare -A m=([\"k\"]=\"v\" )",
+            ]
+        );
+        let block = block(true, &[b"S\x1f0", &[b"P\x1f", &text[..]].concat()]);
+        let c = parse(&block).unwrap();
+        assert_eq!(
+            c.vars.keys().collect::<Vec<_>>(),
+            ["arr", "m", "q", "u", "x"]
+        );
+        assert_eq!(
+            c.vars["arr"],
+            b"declare -a arr=([0]=\"1\" [1]=\"two\nlines \\\" '\")"
+        );
+    }
+
+    /// `declare -F` and `declare -f` as bash 5.2 prints them for `f` (exported, with a
+    /// here-document), `g` and `z-1`.
+    const NAMES: &[u8] = b"declare -fx f\ndeclare -f g\ndeclare -f z-1\n";
+    const DEFINITIONS: &[u8] = b"f () \n{ \n    cat <<EOF\n}\nEOF\n\n}\ndeclare -fx f\ng () \n{ \n    echo g\n}\nz-1 () \n{ \n    :\n}\n";
+
+    #[test]
+    fn functions_split_by_their_names() {
+        let b = block(
+            false,
+            &[
+                b"S\x1f0",
+                &[b"N\x1f", NAMES].concat(),
+                &[b"G\x1f", DEFINITIONS].concat(),
+            ],
+        );
+        let c = parse(&b).unwrap();
+        assert!(!c.functions_unreadable);
+        assert_eq!(
+            c.functions["f"],
+            b"f () \n{ \n    cat <<EOF\n}\nEOF\n\n}\ndeclare -fx f".to_vec()
+        );
+        assert_eq!(c.functions["g"], b"g () \n{ \n    echo g\n}".to_vec());
+        assert_eq!(c.functions["z-1"], b"z-1 () \n{ \n    :\n}".to_vec());
+    }
+
+    #[test]
+    fn a_header_inside_a_definition_makes_them_unreadable() {
+        let tricky =
+            String::from_utf8_lossy(DEFINITIONS).replace("cat <<EOF\n}", "cat <<EOF\n}\ng () ");
+        let b = block(
+            false,
+            &[
+                b"S\x1f0",
+                &[b"N\x1f", NAMES].concat(),
+                &[b"G\x1f", tricky.as_bytes()].concat(),
+                b"D\x1f/x",
+            ],
+        );
+        let c = parse(&b).unwrap();
+        assert!(c.functions_unreadable && c.functions.is_empty());
+        assert_eq!(c.cwd, b"/x");
     }
 
     #[test]

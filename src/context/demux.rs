@@ -54,6 +54,11 @@ pub fn start_marker(nonce: &str) -> Vec<u8> {
 pub fn ctx_marker(nonce: &str) -> Vec<u8> {
     format!("\x1b_sshpty;{nonce};ctx;").into_bytes()
 }
+/// Printed by a shell that restored a context ahead of its cell and now waits for the
+/// cell (see `script::prepare_payload`); read by the kernel before the cell starts.
+pub fn ready_marker(nonce: &str) -> Vec<u8> {
+    format!("\x1b_sshpty;{nonce};ready\x1b\\").into_bytes()
+}
 /// Ends the capture: a record can never contain NUL, so `\0E…\0` cannot occur inside one.
 pub fn end_marker(nonce: &str) -> Vec<u8> {
     format!("\0E\x1f{nonce}\0\x1b\\").into_bytes()

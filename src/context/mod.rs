@@ -168,13 +168,16 @@ impl Context {
             .into_iter()
             .filter(|(name, text)| is_restored_name(name) && !declared_flags(text).contains(&b'r'))
             .collect();
-        self.functions = c
-            .functions
-            .into_iter()
-            .filter(|(name, body)| {
-                !name.starts_with("__sshpty") && !script::is_sudo_wrapper(name, body)
-            })
-            .collect();
+        // Unreadable definitions (see `capture::split_functions`): the ones from before stay.
+        if !c.functions_unreadable {
+            self.functions = c
+                .functions
+                .into_iter()
+                .filter(|(name, body)| {
+                    !name.starts_with("__sshpty") && !script::is_sudo_wrapper(name, body)
+                })
+                .collect();
+        }
         self.aliases = c.aliases;
         let old = std::mem::take(&mut self.set_options);
         self.set_options = c

@@ -5,8 +5,15 @@
 //! `declare` makes globals). The kernel writes `"<len>\n<payload>"` into the PTY, which
 //! the target created with echo and canonical mode off; the payload's first command turns
 //! the terminal back into a normal one for the cell.
+//!
+//! A cell's payload comes in one piece ([`cell_payload`]) or in two stages, so that most of
+//! the work is done before the cell is known: after a cell ends, the kernel starts the next
+//! cell's shell and sends it [`prepare_payload`] (the terminal turned on, the context's
+//! state restored, the capture defined), which ends by printing a ready marker and waiting
+//! for the second stage ([`second_stage`]: definitions, the cell's code, the capture). The
+//! shell reads that with `read -s`, so the terminal does not echo it.
 
-use super::demux::{ctx_marker, end_marker, start_marker};
+use super::demux::{ctx_marker, end_marker, ready_marker, start_marker};
 use super::{CELL_OPTIONS, Context, Dialect, posix};
 
 /// Run by the login shell of the target (any of sh, bash, fish, tcsh: one `exec`, single
@@ -60,9 +67,12 @@ pub fn ansi_c_quote(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The capture function: prints the state framed by the nonce. Builtins only, but for
-/// one `compgen` to list functions. `set +o` is printed first, before the function
-/// changes any option.
+/// The capture function: prints the state framed by the nonce. Builtins only and one
+/// call each for all variables (`declare -p`) and all functions (`declare -F` for the
+/// names, `declare -f` for the text; `capture` splits it): no subshell, no loop over
+/// variables. `set +o` is printed first, before the function changes any option. No
+/// `local` comes before `declare -p`, which would print the local instead of the user's
+/// variable (IFS).
 fn capture_function(nonce: &str, login: bool) -> String {
     let ctx = String::from_utf8_lossy(&ctx_marker(nonce)).replace('\x1b', "\\033");
     // printf format of `end_marker` (`\0E\x1f<nonce>\0ESC \`).
@@ -71,20 +81,14 @@ fn capture_function(nonce: &str, login: bool) -> String {
         end_marker(nonce),
         format!("\0E\x1f{nonce}\0\x1b\\").into_bytes()
     );
-    let prefixes: String = ('A'..='Z')
-        .chain('a'..='z')
-        .chain(std::iter::once('_'))
-        .map(|c| format!(" \"${{!{c}@}}\""))
-        .collect();
     let login_files = if login {
-        "  shopt -s extdebug\n  for __sshpty_n in $(compgen -A function); do printf 'L\\037%s\\037' \"$__sshpty_n\"; declare -F -- \"$__sshpty_n\"; printf '\\0'; done\n  shopt -u extdebug\n"
+        "  local IFS=$' \\t\\n'\n  shopt -s extdebug\n  for __sshpty_n in $(compgen -A function); do printf 'L\\037%s\\037' \"$__sshpty_n\"; declare -F -- \"$__sshpty_n\"; printf '\\0'; done\n  shopt -u extdebug\n"
     } else {
         ""
     };
     format!(
         r#"__sshpty_capture() {{
-  local __sshpty_s=$1 __sshpty_n IFS=$' \t\n'
-  printf '{ctx}\n\t;S\037%s\0O\037' "$__sshpty_s"
+  printf '{ctx}\n\t;S\037%s\0O\037' "$1"
   set +o
   set +euxv -f +o pipefail
   trap - INT
@@ -92,15 +96,13 @@ fn capture_function(nonce: &str, login: bool) -> String {
   umask
   printf '\0H\037'
   shopt -p
+  printf '\0P\037'
+  declare -p
+  printf '\0N\037'
+  declare -F
+  printf '\0G\037'
+  declare -f
   printf '\0'
-  for __sshpty_n in{prefixes}; do
-    case $__sshpty_n in __sshpty*) continue;; esac
-    printf 'V\037'; declare -p -- "$__sshpty_n" 2>/dev/null; printf '\0'
-  done
-  for __sshpty_n in $(compgen -A function); do
-    case $__sshpty_n in __sshpty*) continue;; esac
-    printf 'f\037%s\037' "$__sshpty_n"; declare -f -- "$__sshpty_n"; printf '\0'
-  done
 {login_files}  for __sshpty_n in "${{!BASH_ALIASES[@]}}"; do
     printf 'A\037%s\037%s\0' "$__sshpty_n" "${{BASH_ALIASES[$__sshpty_n]}}"
   done
@@ -117,6 +119,15 @@ fn start_line(nonce: &str) -> String {
 
 /// Restore a context: no output, no option that could trace or abort it.
 pub fn restore(ctx: &Context) -> Vec<u8> {
+    let mut s = restore_state(ctx);
+    s.extend(restore_definitions(ctx));
+    s
+}
+
+/// The state part of a restore: working directory, variables, options, umask. Shell
+/// options come before any definition is read, so a function using `extglob` patterns
+/// parses.
+pub fn restore_state(ctx: &Context) -> Vec<u8> {
     let mut s: Vec<u8> = Vec::with_capacity(ctx.size() + 1024);
     let gone: Vec<&str> = ctx
         .login_exported
@@ -139,19 +150,6 @@ pub fn restore(ctx: &Context) -> Vec<u8> {
         s.extend(text);
         s.extend(b" 2>/dev/null\n");
     }
-    for text in ctx.functions.values() {
-        s.extend(text);
-        s.push(b'\n');
-    }
-    for (name, value) in &ctx.aliases {
-        s.extend(b"alias -- ");
-        s.extend(
-            ansi_c_quote(format!("{name}=").as_bytes())
-                .iter()
-                .chain(ansi_c_quote(value).iter()),
-        );
-        s.push(b'\n');
-    }
     let (on, off): (Vec<_>, Vec<_>) = ctx.shopts.iter().partition(|(_, v)| **v);
     for (flag, list) in [("-s", on), ("-u", off)] {
         if !list.is_empty() {
@@ -170,6 +168,25 @@ pub fn restore(ctx: &Context) -> Vec<u8> {
         s.extend(format!("umask {}\n", ctx.umask).as_bytes());
     }
     s.extend(b"shopt -s expand_aliases\nexport TERM=xterm-256color\n");
+    s
+}
+
+/// The definitions part of a restore: functions and aliases.
+fn restore_definitions(ctx: &Context) -> Vec<u8> {
+    let mut s = Vec::new();
+    for text in ctx.functions.values() {
+        s.extend(text);
+        s.push(b'\n');
+    }
+    for (name, value) in &ctx.aliases {
+        s.extend(b"alias -- ");
+        s.extend(
+            ansi_c_quote(format!("{name}=").as_bytes())
+                .iter()
+                .chain(ansi_c_quote(value).iter()),
+        );
+        s.push(b'\n');
+    }
     s
 }
 
@@ -200,8 +217,21 @@ pub fn cell_payload(
     }
     let mut p = Vec::with_capacity(code.len() + ctx.size() + 4096);
     p.extend(TERMINAL_ON.as_bytes());
-    p.extend(restore(ctx));
+    p.extend(restore_state(ctx));
     p.extend(capture_function(nonce, false).as_bytes());
+    p.extend(cell_body(ctx, code, nonce, strict, sudo_marker));
+    p
+}
+
+/// What runs once the state is restored: the definitions, the cell, the capture.
+fn cell_body(
+    ctx: &Context,
+    code: &str,
+    nonce: &str,
+    strict: bool,
+    sudo_marker: Option<&str>,
+) -> Vec<u8> {
+    let mut p = restore_definitions(ctx);
     if let Some(marker) = sudo_marker
         && !ctx.functions.contains_key("sudo")
     {
@@ -215,12 +245,93 @@ pub fn cell_payload(
     p.extend(b"\n__sshpty_pre=");
     p.extend(ansi_c_quote(cell_options(ctx, strict).as_bytes()));
     // The options are set inside the eval, so `set -x` traces the cell, not the runner.
-    p.extend(b"\neval \"$__sshpty_pre$__sshpty_cell\"\n{ __sshpty_capture $?; } 2>/dev/null\n");
+    // The runner's own copies of the code are dropped before the capture prints every
+    // variable (they are not restored anyway).
+    p.extend(b"\neval \"$__sshpty_pre$__sshpty_cell\"\n{ __sshpty_st=$?; unset __sshpty_cell __sshpty_pre __sshpty_s __sshpty_c; __sshpty_capture $__sshpty_st; } 2>/dev/null\n");
     // The shell's exit hangs up the terminal at once; a job just started in the background
     // (`nohup cmd &`) gets a moment to set itself up first, as it would in a terminal that
     // is not closed in the same millisecond.
     p.extend(b"[ -z \"$!\" ] || sleep 0.2\n");
     p
+}
+
+/// Ends a second stage: a control character that armored text never contains and that
+/// no terminal setting acts on (not a signal, flow-control or line-editing key).
+pub const STAGE_END: u8 = 0x1e;
+
+/// The first stage of a cell, sent before the cell is known (bash only): the terminal
+/// turned on, `ctx`'s state restored (see [`restore_state`]; the kernel compares that part
+/// to tell whether the shell still fits the context when the cell comes), the capture
+/// defined. Then the ready marker, and one `read -s` of the second stage up to
+/// [`STAGE_END`]: a single read, so the terminal's echo is off from before the stage
+/// arrives until after its last byte (bash turns echo back on when a read ends).
+pub fn prepare_payload(ctx: &Context, nonce: &str) -> Vec<u8> {
+    // printf format of `ready_marker`.
+    let ready = format!("\\033_sshpty;{nonce};ready\\033\\\\");
+    debug_assert_eq!(
+        ready_marker(nonce),
+        format!("\x1b_sshpty;{nonce};ready\x1b\\").into_bytes()
+    );
+    let mut p = Vec::with_capacity(ctx.size() + 4096);
+    p.extend(TERMINAL_ON.as_bytes());
+    p.extend(restore_state(ctx));
+    p.extend(capture_function(nonce, false).as_bytes());
+    p.extend(
+        format!(
+            "printf '{ready}'\nIFS= read -r -s -d $'\\x{STAGE_END:02x}' __sshpty_c && eval \"$__sshpty_c\"\n"
+        )
+        .as_bytes(),
+    );
+    p
+}
+
+/// The second stage for a shell that ran [`prepare_payload`] with `nonce`: the rest of
+/// [`cell_payload`], armored (see [`armored`]) and ended by [`STAGE_END`].
+pub fn second_stage(
+    ctx: &Context,
+    code: &str,
+    nonce: &str,
+    strict: bool,
+    sudo_marker: Option<&str>,
+) -> Vec<u8> {
+    let mut p = armored(
+        "__sshpty_s",
+        &cell_body(ctx, code, nonce, strict, sudo_marker),
+    );
+    p.extend(b"eval \"$__sshpty_s\"\n");
+    p.push(STAGE_END);
+    p
+}
+
+/// Bytes of a raw armored line at most: quoted, a line stays under the 4095 bytes a
+/// terminal in canonical mode keeps of one line.
+const ARMOR_CHUNK: usize = 512;
+
+/// Shell lines setting `name` to `bytes`, made of printable ASCII and short lines only
+/// (control characters, DEL and bytes ≥ 0x80 as `\xHH`). Should a stage arrive before the
+/// shell's `read` has turned the terminal's line editing off, such text still passes the
+/// terminal unchanged.
+pub fn armored(name: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8 + 64);
+    if bytes.is_empty() {
+        out.extend(format!("{name}=''\n").as_bytes());
+    }
+    for (i, chunk) in bytes.chunks(ARMOR_CHUNK).enumerate() {
+        out.extend(name.as_bytes());
+        out.extend(if i == 0 { &b"=$'"[..] } else { &b"+=$'"[..] });
+        for &b in chunk {
+            match b {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\'' => out.extend_from_slice(b"\\'"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                0x20..=0x7e => out.push(b),
+                0 => {}
+                _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            }
+        }
+        out.extend_from_slice(b"'\n");
+    }
+    out
 }
 
 /// `sudo` as the cell's shell runs it: sudo with a prompt that carries the cell's marker,
@@ -437,9 +548,28 @@ mod bash_tests {
     fn cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
         let nonce = "0123456789abcdef0123456789abcdef";
         let out = run_bash(&cell_payload(ctx, code, nonce, false, Some("m4rker")));
+        events(nonce, &out)
+    }
+
+    /// The same cell in two stages: `bash -s` reads its script from standard input one
+    /// line at a time, so the first stage's `read` takes the second stage from there.
+    fn staged_cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
+        let nonce = "89abcdef0123456789abcdef01234567";
+        let mut input = prepare_payload(ctx, nonce);
+        input.extend(second_stage(ctx, code, nonce, false, Some("m4rker")));
+        let out = run_bash(&input);
+        let ready = ready_marker(nonce);
+        let at = out
+            .windows(ready.len())
+            .position(|w| w == ready)
+            .expect("the first stage says it is ready");
+        events(nonce, &out[at + ready.len()..])
+    }
+
+    fn events(nonce: &str, out: &[u8]) -> (Vec<u8>, Option<capture::Captured>) {
         let mut d = Demux::new(nonce);
         let mut ev = Vec::new();
-        d.feed(&out, &mut ev);
+        d.feed(out, &mut ev);
         d.finish(&mut ev);
         let mut text = Vec::new();
         let mut cap = None;
@@ -451,6 +581,74 @@ mod bash_tests {
             }
         }
         (text, cap)
+    }
+
+    /// What of a capture does not change from run to run (not pids, clocks, `$_`).
+    fn stable(c: &capture::Captured) -> String {
+        let vars: Vec<_> = c
+            .vars
+            .iter()
+            .filter(|(k, _)| ["x", "E", "PWD", "OLDPWD"].contains(&k.as_str()))
+            .collect();
+        let text = |m: Vec<(&String, &Vec<u8>)>| -> Vec<String> {
+            m.into_iter()
+                .map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v)))
+                .collect()
+        };
+        format!(
+            "{} {:?} {}\n{:?}\n{:#?}\n{:#?}\n{:?}",
+            c.status,
+            c.cwd,
+            c.umask,
+            c.shopts,
+            text(vars),
+            text(
+                c.functions
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("__sshpty"))
+                    .collect()
+            ),
+            c.aliases
+        )
+    }
+
+    #[test]
+    fn two_stages_run_as_one() {
+        let mut ctx = Context::default();
+        let code = "cd /tmp; x=$'a\\nb \\x01 \\xff'; export E=1; f() { echo \"f:$1\"; }\nshopt -s extglob\ng() { case $1 in @(a|b)) echo ab;; esac; }; alias ll='echo LL'; umask 027; echo \"é $x\"";
+        let (one, cap) = cell(&ctx, code);
+        let (two, cap2) = staged_cell(&ctx, code);
+        assert_eq!(String::from_utf8_lossy(&one), "é a\nb \x01 \u{fffd}\n");
+        assert_eq!(one, two);
+        let (cap, cap2) = (cap.expect("captured"), cap2.expect("captured"));
+        assert_eq!(stable(&cap), stable(&cap2));
+        ctx.apply(cap, false);
+        // A long cell with non-ASCII and control bytes, using a function that needs extglob
+        // to parse (the state, shopts included, is restored before the definitions).
+        let long = format!(
+            "echo {}; printf '%s|' \"$(f 1)\" \"$(g b)\" \"$PWD\" \"$(umask)\" \"$E\"\nll\necho 'é\u{1e}'",
+            "y".repeat(5000)
+        );
+        let (one, cap) = cell(&ctx, &long);
+        let (two, cap2) = staged_cell(&ctx, &long);
+        let text = String::from_utf8_lossy(&two);
+        assert!(
+            text.ends_with("y\nf:1|ab|/tmp|0027|1|LL\né\u{1e}\n"),
+            "{text}"
+        );
+        assert_eq!(one, two);
+        assert_eq!(
+            stable(&cap.expect("captured")),
+            stable(&cap2.expect("captured"))
+        );
+        let stage = second_stage(&ctx, &long, "n", false, Some("m"));
+        assert_eq!(stage.iter().filter(|&&b| b == STAGE_END).count(), 1);
+        assert_eq!(stage.last(), Some(&STAGE_END));
+        assert!(
+            stage[..stage.len() - 1]
+                .split(|&b| b == b'\n')
+                .all(|l| l.len() < 4095 && l.iter().all(|&b| (0x20..0x7f).contains(&b)))
+        );
     }
 
     #[test]
@@ -474,6 +672,27 @@ mod bash_tests {
             )
         );
         assert_eq!(cap.expect("captured").status, 0);
+    }
+
+    #[test]
+    fn functions_come_back_whole_or_are_flagged() {
+        let ctx = Context::default();
+        let (_, cap) = cell(
+            &ctx,
+            "f() { cat <<EOF\nline\nEOF\n}\nexport -f f\ng() { printf '%s\\n' \"a\nb\"; }\ncd /tmp",
+        );
+        let cap = cap.expect("captured");
+        assert!(!cap.functions_unreadable);
+        assert_eq!(
+            String::from_utf8_lossy(&cap.functions["f"]),
+            "f () \n{ \n    cat <<EOF\nline\nEOF\n\n}\ndeclare -fx f"
+        );
+        assert!(cap.functions["g"].ends_with(b"\"a\nb\"\n}"));
+        // A here-document holding another function's first line: told, not misread.
+        let (_, cap) = cell(&ctx, "f() { cat <<EOF\ng () \nEOF\n}\ng() { :; }\ncd /tmp");
+        let cap = cap.expect("captured");
+        assert!(cap.functions_unreadable);
+        assert_eq!(cap.cwd, b"/tmp");
     }
 
     #[test]

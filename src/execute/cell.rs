@@ -13,7 +13,6 @@ use zeroize::Zeroizing;
 
 use crate::context::capture::{self, CaptureError, Captured};
 use crate::context::demux::{Demux, Event};
-use crate::context::script;
 use crate::target::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
 
 /// Escalation after an interrupt, as a terminal user would do it: Ctrl-C, then hang up
@@ -112,10 +111,11 @@ impl std::fmt::Debug for SudoOutcome {
 
 pub struct RunSpec<'a> {
     pub bootstrap: &'a str,
-    /// A process already started with `bootstrap` at this size, waiting for its payload
-    /// (see `execute::warm`); None: start one.
-    pub started: Option<PtyProcess>,
-    pub payload: Vec<u8>,
+    /// A process already started with `bootstrap` at this size, waiting for `input` (see
+    /// `execute::warm`), and what it printed after it got ready; None: start one.
+    pub started: Option<(PtyProcess, Vec<u8>)>,
+    /// Written into the PTY as it is: a framed payload, or a second stage.
+    pub input: Vec<u8>,
     pub nonce: &'a str,
     pub cols: u16,
     pub rows: u16,
@@ -226,23 +226,24 @@ pub async fn run(
     if *kill.borrow() {
         return Err(TargetError::Other("the kernel is shutting down".into()));
     }
-    let mut proc = match spec.started {
-        Some(p) => p,
+    let (mut proc, leftover) = match spec.started {
+        Some(started) => started,
         None => {
-            target
+            let proc = target
                 .spawn_pty(PtyCommand {
                     command: spec.bootstrap.to_owned(),
                     cols: spec.cols,
                     rows: spec.rows,
                 })
-                .await?
+                .await?;
+            (proc, Vec::new())
         }
     };
     let input = proc.input.clone();
     let write = |bytes: Vec<u8>| {
         let _ = input.send(PtyInput::Data(Bytes::from(bytes)));
     };
-    write(script::framed(&spec.payload));
+    write(spec.input);
     interrupt.borrow_and_update();
 
     let mut demux = Demux::new(spec.nonce);
@@ -277,6 +278,7 @@ pub async fn run(
     let mut open: Option<OpenBox> = None;
     let mut screen_since: Option<Instant> = None;
     let mut events = Vec::new();
+    demux.feed(&leftover, &mut events);
     let mut stop_at: Option<Instant> = None;
     let mut step = 0u8;
     let deadline = spec.timeout.map(|t| Instant::now() + t);

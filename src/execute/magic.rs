@@ -218,21 +218,18 @@ impl Engine {
         }
         // A reconnection keeps who the cells run as.
         let become_user = st.hosts.get(&name).and_then(|h| h.become_user.clone());
-        self.inner.spare.prepare(
-            target.clone(),
-            script::bootstrap(&context),
-            (st.cols, st.rows),
-        );
         st.hosts.insert(
             name.clone(),
             Host {
-                target,
+                target: target.clone(),
                 context,
                 shell,
                 become_user,
             },
         );
-        st.current = Some(name);
+        st.current = Some(name.clone());
+        drop(st);
+        self.prepare_spare(&name, &target);
         Ok(())
     }
 
@@ -371,10 +368,10 @@ impl Engine {
         let spec = RunSpec {
             bootstrap,
             started: None,
-            payload: match dialect {
+            input: script::framed(&match dialect {
                 Dialect::Bash => script::login_payload(&nonce),
                 Dialect::Sh => script::sh_login_payload(&nonce),
-            },
+            }),
             nonce: &nonce,
             cols,
             rows,

@@ -17,14 +17,19 @@ use std::time::Duration;
 use jupyter_protocol::{ExecuteRequest, JupyterMessageContent};
 use tokio::sync::watch;
 
-use crate::context::Context;
 use crate::context::script;
+use crate::context::{Context, Dialect};
 use crate::history::History;
 use crate::kernel::channels::{Iopub, Stdin};
 use crate::target::{Exit, Target};
 use crate::wire::Request;
 use cell::{CellResult, RunSpec, Sink, StopReason};
 use output::StreamOut;
+
+/// Cells longer than this are sent whole to a fresh shell rather than as the second
+/// stage of a prepared one: a second stage is read a byte at a time (see
+/// `script::prepare_payload`), which costs more than a fresh start beyond a few KiB.
+const STAGED_CODE_MAX: usize = 4096;
 
 pub const DEFAULT_COLS: u16 = 160;
 pub const DEFAULT_ROWS: u16 = 50;
@@ -294,8 +299,7 @@ impl Engine {
                 &ctx.cwd_lossy(),
             )
         });
-        let nonce = new_nonce();
-        let started = std::time::Instant::now();
+        let began = std::time::Instant::now();
         let sudo_marker = new_nonce()[..16].to_owned();
         // A password command (a vault lookup) runs only for cells that may call sudo.
         let may_sudo = become_user.is_some()
@@ -313,16 +317,50 @@ impl Engine {
             req,
         };
         let bootstrap = script::bootstrap(&ctx);
-        let spec = RunSpec {
-            bootstrap,
-            started: self.inner.spare.take(&target, bootstrap, (cols, rows)),
-            payload: {
+        let prepared_state = (become_user.is_none()
+            && ctx.dialect == Dialect::Bash
+            && code.len() <= STAGED_CODE_MAX)
+            .then(|| script::restore_state(&ctx));
+        let taken = self
+            .inner
+            .spare
+            .take(
+                &target,
+                warm::Want {
+                    bootstrap,
+                    size: (cols, rows),
+                    state: prepared_state.as_deref(),
+                },
+            )
+            .await;
+        let (nonce, input, started) = match taken {
+            // The shell restored the context already: it waits for the rest.
+            Some(warm::Taken {
+                proc,
+                nonce: Some(nonce),
+                leftover,
+            }) => {
+                let input = script::second_stage(&ctx, code, &nonce, strict, Some(&sudo_marker));
+                (nonce, input, Some((proc, leftover)))
+            }
+            taken => {
+                let nonce = new_nonce();
                 let p = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));
-                match &become_user {
+                let p = match &become_user {
                     Some(u) => script::become_payload(&p, u, &sudo_marker),
                     None => p,
-                }
-            },
+                };
+                (
+                    nonce,
+                    script::framed(&p),
+                    taken.map(|t| (t.proc, t.leftover)),
+                )
+            }
+        };
+        let spec = RunSpec {
+            bootstrap,
+            started,
+            input,
             nonce: &nonce,
             cols,
             rows,
@@ -346,11 +384,7 @@ impl Engine {
         )
         .await;
         self.inner.running.send_replace(false);
-        if result.is_ok() && !*self.inner.kill.borrow() {
-            self.inner
-                .spare
-                .prepare(target.clone(), bootstrap, (cols, rows));
-        }
+        let prepare_next = result.is_ok() && !*self.inner.kill.borrow();
         let whole = out.finish().await;
         let outcome = match result {
             Err(e) => Err(Failure::new("TargetError", e.to_string())),
@@ -369,6 +403,10 @@ impl Engine {
                 self.conclude(&name, &target, &ctx, r, strict, timeout, out)
             }
         };
+        if prepare_next {
+            // After `conclude`: the next cell's shell restores the context this cell left.
+            self.prepare_spare(&name, &target);
+        }
         if let Some(file) = whole {
             out.note(&format!(
                 "sshpty: the complete output of this cell is in {}\n",
@@ -382,9 +420,29 @@ impl Engine {
                 .get(&name)
                 .map(|h| h.context.cwd_lossy())
                 .unwrap_or_default();
-            h.finish(&self.inner.iopub, &cwd, &outcome, started.elapsed());
+            h.finish(&self.inner.iopub, &cwd, &outcome, began.elapsed());
         }
         outcome
+    }
+
+    /// Start the next cell's shell on host `name` ahead of time (see `warm`): with the
+    /// host's context restored in it, where a cell can use that (bash, not `%become`).
+    pub(super) fn prepare_spare(&self, name: &str, target: &Arc<dyn Target>) {
+        let st = self.state();
+        let Some(h) = st
+            .hosts
+            .get(name)
+            .filter(|h| Arc::ptr_eq(&h.target, target))
+        else {
+            return;
+        };
+        let staged = h.become_user.is_none() && h.context.dialect == Dialect::Bash;
+        self.inner.spare.prepare(
+            target.clone(),
+            script::bootstrap(&h.context),
+            (st.cols, st.rows),
+            staged.then_some(&h.context),
+        );
     }
 
     /// The sudo password the cell may give to its own sudo prompt: remembered, or from
@@ -469,6 +527,9 @@ impl Engine {
         match r.captured {
             Some(Ok(c)) => {
                 status = Some(c.status);
+                if c.functions_unreadable {
+                    out.note("sshpty: the shell's function definitions could not be told apart (a here-document or string in one has a line that looks like a function's first line); the functions are kept as they were before this cell\n");
+                }
                 let mut st = self.state();
                 // Only if the user did not log out or switch the host's target meanwhile.
                 if let Some(h) = st.hosts.get_mut(name)

@@ -152,6 +152,8 @@ impl Engine {
                     out.text(&format!("switched to {name}\n"));
                     return Ok(());
                 }
+                // A lost connection whose login environment was never read: log in anew.
+                Some(h) if h.pending.is_some() || h.failed.is_some() => None,
                 Some(h) => Some(h.context.clone()),
                 None => None,
             }
@@ -180,35 +182,54 @@ impl Engine {
             }
             Arc::new(t)
         };
-        let (context, shell, reconnected) = match existing {
-            Some(ctx) => {
-                let shell = self
-                    .state()
-                    .hosts
-                    .get(&name)
-                    .map(|h| h.shell.clone())
-                    .unwrap_or_default();
-                (ctx, shell, true)
-            }
-            None => {
-                let (ctx, shell) = self.capture_login(target.as_ref(), out).await?;
-                (ctx, shell, false)
-            }
-        };
         let info = target.info();
+        let Some(context) = existing else {
+            // The login environment (the profile run by a login shell) is read in the
+            // background: most of a login's time is sshd opening the first session (PAM)
+            // and the profile, and the next cell waits for it only if it comes first.
+            if !quiet {
+                out.text(&format!(
+                    "logged in to {} as {}@{}\n",
+                    info.name, info.user, info.host
+                ));
+            }
+            let (done, pending) = tokio::sync::watch::channel(false);
+            let mut st = self.state();
+            let become_user = st.hosts.get(&name).and_then(|h| h.become_user.clone());
+            st.hosts.insert(
+                name.clone(),
+                Host {
+                    target: target.clone(),
+                    context: Context::default(),
+                    shell: String::new(),
+                    become_user,
+                    pending: Some(pending),
+                    notes: Vec::new(),
+                    failed: None,
+                },
+            );
+            st.current = Some(name.clone());
+            drop(st);
+            let engine = self.clone();
+            tokio::spawn(async move {
+                engine.read_login_environment(&name, target).await;
+                let _ = done.send(true);
+            });
+            return Ok(());
+        };
         let mut st = self.state();
+        let shell = st
+            .hosts
+            .get(&name)
+            .map(|h| h.shell.clone())
+            .unwrap_or_default();
         let mut context = context;
         for (k, v) in &st.params {
             context.set_param(k, v);
         }
         if !quiet {
             out.text(&format!(
-                "{} {} as {}@{} ({}), in {}\n",
-                if reconnected {
-                    "reconnected to"
-                } else {
-                    "logged in to"
-                },
+                "reconnected to {} as {}@{} ({}), in {}\n",
                 info.name,
                 info.user,
                 info.host,
@@ -225,12 +246,101 @@ impl Engine {
                 context,
                 shell,
                 become_user,
+                pending: None,
+                notes: Vec::new(),
+                failed: None,
             },
         );
         st.current = Some(name.clone());
         drop(st);
         self.prepare_spare(&name, &target);
         Ok(())
+    }
+
+    /// The background part of a login: capture the login shell's environment and keep it
+    /// as host `name`'s context (unless the host was logged out or replaced meanwhile),
+    /// with what the user should be told; then start the first cell's shell.
+    async fn read_login_environment(&self, name: &str, target: Arc<dyn Target>) {
+        let mut notes = Vec::new();
+        let captured = self.capture_login(target.as_ref(), &mut notes).await;
+        {
+            let mut st = self.state();
+            let params = st.params.clone();
+            let Some(h) = st
+                .hosts
+                .get_mut(name)
+                .filter(|h| Arc::ptr_eq(&h.target, &target) && h.pending.is_some())
+            else {
+                return;
+            };
+            h.pending = None;
+            h.notes = notes;
+            match captured {
+                Ok((mut context, shell)) => {
+                    for (k, v) in &params {
+                        context.set_param(k, v);
+                    }
+                    h.context = context;
+                    h.shell = shell;
+                }
+                Err(f) => {
+                    h.failed = Some(f);
+                    return;
+                }
+            }
+        }
+        self.prepare_spare(name, &target);
+    }
+
+    /// Wait until the current host's login environment has been read (see `login`): what
+    /// a cell or a magic that uses the context does first. Tells the capture's notes; a
+    /// failed capture ends the login and is this request's error.
+    pub(super) async fn settle_login(&self, out: &mut StreamOut<'_>) -> Outcome {
+        let Some((name, mut pending)) = ({
+            let st = self.state();
+            st.current.clone().and_then(|n| {
+                let h = st.hosts.get(&n)?;
+                Some((n, h.pending.clone()))
+            })
+        }) else {
+            return Ok(());
+        };
+        if let Some(pending) = pending.as_mut() {
+            let mut interrupt = self.inner.interrupt.subscribe();
+            interrupt.borrow_and_update();
+            tokio::select! {
+                // An error: the capture task is gone (shutdown); the state says the rest.
+                _ = pending.wait_for(|done| *done) => {}
+                _ = interrupt.changed() => {
+                    return Err(Failure::new(
+                        "Interrupted",
+                        "interrupted while the login shell's environment was being read",
+                    ));
+                }
+            }
+        }
+        let (notes, failed) = {
+            let mut st = self.state();
+            let Some(h) = st.hosts.get_mut(&name) else {
+                return Ok(());
+            };
+            let notes = std::mem::take(&mut h.notes);
+            let failed = h.failed.take();
+            if failed.is_some() || h.pending.is_some() {
+                st.hosts.remove(&name);
+                if st.current.as_deref() == Some(name.as_str()) {
+                    st.current = None;
+                }
+            }
+            (notes, failed)
+        };
+        for n in notes {
+            out.note(&format!("sshpty: {n}\n"));
+        }
+        match failed {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
     }
 
     /// `%upload` / `%download`: remote paths are relative to the cell's working directory,
@@ -319,7 +429,7 @@ impl Engine {
     async fn capture_login(
         &self,
         target: &dyn Target,
-        out: &mut StreamOut<'_>,
+        notes: &mut Vec<String>,
     ) -> Result<(Context, String), Failure> {
         match self
             .capture_env(target, script::LOGIN_BOOTSTRAP, Dialect::Bash)
@@ -335,15 +445,15 @@ impl Engine {
                         Failure::new("LoginFailed", format!("{why}; in sh: {sh_why}"))
                     })?;
                 ctx.dialect = Dialect::Sh;
-                out.note(&format!(
-                    "sshpty: {} has no bash; cells run in sh there, carrying the working directory and exported variables only (not unexported variables, functions, aliases or options)\n",
+                notes.push(format!(
+                    "{} has no bash; cells run in sh there, carrying the working directory and exported variables only (not unexported variables, functions, aliases or options)",
                     target.info().host
                 ));
                 Ok((ctx, shell))
             }
             Err((why, false)) => {
-                out.note(&format!(
-                    "sshpty: the login shell's profile did not finish ({why}); continuing with the environment of a plain shell, without ~/.profile and ~/.bashrc\n"
+                notes.push(format!(
+                    "the login shell's profile did not finish ({why}); continuing with the environment of a plain shell, without ~/.profile and ~/.bashrc"
                 ));
                 self.capture_env(target, script::BOOTSTRAP, Dialect::Bash)
                     .await?

@@ -68,6 +68,13 @@ pub struct Host {
     pub shell: String,
     /// `%become USER`: cells run as USER through sudo.
     pub become_user: Option<String>,
+    /// Set while the login environment is being read in the background (true once it
+    /// is): until then `context` is empty (see `Engine::settle_login`).
+    pub pending: Option<tokio::sync::watch::Receiver<bool>>,
+    /// What reading it found to tell the user (no bash, a profile that did not finish).
+    pub notes: Vec<String>,
+    /// Reading it failed: the next request that needs the host says so.
+    pub failed: Option<Failure>,
 }
 
 pub struct State {
@@ -234,11 +241,22 @@ impl Engine {
             _ => Failure::new("MagicUsage", e.to_string()),
         })?;
         for m in parsed.magics {
+            // Magics that show or use the context wait for a login's to be read.
+            if matches!(
+                m,
+                crate::magics::Magic::Status
+                    | crate::magics::Magic::Hosts
+                    | crate::magics::Magic::Upload { .. }
+                    | crate::magics::Magic::Download { .. }
+            ) {
+                self.settle_login(out).await?;
+            }
             self.magic(m, req, ex.allow_stdin, out).await?;
         }
         if parsed.shell.trim().is_empty() {
             return Ok(());
         }
+        self.settle_login(out).await?;
         self.shell(req, ex, &parsed.shell, out).await
     }
 
@@ -626,7 +644,7 @@ impl Engine {
         cursor_pos: usize,
     ) -> complete::Completion {
         self.login_for_helpers(req).await;
-        let Some((target, ctx)) = self.current() else {
+        let Some((target, ctx)) = self.current_settled().await else {
             return complete::Completion {
                 matches: Vec::new(),
                 cursor_start: cursor_pos,
@@ -638,8 +656,21 @@ impl Engine {
 
     pub async fn inspect(&self, req: &Request, code: &str, cursor_pos: usize) -> Option<String> {
         self.login_for_helpers(req).await;
-        let (target, ctx) = self.current()?;
+        let (target, ctx) = self.current_settled().await?;
         complete::inspect(target.as_ref(), &ctx, complete::word_at(code, cursor_pos)).await
+    }
+
+    /// The current host's context, once its login environment has been read (completion
+    /// and inspection wait for it; its notes and errors are left for the next cell).
+    async fn current_settled(&self) -> Option<(Arc<dyn Target>, Context)> {
+        let pending = {
+            let st = self.state();
+            st.hosts.get(st.current.as_ref()?)?.pending.clone()
+        };
+        if let Some(mut pending) = pending {
+            let _ = pending.wait_for(|done| *done).await;
+        }
+        self.current()
     }
 
     fn current(&self) -> Option<(Arc<dyn Target>, Context)> {

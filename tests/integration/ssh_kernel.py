@@ -200,7 +200,7 @@ class SSHSession:
         nb = nb or self.kernel(agent)
         res = no_questions(nb, f"%login {alias}")
         assert res.status == "ok", res.describe()
-        assert re.search(rf"^logged in to {re.escape(alias)} as \S+@\S+ \(bash ", res.text, re.M), \
+        assert re.search(rf"^logged in to {re.escape(alias)} as \S+@\S+$", res.text, re.M), \
             res.describe()
         return nb
 

@@ -23,24 +23,29 @@ PASSWORD_PROMPT = r"(?i)password:"
 PASSPHRASE_PROMPT = r"Enter passphrase for key"
 
 
-def logged_in(res, alias: str, user: str = "sshpty-ops"):
+def logged_in(res, alias: str, nb, user: str = "sshpty-ops"):
+    """The login line, then what the login shell's environment (read in the background
+    after the login answered) says in %status: bash's version and the home directory."""
     assert res.status == "ok", res.describe()
-    m = re.search(rf"^logged in to {re.escape(alias)} as {user}@127\.0\.0\.1 \(bash [0-9]\S*\), "
-                  rf"in (/\S+)$", res.text, re.M)
-    assert m, res.describe()
+    assert re.search(rf"^logged in to {re.escape(alias)} as {user}@127\.0\.0\.1$", res.text,
+                     re.M), res.describe()
+    status = nb.ok("%status")
+    assert re.search(r"^shell: bash [0-9]\S*$", status.text, re.M), status.describe()
+    m = re.search(r"^cwd: (/\S*)$", status.text, re.M)
+    assert m, status.describe()
     return m.group(1)
 
 
 def test_login_by_key_file(ssh):
     nb = ssh.kernel(agent=False)  # only the IdentityFile can log in
-    home = logged_in(no_questions(nb, "%login h1-ops"), "h1-ops")
+    home = logged_in(no_questions(nb, "%login h1-ops"), "h1-ops", nb)
     assert home == "/home/sshpty-ops"
     assert nb.ok("whoami; pwd").lines == ["sshpty-ops", "/home/sshpty-ops"]
 
 
 def test_login_by_agent(ssh):
     nb = ssh.kernel(agent=True)
-    logged_in(no_questions(nb, "%login h1-ops-agent"), "h1-ops-agent")
+    logged_in(no_questions(nb, "%login h1-ops-agent"), "h1-ops-agent", nb)
     assert nb.ok("whoami").lines == ["sshpty-ops"]
 
 
@@ -57,7 +62,7 @@ def test_agent_alias_without_agent_is_refused_at_once(ssh):
 def test_login_by_password_asked_through_input_request(ssh):
     nb = ssh.kernel(agent=False)
     a = answering(nb, "%login h1-ops-pw", [(PASSWORD_PROMPT, ssh.lab.password)])
-    logged_in(a.result, "h1-ops-pw")
+    logged_in(a.result, "h1-ops-pw", nb)
     assert len(a.asked) == 1, a.asked
     assert a.asked[0].password, f"the password box must hide the answer: {a.asked}"
     assert nb.ok("whoami").lines == ["sshpty-ops"]
@@ -70,7 +75,7 @@ def test_wrong_password_is_asked_again(ssh):
     nb = ssh.kernel(agent=False)
     a = answering(nb, "%login h1-ops-pw",
                   [(PASSWORD_PROMPT, ["wrong-password", ssh.lab.password])], timeout=40)
-    logged_in(a.result, "h1-ops-pw")
+    logged_in(a.result, "h1-ops-pw", nb)
     assert len(a.asked) == 2, a.asked
 
 
@@ -97,7 +102,7 @@ def test_login_by_encrypted_key_asks_the_passphrase(ssh):
     nb = ssh.kernel(agent=False)
     pp = ssh.lab.keys.passphrase
     a = answering(nb, "%login h1-ops-enc", [(PASSPHRASE_PROMPT, pp)])
-    logged_in(a.result, "h1-ops-enc")
+    logged_in(a.result, "h1-ops-enc", nb)
     assert len(a.asked) == 1 and a.asked[0].password, a.asked
     assert str(ssh.cfg.encrypted_identity) in a.asked[0].prompt, a.asked
     assert nb.ok("whoami").lines == ["sshpty-ops"]
@@ -123,7 +128,7 @@ def test_encrypted_key_without_stdin_fails_at_once(ssh):
 
 def test_root_logs_in_by_key(ssh):
     nb = ssh.kernel(agent=False)
-    logged_in(no_questions(nb, "%login h1-root"), "h1-root", user="root")
+    logged_in(no_questions(nb, "%login h1-root"), "h1-root", nb, user="root")
     assert nb.ok("id -u").lines == ["0"]
 
 
@@ -134,7 +139,7 @@ def test_user_at_host_and_port_flags(ssh):
         nb, f"%login -p {ssh.h1.port} -i {ssh.cfg.identity} -o IdentitiesOnly=yes "
             f"-o UserKnownHostsFile={ssh.known_hosts} sshpty-ops@127.0.0.1")
     assert res.status == "ok", res.describe()
-    assert re.search(r"^logged in to sshpty-ops@127\.0\.0\.1 as sshpty-ops@127\.0\.0\.1 ",
+    assert re.search(r"^logged in to sshpty-ops@127\.0\.0\.1 as sshpty-ops@127\.0\.0\.1$",
                      res.text, re.M), res.describe()
     assert nb.ok("whoami").lines == ["sshpty-ops"]
 
@@ -154,7 +159,7 @@ def test_answer_without_parent_header_is_taken(ssh):
         if msg["msg_type"] == "input_request":
             break
     send_input(nb, ssh.lab.password, None)
-    logged_in(finish(cell, 10), "h1-ops-pw")
+    logged_in(finish(cell, 10), "h1-ops-pw", nb)
 
 
 def test_interrupt_while_a_password_is_asked(ssh):

@@ -789,6 +789,11 @@ def full(b: Bench) -> dict:
                       ("ssh_mux_true", lambda: _timed_subprocess(mux, b.env))]
         log("per-cell true: " + ", ".join(k for k, _ in pairs))
         R.update(interleaved(pairs, a.reps, warmup=5))
+        if have_ssh:
+            # As "Run All" sends them: each cell right after the previous one's idle, so the
+            # shell the kernel starts ahead for the next cell may not be ready yet.
+            R["cell_true_ssh_back_to_back"] = summary([remote.ok("true").elapsed
+                                                       for _ in range(a.reps)])
     if have_sk and want("baselines"):
         log("per-cell true: sshkernel")
         sk = b.kernel("bench-sshkernel")
@@ -1100,6 +1105,10 @@ def markdown(R: dict, env: dict) -> str:
         "≤ 0.75×", None if r is None else r <= 0.75)
     row("", "", "`ssh` (no -tt) over ControlMaster", fmt_ms(R.get("ssh_mux_true")),
         ratio(mk(ct_ssh), mk(R.get("ssh_mux_true"))))
+    b2b = R.get("cell_true_ssh_back_to_back")
+    if b2b:
+        row("cell `true`, SSH target, cells back to back (as Run All sends them)", fmt_ms(b2b),
+            "`ssh -tt` over ControlMaster", fmt_ms(tt), ratio(mk(b2b), mk(tt)))
     row("", "", "sshkernel 0.11.1 cell `true`", fmt_ms(R.get("sshkernel_cell_true")),
         ratio(mk(ct_ssh), mk(R.get("sshkernel_cell_true"))))
     row("cell `true`, local target", fmt_ms(R.get("cell_true_local")), "`bash -c true`",

@@ -1,14 +1,32 @@
 //! Completion and inspection, answered by the target's own shell in the cell's context
 //! (functions, aliases and unexported variables of earlier cells included).
+//!
+//! The shell is a helper kept per host (`Helper`): started at the first request, it
+//! answers every later one over its stdin and stdout, so a completion costs one round
+//! trip and a `compgen`, not a new process (over SSH a new channel) fed the whole
+//! context (issue 6: completion within 10 ms, also under load).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::context::Context;
-use crate::context::script::{HELPER_COMMAND, ansi_c_quote, helper_script};
-use crate::target::Target;
+use bytes::Bytes;
+use tokio::time::{Instant, timeout_at};
 
+use crate::context::script::{ansi_c_quote, restore};
+use crate::context::{Context, Dialect};
+use crate::target::{PipeProcess, Target};
+
+/// The longest any request waits, the helper's start and the queue behind other
+/// requests included; a helper that does not answer in time is killed.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_MATCHES: usize = 500;
+/// More output than any answer needs means a runaway helper.
+const MAX_ANSWER: usize = 16 << 20;
+
+/// bash without startup files (quick, and nothing in them can print or prompt), reading
+/// requests from its stdin. The argument names it in `ps`, apart from the cells' shells.
+pub const HELPER_COMMAND: &str = "exec bash --noprofile --norc -s sshpty-complete";
 
 /// Characters that end a word for completion (besides unescaped white space).
 const WORD_BREAKS: &[char] = &[';', '|', '&', '(', ')', '<', '>', '`', '"', '\'', '='];
@@ -60,8 +78,31 @@ pub fn word_before(code: &str, cursor: usize) -> Word<'_> {
     }
 }
 
-/// The bash code listing completions for `word`, one per line.
-fn completion_body(word: &Word<'_>) -> (String, &'static str) {
+fn quoted(word: &str) -> String {
+    String::from_utf8_lossy(&ansi_c_quote(word.as_bytes())).into_owned()
+}
+
+/// What a word completes to, and the bash that lists it (builtins only: a request
+/// starts no process, no pipe, no subshell).
+#[derive(Debug, PartialEq, Eq)]
+enum Query {
+    /// Variable names, after `$` or `${` (the prefix put back before each match).
+    Variables {
+        prefix: &'static str,
+        body: String,
+    },
+    Commands {
+        body: String,
+    },
+    /// Paths: `compgen -f`, a separator line, then `compgen -d` (which of them are
+    /// directories, for the `/`); quoting is added here, as `printf %q` would.
+    Paths {
+        body: String,
+        separator: String,
+    },
+}
+
+fn query(word: &Word<'_>) -> Query {
     if let Some(var) = word
         .text
         .strip_prefix("${")
@@ -72,8 +113,8 @@ fn completion_body(word: &Word<'_>) -> (String, &'static str) {
         } else {
             "$"
         };
-        let q = String::from_utf8_lossy(&ansi_c_quote(var.as_bytes())).into_owned();
-        return (format!("compgen -v -- {q}"), prefix);
+        let body = format!("compgen -v -- {}", quoted(var));
+        return Query::Variables { prefix, body };
     }
     let unescaped: String = {
         let mut s = String::new();
@@ -88,20 +129,61 @@ fn completion_body(word: &Word<'_>) -> (String, &'static str) {
         }
         s
     };
-    let q = String::from_utf8_lossy(&ansi_c_quote(unescaped.as_bytes())).into_owned();
+    let q = quoted(&unescaped);
     if word.command_position && !unescaped.contains('/') {
-        (
-            format!("compgen -A function -A alias -A builtin -A keyword -c -- {q} | sort -u"),
-            "",
-        )
-    } else {
-        (
-            format!(
-                "compgen -f -- {q} | while IFS= read -r m; do if [ -d \"$m\" ]; then printf '%q/\\n' \"$m\"; else printf '%q\\n' \"$m\"; fi; done"
-            ),
-            "",
-        )
+        let body = format!("compgen -A function -A alias -A builtin -A keyword -c -- {q}");
+        return Query::Commands { body };
     }
+    // No file name holds a fresh random word.
+    let separator = super::new_nonce();
+    let body = format!("compgen -f -- {q}; printf '%s\\n' {separator}; compgen -d -- {q}");
+    Query::Paths { body, separator }
+}
+
+/// A file name as `printf %q` writes it (bash's `sh_backslash_quote`), but for a leading
+/// `~`, left as typed so the shell expands it.
+fn shell_quote(name: &str) -> String {
+    if name.is_empty() {
+        return "''".into();
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return quoted(name);
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.char_indices() {
+        if " \t\n'\"\\|&;()<>!{}*[]?^$`,".contains(c) || (c == '#' && i == 0) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The matches in an answer, sorted, without duplicates (a name can be a function and a
+/// command), at most MAX_MATCHES.
+fn matches_of(query: &Query, output: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(output);
+    let lines = text.lines().filter(|l| !l.is_empty());
+    let mut matches: Vec<String> = match query {
+        Query::Variables { prefix, .. } => lines.map(|l| format!("{prefix}{l}")).collect(),
+        Query::Commands { .. } => lines.map(str::to_owned).collect(),
+        Query::Paths { separator, .. } => {
+            let mut lines = lines;
+            let files: Vec<&str> = lines.by_ref().take_while(|l| l != separator).collect();
+            let dirs: std::collections::HashSet<&str> = lines.collect();
+            files
+                .into_iter()
+                .map(|f| {
+                    let slash = if dirs.contains(f) { "/" } else { "" };
+                    format!("{}{slash}", shell_quote(f))
+                })
+                .collect()
+        }
+    };
+    matches.sort();
+    matches.dedup();
+    matches.truncate(MAX_MATCHES);
+    matches
 }
 
 pub struct Completion {
@@ -112,7 +194,8 @@ pub struct Completion {
 }
 
 pub async fn complete(
-    target: &dyn Target,
+    helper: &Helper,
+    target: &Arc<dyn Target>,
     ctx: &Context,
     code: &str,
     cursor_pos: usize,
@@ -125,26 +208,15 @@ pub async fn complete(
         cursor_start,
         cursor_end: cursor_pos,
     };
-    let (body, prefix) = completion_body(&word);
-    let script = helper_script(ctx, &body);
-    let Ok(Ok(out)) =
-        tokio::time::timeout(HELPER_TIMEOUT, target.exec(HELPER_COMMAND, script)).await
-    else {
-        return completion;
+    let query = query(&word);
+    let body = match &query {
+        Query::Variables { body, .. } | Query::Commands { body } | Query::Paths { body, .. } => {
+            body
+        }
     };
-    let mut matches: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            // printf %q writes '' for an empty string and quotes ~; keep it readable.
-            let l = l.replace("\\~", "~");
-            format!("{prefix}{l}")
-        })
-        .collect();
-    matches.sort();
-    matches.dedup();
-    matches.truncate(MAX_MATCHES);
-    completion.matches = matches;
+    if let Some(answer) = helper.ask(target, ctx, body).await {
+        completion.matches = matches_of(&query, &answer.output);
+    }
     completion
 }
 
@@ -170,23 +242,225 @@ pub fn word_at(code: &str, cursor_pos: usize) -> &str {
 }
 
 /// What `type` says about a word, and `help` (builtins, keywords) or `whatis` (files).
-pub async fn inspect(target: &dyn Target, ctx: &Context, word: &str) -> Option<String> {
+/// Inspection is rare: its pipes to `head` may start processes.
+pub async fn inspect(
+    helper: &Helper,
+    target: &Arc<dyn Target>,
+    ctx: &Context,
+    word: &str,
+) -> Option<String> {
     if word.is_empty() {
         return None;
     }
-    let q = String::from_utf8_lossy(&ansi_c_quote(word.as_bytes())).into_owned();
     let body = format!(
-        "w={q}; type -- \"$w\" 2>/dev/null | head -n 60 || exit 1; case $(type -t -- \"$w\") in builtin|keyword) echo; help -- \"$w\" 2>/dev/null | head -n 40;; file) echo; whatis -- \"$w\" 2>/dev/null | head -n 5;; esac; exit 0"
+        "__sshpty_w={}; if type -- \"$__sshpty_w\" >/dev/null 2>&1; then type -- \"$__sshpty_w\" 2>/dev/null | head -n 60; case $(type -t -- \"$__sshpty_w\") in builtin|keyword) echo; help -- \"$__sshpty_w\" 2>/dev/null | head -n 40;; file) echo; whatis -- \"$__sshpty_w\" 2>/dev/null | head -n 5;; esac; true; else false; fi",
+        quoted(word)
     );
-    let out = tokio::time::timeout(
-        HELPER_TIMEOUT,
-        target.exec(HELPER_COMMAND, helper_script(ctx, &body)),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
-    (out.exit.success() && !text.is_empty()).then_some(text)
+    let answer = helper.ask(target, ctx, &body).await?;
+    let text = String::from_utf8_lossy(&answer.output)
+        .trim_end()
+        .to_owned();
+    (answer.status == 0 && !text.is_empty()).then_some(text)
+}
+
+/// The completion helper of one logged-in host. Kept in the host's entry, so it goes
+/// with it: at `%logout`, at a reconnection (a new entry) and at shutdown, dropping it
+/// ends the process.
+#[derive(Default)]
+pub struct Helper {
+    /// Requests take turns: completions arrive concurrently, also while a cell runs.
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+/// The output of one request and the status of its last command.
+struct Answer {
+    output: Vec<u8>,
+    status: i32,
+}
+
+/// The helper ended (killed on the host, say) or stopped reading.
+struct Dead;
+
+struct Running {
+    process: PipeProcess,
+    /// bash's pid (`$$`): over SSH, closing the channel does not end a helper stuck in a
+    /// command, so a helper that does not answer is killed by pid (with its group).
+    pid: u32,
+    /// Output read but not yet part of an answer.
+    buf: Vec<u8>,
+    /// The context the helper holds now (the `restore` script, and the names it defined,
+    /// to remove those a later context no longer has).
+    restored: Option<(Vec<u8>, Names)>,
+}
+
+#[derive(Default)]
+struct Names {
+    functions: Vec<String>,
+    aliases: Vec<String>,
+    vars: Vec<String>,
+}
+
+impl Names {
+    fn of(ctx: &Context) -> Names {
+        let keys = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect();
+        Names {
+            functions: keys(&ctx.functions),
+            aliases: keys(&ctx.aliases),
+            vars: keys(&ctx.vars),
+        }
+    }
+}
+
+impl Helper {
+    /// Run `body` in the helper, in `ctx`; None if the helper could not answer in time
+    /// (then it is killed; the next request starts a new one).
+    async fn ask(&self, target: &Arc<dyn Target>, ctx: &Context, body: &str) -> Option<Answer> {
+        // Hosts without bash (sh dialect) have no helper: no completion there.
+        if ctx.dialect == Dialect::Sh {
+            return None;
+        }
+        let deadline = Instant::now() + HELPER_TIMEOUT;
+        let mut slot = timeout_at(deadline, self.running.lock()).await.ok()?;
+        loop {
+            let fresh = slot.is_none();
+            if fresh {
+                let started = timeout_at(deadline, Running::start(target.as_ref())).await;
+                *slot = Some(started.ok()??);
+            }
+            let running = slot.as_mut()?;
+            match timeout_at(deadline, running.ask(ctx, body)).await {
+                Ok(Ok(answer)) => return Some(answer),
+                // It died since the last request: one new start.
+                Ok(Err(Dead)) if !fresh => *slot = None,
+                _ => {
+                    if let Some(stuck) = slot.take() {
+                        stuck.kill(target);
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Running {
+    async fn start(target: &dyn Target) -> Option<Running> {
+        let process = target.spawn_pipe(HELPER_COMMAND).await.ok()?;
+        let mut running = Running {
+            process,
+            pid: 0,
+            buf: Vec::new(),
+            restored: None,
+        };
+        // The first answer says bash runs (a host without it answers nothing) and its pid.
+        running.exchange(b"", ":").await.ok()?;
+        Some(running)
+    }
+
+    /// A request in `ctx`: the context is sent only when it changed since the last one.
+    async fn ask(&mut self, ctx: &Context, body: &str) -> Result<Answer, Dead> {
+        let script = restore(ctx);
+        let mut prelude = Vec::new();
+        if self.restored.as_ref().is_none_or(|(s, _)| *s != script) {
+            let names = Names::of(ctx);
+            let mut code = Vec::with_capacity(script.len() + 256);
+            if let Some((_, old)) = &self.restored {
+                code.extend(forget(old, &names));
+            }
+            code.extend_from_slice(&script);
+            // Inside `eval`, a part that does not parse fails alone and cannot leave bash
+            // waiting for the rest of a quote, which would swallow the request.
+            prelude.extend_from_slice(b"eval ");
+            prelude.extend(ansi_c_quote(&code));
+            prelude.push(b'\n');
+            self.restored = Some((script, names));
+        }
+        self.exchange(&prelude, body).await
+    }
+
+    /// Send `prelude` and `body`, and read the answer. The answer is framed by markers
+    /// holding a fresh nonce, so nothing the context or a file name prints can end it
+    /// early; `body` reads /dev/null so nothing in it can eat the next request.
+    async fn exchange(&mut self, prelude: &[u8], body: &str) -> Result<Answer, Dead> {
+        let nonce = super::new_nonce();
+        let mut script = Vec::with_capacity(prelude.len() + body.len() + 160);
+        script.extend_from_slice(prelude);
+        script.extend(
+            format!(
+                "printf '\\037%s\\n' {nonce}\n{{ {body}\n}} </dev/null\nprintf '\\n\\037%s %d %d\\n' {nonce} \"$?\" \"$$\"\n"
+            )
+            .as_bytes(),
+        );
+        self.process
+            .input
+            .send(Bytes::from(script))
+            .map_err(|_| Dead)?;
+        let begin = format!("\x1f{nonce}\n");
+        let end = format!("\n\x1f{nonce} ");
+        loop {
+            if let Some((answer, used)) = parse_answer(&self.buf, &begin, &end) {
+                self.pid = answer.1;
+                self.buf.drain(..used);
+                return Ok(answer.0);
+            }
+            if self.buf.len() > MAX_ANSWER {
+                return Err(Dead);
+            }
+            let chunk = self.process.output.recv().await.ok_or(Dead)?;
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Kill a helper that did not answer. Locally dropping it is enough (its group is
+    /// killed); over SSH the channel's end leaves a stuck process behind.
+    fn kill(self, target: &Arc<dyn Target>) {
+        let pid = self.pid;
+        drop(self);
+        if pid == 0 {
+            return;
+        }
+        let target = target.clone();
+        tokio::spawn(async move {
+            let cmd = format!("kill -KILL -- -{pid} {pid} 2>/dev/null; true");
+            let _ = tokio::time::timeout(HELPER_TIMEOUT, target.exec(&cmd, Vec::new())).await;
+        });
+    }
+}
+
+/// bash that removes what `old` defined and `new` does not (unset by a cell since).
+fn forget(old: &Names, new: &Names) -> Vec<u8> {
+    let mut s = Vec::new();
+    for (command, old, new) in [
+        ("unset -f --", &old.functions, &new.functions),
+        ("unalias --", &old.aliases, &new.aliases),
+        ("unset -v --", &old.vars, &new.vars),
+    ] {
+        let gone: Vec<&String> = old.iter().filter(|n| !new.contains(n)).collect();
+        if !gone.is_empty() {
+            s.extend_from_slice(command.as_bytes());
+            for name in gone {
+                s.push(b' ');
+                s.extend(ansi_c_quote(name.as_bytes()));
+            }
+            s.extend_from_slice(b" 2>/dev/null\n");
+        }
+    }
+    s
+}
+
+/// An answer in `buf`: the output between the markers, the status and pid the end
+/// marker carries, and how many bytes it took; None while incomplete.
+fn parse_answer(buf: &[u8], begin: &str, end: &str) -> Option<((Answer, u32), usize)> {
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let e = find(buf, end.as_bytes())?;
+    let tail = &buf[e + end.len()..];
+    let nl = tail.iter().position(|&b| b == b'\n')?;
+    let mut fields = std::str::from_utf8(&tail[..nl]).ok()?.split(' ');
+    let status = fields.next()?.parse().ok()?;
+    let pid = fields.next()?.parse().ok()?;
+    let b = find(&buf[..e], begin.as_bytes()).map_or(0, |i| i + begin.len());
+    let output = buf[b..e].to_vec();
+    Some(((Answer { output, status }, pid), e + end.len() + nl + 1))
 }
 
 #[cfg(test)]

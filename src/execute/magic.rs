@@ -206,6 +206,7 @@ impl Engine {
                     pending: Some(pending),
                     notes: Vec::new(),
                     failed: None,
+                    helper: Default::default(),
                 },
             );
             st.current = Some(name.clone());
@@ -249,6 +250,7 @@ impl Engine {
                 pending: None,
                 notes: Vec::new(),
                 failed: None,
+                helper: Default::default(),
             },
         );
         st.current = Some(name.clone());

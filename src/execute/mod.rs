@@ -75,6 +75,8 @@ pub struct Host {
     pub notes: Vec<String>,
     /// Reading it failed: the next request that needs the host says so.
     pub failed: Option<Failure>,
+    /// The shell answering completion and inspection; dropped with the host.
+    pub helper: Arc<complete::Helper>,
 }
 
 pub struct State {
@@ -644,25 +646,26 @@ impl Engine {
         cursor_pos: usize,
     ) -> complete::Completion {
         self.login_for_helpers(req).await;
-        let Some((target, ctx)) = self.current_settled().await else {
+        let Some((target, ctx, helper)) = self.current_settled().await else {
             return complete::Completion {
                 matches: Vec::new(),
                 cursor_start: cursor_pos,
                 cursor_end: cursor_pos,
             };
         };
-        complete::complete(target.as_ref(), &ctx, code, cursor_pos).await
+        complete::complete(&helper, &target, &ctx, code, cursor_pos).await
     }
 
     pub async fn inspect(&self, req: &Request, code: &str, cursor_pos: usize) -> Option<String> {
         self.login_for_helpers(req).await;
-        let (target, ctx) = self.current_settled().await?;
-        complete::inspect(target.as_ref(), &ctx, complete::word_at(code, cursor_pos)).await
+        let (target, ctx, helper) = self.current_settled().await?;
+        let word = complete::word_at(code, cursor_pos);
+        complete::inspect(&helper, &target, &ctx, word).await
     }
 
     /// The current host's context, once its login environment has been read (completion
     /// and inspection wait for it; its notes and errors are left for the next cell).
-    async fn current_settled(&self) -> Option<(Arc<dyn Target>, Context)> {
+    async fn current_settled(&self) -> Option<(Arc<dyn Target>, Context, Arc<complete::Helper>)> {
         let pending = {
             let st = self.state();
             st.hosts.get(st.current.as_ref()?)?.pending.clone()
@@ -673,10 +676,10 @@ impl Engine {
         self.current()
     }
 
-    fn current(&self) -> Option<(Arc<dyn Target>, Context)> {
+    fn current(&self) -> Option<(Arc<dyn Target>, Context, Arc<complete::Helper>)> {
         let st = self.state();
         let h = st.hosts.get(st.current.as_ref()?)?;
-        Some((h.target.clone(), h.context.clone()))
+        Some((h.target.clone(), h.context.clone(), h.helper.clone()))
     }
 
     /// Close every target (kernel shutdown).

@@ -18,8 +18,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use std::path::PathBuf;
 
 use super::{
-    BoxFuture, ExecOutput, Exit, Progress, PtyCommand, PtyInput, PtyProcess, Target, TargetError,
-    TargetInfo, copy_with_progress,
+    BoxFuture, ExecOutput, Exit, PipeProcess, Progress, PtyCommand, PtyInput, PtyProcess, Target,
+    TargetError, TargetInfo, copy_with_progress,
 };
 
 /// Variables a login on this machine would have, passed on from the kernel's own
@@ -330,6 +330,74 @@ impl Target for LocalTarget {
                 output: out_rx,
                 input: in_tx,
                 exit: exit_rx,
+            })
+        })
+    }
+
+    fn spawn_pipe(&self, command: &str) -> BoxFuture<'_, Result<PipeProcess, TargetError>> {
+        let mut cmd = self.command(command);
+        Box::pin(async move {
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .kill_on_drop(true);
+            // SAFETY: setsid is async-signal-safe; its own session keeps the helper away
+            // from the kernel's process group, and makes it a group the kernel can kill
+            // with everything it started.
+            unsafe {
+                cmd.pre_exec(|| {
+                    nix::unistd::setsid().map_err(std::io::Error::from)?;
+                    Ok(())
+                });
+            }
+            let mut child = cmd.spawn().map_err(|e| io_err("a helper shell", e))?;
+            let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take())
+            else {
+                return Err(io_err("a helper shell", std::io::Error::other("no pipes")));
+            };
+            let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+            let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Bytes>();
+            let (out_tx, out_rx) = mpsc::channel::<Bytes>(16);
+            let (gone_tx, gone_rx) = oneshot::channel::<()>();
+            tokio::spawn(async move {
+                while let Some(data) = in_rx.recv().await {
+                    if stdin.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                drop(stdin);
+                let _ = gone_tx.send(());
+            });
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = stdout.read(&mut buf).await {
+                    if n == 0
+                        || out_tx
+                            .send(Bytes::copy_from_slice(&buf[..n]))
+                            .await
+                            .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            // The owner dropped the process (or its stdin broke): a helper stuck in a
+            // command would not notice the closed stdin, so its whole group is killed.
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = child.wait() => {}
+                    _ = gone_rx => {
+                        if pgid > 0 {
+                            let _ = kill(Pid::from_raw(-pgid), Signal::SIGKILL);
+                        }
+                        let _ = child.wait().await;
+                    }
+                }
+            });
+            Ok(PipeProcess {
+                input: in_tx,
+                output: out_rx,
             })
         })
     }

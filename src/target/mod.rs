@@ -1,5 +1,5 @@
 //! Where cells run. A target starts processes in a PTY (one per cell) and without one
-//! (completion, context transfer, cleanup). Everything above this seam — the context
+//! (a completion helper, context transfer, cleanup). Everything above this seam — the context
 //! model, rendering, prompts — is the same for every target.
 
 pub mod local;
@@ -100,6 +100,15 @@ pub struct PtyProcess {
     pub exit: oneshot::Receiver<Exit>,
 }
 
+/// A long-lived process without a PTY, talked to through its stdin and stdout (the
+/// completion helper). `output` closes when the process's stdout does (it ended);
+/// stderr is discarded. Dropping the sender ends the process: its stdin is closed and,
+/// as a helper may be stuck in a read, the local one is killed and the SSH channel closed.
+pub struct PipeProcess {
+    pub input: mpsc::UnboundedSender<Bytes>,
+    pub output: mpsc::Receiver<Bytes>,
+}
+
 /// The output of a command run without a PTY.
 #[derive(Debug, Clone)]
 pub struct ExecOutput {
@@ -134,6 +143,8 @@ pub trait Target: Send + Sync {
     /// characters off (so the runner script can be written into it unseen); the script
     /// turns them back on.
     fn spawn_pty(&self, command: PtyCommand) -> BoxFuture<'_, Result<PtyProcess, TargetError>>;
+    /// Start `command` without a PTY, its stdin and stdout kept open for requests.
+    fn spawn_pipe(&self, command: &str) -> BoxFuture<'_, Result<PipeProcess, TargetError>>;
     /// Run `command` without a PTY, feeding `stdin`.
     fn exec(&self, command: &str, stdin: Vec<u8>)
     -> BoxFuture<'_, Result<ExecOutput, TargetError>>;

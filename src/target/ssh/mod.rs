@@ -16,7 +16,8 @@ use russh::client::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    BoxFuture, ExecOutput, Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError, TargetInfo,
+    BoxFuture, ExecOutput, Exit, PipeProcess, PtyCommand, PtyInput, PtyProcess, Target,
+    TargetError, TargetInfo,
 };
 use super::{Progress, copy_with_progress};
 use config::{HostConfig, LoginRequest};
@@ -377,6 +378,61 @@ impl Target for SshTarget {
                 output: out_rx,
                 input: in_tx,
                 exit: exit_rx,
+            })
+        })
+    }
+
+    fn spawn_pipe(&self, command: &str) -> BoxFuture<'_, Result<PipeProcess, TargetError>> {
+        let command = command.to_owned();
+        Box::pin(async move {
+            if self.is_closed() {
+                return Err(self.lost_error());
+            }
+            let ch = self
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|_| self.lost_error())?;
+            ch.exec(false, command.as_bytes())
+                .await
+                .map_err(|_| self.lost_error())?;
+            let (mut read, write) = ch.split();
+            let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Bytes>();
+            let (out_tx, out_rx) = mpsc::channel::<Bytes>(16);
+            // Its own reader, as for every channel: one unread channel stalls the whole
+            // connection. It drains until the channel closes, listened to or not.
+            tokio::spawn(async move {
+                let mut out_tx = Some(out_tx);
+                while let Some(msg) = read.wait().await {
+                    match msg {
+                        ChannelMsg::Data { data } => {
+                            if let Some(tx) = &out_tx
+                                && tx.send(data).await.is_err()
+                            {
+                                out_tx = None;
+                            }
+                        }
+                        // The process's stdout is closed (it ended): its owner learns it
+                        // at once, while the channel is drained until it closes.
+                        ChannelMsg::Eof => out_tx = None,
+                        ChannelMsg::Close => break,
+                        _ => {}
+                    }
+                }
+            });
+            // Dropping the sender closes the channel: sshd closes the process's stdin.
+            tokio::spawn(async move {
+                while let Some(data) = in_rx.recv().await {
+                    if write.data_bytes(data).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = write.eof().await;
+                let _ = write.close().await;
+            });
+            Ok(PipeProcess {
+                input: in_tx,
+                output: out_rx,
             })
         })
     }

@@ -113,7 +113,7 @@ fn query(word: &Word<'_>) -> Query {
         } else {
             "$"
         };
-        let body = format!("compgen -v -- {}", quoted(var));
+        let body = format!("builtin compgen -v -- {}", quoted(var));
         return Query::Variables { prefix, body };
     }
     let unescaped: String = {
@@ -131,12 +131,14 @@ fn query(word: &Word<'_>) -> Query {
     };
     let q = quoted(&unescaped);
     if word.command_position && !unescaped.contains('/') {
-        let body = format!("compgen -A function -A alias -A builtin -A keyword -c -- {q}");
+        let body = format!("builtin compgen -A function -A alias -A builtin -A keyword -c -- {q}");
         return Query::Commands { body };
     }
     // No file name holds a fresh random word.
     let separator = super::new_nonce();
-    let body = format!("compgen -f -- {q}; printf '%s\\n' {separator}; compgen -d -- {q}");
+    let body = format!(
+        "builtin compgen -f -- {q}; builtin printf '%s\\n' {separator}; builtin compgen -d -- {q}"
+    );
     Query::Paths { body, separator }
 }
 
@@ -253,7 +255,7 @@ pub async fn inspect(
         return None;
     }
     let body = format!(
-        "__sshpty_w={}; if type -- \"$__sshpty_w\" >/dev/null 2>&1; then type -- \"$__sshpty_w\" 2>/dev/null | head -n 60; case $(type -t -- \"$__sshpty_w\") in builtin|keyword) echo; help -- \"$__sshpty_w\" 2>/dev/null | head -n 40;; file) echo; whatis -- \"$__sshpty_w\" 2>/dev/null | head -n 5;; esac; true; else false; fi",
+        "__sshpty_w={}; if builtin type -- \"$__sshpty_w\" >/dev/null 2>&1; then builtin type -- \"$__sshpty_w\" 2>/dev/null | head -n 60; case $(builtin type -t -- \"$__sshpty_w\") in builtin|keyword) echo; builtin help -- \"$__sshpty_w\" 2>/dev/null | head -n 40;; file) echo; whatis -- \"$__sshpty_w\" 2>/dev/null | head -n 5;; esac; true; else false; fi",
         quoted(word)
     );
     let answer = helper.ask(target, ctx, &body).await?;
@@ -296,7 +298,7 @@ struct Running {
 #[derive(Default)]
 struct Names {
     functions: Vec<String>,
-    aliases: Vec<String>,
+    aliases: bool,
     vars: Vec<String>,
 }
 
@@ -305,7 +307,7 @@ impl Names {
         let keys = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect();
         Names {
             functions: keys(&ctx.functions),
-            aliases: keys(&ctx.aliases),
+            aliases: !ctx.aliases.is_empty(),
             vars: keys(&ctx.vars),
         }
     }
@@ -387,7 +389,7 @@ impl Running {
         script.extend_from_slice(prelude);
         script.extend(
             format!(
-                "printf '\\037%s\\n' {nonce}\n{{ {body}\n}} </dev/null\nprintf '\\n\\037%s %d %d\\n' {nonce} \"$?\" \"$$\"\n"
+                "builtin printf '\\037%s\\n' {nonce}\n{{ {body}\n}} </dev/null\nbuiltin printf '\\n\\037%s %d %d\\n' {nonce} \"$?\" \"$$\"\n"
             )
             .as_bytes(),
         );
@@ -427,23 +429,30 @@ impl Running {
     }
 }
 
-/// bash that removes what `old` defined and `new` does not (unset by a cell since).
+/// bash that puts the helper back to where `restore` expects to start, as in a new
+/// shell: without the functions and aliases it defined (a `cd` function, rvm's or nvm's,
+/// must not run in the restore's own `cd`) and without the variables unset since.
 fn forget(old: &Names, new: &Names) -> Vec<u8> {
     let mut s = Vec::new();
-    for (command, old, new) in [
-        ("unset -f --", &old.functions, &new.functions),
-        ("unalias --", &old.aliases, &new.aliases),
-        ("unset -v --", &old.vars, &new.vars),
+    let gone_vars: Vec<&String> = old.vars.iter().filter(|n| !new.vars.contains(n)).collect();
+    for (command, names) in [
+        (
+            "builtin unset -f --",
+            old.functions.iter().collect::<Vec<_>>(),
+        ),
+        ("builtin unset -v --", gone_vars),
     ] {
-        let gone: Vec<&String> = old.iter().filter(|n| !new.contains(n)).collect();
-        if !gone.is_empty() {
+        if !names.is_empty() {
             s.extend_from_slice(command.as_bytes());
-            for name in gone {
+            for name in names {
                 s.push(b' ');
                 s.extend(ansi_c_quote(name.as_bytes()));
             }
             s.extend_from_slice(b" 2>/dev/null\n");
         }
+    }
+    if old.aliases {
+        s.extend_from_slice(b"builtin unalias -a\n");
     }
     s
 }
@@ -493,5 +502,66 @@ mod tests {
     fn word_under_cursor() {
         assert_eq!(word_at("echo hi", 2), "echo");
         assert_eq!(word_at("x=1; ls -l", 6), "ls");
+    }
+
+    #[test]
+    fn file_names_quoted_as_printf_q_does() {
+        assert_eq!(shell_quote("plain-name.txt"), "plain-name.txt");
+        assert_eq!(shell_quote("sp ace"), "sp\\ ace");
+        assert_eq!(shell_quote("a,b(c)"), "a\\,b\\(c\\)");
+        assert_eq!(shell_quote("#x#"), "\\#x#");
+        assert_eq!(shell_quote("~/é x"), "~/é\\ x");
+        assert_eq!(shell_quote("tab\tx"), "$'tab\\x09x'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn paths_get_a_slash_when_directories() {
+        let Query::Paths { separator, .. } = query(&word_before("ls sp", 5)) else {
+            panic!("not a path query");
+        };
+        let out = format!("sp dir\nspfile\nsp dir\n{separator}\nsp dir\n");
+        let q = Query::Paths {
+            body: String::new(),
+            separator,
+        };
+        assert_eq!(matches_of(&q, out.as_bytes()), ["sp\\ dir/", "spfile"]);
+        let vars = Query::Variables {
+            prefix: "${",
+            body: String::new(),
+        };
+        assert_eq!(
+            matches_of(&vars, b"HOME\nHOSTNAME\n"),
+            ["${HOME", "${HOSTNAME"]
+        );
+    }
+
+    #[test]
+    fn answers_are_framed_by_the_nonce() {
+        let (begin, end) = ("\x1fN1\n", "\n\x1fN1 ");
+        let buf = b"noise\x1fN1\nout\n\x1fN2 0 9\n\n\x1fN1 1 42\nnext";
+        let ((answer, pid), used) = parse_answer(buf, begin, end).unwrap();
+        assert_eq!(answer.output, b"out\n\x1fN2 0 9\n");
+        assert_eq!((answer.status, pid), (1, 42));
+        assert_eq!(&buf[used..], b"next");
+        assert!(parse_answer(b"\x1fN1\nout\n\x1fN1 0", begin, end).is_none());
+    }
+
+    #[test]
+    fn a_changed_context_starts_from_a_clean_helper() {
+        let old = Names {
+            functions: vec!["cd".into(), "f".into()],
+            aliases: true,
+            vars: vec!["a".into(), "b".into()],
+        };
+        let new = Names {
+            functions: vec!["f".into()],
+            aliases: false,
+            vars: vec!["b".into()],
+        };
+        let s = String::from_utf8(forget(&old, &new)).unwrap();
+        assert!(s.contains("unset -f -- $'cd' $'f' "), "{s}");
+        assert!(s.contains("unset -v -- $'a' 2>"), "{s}");
+        assert!(s.contains("unalias -a"), "{s}");
     }
 }

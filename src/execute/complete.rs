@@ -280,8 +280,13 @@ struct Answer {
     status: i32,
 }
 
-/// The helper ended (killed on the host, say) or stopped reading.
-struct Dead;
+/// Why a request got no answer.
+enum Broken {
+    /// The helper ended (killed on the host, say): worth one new start.
+    Dead,
+    /// It printed more than any answer holds: not worth another try.
+    Runaway,
+}
 
 struct Running {
     process: PipeProcess,
@@ -290,8 +295,8 @@ struct Running {
     pid: u32,
     /// Output read but not yet part of an answer.
     buf: Vec<u8>,
-    /// The context the helper holds now (the `restore` script, and the names it defined,
-    /// to remove those a later context no longer has).
+    /// The context the helper holds now: the `restore` script, and the names it defined,
+    /// removed before the next context is restored.
     restored: Option<(Vec<u8>, Names)>,
 }
 
@@ -333,7 +338,7 @@ impl Helper {
             match timeout_at(deadline, running.ask(ctx, body)).await {
                 Ok(Ok(answer)) => return Some(answer),
                 // It died since the last request: one new start.
-                Ok(Err(Dead)) if !fresh => *slot = None,
+                Ok(Err(Broken::Dead)) if !fresh => *slot = None,
                 _ => {
                     if let Some(stuck) = slot.take() {
                         stuck.kill(target);
@@ -360,7 +365,7 @@ impl Running {
     }
 
     /// A request in `ctx`: the context is sent only when it changed since the last one.
-    async fn ask(&mut self, ctx: &Context, body: &str) -> Result<Answer, Dead> {
+    async fn ask(&mut self, ctx: &Context, body: &str) -> Result<Answer, Broken> {
         let script = restore(ctx);
         let mut prelude = Vec::new();
         if self.restored.as_ref().is_none_or(|(s, _)| *s != script) {
@@ -383,7 +388,7 @@ impl Running {
     /// Send `prelude` and `body`, and read the answer. The answer is framed by markers
     /// holding a fresh nonce, so nothing the context or a file name prints can end it
     /// early; `body` reads /dev/null so nothing in it can eat the next request.
-    async fn exchange(&mut self, prelude: &[u8], body: &str) -> Result<Answer, Dead> {
+    async fn exchange(&mut self, prelude: &[u8], body: &str) -> Result<Answer, Broken> {
         let nonce = super::new_nonce();
         let mut script = Vec::with_capacity(prelude.len() + body.len() + 160);
         script.extend_from_slice(prelude);
@@ -396,7 +401,7 @@ impl Running {
         self.process
             .input
             .send(Bytes::from(script))
-            .map_err(|_| Dead)?;
+            .map_err(|_| Broken::Dead)?;
         let begin = format!("\x1f{nonce}\n");
         let end = format!("\n\x1f{nonce} ");
         loop {
@@ -406,9 +411,9 @@ impl Running {
                 return Ok(answer.0);
             }
             if self.buf.len() > MAX_ANSWER {
-                return Err(Dead);
+                return Err(Broken::Runaway);
             }
-            let chunk = self.process.output.recv().await.ok_or(Dead)?;
+            let chunk = self.process.output.recv().await.ok_or(Broken::Dead)?;
             self.buf.extend_from_slice(&chunk);
         }
     }

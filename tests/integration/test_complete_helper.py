@@ -144,4 +144,4 @@ def test_host_without_bash_answers_empty(ssh):
     r = nb.complete("ech")
     assert r["status"] == "ok" and r["matches"] == [], r
     assert nb.inspect("echo")["found"] is False
-    assert nb.ok("echo still-here").lines == ["still-here"]
+    assert nb.ok("echo still-here").lines[-1] == "still-here"

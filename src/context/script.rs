@@ -485,17 +485,6 @@ pub fn framed(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A script for a helper shell without a PTY (completion, inspection): the context
-/// restored, then `body`. Fed on stdin to `bash --noprofile --norc -s`.
-pub fn helper_script(ctx: &Context, body: &str) -> Vec<u8> {
-    let mut s = restore(ctx);
-    s.extend(body.as_bytes());
-    s.push(b'\n');
-    s
-}
-
-pub const HELPER_COMMAND: &str = "exec bash --noprofile --norc -s";
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,9 @@ use output::StreamOut;
 /// `script::prepare_payload`), which costs more than a fresh start beyond a few KiB.
 const STAGED_CODE_MAX: usize = 4096;
 
+/// How long a completion or inspection waits for a login's environment to be read.
+const SETTLE_FOR_HELPERS: Duration = Duration::from_secs(3);
+
 pub const DEFAULT_COLS: u16 = 160;
 pub const DEFAULT_ROWS: u16 = 50;
 
@@ -671,7 +674,10 @@ impl Engine {
             st.hosts.get(st.current.as_ref()?)?.pending.clone()
         };
         if let Some(mut pending) = pending {
-            let _ = pending.wait_for(|done| *done).await;
+            // Bounded although the reading is (LOGIN_TIMEOUT): a completion must not hang
+            // for the whole of a profile that hangs. Without the environment it answers
+            // from an empty context.
+            let _ = tokio::time::timeout(SETTLE_FOR_HELPERS, pending.wait_for(|done| *done)).await;
         }
         self.current()
     }

@@ -674,9 +674,9 @@ impl Engine {
             st.hosts.get(st.current.as_ref()?)?.pending.clone()
         };
         if let Some(mut pending) = pending {
-            // Bounded although the reading is (LOGIN_TIMEOUT): a completion must not hang
-            // for the whole of a profile that hangs. Without the environment it answers
-            // from an empty context.
+            // The reading itself is bounded (LOGIN_TIMEOUT, per attempt), but a completion
+            // must not wait through a profile that hangs: past this it answers from the
+            // context as it is (empty until the reading ends).
             let _ = tokio::time::timeout(SETTLE_FOR_HELPERS, pending.wait_for(|done| *done)).await;
         }
         self.current()

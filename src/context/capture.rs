@@ -88,16 +88,9 @@ pub fn parse(block: &[u8]) -> Result<Captured, CaptureError> {
             b'M' => c.umask = String::from_utf8_lossy(rest).trim().to_owned(),
             b'O' => parse_switches(rest, b"set -o ", b"set +o ", &mut c.set_options),
             b'H' => parse_switches(rest, b"shopt -s ", b"shopt -u ", &mut c.shopts),
-            b'V' => {
-                let text = trim_newline(rest);
-                if let Some(name) = declared_name(text) {
-                    c.vars.insert(name, text.to_vec());
-                } else if !text.is_empty() {
-                    return Err(bad());
-                }
-            }
-            // Every variable, from one `declare -p`: one declaration per statement.
-            b'P' => {
+            // Every variable, from one `declare -p` (`V`: one variable's): one
+            // declaration per statement.
+            b'V' | b'P' => {
                 for statement in split_statements(rest) {
                     let text = trim_newline(statement);
                     if let Some(name) = declared_name(text) {

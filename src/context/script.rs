@@ -129,22 +129,12 @@ pub fn restore(ctx: &Context) -> Vec<u8> {
 /// parses.
 pub fn restore_state(ctx: &Context) -> Vec<u8> {
     let mut s: Vec<u8> = Vec::with_capacity(ctx.size() + 1024);
-    let gone: Vec<&str> = ctx
-        .login_exported
-        .iter()
-        .filter(|n| !ctx.vars.contains_key(*n) && super::is_restored_name(n))
-        .map(String::as_str)
-        .collect();
+    let gone = gone_exports(ctx);
     if !gone.is_empty() {
         s.extend(format!("unset -v {}\n", gone.join(" ")).as_bytes());
     }
     if !ctx.cwd.is_empty() {
-        // A directory deleted since: go to the nearest existing parent, and say so.
-        s.extend(b"__sshpty_d=");
-        s.extend(ansi_c_quote(&ctx.cwd));
-        s.extend(
-            b"\ncd -- \"$__sshpty_d\" 2>/dev/null || { __sshpty_cdfail=1; while __sshpty_d=${__sshpty_d%/*}; [ -n \"$__sshpty_d\" ] && ! cd -- \"$__sshpty_d\" 2>/dev/null; do :; done; [ -n \"$__sshpty_d\" ] || cd /; }\n",
-        );
+        s.extend(enter_directory(&ansi_c_quote(&ctx.cwd)));
     }
     for text in ctx.vars.values() {
         s.extend(text);
@@ -168,6 +158,27 @@ pub fn restore_state(ctx: &Context) -> Vec<u8> {
         s.extend(format!("umask {}\n", ctx.umask).as_bytes());
     }
     s.extend(b"shopt -s expand_aliases\nexport TERM=xterm-256color\n");
+    s
+}
+
+/// Variables the login exported that the context no longer has (a cell unset them):
+/// unset again, since the cell's shell gets them from the login anew.
+fn gone_exports(ctx: &Context) -> Vec<&str> {
+    ctx.login_exported
+        .iter()
+        .filter(|n| !ctx.vars.contains_key(*n) && super::is_restored_name(n))
+        .map(String::as_str)
+        .collect()
+}
+
+/// `cd` to the directory `quoted` (quoted for the shell); one deleted since falls back to
+/// its nearest existing parent, and `__sshpty_cdfail` tells the start marker so.
+fn enter_directory(quoted: &[u8]) -> Vec<u8> {
+    let mut s = b"__sshpty_d=".to_vec();
+    s.extend(quoted);
+    s.extend(
+        b"\ncd -- \"$__sshpty_d\" 2>/dev/null || { __sshpty_cdfail=1; while __sshpty_d=${__sshpty_d%/*}; [ -n \"$__sshpty_d\" ] && ! cd -- \"$__sshpty_d\" 2>/dev/null; do :; done; [ -n \"$__sshpty_d\" ] || cd /; }\n",
+    );
     s
 }
 
@@ -260,21 +271,21 @@ fn cell_body(
 pub const STAGE_END: u8 = 0x1e;
 
 /// The first stage of a cell, sent before the cell is known (bash only): the terminal
-/// turned on, `ctx`'s state restored (see [`restore_state`]; the kernel compares that part
-/// to tell whether the shell still fits the context when the cell comes), the capture
+/// turned on, `state` (a context's [`restore_state`], which the kernel also keeps to tell
+/// whether the shell still fits the context when the cell comes) restored, the capture
 /// defined. Then the ready marker, and one `read -s` of the second stage up to
 /// [`STAGE_END`]: a single read, so the terminal's echo is off from before the stage
 /// arrives until after its last byte (bash turns echo back on when a read ends).
-pub fn prepare_payload(ctx: &Context, nonce: &str) -> Vec<u8> {
+pub fn prepare_payload(state: &[u8], nonce: &str) -> Vec<u8> {
     // printf format of `ready_marker`.
     let ready = format!("\\033_sshpty;{nonce};ready\\033\\\\");
     debug_assert_eq!(
         ready_marker(nonce),
         format!("\x1b_sshpty;{nonce};ready\x1b\\").into_bytes()
     );
-    let mut p = Vec::with_capacity(ctx.size() + 4096);
+    let mut p = Vec::with_capacity(state.len() + 4096);
     p.extend(TERMINAL_ON.as_bytes());
-    p.extend(restore_state(ctx));
+    p.extend(state);
     p.extend(capture_function(nonce, false).as_bytes());
     p.extend(
         format!(
@@ -411,18 +422,9 @@ fn sh_capture_function(nonce: &str) -> String {
 /// nearest parent) and the scalar variables, exported ones exported.
 fn sh_restore(ctx: &Context) -> Vec<u8> {
     let mut s = Vec::with_capacity(ctx.size() + 512);
-    let gone: Vec<&str> = ctx
-        .login_exported
-        .iter()
-        .filter(|n| !ctx.vars.contains_key(*n) && super::is_restored_name(n))
-        .map(String::as_str)
-        .collect();
+    let gone = gone_exports(ctx);
     if !ctx.cwd.is_empty() {
-        s.extend(b"__sshpty_d=");
-        s.extend(posix::sh_quote(&ctx.cwd));
-        s.extend(
-            b"\ncd -- \"$__sshpty_d\" 2>/dev/null || { __sshpty_cdfail=1; while __sshpty_d=${__sshpty_d%/*}; [ -n \"$__sshpty_d\" ] && ! cd -- \"$__sshpty_d\" 2>/dev/null; do :; done; [ -n \"$__sshpty_d\" ] || cd /; }\n",
-        );
+        s.extend(enter_directory(&posix::sh_quote(&ctx.cwd)));
     }
     posix::restore_vars(ctx.vars.values(), &gone, &mut s);
     if !ctx.umask.is_empty() && ctx.umask.bytes().all(|b| b.is_ascii_digit()) {
@@ -521,17 +523,23 @@ mod bash_tests {
     use crate::context::capture;
     use crate::context::demux::{Demux, Event};
 
-    fn run_bash(payload: &[u8]) -> Vec<u8> {
+    /// `argv` run with `payload` on its standard input: its standard output, or None if
+    /// it cannot be started (a shell that is not installed).
+    pub(super) fn run_shell(argv: &[&str], payload: &[u8]) -> Option<Vec<u8>> {
         use std::io::Write;
-        let mut child = std::process::Command::new("bash")
-            .args(["--noprofile", "--norc", "-s"])
+        let mut child = std::process::Command::new(argv[0])
+            .args(&argv[1..])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("bash");
-        child.stdin.take().unwrap().write_all(payload).unwrap();
-        child.wait_with_output().unwrap().stdout
+            .ok()?;
+        child.stdin.take()?.write_all(payload).ok()?;
+        Some(child.wait_with_output().ok()?.stdout)
+    }
+
+    fn run_bash(payload: &[u8]) -> Vec<u8> {
+        run_shell(&["bash", "--noprofile", "--norc", "-s"], payload).expect("bash runs")
     }
 
     fn cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
@@ -544,7 +552,7 @@ mod bash_tests {
     /// line at a time, so the first stage's `read` takes the second stage from there.
     fn staged_cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
         let nonce = "89abcdef0123456789abcdef01234567";
-        let mut input = prepare_payload(ctx, nonce);
+        let mut input = prepare_payload(&restore_state(ctx), nonce);
         input.extend(second_stage(ctx, code, nonce, false, Some("m4rker")));
         let out = run_bash(&input);
         let ready = ready_marker(nonce);
@@ -555,7 +563,7 @@ mod bash_tests {
         events(nonce, &out[at + ready.len()..])
     }
 
-    fn events(nonce: &str, out: &[u8]) -> (Vec<u8>, Option<capture::Captured>) {
+    pub(super) fn events(nonce: &str, out: &[u8]) -> (Vec<u8>, Option<capture::Captured>) {
         let mut d = Demux::new(nonce);
         let mut ev = Vec::new();
         d.feed(out, &mut ev);
@@ -737,41 +745,11 @@ mod bash_tests {
 /// Debian; each skipped with a note when missing) and what they print parses back.
 #[cfg(test)]
 mod sh_tests {
+    use super::bash_tests::{events, run_shell as run_sh};
     use super::*;
     use crate::context::capture;
-    use crate::context::demux::{Demux, Event};
 
     const SHELLS: &[&[&str]] = &[&["busybox", "sh", "-s"], &["/bin/sh", "-s"]];
-
-    fn run_sh(argv: &[&str], payload: &[u8]) -> Option<Vec<u8>> {
-        use std::io::Write;
-        let mut child = std::process::Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        child.stdin.take()?.write_all(payload).ok()?;
-        Some(child.wait_with_output().ok()?.stdout)
-    }
-
-    fn events(nonce: &str, out: &[u8]) -> (Vec<u8>, Option<capture::Captured>) {
-        let mut d = Demux::new(nonce);
-        let mut ev = Vec::new();
-        d.feed(out, &mut ev);
-        d.finish(&mut ev);
-        let mut text = Vec::new();
-        let mut cap = None;
-        for e in ev {
-            match e {
-                Event::Output(o) => text.extend(o),
-                Event::Capture(c) => cap = Some(capture::parse(&c[..]).expect("capture parses")),
-                _ => {}
-            }
-        }
-        (text, cap)
-    }
 
     fn cell(
         argv: &[&str],

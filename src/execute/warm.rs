@@ -137,12 +137,10 @@ impl Spare {
         *slot = None;
         let first = context.map(|ctx| {
             let nonce = super::new_nonce();
+            let state = script::restore_state(ctx);
             (
-                script::prepare_payload(ctx, &nonce),
-                Prepared {
-                    nonce,
-                    state: script::restore_state(ctx),
-                },
+                script::prepare_payload(&state, &nonce),
+                Prepared { nonce, state },
             )
         });
         let generation = self.generation.clone();

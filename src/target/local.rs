@@ -101,6 +101,25 @@ impl LocalTarget {
         cmd.env("TERM", "xterm-256color");
         cmd
     }
+
+    /// `command` without a terminal, its stdin and stdout piped, in a session of its own:
+    /// away from the kernel's process group and any terminal, and a group the kernel can
+    /// kill with everything it started. Killed when dropped.
+    fn piped_command(&self, command: &str, stderr: Stdio) -> tokio::process::Command {
+        let mut cmd = self.command(command);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true);
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        cmd
+    }
 }
 
 impl Default for LocalTarget {
@@ -335,21 +354,8 @@ impl Target for LocalTarget {
     }
 
     fn spawn_pipe(&self, command: &str) -> BoxFuture<'_, Result<PipeProcess, TargetError>> {
-        let mut cmd = self.command(command);
+        let mut cmd = self.piped_command(command, Stdio::null());
         Box::pin(async move {
-            cmd.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .kill_on_drop(true);
-            // SAFETY: setsid is async-signal-safe; its own session keeps the helper away
-            // from the kernel's process group, and makes it a group the kernel can kill
-            // with everything it started.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::unistd::setsid().map_err(std::io::Error::from)?;
-                    Ok(())
-                });
-            }
             let mut child = cmd.spawn().map_err(|e| io_err("a helper shell", e))?;
             let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take())
             else {
@@ -407,20 +413,8 @@ impl Target for LocalTarget {
         command: &str,
         stdin: Vec<u8>,
     ) -> BoxFuture<'_, Result<ExecOutput, TargetError>> {
-        let mut cmd = self.command(command);
+        let mut cmd = self.piped_command(command, Stdio::piped());
         Box::pin(async move {
-            cmd.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
-            // SAFETY: setsid is async-signal-safe; a new session keeps these helpers
-            // away from the kernel's process group and any terminal.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::unistd::setsid().map_err(std::io::Error::from)?;
-                    Ok(())
-                });
-            }
             let mut child = cmd.spawn().map_err(|e| io_err("a helper shell", e))?;
             if let Some(mut pipe) = child.stdin.take() {
                 tokio::spawn(async move {

@@ -243,14 +243,7 @@ impl SshTarget {
     }
 
     async fn sftp(&self) -> Result<russh_sftp::client::SftpSession, TargetError> {
-        if self.is_closed() {
-            return Err(self.lost_error());
-        }
-        let ch = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|_| self.lost_error())?;
+        let ch = self.open_session().await?;
         ch.request_subsystem(true, "sftp")
             .await
             .map_err(|e| TargetError::Other(format!("the host refused the SFTP subsystem: {e}")))?;
@@ -267,6 +260,17 @@ impl SshTarget {
     ) -> TargetError {
         let host = self.info.lock().map(|i| i.host.clone()).unwrap_or_default();
         TargetError::Other(format!("cannot {what} {path} on {host}: {e}"))
+    }
+
+    /// A new session channel on the connection; a closed connection is reported as lost.
+    async fn open_session(&self) -> Result<russh::Channel<russh::client::Msg>, TargetError> {
+        if self.is_closed() {
+            return Err(self.lost_error());
+        }
+        self.handle
+            .channel_open_session()
+            .await
+            .map_err(|_| self.lost_error())
     }
 
     fn is_closed(&self) -> bool {
@@ -287,14 +291,7 @@ impl Target for SshTarget {
 
     fn spawn_pty(&self, command: PtyCommand) -> BoxFuture<'_, Result<PtyProcess, TargetError>> {
         Box::pin(async move {
-            if self.is_closed() {
-                return Err(self.lost_error());
-            }
-            let ch = self
-                .handle
-                .channel_open_session()
-                .await
-                .map_err(|_| self.lost_error())?;
+            let ch = self.open_session().await?;
             let req = async {
                 ch.request_pty(
                     false,
@@ -385,14 +382,7 @@ impl Target for SshTarget {
     fn spawn_pipe(&self, command: &str) -> BoxFuture<'_, Result<PipeProcess, TargetError>> {
         let command = command.to_owned();
         Box::pin(async move {
-            if self.is_closed() {
-                return Err(self.lost_error());
-            }
-            let ch = self
-                .handle
-                .channel_open_session()
-                .await
-                .map_err(|_| self.lost_error())?;
+            let ch = self.open_session().await?;
             ch.exec(false, command.as_bytes())
                 .await
                 .map_err(|_| self.lost_error())?;

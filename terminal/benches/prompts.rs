@@ -20,20 +20,8 @@ use terminal::Renderer;
 use terminal::prompt::Detector;
 
 fn recorded() -> Vec<u8> {
-    let mut all = Vec::new();
-    for kind in ["ordinary", "prompts"] {
-        let dir = format!("{}/tests/prompts/{kind}", env!("CARGO_MANIFEST_DIR"));
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        names.sort();
-        for p in names {
-            if p.extension().is_some_and(|e| e == "bin") {
-                all.extend(std::fs::read(&p).unwrap_or_default());
-                all.extend_from_slice(b"\r\n");
-            }
-        }
-    }
+    let mut all = common::recordings("tests/prompts/ordinary", b"\r\n");
+    all.extend(common::recordings("tests/prompts/prompts", b"\r\n"));
     all
 }
 

@@ -15,17 +15,7 @@ use std::time::Instant;
 use terminal::Renderer;
 
 fn corpus() -> Vec<(&'static str, Vec<u8>)> {
-    let mut recorded = Vec::new();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/recordings");
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    names.sort();
-    for p in names {
-        if p.extension().is_some_and(|e| e == "bin") {
-            recorded.extend(std::fs::read(&p).unwrap_or_default());
-        }
-    }
+    let recorded = common::recordings("tests/recordings", b"");
     let recorded = recorded.repeat((8 << 20) / recorded.len().max(1) + 1);
 
     let seq = common::seq_lines();

@@ -4,6 +4,24 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+/// The recordings (`*.bin`) in `dir` below the crate, in name order, each followed by
+/// `separator`.
+pub fn recordings(dir: &str, separator: &[u8]) -> Vec<u8> {
+    let dir = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    names.sort();
+    let mut all = Vec::new();
+    for p in names {
+        if p.extension().is_some_and(|e| e == "bin") {
+            all.extend(std::fs::read(&p).unwrap_or_default());
+            all.extend_from_slice(separator);
+        }
+    }
+    all
+}
+
 pub fn mbps(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs / 1e6
 }

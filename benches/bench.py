@@ -950,7 +950,7 @@ def _timed_subprocess(argv: list[str], env: dict | None = None) -> float:
 
 def terminal_bench_names() -> list[str]:
     """The [[bench]] targets of the terminal crate, as its Cargo.toml lists them."""
-    text = (REPO / "terminal" / "Cargo.toml").read_text()
+    text = (REPO / "crates" / "terminal" / "Cargo.toml").read_text()
     return re.findall(r'\[\[bench\]\]\s*\n\s*name\s*=\s*"([^"]+)"', text)
 
 

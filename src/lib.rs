@@ -21,6 +21,7 @@ pub mod install;
 pub mod kernel;
 pub mod magics;
 pub mod shell_syntax;
+pub mod size;
 pub mod target;
 pub mod wire;
 pub mod zmtp;

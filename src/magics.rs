@@ -172,7 +172,7 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     (
         "output-limit",
         "%output-limit SIZE|off",
-        "beyond SIZE (10MB, 512k, 1G or bytes) a cell's output is saved to a file, not sent",
+        "beyond SIZE (10MB, 512k, 1G: powers of 1000; 64MiB: of 1024; or bytes) a cell's output is saved to a file, not sent",
     ),
     (
         "sudo",
@@ -440,23 +440,6 @@ fn split_words(text: &str) -> Result<Vec<String>, ()> {
     Ok(words)
 }
 
-/// Parses `1234`, `512k`, `10MB`, `1GiB`: K, M and G are powers of 1024, case does not matter.
-fn parse_size(text: &str) -> Option<u64> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits.parse().ok()?;
-    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return None,
-    };
-    number.checked_mul(multiplier)
-}
-
 /// Parses `90`, `90s`, `5m`, `2h` into seconds.
 fn parse_seconds(text: &str) -> Option<u64> {
     let (digits, multiplier) = match text.as_bytes().last()? {
@@ -557,12 +540,12 @@ impl Args<'_> {
     }
 
     fn output_limit(&self) -> Result<Magic, MagicError> {
-        let detail = "takes a size such as 10MB, 512k, 1G or a number of bytes, or off";
+        let detail = "takes a size such as 10MB, 512k, 1G (powers of 1000), 64MiB (of 1024) or a number of bytes, or off";
         let word = self.one_word(detail)?;
         if word.eq_ignore_ascii_case("off") {
             return Ok(Magic::OutputLimit(None));
         }
-        match parse_size(&word) {
+        match crate::size::parse(&word) {
             Some(0) => Err(self.usage(format!("{detail}; use off rather than 0"))),
             Some(bytes) => Ok(Magic::OutputLimit(Some(bytes))),
             None => Err(self.usage(format!("{detail} (got {word:?})"))),
@@ -968,13 +951,17 @@ mod tests {
     fn output_limit() {
         assert_eq!(
             one("%output-limit 10MB"),
-            Magic::OutputLimit(Some(10 << 20))
+            Magic::OutputLimit(Some(10_000_000))
+        );
+        assert_eq!(one("%output-limit 512k"), Magic::OutputLimit(Some(512_000)));
+        assert_eq!(
+            one("%output-limit 1G"),
+            Magic::OutputLimit(Some(1_000_000_000))
         );
         assert_eq!(
-            one("%output-limit 512k"),
-            Magic::OutputLimit(Some(512 << 10))
+            one("%output-limit 10MiB"),
+            Magic::OutputLimit(Some(10 << 20))
         );
-        assert_eq!(one("%output-limit 1G"), Magic::OutputLimit(Some(1 << 30)));
         assert_eq!(one("%output-limit 2GiB"), Magic::OutputLimit(Some(2 << 30)));
         assert_eq!(one("%output-limit 1000"), Magic::OutputLimit(Some(1000)));
         assert_eq!(one("%output-limit off"), Magic::OutputLimit(None));

@@ -6,7 +6,7 @@
 //! signature is checked (in constant time) before any JSON is parsed.
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use jupyter_protocol::{Header, JupyterMessage, JupyterMessageContent};
 use serde_json::Value;
 use sha2::Sha256;
@@ -53,7 +53,7 @@ impl Signer {
     pub fn new(key: &[u8]) -> Signer {
         // Hmac accepts keys of any length; new_from_slice cannot fail for HMAC.
         let mac = (!key.is_empty()).then(|| {
-            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
+            <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length")
         });
         Signer { mac }
     }

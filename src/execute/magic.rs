@@ -115,7 +115,7 @@ impl Engine {
                 out.text(&match limit {
                     Some(n) => format!(
                         "output limit {}: beyond it, a cell shows a live tail and keeps its complete output in a file\n",
-                        super::output::human_size(n)
+                        crate::size::format(n)
                     ),
                     None => "output limit off: every line goes to the notebook\n".to_owned(),
                 });
@@ -397,7 +397,7 @@ impl Engine {
         out.text(&format!(
             "{} {what}: {} in {:.2} s\n",
             if up { "uploaded" } else { "downloaded" },
-            human_bytes(n),
+            crate::size::format(n),
             started.elapsed().as_secs_f64()
         ));
         Ok(())
@@ -694,21 +694,6 @@ fn capture_scalar(text: &[u8]) -> Option<String> {
     c.scalar(&name)
 }
 
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// A progress line for a transfer, shown once it takes long enough to matter (1 MiB) and
 /// updated in place at most five times a second.
 fn progress_display(
@@ -743,11 +728,11 @@ fn progress_display(
                     "{what} [{}{}] {pct:.0}% {} / {}",
                     "#".repeat(filled),
                     " ".repeat(20 - filled.min(20)),
-                    human_bytes(done),
-                    human_bytes(t)
+                    crate::size::format(done),
+                    crate::size::format(t)
                 )
             }
-            _ => format!("{what} {}", human_bytes(done)),
+            _ => format!("{what} {}", crate::size::format(done)),
         };
         let data = Media::new(vec![MediaType::Plain(text)]);
         let transient = Transient {

@@ -728,9 +728,9 @@ fn waits_for_input(what: Option<&str>) -> Failure {
 
 /// A fresh per-cell nonce: 128 random bits, hex.
 pub fn new_nonce() -> String {
-    use rand::RngCore;
+    use rand::Rng;
     let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
+    rand::rng().fill_bytes(&mut b);
     hex::encode(b)
 }
 

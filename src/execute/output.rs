@@ -353,7 +353,7 @@ impl<'a> StreamOut<'a> {
         let Some(o) = &mut self.overflow else { return };
         let title = format!(
             "… {} ({} lines) beyond the output limit, in {whole}; the last lines:",
-            human_size(o.hidden_bytes),
+            crate::size::format(o.hidden_bytes),
             o.hidden_lines
         );
         let tail = Self::tail_text(o);
@@ -469,7 +469,7 @@ impl<'a> StreamOut<'a> {
             partial: String::new(),
             display: LiveDisplay::default(),
         });
-        let limit_text = human_size(limit);
+        let limit_text = crate::size::format(limit);
         let whole = self.spill_where();
         self.note(&format!(
             "sshpty: the output passed this cell's limit of {limit_text}; the rest is not shown \
@@ -518,18 +518,6 @@ fn open_private(path: &std::path::Path) -> std::io::Result<File> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-}
-
-pub fn human_size(n: u64) -> String {
-    if n >= 1_000_000_000 {
-        format!("{:.1} GB", n as f64 / 1e9)
-    } else if n >= 1_000_000 {
-        format!("{:.1} MB", n as f64 / 1e6)
-    } else if n >= 1_000 {
-        format!("{:.1} kB", n as f64 / 1e3)
-    } else {
-        format!("{n} bytes")
-    }
 }
 
 pub fn html_escape(s: &str) -> String {
@@ -611,11 +599,5 @@ mod tests {
     fn sgr_is_stripped_and_text_kept() {
         assert_eq!(strip_sgr("\x1b[1;31mred\x1b[0m plain"), "red plain");
         assert_eq!(strip_sgr("ünï"), "ünï");
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_size(10_000_000), "10.0 MB");
-        assert_eq!(human_size(512), "512 bytes");
     }
 }

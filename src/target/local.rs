@@ -162,14 +162,14 @@ fn open_quiet_pty(cols: u16, rows: u16) -> Result<(OwnedFd, OwnedFd), TargetErro
     termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t)
         .map_err(|e| io_err("a pseudo-terminal", e))?;
     nix::fcntl::fcntl(
-        pty.master.as_raw_fd(),
+        &pty.master,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
     )
     .map_err(|e| io_err("a pseudo-terminal", e))?;
     // openpty does not set close-on-exec: without it every process the kernel starts
     // would hold every open master, and a terminal would never hang up when the kernel
     // dies (a killed kernel must take its cells' processes with it).
-    for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
+    for fd in [&pty.master, &pty.slave] {
         nix::fcntl::fcntl(
             fd,
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
@@ -197,7 +197,7 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 fn read_master(fd: &OwnedFd, buf: &mut [u8]) -> std::io::Result<usize> {
-    nix::unistd::read(fd.as_raw_fd(), buf).map_err(std::io::Error::from)
+    nix::unistd::read(fd, buf).map_err(std::io::Error::from)
 }
 
 fn write_master(fd: &OwnedFd, buf: &[u8]) -> std::io::Result<usize> {

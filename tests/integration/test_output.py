@@ -63,7 +63,7 @@ def test_output_limit_keeps_the_head_saves_everything_and_shows_the_tail(local):
     shown = [l for l in res.stream.split("\n") if l.isdigit()]
     # The head: whole lines from 1, within the limit.
     assert shown[0] == "1" and shown == [str(i) for i in range(1, len(shown) + 1)], shown[-3:]
-    assert 102_400 - 10 <= sum(len(l) + 1 for l in shown) <= 102_400  # 100k = 100 KiB
+    assert 100_000 - 10 <= sum(len(l) + 1 for l in shown) <= 100_000  # 100k = 100 000 bytes
     m = re.search(r"complete output (?:goes to|of this cell is in) (\S+)", text)
     assert m, res.describe()
     path = Path(m.group(1))

@@ -60,7 +60,7 @@ impl Client {
             return Err("no UserKnownHostsFile to record the key in".into());
         };
         let mut salt = [0u8; 20];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut salt);
         let line = known_hosts::entry(
             &self.hostname,
             self.port,

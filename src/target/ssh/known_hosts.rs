@@ -16,7 +16,7 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{
     GeneralPurpose, GeneralPurposeConfig, STANDARD, STANDARD_NO_PAD,
 };
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::ssh_key::certificate::CertType;
 use russh::keys::ssh_key::{Certificate, HashAlg};
 use sha1::Sha1;
@@ -253,7 +253,7 @@ const HASH_MAGIC: &str = "|1|";
 
 fn host_hash(salt: &[u8], name: &str) -> Vec<u8> {
     // HMAC takes keys of any length: the error arm is never taken.
-    let Ok(mut mac) = <Hmac<Sha1> as Mac>::new_from_slice(salt) else {
+    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(salt) else {
         return Vec::new();
     };
     mac.update(name.as_bytes());

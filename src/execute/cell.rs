@@ -2,8 +2,6 @@
 //! output into the cell's text and the runner's markers, renders the text like a
 //! terminal, answers terminal queries, and stops the program on interrupt or timeout.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +9,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use zeroize::Zeroizing;
 
+use super::frontend::{Asker, BoxFuture};
 use crate::context::capture::{self, CaptureError, Captured};
 use crate::context::demux::{Demux, Event};
 use crate::target::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
@@ -63,14 +62,6 @@ pub enum StopReason {
     /// A program waits for input this client cannot give (`allow_stdin` false).
     Unanswerable,
 }
-
-/// Asks the user a question through the notebook (Jupyter's `input_request`).
-pub trait Asker: Send + Sync {
-    /// Resolves with the answer, or None if the question could not be asked.
-    fn ask(&self, prompt: &str, password: bool) -> BoxFuture<Option<String>>;
-}
-
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// How the cell answers programs that wait for input.
 #[derive(Default)]

@@ -4,19 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use jupyter_protocol::{
-    DisplayData, JupyterMessageContent, Media, MediaType, Transient, UpdateDisplayData,
-};
 use serde_json::{Map, Value, json};
 
 use super::Outcome;
+use super::frontend::{Display, Output, Outputs};
 use super::output::{LIVE_EVERY, html_escape, strip_sgr};
-use crate::kernel::channels::Iopub;
 use crate::target::TargetInfo;
 
 pub struct Header {
     display_id: String,
-    parent: jupyter_protocol::Header,
     facts: Map<String, Value>,
     started: chrono::DateTime<chrono::Utc>,
     user_host: String,
@@ -28,12 +24,7 @@ pub struct Header {
 }
 
 impl Header {
-    pub fn start(
-        iopub: &Iopub,
-        parent: &jupyter_protocol::Header,
-        info: &TargetInfo,
-        cwd: &str,
-    ) -> Header {
+    pub fn start(outputs: &dyn Outputs, info: &TargetInfo, cwd: &str) -> Header {
         let started = chrono::Utc::now();
         let mut facts = Map::new();
         facts.insert("target".into(), json!(info.name));
@@ -47,7 +38,6 @@ impl Header {
         facts.insert("status".into(), json!("running"));
         let h = Header {
             display_id: format!("sshpty-header-{}", uuid::Uuid::new_v4()),
-            parent: parent.clone(),
             facts,
             started,
             user_host: format!("{}@{}", info.user, info.host),
@@ -55,21 +45,11 @@ impl Header {
             live_due: None,
             live_sent_at: None,
         };
-        let (data, metadata) = h.render(cwd, "running", None);
-        iopub.send(
-            JupyterMessageContent::DisplayData(DisplayData {
-                data,
-                metadata,
-                transient: Some(Transient {
-                    display_id: Some(h.display_id.clone()),
-                }),
-            }),
-            Some(parent),
-        );
+        outputs.emit(Output::Display(h.render(cwd, "running", None)));
         h
     }
 
-    fn render(&self, cwd: &str, outcome: &str, live: Option<&str>) -> (Media, Map<String, Value>) {
+    fn render(&self, cwd: &str, outcome: &str, live: Option<&str>) -> Display {
         let when = self.started.format("%Y-%m-%d %H:%M:%S UTC");
         let mut text = format!("{}:{} · {when} · {outcome}", self.user_host, cwd);
         let mut html = format!(
@@ -84,26 +64,30 @@ impl Header {
                 html_escape(&strip_sgr(live))
             ));
         }
-        let media = Media::new(vec![MediaType::Plain(text), MediaType::Html(html)]);
         let mut metadata = Map::new();
         metadata.insert("sshpty".into(), Value::Object(self.facts.clone()));
-        (media, metadata)
+        Display {
+            id: self.display_id.clone(),
+            plain: text,
+            html: Some(html),
+            metadata,
+        }
     }
 
     /// Show `live` (the output's still-changing part; None: nothing) under the header line,
     /// at most every [`LIVE_EVERY`]. Returns whether a message went.
-    pub fn live(&mut self, iopub: &Iopub, live: Option<&str>, now: Instant) -> bool {
+    pub fn live(&mut self, outputs: &dyn Outputs, live: Option<&str>, now: Instant) -> bool {
         let live = live.map(str::to_owned).filter(|l| !l.trim().is_empty());
         if live == self.live_shown {
             self.live_due = None;
             return false;
         }
         self.live_due = Some(live);
-        self.live_due(iopub, now)
+        self.live_due(outputs, now)
     }
 
     /// Send the live part if one is due and the rate allows.
-    pub fn live_due(&mut self, iopub: &Iopub, now: Instant) -> bool {
+    pub fn live_due(&mut self, outputs: &dyn Outputs, now: Instant) -> bool {
         if self.live_due.is_none()
             || self
                 .live_sent_at
@@ -120,23 +104,17 @@ impl Header {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        let (data, metadata) = self.render(&cwd, "running", live.as_deref());
-        iopub.send(
-            JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
-                data,
-                metadata,
-                transient: Transient {
-                    display_id: Some(self.display_id.clone()),
-                },
-            }),
-            Some(&self.parent),
-        );
+        outputs.emit(Output::Update(self.render(
+            &cwd,
+            "running",
+            live.as_deref(),
+        )));
         self.live_shown = live;
         self.live_sent_at = Some(now);
         true
     }
 
-    pub fn finish(mut self, iopub: &Iopub, cwd: &str, outcome: &Outcome, took: Duration) {
+    pub fn finish(mut self, outputs: &dyn Outputs, cwd: &str, outcome: &Outcome, took: Duration) {
         let secs = (took.as_secs_f64() * 1000.0).round() / 1000.0;
         let (status, summary) = match outcome {
             Ok(()) => ("ok", format!("ok · {secs:.3} s")),
@@ -157,16 +135,6 @@ impl Header {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        let (data, metadata) = self.render(&start_cwd, &summary, None);
-        iopub.send(
-            JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
-                data,
-                metadata,
-                transient: Transient {
-                    display_id: Some(self.display_id.clone()),
-                },
-            }),
-            Some(&self.parent),
-        );
+        outputs.emit(Output::Update(self.render(&start_cwd, &summary, None)));
     }
 }

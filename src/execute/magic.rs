@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cell::{self, RunSpec, Sink};
+use super::frontend::{Display, Output, Outputs, Request};
 use super::output::StreamOut;
 use super::{Engine, Failure, Host, NullSink, Outcome, sudo};
 use crate::context::{Context, Dialect, capture, script};
@@ -12,21 +13,14 @@ use crate::target::Target;
 use crate::target::local::LocalTarget;
 use crate::target::ssh::config::LoginRequest;
 use crate::target::ssh::{Ask, SshTarget};
-use crate::wire::Request;
 
 /// A login shell that waits for input or loops in its profile must not hold the cell.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Engine {
-    pub(super) async fn magic(
-        &self,
-        m: Magic,
-        req: &Request,
-        allow_stdin: bool,
-        out: &mut StreamOut<'_>,
-    ) -> Outcome {
+    pub(super) async fn magic(&self, m: Magic, req: &Request, out: &mut StreamOut<'_>) -> Outcome {
         match m {
-            Magic::Login { target } => self.login(&target, req, allow_stdin, false, out).await,
+            Magic::Login { target } => self.login(&target, req, false, out).await,
             Magic::Logout { host } => self.logout(host, out).await,
             Magic::Status => {
                 let text = self.status_text();
@@ -134,7 +128,6 @@ impl Engine {
         &self,
         args: &LoginArgs,
         req: &Request,
-        allow_stdin: bool,
         quiet: bool,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
@@ -170,7 +163,7 @@ impl Engine {
                 config_file: args.config.as_ref().map(std::path::PathBuf::from),
                 options: args.options.clone(),
             };
-            let ask = self.asker(req, allow_stdin);
+            let ask = self.asker(req);
             let (t, notes) = SshTarget::login(&name, &request, ask)
                 .await
                 .map_err(|e| Failure::new("LoginFailed", e.to_string()))?;
@@ -379,12 +372,7 @@ impl Engine {
         } else {
             format!("{name}:{remote_abs} → {}", local_abs.display())
         };
-        let progress = progress_display(
-            self.inner.iopub.clone(),
-            req.message.header.clone(),
-            display_id,
-            what.clone(),
-        );
+        let progress = progress_display(req.outputs.clone(), display_id, what.clone());
         let started = std::time::Instant::now();
         let r = if up {
             target.upload(local_abs, remote_abs, progress.clone()).await
@@ -405,20 +393,16 @@ impl Engine {
 
     /// Questions during login go to the cell's input_request, unless the client said it
     /// cannot answer (allow_stdin false); an interrupt abandons them.
-    fn asker(&self, req: &Request, allow_stdin: bool) -> Ask {
-        let stdin = self.inner.stdin.clone();
+    fn asker(&self, req: &Request) -> Ask {
+        let asker = req.asker.clone();
         let interrupt = self.inner.interrupt.clone();
-        let req = req.clone();
         Arc::new(move |prompt: String, password: bool| {
-            let stdin = stdin.clone();
-            let req = req.clone();
+            let asker = asker.clone();
             let mut interrupted = interrupt.subscribe();
             Box::pin(async move {
-                if !allow_stdin {
-                    return None;
-                }
+                let asker = asker?;
                 tokio::select! {
-                    a = stdin.ask(&req, &prompt, password) => a,
+                    a = asker.ask(&prompt, password) => a,
                     _ = interrupted.changed() => None,
                 }
             })
@@ -697,14 +681,10 @@ fn capture_scalar(text: &[u8]) -> Option<String> {
 /// A progress line for a transfer, shown once it takes long enough to matter (1 MiB) and
 /// updated in place at most five times a second.
 fn progress_display(
-    iopub: crate::kernel::channels::Iopub,
-    parent: jupyter_protocol::Header,
+    outputs: Arc<dyn Outputs>,
     display_id: String,
     what: String,
 ) -> crate::target::Progress {
-    use jupyter_protocol::{
-        DisplayData, JupyterMessageContent, Media, MediaType, Transient, UpdateDisplayData,
-    };
     let state = std::sync::Mutex::new((None::<std::time::Instant>, false));
     Arc::new(move |done: u64, total: Option<u64>| {
         let Ok(mut st) = state.lock() else { return };
@@ -734,24 +714,17 @@ fn progress_display(
             }
             _ => format!("{what} {}", crate::size::format(done)),
         };
-        let data = Media::new(vec![MediaType::Plain(text)]);
-        let transient = Transient {
-            display_id: Some(display_id.clone()),
+        let display = Display {
+            id: display_id.clone(),
+            plain: text,
+            html: None,
+            metadata: Default::default(),
         };
-        let msg = if st.1 {
-            JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
-                data,
-                metadata: Default::default(),
-                transient,
-            })
+        outputs.emit(if st.1 {
+            Output::Update(display)
         } else {
             st.1 = true;
-            JupyterMessageContent::DisplayData(DisplayData {
-                data,
-                metadata: Default::default(),
-                transient: Some(transient),
-            })
-        };
-        iopub.send(msg, Some(&parent));
+            Output::Display(display)
+        });
     })
 }

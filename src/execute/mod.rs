@@ -3,6 +3,7 @@
 
 pub mod cell;
 pub mod complete;
+pub mod frontend;
 mod header;
 mod magic;
 mod motion;
@@ -14,16 +15,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use jupyter_protocol::{ExecuteRequest, JupyterMessageContent};
 use tokio::sync::watch;
 
 use crate::context::script;
 use crate::context::{Context, Dialect};
 use crate::history::History;
-use crate::kernel::channels::{Iopub, Stdin};
 use crate::target::{Exit, Target};
-use crate::wire::Request;
 use cell::{CellResult, RunSpec, Sink, StopReason};
+use frontend::{Output, Request};
 use output::StreamOut;
 
 /// Cells longer than this are sent whole to a fresh shell rather than as the second
@@ -36,6 +35,15 @@ const SETTLE_FOR_HELPERS: Duration = Duration::from_secs(3);
 
 pub const DEFAULT_COLS: u16 = 160;
 pub const DEFAULT_ROWS: u16 = 50;
+
+/// A cell to run: its code, and how the request treats it.
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    pub code: String,
+    /// Shows nothing and leaves no history (Jupyter's `silent`).
+    pub silent: bool,
+    pub store_history: bool,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -103,8 +111,6 @@ pub struct State {
 
 struct Inner {
     state: Mutex<State>,
-    iopub: Iopub,
-    stdin: Stdin,
     interrupt: watch::Sender<u64>,
     /// Set at shutdown: the running cell's processes are killed at once.
     kill: watch::Sender<bool>,
@@ -123,7 +129,7 @@ pub struct Engine {
 pub const HOW_TO_LOGIN: &str = "no target to run on: log in first with %login local (this machine) or %login HOST (a server over SSH)";
 
 impl Engine {
-    pub fn new(opts: Options, iopub: Iopub, stdin: Stdin) -> Engine {
+    pub fn new(opts: Options) -> Engine {
         let (interrupt, _) = watch::channel(0);
         let (kill, _) = watch::channel(false);
         let (running, _) = watch::channel(false);
@@ -145,8 +151,6 @@ impl Engine {
                     warned: Default::default(),
                     pending_login: opts.login,
                 }),
-                iopub,
-                stdin,
                 interrupt,
                 kill,
                 running,
@@ -158,10 +162,6 @@ impl Engine {
     pub fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock must not take the kernel down with it.
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn iopub(&self) -> &Iopub {
-        &self.inner.iopub
     }
 
     /// Stop what runs now (Ctrl-C first; see `cell` for the escalation).
@@ -178,56 +178,42 @@ impl Engine {
         let _ = tokio::time::timeout(Duration::from_secs(3), running.wait_for(|r| !*r)).await;
     }
 
-    /// Run an execute_request's code. Returns the execution count it used.
-    pub async fn execute(&self, req: &Request, ex: &ExecuteRequest) -> (usize, Outcome) {
-        let parent = &req.message.header;
-        let store = ex.store_history && !ex.silent;
+    /// Run a cell's code for `req`. Returns the execution count it used.
+    pub async fn execute(&self, cell: &Cell, req: &Request) -> (usize, Outcome) {
+        let store = cell.store_history && !cell.silent;
         let count = {
             let mut st = self.state();
             if store {
                 st.execution_count += 1;
-                let code = ex.code.clone();
-                st.history.push(code);
+                st.history.push(cell.code.clone());
             }
             st.execution_count
         };
-        if !ex.silent {
-            self.inner.iopub.send(
-                JupyterMessageContent::ExecuteInput(jupyter_protocol::ExecuteInput {
-                    code: ex.code.clone(),
-                    execution_count: jupyter_protocol::ExecutionCount::new(count),
-                }),
-                Some(parent),
-            );
+        if !cell.silent {
+            req.outputs.emit(Output::Input {
+                code: cell.code.clone(),
+                count,
+            });
         }
-        let mut out = StreamOut::new(&self.inner.iopub, parent, ex.silent);
-        let outcome = self.run_code(req, ex, &mut out).await;
+        let mut out = StreamOut::new(req.outputs.as_ref(), cell.silent);
+        let outcome = self.run_code(cell, req, &mut out).await;
         out.drain().await;
         if store && !out.kept.is_empty() {
             let kept = std::mem::take(&mut out.kept);
             self.state().history.set_output(count, kept);
         }
         if let Err(f) = &outcome
-            && !ex.silent
+            && !cell.silent
         {
-            self.inner.iopub.send(
-                JupyterMessageContent::ErrorOutput(jupyter_protocol::ErrorOutput {
-                    ename: f.ename.clone(),
-                    evalue: f.evalue.clone(),
-                    traceback: vec![format!("\x1b[0;31m{}\x1b[0m: {}", f.ename, f.evalue)],
-                }),
-                Some(parent),
-            );
+            req.outputs.emit(Output::Error {
+                ename: f.ename.clone(),
+                evalue: f.evalue.clone(),
+            });
         }
         (count, outcome)
     }
 
-    async fn run_code(
-        &self,
-        req: &Request,
-        ex: &ExecuteRequest,
-        out: &mut StreamOut<'_>,
-    ) -> Outcome {
+    async fn run_code(&self, cell: &Cell, req: &Request, out: &mut StreamOut<'_>) -> Outcome {
         let pending = self.state().pending_login.take();
         if let Some(target) = pending {
             // `--login TARGET` takes what `%login` takes (`user@host`, `-p 2222 host`).
@@ -235,11 +221,11 @@ impl Engine {
                 crate::magics::parse_cell(&format!("%login {target}"), &BTreeMap::new())
                     .map_err(|e| Failure::new("LoginFailed", format!("--login {target}: {e}")))?;
             if let Some(crate::magics::Magic::Login { target: args }) = parsed.magics.first() {
-                self.login(args, req, ex.allow_stdin, true, out).await?;
+                self.login(args, req, true, out).await?;
             }
         }
         let params = self.state().params.clone();
-        let parsed = crate::magics::parse_cell(&ex.code, &params).map_err(|e| match e {
+        let parsed = crate::magics::parse_cell(&cell.code, &params).map_err(|e| match e {
             crate::magics::MagicError::Unknown { .. } => {
                 Failure::new("UnknownMagic", e.to_string())
             }
@@ -256,20 +242,20 @@ impl Engine {
             ) {
                 self.settle_login(out).await?;
             }
-            self.magic(m, req, ex.allow_stdin, out).await?;
+            self.magic(m, req, out).await?;
         }
         if parsed.shell.trim().is_empty() {
             return Ok(());
         }
         self.settle_login(out).await?;
-        self.shell(req, ex, &parsed.shell, out).await
+        self.shell(req, cell.silent, &parsed.shell, out).await
     }
 
     /// Run shell text on the current target.
     async fn shell(
         &self,
         req: &Request,
-        ex: &ExecuteRequest,
+        silent: bool,
         code: &str,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
@@ -299,7 +285,7 @@ impl Engine {
                 host.context.clone(),
                 st.strict,
                 st.timeout,
-                st.header && !ex.silent,
+                st.header && !silent,
                 st.cols,
                 st.rows,
                 st.output_limit,
@@ -314,14 +300,8 @@ impl Engine {
             info.user = format!("{u} (via sudo as {})", info.user);
         }
         out.set_limit(limit, &info.host, count);
-        out.header = show_header.then(|| {
-            header::Header::start(
-                &self.inner.iopub,
-                &req.message.header,
-                &info,
-                &ctx.cwd_lossy(),
-            )
-        });
+        out.header = show_header
+            .then(|| header::Header::start(req.outputs.as_ref(), &info, &ctx.cwd_lossy()));
         let began = std::time::Instant::now();
         let sudo_marker = new_nonce()[..16].to_owned();
         // A password command (a vault lookup) runs only for cells that may call sudo.
@@ -335,10 +315,6 @@ impl Engine {
         let (sudo_password, cache_on) = self
             .sudo_password(&name, &login_user, code, may_sudo, out)
             .await;
-        let asker = StdinAsker {
-            stdin: &self.inner.stdin,
-            req,
-        };
         let bootstrap = script::bootstrap(&ctx);
         let prepared_state = (become_user.is_none()
             && ctx.dialect == Dialect::Bash
@@ -389,7 +365,7 @@ impl Engine {
             rows,
             timeout,
             answers: cell::Answers {
-                asker: ex.allow_stdin.then_some(&asker as &dyn cell::Asker),
+                asker: req.asker.as_deref(),
                 sudo_marker: Some(sudo_marker.clone()),
                 sudo_password,
                 login_user: login_user.clone(),
@@ -443,7 +419,7 @@ impl Engine {
                 .get(&name)
                 .map(|h| h.context.cwd_lossy())
                 .unwrap_or_default();
-            h.finish(&self.inner.iopub, &cwd, &outcome, began.elapsed());
+            h.finish(req.outputs.as_ref(), &cwd, &outcome, began.elapsed());
         }
         outcome
     }
@@ -622,7 +598,7 @@ impl Engine {
     /// A kernelspec's `--login` normally happens at the first cell; a completion or
     /// inspection asked before it logs in without questions (local, keys, agent). If that
     /// needs a question, the login is left for the first cell, where it can be asked.
-    async fn login_for_helpers(&self, req: &Request) {
+    async fn login_for_helpers(&self) {
         let Some(target) = self.state().pending_login.take() else {
             return;
         };
@@ -631,24 +607,16 @@ impl Engine {
             return;
         };
         if let Some(crate::magics::Magic::Login { target: args }) = parsed.magics.first() {
-            let mut quiet = StreamOut::new(&self.inner.iopub, &req.message.header, true);
-            if self
-                .login(args, req, false, true, &mut quiet)
-                .await
-                .is_err()
-            {
+            let req = Request::quiet();
+            let mut quiet = StreamOut::new(req.outputs.as_ref(), true);
+            if self.login(args, &req, true, &mut quiet).await.is_err() {
                 self.state().pending_login = Some(target);
             }
         }
     }
 
-    pub async fn complete(
-        &self,
-        req: &Request,
-        code: &str,
-        cursor_pos: usize,
-    ) -> complete::Completion {
-        self.login_for_helpers(req).await;
+    pub async fn complete(&self, code: &str, cursor_pos: usize) -> complete::Completion {
+        self.login_for_helpers().await;
         let Some((target, ctx, helper)) = self.current_settled().await else {
             return complete::Completion {
                 matches: Vec::new(),
@@ -659,8 +627,8 @@ impl Engine {
         complete::complete(&helper, &target, &ctx, code, cursor_pos).await
     }
 
-    pub async fn inspect(&self, req: &Request, code: &str, cursor_pos: usize) -> Option<String> {
-        self.login_for_helpers(req).await;
+    pub async fn inspect(&self, code: &str, cursor_pos: usize) -> Option<String> {
+        self.login_for_helpers().await;
         let (target, ctx, helper) = self.current_settled().await?;
         let word = complete::word_at(code, cursor_pos);
         complete::inspect(&helper, &target, &ctx, word).await
@@ -732,22 +700,6 @@ pub fn new_nonce() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
     hex::encode(b)
-}
-
-/// Questions of a cell to the client that sent it (the request is copied only when a
-/// question is asked).
-struct StdinAsker<'a> {
-    stdin: &'a Stdin,
-    req: &'a Request,
-}
-
-impl cell::Asker for StdinAsker<'_> {
-    fn ask(&self, prompt: &str, password: bool) -> cell::BoxFuture<Option<String>> {
-        let stdin = self.stdin.clone();
-        let req = self.req.clone();
-        let prompt = prompt.to_owned();
-        Box::pin(async move { stdin.ask(&req, &prompt, password).await })
-    }
 }
 
 /// Discards output: the login capture's runner prints nothing the user needs.

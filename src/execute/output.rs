@@ -15,14 +15,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use jupyter_protocol::{
-    DisplayData, Header, JupyterMessageContent, Media, MediaType, Stdio, StreamContent, Transient,
-    UpdateDisplayData,
-};
-
 use super::cell::Sink;
+use super::frontend::{Display, Output, Outputs, Stream};
 use super::header;
-use crate::kernel::channels::Iopub;
 
 const MAX_MESSAGE: usize = 256 * 1024;
 /// Text waiting for the pacer beyond this stops the reading of the program's output
@@ -61,7 +56,7 @@ impl LiveDisplay {
     }
 
     /// Send what is due, if the rate allows (or `force`). Returns whether a message went.
-    fn send(&mut self, iopub: &Iopub, parent: &Header, now: Instant, force: bool) -> bool {
+    fn send(&mut self, outputs: &dyn Outputs, now: Instant, force: bool) -> bool {
         if self.due.is_none()
             || (!force
                 && self
@@ -73,47 +68,26 @@ impl LiveDisplay {
         let Some((plain, html)) = self.due.take() else {
             return false;
         };
-        let data = Media::new(vec![
-            MediaType::Plain(plain.clone()),
-            MediaType::Html(html.clone()),
-        ]);
-        let metadata = serde_json::Map::new();
-        match &self.id {
-            None => {
-                let id = format!("sshpty-live-{}", uuid::Uuid::new_v4());
-                iopub.send(
-                    JupyterMessageContent::DisplayData(DisplayData {
-                        data,
-                        metadata,
-                        transient: Some(Transient {
-                            display_id: Some(id.clone()),
-                        }),
-                    }),
-                    Some(parent),
-                );
-                self.id = Some(id);
-            }
-            Some(id) => iopub.send(
-                JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
-                    data,
-                    metadata,
-                    transient: Transient {
-                        display_id: Some(id.clone()),
-                    },
-                }),
-                Some(parent),
-            ),
-        }
+        let created = self.id.is_some();
+        let id = self
+            .id
+            .get_or_insert_with(|| format!("sshpty-live-{}", uuid::Uuid::new_v4()))
+            .clone();
+        let display = Display {
+            id,
+            plain: plain.clone(),
+            html: Some(html.clone()),
+            metadata: Default::default(),
+        };
+        outputs.emit(if created {
+            Output::Update(display)
+        } else {
+            Output::Display(display)
+        });
         self.last = Some((plain, html));
         self.sent_at = Some(now);
         true
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stream {
-    Out,
-    Err,
 }
 
 /// The complete output of a cell with an output limit, held in memory while small and in a
@@ -137,8 +111,7 @@ struct Overflow {
 }
 
 pub struct StreamOut<'a> {
-    iopub: &'a Iopub,
-    parent: &'a Header,
+    outputs: &'a dyn Outputs,
     /// Text waiting to be sent, in order, with the stream it goes to.
     queue: VecDeque<(Stream, String)>,
     queued: usize,
@@ -165,10 +138,9 @@ pub struct StreamOut<'a> {
 const KEEP: usize = 64 * 1024;
 
 impl<'a> StreamOut<'a> {
-    pub fn new(iopub: &'a Iopub, parent: &'a Header, silent: bool) -> StreamOut<'a> {
+    pub fn new(outputs: &'a dyn Outputs, silent: bool) -> StreamOut<'a> {
         StreamOut {
-            iopub,
-            parent,
+            outputs,
             queue: VecDeque::new(),
             queued: 0,
             silent,
@@ -227,7 +199,7 @@ impl<'a> StreamOut<'a> {
                 }
             };
             if !self.silent
-                && let Some(t) = self.iopub.pacer().wait(now, cut)
+                && let Some(t) = self.outputs.ready(now, cut)
             {
                 self.paced_until = Some(t);
                 return;
@@ -246,17 +218,7 @@ impl<'a> StreamOut<'a> {
             }
             self.sent_any = true;
             if !self.silent {
-                self.iopub.pacer().record(now, text.len());
-                self.iopub.send(
-                    JupyterMessageContent::StreamContent(StreamContent {
-                        name: match name {
-                            Stream::Out => Stdio::Stdout,
-                            Stream::Err => Stdio::Stderr,
-                        },
-                        text,
-                    }),
-                    Some(self.parent),
-                );
+                self.outputs.emit(Output::Text { stream: name, text });
             }
         }
     }
@@ -364,8 +326,8 @@ impl<'a> StreamOut<'a> {
             html_escape(&strip_sgr(&tail))
         );
         o.display.set(plain, html);
-        if !self.silent && o.display.send(self.iopub, self.parent, now, force) {
-            self.iopub.pacer().record(now, 0);
+        if !self.silent {
+            o.display.send(self.outputs, now, force);
         }
     }
 
@@ -375,10 +337,8 @@ impl<'a> StreamOut<'a> {
             return;
         }
         let now = Instant::now();
-        if let Some(h) = &mut self.header
-            && h.live(self.iopub, text, now)
-        {
-            self.iopub.pacer().record(now, 0);
+        if let Some(h) = &mut self.header {
+            h.live(self.outputs, text, now);
         }
     }
 
@@ -390,9 +350,7 @@ impl<'a> StreamOut<'a> {
         }
         let now = Instant::now();
         self.screen.set(plain, html);
-        if self.screen.send(self.iopub, self.parent, now, force) {
-            self.iopub.pacer().record(now, 0);
-        }
+        self.screen.send(self.outputs, now, force);
     }
 
     /// End of the cell: everything held is sent, live views get their final state, and an
@@ -430,9 +388,9 @@ impl<'a> StreamOut<'a> {
             self.update_tail_display(now, true);
         }
         self.drain().await;
-        self.screen.send(self.iopub, self.parent, now, true);
+        self.screen.send(self.outputs, now, true);
         if let Some(h) = &mut self.header {
-            h.live(self.iopub, None, now);
+            h.live(self.outputs, None, now);
         }
         match &self.spill {
             Some(Spill::Done(p)) => Some(p.clone()),
@@ -560,13 +518,9 @@ impl Sink for StreamOut<'_> {
         {
             self.update_tail_display(now, false);
         }
-        if self.screen.send(self.iopub, self.parent, now, false) {
-            self.iopub.pacer().record(now, 0);
-        }
-        if let Some(h) = &mut self.header
-            && h.live_due(self.iopub, now)
-        {
-            self.iopub.pacer().record(now, 0);
+        self.screen.send(self.outputs, now, false);
+        if let Some(h) = &mut self.header {
+            h.live_due(self.outputs, now);
         }
     }
 

@@ -2,6 +2,7 @@
 //! Shell requests other than `execute` are answered at once, even while a cell runs;
 //! `execute` requests queue for the executor, one cell at a time, in order.
 
+mod adapter;
 pub mod channels;
 mod connection;
 pub mod pacing;
@@ -17,7 +18,7 @@ use jupyter_protocol::{
 };
 use tokio::sync::mpsc;
 
-use crate::execute::{Engine, Options};
+use crate::execute::{Cell, Engine, Options};
 use crate::wire::{self, Request, Session, Signer};
 use crate::zmtp::{self, Limits, PubSocket, RouterSocket};
 use channels::{Iopub, Replier, Stdin};
@@ -101,7 +102,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
     let shell_reply = Replier::new(shell.sender(), session.clone());
     let control_reply = Replier::new(control.sender(), session.clone());
     let stdin = Stdin::new(stdin_sock.sender(), session.clone());
-    let engine = Engine::new(opts, iopub.clone(), stdin.clone());
+    let engine = Engine::new(opts);
     iopub.send(
         JupyterMessageContent::Status(jupyter_protocol::Status::starting()),
         None,
@@ -109,7 +110,13 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
 
     let (exec_tx, exec_rx) = mpsc::unbounded_channel::<Request>();
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<()>(1);
-    tokio::spawn(executor(engine.clone(), exec_rx, shell_reply.clone()));
+    tokio::spawn(executor(
+        engine.clone(),
+        exec_rx,
+        shell_reply.clone(),
+        iopub.clone(),
+        stdin.clone(),
+    ));
 
     // stdin: answers to input_request.
     {
@@ -268,7 +275,7 @@ async fn handle_common(
             }))
         }
         JupyterMessageContent::CompleteRequest(r) => {
-            let c = engine.complete(req, &r.code, r.cursor_pos).await;
+            let c = engine.complete(&r.code, r.cursor_pos).await;
             Some(JupyterMessageContent::CompleteReply(CompleteReply {
                 matches: c.matches,
                 cursor_start: c.cursor_start,
@@ -279,7 +286,7 @@ async fn handle_common(
             }))
         }
         JupyterMessageContent::InspectRequest(r) => {
-            let text = engine.inspect(req, &r.code, r.cursor_pos).await;
+            let text = engine.inspect(&r.code, r.cursor_pos).await;
             Some(JupyterMessageContent::InspectReply(InspectReply {
                 found: text.is_some(),
                 data: text
@@ -375,24 +382,36 @@ fn reject(reply: &Replier, e: wire::DecodeFailure) {
     }
 }
 
-async fn executor(engine: Engine, mut rx: mpsc::UnboundedReceiver<Request>, reply: Replier) {
+async fn executor(
+    engine: Engine,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    reply: Replier,
+    iopub: Iopub,
+    stdin: Stdin,
+) {
     while let Some(req) = rx.recv().await {
         let JupyterMessageContent::ExecuteRequest(ex) = &req.message.content else {
             continue;
         };
         let parent = req.message.header.clone();
-        engine.iopub().busy(&parent);
-        let (count, outcome) = engine.execute(&req, ex).await;
+        iopub.busy(&parent);
+        let cell = Cell {
+            code: ex.code.clone(),
+            silent: ex.silent,
+            store_history: ex.store_history,
+        };
+        let io = adapter::request(&iopub, &stdin, &req, ex.allow_stdin);
+        let (count, outcome) = engine.execute(&cell, &io).await;
         let failed = outcome.is_err();
         reply.reply(&req, execute_reply(count, outcome));
-        engine.iopub().idle(&parent);
+        iopub.idle(&parent);
         if failed && ex.stop_on_error {
             // "Run All" stops: cells already queued behind the failure are aborted.
             while let Ok(next) = rx.try_recv() {
                 let p = next.message.header.clone();
-                engine.iopub().busy(&p);
+                iopub.busy(&p);
                 reply.reply(&next, aborted_reply(engine.state().execution_count));
-                engine.iopub().idle(&p);
+                iopub.idle(&p);
             }
         }
     }

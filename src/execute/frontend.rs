@@ -1,0 +1,126 @@
+//! How the engine speaks to the world: what one request shows, the questions it asks its
+//! user, and the events a running cell takes from outside its request. The kernel adapts
+//! these to Jupyter (IOPub, stdin, comm messages); tests implement them in memory. Nothing
+//! here knows Jupyter's messages.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Which stream text goes to: the cell's own (stdout and stderr arrive merged from a PTY),
+/// or the kernel's notes, kept apart on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+/// A display shown in the cell and replaced in place by later outputs with its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Display {
+    pub id: String,
+    pub plain: String,
+    pub html: Option<String>,
+    /// Kept with the output in the saved notebook (the header's facts).
+    pub metadata: Map<String, Value>,
+}
+
+/// One output of a request, in the order it is emitted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// The code being run, with its execution count.
+    Input {
+        code: String,
+        count: usize,
+    },
+    Text {
+        stream: Stream,
+        text: String,
+    },
+    /// A new display.
+    Display(Display),
+    /// A display already shown, replaced.
+    Update(Display),
+    /// The request failed: what the reply and the error output say.
+    Error {
+        ename: String,
+        evalue: String,
+    },
+}
+
+/// Where one request's outputs go. Bounded: the engine asks [`Outputs::ready`] before it
+/// emits text, holds what may not go yet, and past a small backlog stops reading the
+/// program's output, so the program waits as it would for a slow terminal.
+pub trait Outputs: Send + Sync {
+    /// When `text_len` bytes of text may be emitted: None now, else not before the time
+    /// given (the frontend's rate limits: jupyter_server drops output beyond its own).
+    fn ready(&self, _now: Instant, _text_len: usize) -> Option<Instant> {
+        None
+    }
+    fn emit(&self, output: Output);
+}
+
+/// Outputs nobody sees (a login read in the background, a completion's own login).
+pub struct Discard;
+
+impl Outputs for Discard {
+    fn emit(&self, _: Output) {}
+}
+
+/// Asks the request's user a question (Jupyter's `input_request`).
+pub trait Asker: Send + Sync {
+    /// Resolves with the answer, or None if the question could not be asked.
+    fn ask(&self, prompt: &str, password: bool) -> BoxFuture<Option<String>>;
+}
+
+/// Identifies a request (Jupyter's `msg_id` of the execute_request): events for a cell
+/// name the request they were meant for, and are dropped when another cell runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct RequestId(pub String);
+
+/// One request as the engine sees it.
+#[derive(Clone)]
+pub struct Request {
+    pub id: RequestId,
+    pub outputs: Arc<dyn Outputs>,
+    /// None: this client cannot answer questions (nbclient, papermill: `allow_stdin`
+    /// false), so a program that waits for input ends the cell.
+    pub asker: Option<Arc<dyn Asker>>,
+}
+
+impl Request {
+    /// A request whose outputs go nowhere and that cannot ask.
+    pub fn quiet() -> Request {
+        Request {
+            id: RequestId::default(),
+            outputs: Arc::new(Discard),
+            asker: None,
+        }
+    }
+}
+
+/// What a frontend sends a running cell from outside its execute_request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellEvent {
+    /// Bytes typed, sent to the program as they are.
+    Keys(Bytes),
+    /// The frontend's terminal changed size.
+    Resize { cols: u16, rows: u16 },
+    /// A frontend that can show the terminal live attached to the cell.
+    Attach,
+    /// It went away.
+    Detach,
+}
+
+/// A [`CellEvent`] and the request it was meant for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForCell {
+    pub request: RequestId,
+    pub event: CellEvent,
+}

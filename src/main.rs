@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sshpty::execute::Options;
-use sshpty::install::{InstallOptions, Location};
+mod install;
+mod kernel;
+
+use engine::execute::Options;
+use install::{InstallOptions, Location};
 
 const HELP: &str = "\
 sshpty: a Jupyter kernel whose cells run in a terminal on a server over SSH, or on this machine
@@ -114,7 +117,7 @@ fn install(args: &[String]) -> ExitCode {
         Err(e) => return fail(&e),
         Ok(()) => {}
     }
-    match sshpty::install::install(&o) {
+    match install::install(&o) {
         Ok(dir) => {
             println!("Installed kernelspec {} in {}", o.name, dir.display());
             ExitCode::SUCCESS
@@ -160,7 +163,7 @@ fn kernel(args: &[String]) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(sshpty::kernel::run(&file, opts)) {
+    match rt.block_on(kernel::run(&file, opts)) {
         Ok(()) => {
             // Cells' helper tasks may still hold the runtime: do not wait for them.
             rt.shutdown_background();

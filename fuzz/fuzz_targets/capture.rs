@@ -17,8 +17,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sshpty::context::demux::{Demux, Event, ctx_marker, end_marker, start_marker};
-use sshpty::context::{capture, posix};
+use context::demux::{Demux, Event, ctx_marker, end_marker, start_marker};
+use context::{capture, posix};
 
 const NONCE: &str = "0123456789abcdef0123456789abcdef";
 const START_TAIL: &[u8] = b"4242;0\x1b\\";

@@ -19,8 +19,8 @@ use bytes::{Bytes, BytesMut};
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
-use sshpty::wire::{self, Signer, WireError};
-use sshpty::zmtp::fuzzing::{DecodeError, Decoder, Event, FrameLimits, parse_command};
+use jupyter::wire::{self, Signer, WireError};
+use jupyter::zmtp::fuzzing::{DecodeError, Decoder, Event, FrameLimits, parse_command};
 
 const DELIMITER: &[u8] = b"<IDS|MSG>";
 const KEY: &[u8] = b"a2d4a7c2-5f6e-4f43-9d8b-fuzzkey";

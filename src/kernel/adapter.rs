@@ -10,9 +10,9 @@ use jupyter_protocol::{
     MediaType, Stdio, StreamContent, Transient, UpdateDisplayData,
 };
 
-use super::channels::{Iopub, Stdin};
-use crate::execute::frontend::{self, Asker, BoxFuture, Output, Outputs, RequestId, Stream};
-use crate::wire;
+use engine::execute::frontend::{self, Asker, BoxFuture, Output, Outputs, RequestId, Stream};
+use jupyter::channels::{Iopub, Stdin};
+use jupyter::wire;
 
 /// The engine's view of a Jupyter request: outputs to IOPub, questions on stdin when the
 /// client allows them.

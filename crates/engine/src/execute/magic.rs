@@ -7,12 +7,12 @@ use super::cell::{self, RunSpec, Sink};
 use super::frontend::{Display, Output, Outputs, Request};
 use super::output::StreamOut;
 use super::{Engine, Failure, Host, NullSink, Outcome, sudo};
-use crate::context::{Context, Dialect, capture, script};
 use crate::magics::{LoginArgs, Magic, SudoCommand};
-use crate::target::Target;
-use crate::target::local::LocalTarget;
-use crate::target::ssh::config::LoginRequest;
-use crate::target::ssh::{Ask, SshTarget};
+use context::{Context, Dialect, capture, script};
+use targets::Target;
+use targets::local::LocalTarget;
+use targets::ssh::config::LoginRequest;
+use targets::ssh::{Ask, SshTarget};
 
 /// A login shell that waits for input or loops in its profile must not hold the cell.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -507,7 +507,7 @@ impl Engine {
             )),
             None => {
                 let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
-                let not_found = !r.started && r.exit == crate::target::Exit::Code(127);
+                let not_found = !r.started && r.exit == targets::Exit::Code(127);
                 let why = format!(
                     "the shell ended without reporting its environment ({}){}",
                     super::describe_exit(&r.exit),
@@ -684,7 +684,7 @@ fn progress_display(
     outputs: Arc<dyn Outputs>,
     display_id: String,
     what: String,
-) -> crate::target::Progress {
+) -> targets::Progress {
     let state = std::sync::Mutex::new((None::<std::time::Instant>, false));
     Arc::new(move |done: u64, total: Option<u64>| {
         let Ok(mut st) = state.lock() else { return };

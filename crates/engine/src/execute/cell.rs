@@ -10,9 +10,9 @@ use tokio::time::{Instant, sleep_until};
 use zeroize::Zeroizing;
 
 use super::frontend::{Asker, BoxFuture};
-use crate::context::capture::{self, CaptureError, Captured};
-use crate::context::demux::{Demux, Event};
-use crate::target::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
+use context::capture::{self, CaptureError, Captured};
+use context::demux::{Demux, Event};
+use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
 
 /// Escalation after an interrupt, as a terminal user would do it: Ctrl-C, then hang up
 /// (closing the terminal), then kill the cell's process group; then stop waiting.

@@ -1,10 +1,10 @@
-"""Interop check of sshpty::zmtp against real libzmq (pyzmq).
+"""Interop check of jupyter::zmtp against real libzmq (pyzmq).
 
     python3 -m venv /tmp/zmtp-venv && /tmp/zmtp-venv/bin/pip install pyzmq
-    cargo build --example zmtp_echo
-    /tmp/zmtp-venv/bin/python examples/zmtp_interop.py target/debug/examples/zmtp_echo
+    cargo build -p sshpty-jupyter --example zmtp_echo
+    /tmp/zmtp-venv/bin/python crates/jupyter/examples/zmtp_interop.py target/debug/examples/zmtp_echo
 
-Not a cargo test (it needs Python and pyzmq); run it after changing src/zmtp.
+Not a cargo test (it needs Python and pyzmq); run it after changing crates/jupyter/src/zmtp.
 """
 import json
 import subprocess

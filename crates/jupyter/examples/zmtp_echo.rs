@@ -1,4 +1,4 @@
-//! Interop harness for `sshpty::zmtp` against real libzmq (pyzmq): binds a
+//! Interop harness for `jupyter::zmtp` against real libzmq (pyzmq): binds a
 //! ROUTER, a PUB and a heartbeat on 127.0.0.1, prints their ports as one JSON
 //! line, then serves until stdin closes.
 //!
@@ -10,7 +10,7 @@
 
 use std::io::Read;
 
-use sshpty::zmtp::{Bytes, Limits, PubSocket, RouterSocket, serve_heartbeat};
+use jupyter::zmtp::{Bytes, Limits, PubSocket, RouterSocket, serve_heartbeat};
 
 struct StderrLogger;
 

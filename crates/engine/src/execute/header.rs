@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::Outcome;
 use super::frontend::{Display, Output, Outputs};
 use super::output::{LIVE_EVERY, html_escape, strip_sgr};
-use crate::target::TargetInfo;
+use targets::TargetInfo;
 
 pub struct Header {
     display_id: String,

@@ -16,7 +16,7 @@ pub struct Iopub {
     publisher: Publisher,
     session: Session,
     /// One pacer for all of the kernel's output (see `pacing`).
-    pacer: Arc<Mutex<super::pacing::Pacer>>,
+    pacer: Arc<Mutex<crate::pacing::Pacer>>,
 }
 
 impl Iopub {
@@ -28,7 +28,7 @@ impl Iopub {
         }
     }
 
-    pub fn pacer(&self) -> std::sync::MutexGuard<'_, super::pacing::Pacer> {
+    pub fn pacer(&self) -> std::sync::MutexGuard<'_, crate::pacing::Pacer> {
         self.pacer.lock().unwrap_or_else(|e| e.into_inner())
     }
 

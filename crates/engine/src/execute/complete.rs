@@ -13,9 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, timeout_at};
 
-use crate::context::script::{ansi_c_quote, restore};
-use crate::context::{Context, Dialect};
-use crate::target::{PipeProcess, Target};
+use context::script::{ansi_c_quote, restore};
+use context::{Context, Dialect};
+use targets::{PipeProcess, Target};
 
 /// The longest any request waits, the helper's start and the queue behind other
 /// requests included; a helper that does not answer in time is killed.

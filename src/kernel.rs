@@ -3,9 +3,7 @@
 //! `execute` requests queue for the executor, one cell at a time, in order.
 
 mod adapter;
-pub mod channels;
-mod connection;
-pub mod pacing;
+mod status;
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,27 +16,17 @@ use jupyter_protocol::{
 };
 use tokio::sync::mpsc;
 
-use crate::execute::{Cell, Engine, Options};
-use crate::wire::{self, Request, Session, Signer};
-use crate::zmtp::{self, Limits, PubSocket, RouterSocket};
-use channels::{Iopub, Replier, Stdin};
+use engine::execute::{Cell, Engine, Options};
+use jupyter::channels::{Iopub, Replier, Stdin};
+use jupyter::connection::{self, ConnectionError};
+use jupyter::wire::{self, Request, Session, Signer};
+use jupyter::zmtp::{self, Limits, PubSocket, RouterSocket};
+use status::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
-    #[error("cannot read the connection file {path}: {source}")]
-    ConnectionFile {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("the connection file {path} is not valid: {source}")]
-    BadConnectionFile {
-        path: String,
-        source: serde_json::Error,
-    },
-    #[error("the connection file asks for transport {0}; sshpty serves tcp only")]
-    Transport(String),
-    #[error("the connection file asks for signature scheme {0}; sshpty supports hmac-sha256")]
-    Scheme(String),
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
     #[error("cannot listen on {what} port {port}: {source}")]
     Bind {
         what: &'static str,
@@ -103,6 +91,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
     let control_reply = Replier::new(control.sender(), session.clone());
     let stdin = Stdin::new(stdin_sock.sender(), session.clone());
     let engine = Engine::new(opts);
+    let status = Status::new(iopub.clone());
     iopub.send(
         JupyterMessageContent::Status(jupyter_protocol::Status::starting()),
         None,
@@ -115,6 +104,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
         exec_rx,
         shell_reply.clone(),
         iopub.clone(),
+        status.clone(),
         stdin.clone(),
     ));
 
@@ -145,7 +135,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
     {
         let signer = session.signer().clone();
         let engine = engine.clone();
-        let iopub = iopub.clone();
+        let status = status.clone();
         let shutdown_tx = shutdown_tx.clone();
         tokio::spawn(async move {
             while let Some((id, frames)) = control.recv().await {
@@ -171,7 +161,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                         );
                         let _ = shutdown_tx.send(()).await;
                     }
-                    _ => handle_common(&req, &control_reply, &iopub, &engine, &shutdown_tx).await,
+                    _ => handle_common(&req, &control_reply, &status, &engine, &shutdown_tx).await,
                 }
             }
         });
@@ -181,7 +171,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
     {
         let signer = session.signer().clone();
         let engine = engine.clone();
-        let iopub = iopub.clone();
+        let status = status.clone();
         let shutdown_tx = shutdown_tx.clone();
         tokio::spawn(async move {
             while let Some((id, frames)) = shell.recv().await {
@@ -199,14 +189,14 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                     JupyterMessageContent::CompleteRequest(_)
                     | JupyterMessageContent::InspectRequest(_) => {
                         // These ask the target's shell: do not hold up other requests.
-                        let (engine, reply, iopub) =
-                            (engine.clone(), shell_reply.clone(), iopub.clone());
+                        let (engine, reply, status) =
+                            (engine.clone(), shell_reply.clone(), status.clone());
                         let tx = shutdown_tx.clone();
                         tokio::spawn(async move {
-                            handle_common(&req, &reply, &iopub, &engine, &tx).await
+                            handle_common(&req, &reply, &status, &engine, &tx).await
                         });
                     }
-                    _ => handle_common(&req, &shell_reply, &iopub, &engine, &shutdown_tx).await,
+                    _ => handle_common(&req, &shell_reply, &status, &engine, &shutdown_tx).await,
                 }
             }
         });
@@ -229,12 +219,12 @@ fn with_identity(id: bytes::Bytes, mut frames: Vec<bytes::Bytes>) -> Vec<bytes::
 async fn handle_common(
     req: &Request,
     reply: &Replier,
-    iopub: &Iopub,
+    status: &Status,
     engine: &Engine,
     shutdown: &mpsc::Sender<()>,
 ) {
     let parent = &req.message.header;
-    iopub.busy(parent);
+    status.busy(parent);
     let content = match &req.message.content {
         JupyterMessageContent::KernelInfoRequest(_) => Some(
             JupyterMessageContent::KernelInfoReply(Box::new(kernel_info())),
@@ -263,7 +253,7 @@ async fn handle_common(
             None
         }
         JupyterMessageContent::IsCompleteRequest(r) => {
-            use crate::shell_syntax::{Completeness, is_complete};
+            use engine::shell_syntax::{Completeness, is_complete};
             let (status, indent) = match is_complete(&r.code) {
                 Completeness::Complete => (IsCompleteReplyStatus::Complete, String::new()),
                 Completeness::Incomplete { indent } => (IsCompleteReplyStatus::Incomplete, indent),
@@ -354,7 +344,7 @@ async fn handle_common(
     if let Some(c) = content {
         reply.reply(req, c);
     }
-    iopub.idle(parent);
+    status.idle(parent);
 }
 
 /// The reply to `x_request` saying it failed, for request types we do not know.
@@ -387,6 +377,7 @@ async fn executor(
     mut rx: mpsc::UnboundedReceiver<Request>,
     reply: Replier,
     iopub: Iopub,
+    status: Status,
     stdin: Stdin,
 ) {
     while let Some(req) = rx.recv().await {
@@ -394,7 +385,7 @@ async fn executor(
             continue;
         };
         let parent = req.message.header.clone();
-        iopub.busy(&parent);
+        status.cell_started(&parent);
         let cell = Cell {
             code: ex.code.clone(),
             silent: ex.silent,
@@ -404,20 +395,20 @@ async fn executor(
         let (count, outcome) = engine.execute(&cell, &io).await;
         let failed = outcome.is_err();
         reply.reply(&req, execute_reply(count, outcome));
-        iopub.idle(&parent);
+        status.cell_ended(&parent);
         if failed && ex.stop_on_error {
             // "Run All" stops: cells already queued behind the failure are aborted.
             while let Ok(next) = rx.try_recv() {
                 let p = next.message.header.clone();
-                iopub.busy(&p);
+                status.busy(&p);
                 reply.reply(&next, aborted_reply(engine.state().execution_count));
-                iopub.idle(&p);
+                status.idle(&p);
             }
         }
     }
 }
 
-fn execute_reply(count: usize, outcome: crate::execute::Outcome) -> JupyterMessageContent {
+fn execute_reply(count: usize, outcome: engine::execute::Outcome) -> JupyterMessageContent {
     let (status, error) = match outcome {
         Ok(()) => (ReplyStatus::Ok, None),
         Err(f) => (

@@ -520,8 +520,8 @@ mod tests {
 #[cfg(test)]
 mod bash_tests {
     use super::*;
-    use crate::context::capture;
-    use crate::context::demux::{Demux, Event};
+    use crate::capture;
+    use crate::demux::{Demux, Event};
 
     /// `argv` run with `payload` on its standard input: its standard output, or None if
     /// it cannot be started (a shell that is not installed).
@@ -747,7 +747,7 @@ mod bash_tests {
 mod sh_tests {
     use super::bash_tests::{events, run_shell as run_sh};
     use super::*;
-    use crate::context::capture;
+    use crate::capture;
 
     const SHELLS: &[&[&str]] = &[&["busybox", "sh", "-s"], &["/bin/sh", "-s"]];
 

@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::context::script;
-use crate::context::{Context, Dialect};
 use crate::history::History;
-use crate::target::{Exit, Target};
 use cell::{CellResult, RunSpec, Sink, StopReason};
+use context::script;
+use context::{Context, Dialect};
 use frontend::{Output, Request};
 use output::StreamOut;
+use targets::{Exit, Target};
 
 /// Cells longer than this are sent whole to a fresh shell rather than as the second
 /// stage of a prepared one: a second stage is read a byte at a time (see

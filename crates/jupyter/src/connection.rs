@@ -5,11 +5,28 @@ use std::path::Path;
 
 use jupyter_protocol::ConnectionInfo;
 
-use super::KernelError;
+/// Why the connection file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("cannot read the connection file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the connection file {path} is not valid: {source}")]
+    Invalid {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("the connection file asks for transport {0}; sshpty serves tcp only")]
+    Transport(String),
+    #[error("the connection file asks for signature scheme {0}; sshpty supports hmac-sha256")]
+    Scheme(String),
+}
 
-pub fn read(path: &Path) -> Result<ConnectionInfo, KernelError> {
+pub fn read(path: &Path) -> Result<ConnectionInfo, ConnectionError> {
     let shown = path.display().to_string();
-    let text = std::fs::read(path).map_err(|source| KernelError::ConnectionFile {
+    let text = std::fs::read(path).map_err(|source| ConnectionError::Read {
         path: shown.clone(),
         source,
     })?;
@@ -24,7 +41,7 @@ pub fn read(path: &Path) -> Result<ConnectionInfo, KernelError> {
         }
     }
     let info: ConnectionInfo =
-        serde_json::from_slice(&text).map_err(|source| KernelError::BadConnectionFile {
+        serde_json::from_slice(&text).map_err(|source| ConnectionError::Invalid {
             path: shown.clone(),
             source,
         })?;
@@ -33,10 +50,10 @@ pub fn read(path: &Path) -> Result<ConnectionInfo, KernelError> {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     if transport != "tcp" {
-        return Err(KernelError::Transport(transport));
+        return Err(ConnectionError::Transport(transport));
     }
     if !info.key.is_empty() && info.signature_scheme != "hmac-sha256" {
-        return Err(KernelError::Scheme(info.signature_scheme.clone()));
+        return Err(ConnectionError::Scheme(info.signature_scheme.clone()));
     }
     Ok(info)
 }

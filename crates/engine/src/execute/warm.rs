@@ -17,9 +17,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use crate::context::demux::ready_marker;
-use crate::context::script;
-use crate::target::{PtyCommand, PtyInput, PtyProcess, Target};
+use context::demux::ready_marker;
+use context::script;
+use targets::{PtyCommand, PtyInput, PtyProcess, Target};
 
 /// How long starting a shell ahead may take before it is given up (a connection that
 /// stalls is detected by its keepalives; this task must not outlive it by much).
@@ -128,7 +128,7 @@ impl Spare {
         target: Arc<dyn Target>,
         bootstrap: &'static str,
         size: (u16, u16),
-        context: Option<&crate::context::Context>,
+        context: Option<&context::Context>,
     ) {
         // Held until the shell is ready, so a cell that comes meanwhile waits for it.
         let Ok(mut slot) = self.slot.clone().try_lock_owned() else {

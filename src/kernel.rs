@@ -414,9 +414,9 @@ fn execute_reply(count: usize, outcome: engine::execute::Outcome) -> JupyterMess
         Err(f) => (
             ReplyStatus::Error,
             Some(Box::new(ReplyError {
-                ename: f.ename.clone(),
-                evalue: f.evalue.clone(),
-                traceback: vec![format!("{}: {}", f.ename, f.evalue)],
+                ename: f.ename().to_owned(),
+                evalue: f.to_string(),
+                traceback: vec![format!("{}: {f}", f.ename())],
             })),
         ),
     };

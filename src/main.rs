@@ -7,6 +7,7 @@ mod install;
 mod kernel;
 
 use engine::execute::Options;
+use engine::magics::LoginTarget;
 use install::{InstallOptions, Location};
 
 const HELP: &str = "\
@@ -100,7 +101,12 @@ fn install(args: &[String]) -> ExitCode {
                 "--prefix" => o.location = Location::Prefix(PathBuf::from(value(&mut it, a)?)),
                 "--name" => o.name = value(&mut it, a)?,
                 "--display-name" => o.display_name = value(&mut it, a)?,
-                "--login" => o.login = Some(value(&mut it, a)?),
+                "--login" => {
+                    let v = value(&mut it, a)?;
+                    // Checked now, so a kernelspec never carries a login its kernel refuses.
+                    LoginTarget::parse(&v).map_err(|e| format!("--login {v}: {e}"))?;
+                    o.login = Some(v);
+                }
                 "--no-header" => o.header = false,
                 "--no-sudo-cache" => o.sudo_cache = false,
                 "-h" | "--help" => return Err(String::new()),
@@ -137,7 +143,11 @@ fn kernel(args: &[String]) -> ExitCode {
     while let Some(a) = it.next() {
         let r = match a.as_str() {
             "--connection-file" | "-f" => value(&mut it, a).map(|v| file = Some(PathBuf::from(v))),
-            "--login" => value(&mut it, a).map(|v| opts.login = Some(v)),
+            "--login" => value(&mut it, a).and_then(|v| {
+                let target = LoginTarget::parse(&v).map_err(|e| format!("--login {v}: {e}"))?;
+                opts.login = Some(target);
+                Ok(())
+            }),
             "--no-header" => {
                 opts.header = false;
                 Ok(())

@@ -2,9 +2,9 @@
 //! It speaks to the world through `execute::frontend` (outputs, questions, events for a
 //! running cell) and knows nothing of Jupyter; the kernel binary adapts it.
 //!
-//! - `execute`: the engine itself: cells (`cell`), their output (`output`, `header`), magics
-//!   run (`magic`), sudo's password, the shell started ahead (`warm`), completion.
-//! - `magics`: `%login`, `%status`, … parsing and help.
+//! - `execute`: the engine itself: cells (`cell`), their output (`output`, `header`),
+//!   sudo's password, the shell started ahead (`warm`), completion.
+//! - `magics`: `%login`, `%status`, …: each magic's parsing and running, in a file of its own.
 //! - `shell_syntax`: is_complete for shell text.
 //! - `history`: the input history.
 //! - `size`: byte sizes as users write and read them.

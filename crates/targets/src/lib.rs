@@ -54,8 +54,35 @@ pub enum TargetError {
     },
     #[error("the connection to {host} is lost: {reason}")]
     ConnectionLost { host: String, reason: String },
-    #[error("{0}")]
-    Other(String),
+    #[error("the host refused the SFTP subsystem: {0}")]
+    SftpRefused(#[source] russh::Error),
+    #[error("SFTP failed to start: {0}")]
+    SftpStart(#[source] russh_sftp::client::error::Error),
+    /// A file on the target (`action`: read, write).
+    #[error("cannot {action} {path} on {host}: {source}")]
+    RemoteFile {
+        action: &'static str,
+        path: String,
+        host: String,
+        source: russh_sftp::client::error::Error,
+    },
+    /// A file on the kernel's machine (`action`: read, write).
+    #[error("cannot {action} {} here: {source}", path.display())]
+    LocalFile {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A copy that failed after both ends were open.
+    #[error("copying {from} to {to}: {source}")]
+    Copy {
+        from: String,
+        to: String,
+        source: std::io::Error,
+    },
+    /// The kernel is shutting down: nothing new is started.
+    #[error("the kernel is shutting down")]
+    ShuttingDown,
 }
 
 /// How a process ended.
@@ -71,6 +98,17 @@ pub enum Exit {
 impl Exit {
     pub fn success(&self) -> bool {
         matches!(self, Exit::Code(0))
+    }
+}
+
+/// `exit status 3`, `killed by signal KILL`, or why it is not known.
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit status {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+            Exit::Unknown(w) => f.write_str(w),
+        }
     }
 }
 

@@ -459,19 +459,25 @@ impl Target for LocalTarget {
 async fn copy_file(from: PathBuf, to: PathBuf, progress: Progress) -> Result<u64, TargetError> {
     let src = tokio::fs::File::open(&from)
         .await
-        .map_err(|e| TargetError::Other(format!("cannot read {}: {e}", from.display())))?;
+        .map_err(|source| TargetError::LocalFile {
+            action: "read",
+            path: from.clone(),
+            source,
+        })?;
     let total = src.metadata().await.ok().map(|m| m.len());
     let dst = tokio::fs::File::create(&to)
         .await
-        .map_err(|e| TargetError::Other(format!("cannot write {}: {e}", to.display())))?;
+        .map_err(|source| TargetError::LocalFile {
+            action: "write",
+            path: to.clone(),
+            source,
+        })?;
     copy_with_progress(src, dst, total, &progress)
         .await
-        .map_err(|e| {
-            TargetError::Other(format!(
-                "copying {} to {}: {e}",
-                from.display(),
-                to.display()
-            ))
+        .map_err(|source| TargetError::Copy {
+            from: from.display().to_string(),
+            to: to.display().to_string(),
+            source,
         })
 }
 

@@ -215,7 +215,7 @@ pub async fn run(
     mut kill: watch::Receiver<bool>,
 ) -> Result<CellResult, TargetError> {
     if *kill.borrow() {
-        return Err(TargetError::Other("the kernel is shutting down".into()));
+        return Err(TargetError::ShuttingDown);
     }
     let (mut proc, leftover) = match spec.started {
         Some(started) => started,

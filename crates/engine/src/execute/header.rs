@@ -120,14 +120,17 @@ impl Header {
             Ok(()) => ("ok", format!("ok · {secs:.3} s")),
             Err(f) => (
                 "error",
-                format!("{} · {secs:.3} s", f.evalue.split(';').next().unwrap_or("")),
+                format!(
+                    "{} · {secs:.3} s",
+                    f.to_string().split(';').next().unwrap_or("")
+                ),
             ),
         };
         self.facts.insert("status".into(), json!(status));
         self.facts.insert("cwd_after".into(), json!(cwd));
         self.facts.insert("duration_s".into(), json!(secs));
         if let Err(f) = outcome {
-            self.facts.insert("error".into(), json!(f.evalue));
+            self.facts.insert("error".into(), json!(f.to_string()));
         }
         let start_cwd = self
             .facts

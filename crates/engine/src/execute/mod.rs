@@ -3,13 +3,17 @@
 
 pub mod cell;
 pub mod complete;
+mod failure;
+#[cfg(test)]
+mod fake;
 pub mod frontend;
-mod header;
-mod magic;
+pub mod header;
 mod motion;
 pub mod output;
 pub mod sudo;
-mod warm;
+#[cfg(test)]
+mod tests;
+pub(crate) mod warm;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +25,7 @@ use crate::history::History;
 use cell::{CellResult, RunSpec, Sink, StopReason};
 use context::script;
 use context::{Context, Dialect};
+pub use failure::{Failure, HOW_TO_LOGIN, Stage};
 use frontend::{Output, Request};
 use output::StreamOut;
 use targets::{Exit, Target};
@@ -48,25 +53,9 @@ pub struct Cell {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// `--login TARGET`: log in at the first execute_request.
-    pub login: Option<String>,
+    pub login: Option<crate::magics::LoginTarget>,
     pub header: bool,
     pub sudo_cache: bool,
-}
-
-/// A failed request, as Jupyter's `error` output and reply carry it.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub ename: String,
-    pub evalue: String,
-}
-
-impl Failure {
-    pub fn new(ename: &str, evalue: impl Into<String>) -> Failure {
-        Failure {
-            ename: ename.into(),
-            evalue: evalue.into(),
-        }
-    }
 }
 
 pub type Outcome = Result<(), Failure>;
@@ -106,27 +95,24 @@ pub struct State {
     pub history: History,
     /// Configuration warnings already shown.
     pub warned: std::collections::HashSet<String>,
-    pending_login: Option<String>,
+    pending_login: Option<crate::magics::LoginTarget>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     state: Mutex<State>,
-    interrupt: watch::Sender<u64>,
+    pub(crate) interrupt: watch::Sender<u64>,
     /// Set at shutdown: the running cell's processes are killed at once.
-    kill: watch::Sender<bool>,
+    pub(crate) kill: watch::Sender<bool>,
     /// Whether a cell runs now, so shutdown can wait for it to be gone.
     running: watch::Sender<bool>,
     /// The next cell's shell, started ahead.
-    spare: Arc<warm::Spare>,
+    pub(crate) spare: Arc<warm::Spare>,
 }
 
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
-
-/// Where the kernel says where to log in, in every "no target" message.
-pub const HOW_TO_LOGIN: &str = "no target to run on: log in first with %login local (this machine) or %login HOST (a server over SSH)";
 
 impl Engine {
     pub fn new(opts: Options) -> Engine {
@@ -206,8 +192,8 @@ impl Engine {
             && !cell.silent
         {
             req.outputs.emit(Output::Error {
-                ename: f.ename.clone(),
-                evalue: f.evalue.clone(),
+                ename: f.ename().to_owned(),
+                evalue: f.to_string(),
             });
         }
         (count, outcome)
@@ -216,21 +202,10 @@ impl Engine {
     async fn run_code(&self, cell: &Cell, req: &Request, out: &mut StreamOut<'_>) -> Outcome {
         let pending = self.state().pending_login.take();
         if let Some(target) = pending {
-            // `--login TARGET` takes what `%login` takes (`user@host`, `-p 2222 host`).
-            let parsed =
-                crate::magics::parse_cell(&format!("%login {target}"), &BTreeMap::new())
-                    .map_err(|e| Failure::new("LoginFailed", format!("--login {target}: {e}")))?;
-            if let Some(crate::magics::Magic::Login { target: args }) = parsed.magics.first() {
-                self.login(args, req, true, out).await?;
-            }
+            self.login(&target, req, true, out).await?;
         }
         let params = self.state().params.clone();
-        let parsed = crate::magics::parse_cell(&cell.code, &params).map_err(|e| match e {
-            crate::magics::MagicError::Unknown { .. } => {
-                Failure::new("UnknownMagic", e.to_string())
-            }
-            _ => Failure::new("MagicUsage", e.to_string()),
-        })?;
+        let parsed = crate::magics::parse_cell(&cell.code, &params)?;
         for m in parsed.magics {
             // Magics that show or use the context wait for a login's to be read.
             if matches!(
@@ -274,10 +249,10 @@ impl Engine {
         ) = {
             let st = self.state();
             let Some(name) = st.current.clone() else {
-                return Err(Failure::new("NoTarget", HOW_TO_LOGIN));
+                return Err(Failure::NoTarget);
             };
             let Some(host) = st.hosts.get(&name) else {
-                return Err(Failure::new("NoTarget", HOW_TO_LOGIN));
+                return Err(Failure::NoTarget);
             };
             (
                 name,
@@ -386,7 +361,7 @@ impl Engine {
         let prepare_next = result.is_ok() && !*self.inner.kill.borrow();
         let whole = out.finish().await;
         let outcome = match result {
-            Err(e) => Err(Failure::new("TargetError", e.to_string())),
+            Err(e) => Err(Failure::Target(Arc::new(e))),
             Ok(mut r) => {
                 let sudo = std::mem::take(&mut r.sudo);
                 {
@@ -500,26 +475,19 @@ impl Engine {
         out: &mut StreamOut<'_>,
     ) -> Outcome {
         if r.stopped == Some(StopReason::Unanswerable) {
-            return Err(waits_for_input(r.unanswered.as_deref()));
+            return Err(Failure::WaitsForInput {
+                prompt: r.unanswered.clone(),
+            });
         }
         if !r.started {
-            let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
-            let detail = if noise.is_empty() {
-                String::new()
-            } else {
-                format!(": {noise}")
-            };
             return Err(match r.stopped {
-                Some(StopReason::Interrupt) => {
-                    Failure::new("Interrupted", "interrupted before the cell started")
-                }
-                _ => Failure::new(
-                    "TargetError",
-                    format!(
-                        "the shell on the target did not start the cell ({}){detail}",
-                        describe_exit(&r.exit)
-                    ),
-                ),
+                Some(StopReason::Interrupt) => Failure::Interrupted {
+                    stage: Stage::BeforeStart,
+                },
+                _ => Failure::NotStarted {
+                    exit: r.exit,
+                    noise: String::from_utf8_lossy(&r.noise).trim().to_owned(),
+                },
             });
         }
         let mut status: Option<i32> = None;
@@ -560,38 +528,29 @@ impl Engine {
         }
         match r.stopped {
             Some(StopReason::Interrupt) => {
-                return Err(Failure::new("Interrupted", "the cell was interrupted"));
+                return Err(Failure::Interrupted { stage: Stage::Cell });
             }
             Some(StopReason::Unanswerable) => {
-                return Err(waits_for_input(r.unanswered.as_deref()));
+                return Err(Failure::WaitsForInput {
+                    prompt: r.unanswered.clone(),
+                });
             }
             Some(StopReason::Timeout) => {
                 let secs = timeout.map(|t| t.as_secs()).unwrap_or(0);
-                return Err(Failure::new(
-                    "Timeout",
-                    format!("the cell ran longer than the %timeout of {secs} s and was stopped"),
-                ));
+                return Err(Failure::Timeout { secs });
             }
             None => {}
         }
         match (status, &r.exit) {
             (Some(0), _) => Ok(()),
-            (Some(s), _) => Err(Failure::new("ExitStatus", format!("exit status {s}"))),
+            (Some(status), _) => Err(Failure::ExitStatus { status }),
             (None, Exit::Code(0)) => {
                 out.note("sshpty: the shell ended before the end of the cell (exit or exec); the context from before the cell is kept\n");
                 Ok(())
             }
-            (None, Exit::Code(c)) => Err(Failure::new(
-                "ExitStatus",
-                format!(
-                    "exit status {c}: the shell exited before the end of the cell; the context from before the cell is kept"
-                ),
-            )),
-            (None, Exit::Signal(s)) => Err(Failure::new(
-                "Signal",
-                format!("killed by signal {s}; the context from before the cell is kept"),
-            )),
-            (None, Exit::Unknown(why)) => Err(Failure::new("TargetError", why.clone())),
+            (None, Exit::Code(status)) => Err(Failure::ShellExited { status: *status }),
+            (None, Exit::Signal(s)) => Err(Failure::Signal { signal: s.clone() }),
+            (None, Exit::Unknown(why)) => Err(Failure::EndUnknown { why: why.clone() }),
         }
     }
 
@@ -602,16 +561,10 @@ impl Engine {
         let Some(target) = self.state().pending_login.take() else {
             return;
         };
-        let Ok(parsed) = crate::magics::parse_cell(&format!("%login {target}"), &BTreeMap::new())
-        else {
-            return;
-        };
-        if let Some(crate::magics::Magic::Login { target: args }) = parsed.magics.first() {
-            let req = Request::quiet();
-            let mut quiet = StreamOut::new(req.outputs.as_ref(), true);
-            if self.login(args, &req, true, &mut quiet).await.is_err() {
-                self.state().pending_login = Some(target);
-            }
+        let req = Request::quiet();
+        let mut quiet = StreamOut::new(req.outputs.as_ref(), true);
+        if self.login(&target, &req, true, &mut quiet).await.is_err() {
+            self.state().pending_login = Some(target);
         }
     }
 
@@ -673,27 +626,6 @@ impl Engine {
     }
 }
 
-pub fn describe_exit(e: &Exit) -> String {
-    match e {
-        Exit::Code(c) => format!("exit status {c}"),
-        Exit::Signal(s) => format!("killed by signal {s}"),
-        Exit::Unknown(w) => w.clone(),
-    }
-}
-
-fn waits_for_input(what: Option<&str>) -> Failure {
-    let what = what.unwrap_or("a prompt");
-    Failure::new(
-        "WaitsForInput",
-        format!(
-            "the command waits for input: {what:?}; this client cannot answer prompts \
-             (allow_stdin is false), so the command was stopped. Give the input in the cell \
-             (a here-document, `yes |`, a -y flag), or for sudo name a password source with \
-             %sudo password-from-command or password-from-env"
-        ),
-    )
-}
-
 /// A fresh per-cell nonce: 128 random bits, hex.
 pub fn new_nonce() -> String {
     use rand::Rng;
@@ -703,7 +635,7 @@ pub fn new_nonce() -> String {
 }
 
 /// Discards output: the login capture's runner prints nothing the user needs.
-struct NullSink;
+pub(crate) struct NullSink;
 impl Sink for NullSink {
     fn text(&mut self, _: &str) {}
     fn flush(&mut self) {}

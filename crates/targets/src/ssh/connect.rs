@@ -339,16 +339,16 @@ where
     .await;
     let mut handle = match connected {
         Err(_) => {
-            return Err(SshError::Connect(format!(
-                "{label}: no SSH banner/key exchange within ConnectTimeout ({} s)",
-                config.connect_timeout.as_secs()
-            )));
+            return Err(SshError::HandshakeTimeout {
+                label,
+                secs: config.connect_timeout.as_secs(),
+            });
         }
         Ok(Err(e)) => {
             let refused = decision.lock().ok().and_then(|d| d.clone());
             return Err(match refused {
-                Some(KeyDecision::Refused(why)) => SshError::HostKey(why),
-                _ => SshError::Connect(format!("{label}: {e}")),
+                Some(KeyDecision::Refused(reason)) => SshError::HostKey { reason },
+                _ => SshError::Handshake { label, source: e },
             });
         }
         Ok(Ok(h)) => h,
@@ -368,7 +368,10 @@ async fn authenticate(
     label: &str,
 ) -> Result<(), SshError> {
     let user = c.user.clone();
-    let fail = |e: russh::Error| SshError::Auth(format!("{label}: {e}"));
+    let fail = |source: russh::Error| SshError::Auth {
+        label: label.to_owned(),
+        source,
+    };
     // What the server still accepts (None until a first failure tells us).
     let mut methods: Option<russh::MethodSet> = None;
     let mut tried = Vec::new();
@@ -430,10 +433,10 @@ async fn authenticate(
                 match russh::keys::load_secret_key(path, Some(&pass)) {
                     Ok(k) => k,
                     Err(_) => {
-                        return Err(SshError::Auth(format!(
-                            "{label}: wrong passphrase for key {}",
-                            path.display()
-                        )));
+                        return Err(SshError::WrongPassphrase {
+                            label: label.to_owned(),
+                            path: path.clone(),
+                        });
                     }
                 }
             }
@@ -532,25 +535,18 @@ async fn authenticate(
             }
         }
     }
-    Err(SshError::Auth(format!(
-        "{label}: permission denied for {user} (tried: {})",
-        if tried.is_empty() {
-            "nothing usable".to_owned()
-        } else {
-            tried.join(", ")
-        }
-    )))
+    Err(SshError::PermissionDenied {
+        label: label.to_owned(),
+        user,
+        tried,
+    })
 }
 
-fn no_stdin(label: &str, tried: &[&str]) -> SshError {
-    SshError::Auth(format!(
-        "{label}: the server asks for a password or passphrase and this client cannot answer questions (no stdin); tried {} first. Use a key without passphrase or an agent for unattended runs",
-        if tried.is_empty() {
-            "nothing".to_owned()
-        } else {
-            tried.join(", ")
-        }
-    ))
+fn no_stdin(label: &str, tried: &[&'static str]) -> SshError {
+    SshError::NoStdin {
+        label: label.to_owned(),
+        tried: tried.to_vec(),
+    }
 }
 
 fn identity_listed(c: &HostConfig, key: &PublicKey) -> bool {

@@ -29,14 +29,63 @@ pub type Ask = Arc<dyn Fn(String, bool) -> BoxFuture<'static, Option<String>> + 
 
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
-    #[error("{0}")]
-    Config(String),
-    #[error("cannot connect to {0}")]
-    Connect(String),
-    #[error("{0}")]
-    HostKey(String),
-    #[error("authentication failed: {0}")]
-    Auth(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot connect to {addr}: no answer within ConnectTimeout ({secs} s)")]
+    TcpTimeout { addr: String, secs: u64 },
+    #[error("cannot connect to {addr}: {source}")]
+    Tcp {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to {label} through the jump host: {source}")]
+    Jump { label: String, source: russh::Error },
+    #[error("cannot connect to ProxyCommand {command:?}: {source}")]
+    ProxyCommand {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to ProxyCommand {command:?}: no pipes")]
+    ProxyPipes { command: String },
+    #[error(
+        "cannot connect to {label}: no SSH banner/key exchange within ConnectTimeout ({secs} s)"
+    )]
+    HandshakeTimeout { label: String, secs: u64 },
+    #[error("cannot connect to {label}: {source}")]
+    Handshake { label: String, source: russh::Error },
+    /// The host-key policy refused the server's key; `reason` names the key, the file and
+    /// line, and what to do.
+    #[error("{reason}")]
+    HostKey { reason: String },
+    #[error("authentication failed: {label}: {source}")]
+    Auth { label: String, source: russh::Error },
+    #[error("authentication failed: {label}: wrong passphrase for key {}", path.display())]
+    WrongPassphrase { label: String, path: PathBuf },
+    #[error(
+        "authentication failed: {label}: permission denied for {user} (tried: {})",
+        tried_methods(tried)
+    )]
+    PermissionDenied {
+        label: String,
+        user: String,
+        tried: Vec<&'static str>,
+    },
+    #[error(
+        "authentication failed: {label}: the server asks for a password or passphrase and this client cannot answer questions (no stdin); tried {} first. Use a key without passphrase or an agent for unattended runs",
+        if tried.is_empty() { "nothing".to_owned() } else { tried.join(", ") }
+    )]
+    NoStdin {
+        label: String,
+        tried: Vec<&'static str>,
+    },
+}
+
+fn tried_methods(tried: &[&str]) -> String {
+    if tried.is_empty() {
+        "nothing usable".to_owned()
+    } else {
+        tried.join(", ")
+    }
 }
 
 /// The PTY starts quiet so the runner script can be written into it unseen (see
@@ -92,8 +141,7 @@ fn glob_paths(pattern: &str) -> Vec<PathBuf> {
 
 pub fn resolve(req: &LoginRequest) -> Result<HostConfig, SshError> {
     let read = |p: &Path| std::fs::read_to_string(p).ok();
-    config::resolve(req, &env_for_config(), &read, &glob_paths)
-        .map_err(|e| SshError::Config(e.to_string()))
+    Ok(config::resolve(req, &env_for_config(), &read, &glob_paths)?)
 }
 
 fn label(c: &HostConfig) -> String {
@@ -112,11 +160,11 @@ async fn tcp(c: &HostConfig) -> Result<tokio::net::TcpStream, SshError> {
     )
     .await
     {
-        Err(_) => Err(SshError::Connect(format!(
-            "{addr}: no answer within ConnectTimeout ({} s)",
-            c.connect_timeout.as_secs()
-        ))),
-        Ok(Err(e)) => Err(SshError::Connect(format!("{addr}: {e}"))),
+        Err(_) => Err(SshError::TcpTimeout {
+            addr,
+            secs: c.connect_timeout.as_secs(),
+        }),
+        Ok(Err(source)) => Err(SshError::Tcp { addr, source }),
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Ok(s)
@@ -155,8 +203,9 @@ fn connect_host(
                 .handle
                 .channel_open_direct_tcpip(c.hostname.clone(), c.port as u32, "127.0.0.1", 0)
                 .await
-                .map_err(|e| {
-                    SshError::Connect(format!("{} through the jump host: {e}", label(&c)))
+                .map_err(|source| SshError::Jump {
+                    label: label(&c),
+                    source,
                 })?;
             let handle =
                 connect::handshake(ch.into_stream(), c.clone(), ask, notes, label(&c)).await?;
@@ -178,9 +227,14 @@ fn connect_host(
                 .stderr(std::process::Stdio::inherit())
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| SshError::Connect(format!("ProxyCommand {cmd:?}: {e}")))?;
+                .map_err(|source| SshError::ProxyCommand {
+                    command: cmd.clone(),
+                    source,
+                })?;
             let (Some(out), Some(inp)) = (child.stdout.take(), child.stdin.take()) else {
-                return Err(SshError::Connect(format!("ProxyCommand {cmd:?}: no pipes")));
+                return Err(SshError::ProxyPipes {
+                    command: cmd.clone(),
+                });
             };
             let handle =
                 connect::handshake(tokio::io::join(out, inp), c.clone(), ask, notes, label(&c))
@@ -246,20 +300,25 @@ impl SshTarget {
         let ch = self.open_session().await?;
         ch.request_subsystem(true, "sftp")
             .await
-            .map_err(|e| TargetError::Other(format!("the host refused the SFTP subsystem: {e}")))?;
+            .map_err(TargetError::SftpRefused)?;
         russh_sftp::client::SftpSession::new(ch.into_stream())
             .await
-            .map_err(|e| TargetError::Other(format!("SFTP failed to start: {e}")))
+            .map_err(TargetError::SftpStart)
     }
 
     fn sftp_error(
         &self,
-        what: &str,
+        action: &'static str,
         path: &str,
-        e: russh_sftp::client::error::Error,
+        source: russh_sftp::client::error::Error,
     ) -> TargetError {
         let host = self.info.lock().map(|i| i.host.clone()).unwrap_or_default();
-        TargetError::Other(format!("cannot {what} {path} on {host}: {e}"))
+        TargetError::RemoteFile {
+            action,
+            path: path.to_owned(),
+            host,
+            source,
+        }
     }
 
     /// A new session channel on the connection; a closed connection is reported as lost.
@@ -461,9 +520,14 @@ impl Target for SshTarget {
         progress: Progress,
     ) -> BoxFuture<'_, Result<u64, TargetError>> {
         Box::pin(async move {
-            let src = tokio::fs::File::open(&local).await.map_err(|e| {
-                TargetError::Other(format!("cannot read {} here: {e}", local.display()))
-            })?;
+            let src =
+                tokio::fs::File::open(&local)
+                    .await
+                    .map_err(|source| TargetError::LocalFile {
+                        action: "read",
+                        path: local.clone(),
+                        source,
+                    })?;
             let total = src.metadata().await.ok().map(|m| m.len());
             let sftp = self.sftp().await?;
             let dst = sftp
@@ -472,7 +536,11 @@ impl Target for SshTarget {
                 .map_err(|e| self.sftp_error("write", &remote, e))?;
             let n = copy_with_progress(src, dst, total, &progress)
                 .await
-                .map_err(|e| TargetError::Other(format!("copying to {remote}: {e}")))?;
+                .map_err(|source| TargetError::Copy {
+                    from: local.display().to_string(),
+                    to: remote.clone(),
+                    source,
+                })?;
             let _ = sftp.close().await;
             Ok(n)
         })
@@ -491,12 +559,21 @@ impl Target for SshTarget {
                 .await
                 .map_err(|e| self.sftp_error("read", &remote, e))?;
             let total = src.metadata().await.ok().and_then(|m| m.size);
-            let dst = tokio::fs::File::create(&local).await.map_err(|e| {
-                TargetError::Other(format!("cannot write {} here: {e}", local.display()))
-            })?;
+            let dst =
+                tokio::fs::File::create(&local)
+                    .await
+                    .map_err(|source| TargetError::LocalFile {
+                        action: "write",
+                        path: local.clone(),
+                        source,
+                    })?;
             let n = copy_with_progress(src, dst, total, &progress)
                 .await
-                .map_err(|e| TargetError::Other(format!("copying from {remote}: {e}")))?;
+                .map_err(|source| TargetError::Copy {
+                    from: remote.clone(),
+                    to: local.display().to_string(),
+                    source,
+                })?;
             let _ = sftp.close().await;
             Ok(n)
         })

@@ -1,0 +1,676 @@
+//! The engine against a scripted fake target (`fake`): each test plays the target's part
+//! byte by byte and checks what the engine did with it. No shell, root or sshd.
+//!
+//! The clock is the real one: tokio's paused clock needs its `test-util` feature, which the
+//! workspace does not enable. The escalation and prompt timings are measured with
+//! `tokio::time::Instant` and checked with margins, so those tests hold on a paused clock
+//! too; the whole module runs in about 5 s (the escalation's own length).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::cell::{self, Answers, RunSpec};
+use super::fake::{self, FakePty, FakeTarget, Ptys, Script, Seen};
+use super::frontend::{Asker, BoxFuture, Output, Outputs, Request, RequestId, Stream};
+use super::output::StreamOut;
+use super::{Cell, Engine, Failure, Host, Options};
+use context::Context;
+use context::capture::Captured;
+use context::script;
+use targets::{Exit, Target};
+
+// --- the frontend's side ---------------------------------------------------------------
+
+/// Outputs kept with the time they were emitted; text may be held until `hold_until`.
+#[derive(Default)]
+struct Recorder {
+    hold_until: Option<std::time::Instant>,
+    outputs: Mutex<Vec<(std::time::Instant, Output)>>,
+}
+
+impl Outputs for Recorder {
+    fn ready(&self, now: std::time::Instant, _: usize) -> Option<std::time::Instant> {
+        self.hold_until.filter(|t| now < *t)
+    }
+    fn emit(&self, output: Output) {
+        let now = std::time::Instant::now();
+        self.outputs.lock().unwrap().push((now, output));
+    }
+}
+
+impl Recorder {
+    fn holding_for(d: Duration) -> Recorder {
+        Recorder {
+            hold_until: Some(std::time::Instant::now() + d),
+            ..Default::default()
+        }
+    }
+
+    /// The text on `stream`, in the order emitted.
+    fn text(&self, stream: Stream) -> String {
+        self.texts(stream).into_iter().map(|(_, t)| t).collect()
+    }
+
+    fn texts(&self, stream: Stream) -> Vec<(std::time::Instant, String)> {
+        self.outputs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(at, o)| match o {
+                Output::Text { stream: s, text } if *s == stream => Some((*at, text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Answers questions from a list, and keeps what was asked.
+#[derive(Default)]
+struct ScriptedAsker {
+    answers: Mutex<VecDeque<&'static str>>,
+    asked: Mutex<Vec<(String, bool)>>,
+}
+
+impl ScriptedAsker {
+    fn answering(answers: &[&'static str]) -> Arc<ScriptedAsker> {
+        Arc::new(ScriptedAsker {
+            answers: Mutex::new(answers.iter().copied().collect()),
+            ..Default::default()
+        })
+    }
+    fn asked(&self) -> Vec<(String, bool)> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl Asker for ScriptedAsker {
+    fn ask(&self, prompt: &str, password: bool) -> BoxFuture<Option<String>> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((prompt.to_owned(), password));
+        let answer = self.answers.lock().unwrap().pop_front().map(str::to_owned);
+        Box::pin(async move { answer })
+    }
+}
+
+// --- setting up ------------------------------------------------------------------------
+
+const SUDO_BOX: &str = "[sudo] password for ops:";
+
+/// An engine logged in to `target` as `name` with `context` (what `%login` leaves).
+fn engine_on(name: &str, target: Arc<FakeTarget>, context: Context) -> Engine {
+    let engine = Engine::new(Options {
+        login: None,
+        header: false,
+        sudo_cache: true,
+    });
+    let mut st = engine.state();
+    st.hosts.insert(
+        name.to_owned(),
+        Host {
+            target,
+            context,
+            shell: "bash 5.2.15(1)-release".into(),
+            become_user: None,
+            pending: None,
+            notes: Vec::new(),
+            failed: None,
+            helper: Default::default(),
+        },
+    );
+    st.current = Some(name.to_owned());
+    drop(st);
+    engine
+}
+
+fn request(outputs: &Arc<Recorder>, asker: Option<&Arc<ScriptedAsker>>) -> Request {
+    Request {
+        id: RequestId("r".into()),
+        outputs: outputs.clone(),
+        asker: asker.map(|a| a.clone() as Arc<dyn Asker>),
+    }
+}
+
+fn cell(code: &str) -> Cell {
+    Cell {
+        code: code.into(),
+        silent: false,
+        store_history: true,
+    }
+}
+
+/// A shell's state as a capture reports it.
+fn state(status: i32, cwd: &str, vars: &[(&str, &str)]) -> Captured {
+    Captured {
+        status,
+        cwd: cwd.as_bytes().to_vec(),
+        umask: "0022".into(),
+        vars: vars
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    format!("declare -- {n}=\"{v}\"").into_bytes(),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn context(cwd: &str, vars: &[(&str, &str)]) -> Context {
+    let mut ctx = Context::default();
+    ctx.apply(state(0, cwd, vars), false);
+    ctx
+}
+
+/// Run `code` as a cell while `program` plays the target's part.
+async fn run<T>(
+    engine: &Engine,
+    req: &Request,
+    code: &str,
+    program: impl Future<Output = T>,
+) -> (Result<(), Failure>, T) {
+    let cell = cell(code);
+    let ((_, outcome), t) = tokio::join!(engine.execute(&cell, req), program);
+    (outcome, t)
+}
+
+fn host_context(engine: &Engine, name: &str) -> Context {
+    engine.state().hosts[name].context.clone()
+}
+
+/// The cell failed: its error as the frontend was shown it (name, value).
+fn error_shown(outcome: &Result<(), Failure>, out: &Recorder) -> (String, String) {
+    assert!(outcome.is_err(), "the cell succeeded");
+    let outputs = out.outputs.lock().unwrap();
+    match outputs.last() {
+        Some((_, Output::Error { ename, evalue })) => (ename.clone(), evalue.clone()),
+        other => panic!("the last output is not the error: {other:?}"),
+    }
+}
+
+/// A program that asks for sudo's password: the next PTY runs `code`'s cell, which shows
+/// the cell's sudo prompt; returns the PTY and the cell once the prompt is shown.
+async fn sudo_prompt_shown(ptys: &mut Ptys) -> (FakePty, Script) {
+    let mut pty = ptys.next().await;
+    let script = pty.cell().await;
+    pty.start(&script).await;
+    pty.print(script.sudo_prompt()).await;
+    (pty, script)
+}
+
+/// sudo took the password: it runs the command, the cell ends well.
+async fn sudo_runs(mut pty: FakePty, script: &Script) {
+    pty.print("\r\nroot\r\n").await;
+    pty.capture_and_exit(script, &state(0, "/home/ops", &[]), 0)
+        .await;
+}
+
+// --- the tests -------------------------------------------------------------------------
+
+/// The fake itself, and the engine's ordinary path: a cell's output is shown, its state is
+/// kept, and the next cell runs in the shell started ahead with that state.
+#[tokio::test]
+async fn a_cell_shows_its_output_keeps_its_state_and_the_next_uses_the_shell_started_ahead() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, context("/srv/app", &[("RELEASE", "41")]));
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        assert_eq!(script.code, "cd /tmp; RELEASE=42; echo hello");
+        assert!(!script.staged);
+        // The runner restores the context from before the cell.
+        assert!(
+            script.text.contains("__sshpty_d=$'/srv/app'"),
+            "{}",
+            script.text
+        );
+        assert!(script.text.contains("declare -- RELEASE=\"41\""));
+        pty.start(&script).await;
+        pty.print("hello\r\n").await;
+        pty.capture_and_exit(&script, &state(0, "/tmp", &[("RELEASE", "42")]), 0)
+            .await;
+    };
+    let (outcome, ()) = run(&engine, &req, "cd /tmp; RELEASE=42; echo hello", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(out.text(Stream::Out), "hello\n");
+    assert_eq!(out.text(Stream::Err), "");
+    let ctx = host_context(&engine, "web1");
+    assert_eq!(ctx.cwd, b"/tmp");
+    assert_eq!(ctx.scalar("RELEASE").as_deref(), Some("42"));
+
+    // The next cell goes to the shell started ahead, as a second stage.
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        assert!(script.staged);
+        assert_eq!(script.code, "echo again");
+        pty.start(&script).await;
+        pty.print("again\r\n").await;
+        pty.capture_and_exit(&script, &state(0, "/tmp", &[("RELEASE", "42")]), 0)
+            .await;
+    };
+    let (outcome, ()) = run(&engine, &req, "echo again", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(out.text(Stream::Out), "hello\nagain\n");
+}
+
+/// A program that ignores Ctrl-C: Ctrl-C at once, the hang-up 2 s later, SIGKILL to the
+/// cell's process group at 5 s; the cell ends as interrupted.
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_escalates_from_ctrl_c_to_hang_up_to_killing_the_group() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        pty.print("ignoring SIGINT\r\n").await;
+        engine.interrupt();
+        let t0 = Instant::now();
+        assert_eq!(pty.next().await, Seen::Typed(b"\x03".to_vec()));
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(pty.next().await, Seen::HangUp);
+        let hung_up = t0.elapsed();
+        assert_eq!(
+            pty.next().await,
+            Seen::Signal {
+                signal: "KILL",
+                pid: fake::PID
+            }
+        );
+        let killed = t0.elapsed();
+        pty.exit(Exit::Signal("KILL".into()));
+        (hung_up, killed)
+    };
+    let (outcome, (hung_up, killed)) = run(&engine, &req, "trap '' INT; sleep 1000", program).await;
+    let ms = |d: Duration| d.as_millis();
+    assert!(
+        (1_950..3_000).contains(&ms(hung_up)),
+        "hung up after {hung_up:?}"
+    );
+    assert!(
+        (4_950..6_000).contains(&ms(killed)),
+        "killed after {killed:?}"
+    );
+    let (ename, evalue) = error_shown(&outcome, &out);
+    assert_eq!(
+        (ename.as_str(), evalue.as_str()),
+        ("Interrupted", "the cell was interrupted")
+    );
+    assert_eq!(out.text(Stream::Out), "ignoring SIGINT\n");
+    assert!(
+        out.text(Stream::Err)
+            .contains("the shell was stopped before it could report its state"),
+        "{}",
+        out.text(Stream::Err)
+    );
+}
+
+/// sudo refuses the first password: the user is asked again, told so; the password sudo
+/// took answers the next cell's sudo without a question.
+#[tokio::test]
+async fn sudo_asks_again_after_a_refusal_and_the_next_cell_is_answered_from_the_cache() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let asker = ScriptedAsker::answering(&["wrong", "right"]);
+    let req = request(&out, Some(&asker));
+
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
+        assert_eq!(pty.next().await, Seen::Typed(b"wrong\r".to_vec()));
+        pty.print(format!("\r\nSorry, try again.\r\n{}", script.sudo_prompt()))
+            .await;
+        assert_eq!(pty.next().await, Seen::Typed(b"right\r".to_vec()));
+        sudo_runs(pty, &script).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sudo whoami", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(
+        asker.asked(),
+        [
+            (SUDO_BOX.to_owned(), true),
+            (format!("Sorry, try again. {SUDO_BOX}"), true),
+        ]
+    );
+    // The marker never shows; what sudo printed does.
+    let text = out.text(Stream::Out);
+    assert!(!text.contains("sshpty:"), "{text}");
+    assert!(
+        text.contains("Sorry, try again.") && text.contains("root"),
+        "{text}"
+    );
+
+    // The next cell's sudo prompt (a new marker) is answered with what sudo took.
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
+        assert_eq!(pty.next().await, Seen::Typed(b"right\r".to_vec()));
+        sudo_runs(pty, &script).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(asker.asked().len(), 2, "asked again: {:?}", asker.asked());
+}
+
+/// `%sudo forget`: the next sudo asks.
+#[tokio::test]
+async fn after_sudo_forget_sudo_asks_again() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let asker = ScriptedAsker::answering(&["right", "right"]);
+    let req = request(&out, Some(&asker));
+
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
+        assert_eq!(pty.next().await, Seen::Typed(b"right\r".to_vec()));
+        sudo_runs(pty, &script).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(asker.asked().len(), 1);
+
+    let (_, outcome) = engine.execute(&cell("%sudo forget"), &req).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
+        assert_eq!(pty.next().await, Seen::Typed(b"right\r".to_vec()));
+        sudo_runs(pty, &script).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(
+        asker.asked(),
+        [(SUDO_BOX.to_owned(), true), (SUDO_BOX.to_owned(), true)]
+    );
+}
+
+/// A remembered password sudo no longer takes (changed meanwhile) is given once, then
+/// dropped: the user is asked, told why; when sudo gives up, nothing is remembered, so the
+/// next sudo asks too, and the password it takes is the one remembered.
+#[tokio::test]
+async fn a_remembered_password_sudo_refuses_is_forgotten() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let asker = ScriptedAsker::answering(&["old", "bad", "new"]);
+    let req = request(&out, Some(&asker));
+
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
+        assert_eq!(pty.next().await, Seen::Typed(b"old\r".to_vec()));
+        sudo_runs(pty, &script).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+
+    // The remembered one is refused, and so is the one typed: sudo gives up.
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
+        assert_eq!(pty.next().await, Seen::Typed(b"old\r".to_vec()));
+        pty.print(format!("\r\nSorry, try again.\r\n{}", script.sudo_prompt()))
+            .await;
+        assert_eq!(pty.next().await, Seen::Typed(b"bad\r".to_vec()));
+        pty.print("\r\nsudo: 2 incorrect password attempts\r\n")
+            .await;
+        pty.capture_and_exit(&script, &state(1, "/home/ops", &[]), 0)
+            .await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
+    assert_eq!(error_shown(&outcome, &out).1, "exit status 1");
+    assert_eq!(
+        asker.asked(),
+        [
+            (SUDO_BOX.to_owned(), true),
+            (format!("Sorry, try again. {SUDO_BOX}"), true),
+        ]
+    );
+
+    // Nothing remembered: asked.
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
+        assert_eq!(pty.next().await, Seen::Typed(b"new\r".to_vec()));
+        sudo_runs(pty, &script).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(asker.asked().len(), 3);
+
+    // The one sudo took last is remembered.
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
+        assert_eq!(pty.next().await, Seen::Typed(b"new\r".to_vec()));
+        sudo_runs(pty, &script).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(asker.asked().len(), 3);
+}
+
+/// `exit 3` ends the shell before the capture: the cell fails with the status, and the
+/// context the previous cell left is kept.
+#[tokio::test]
+async fn exit_in_a_cell_fails_it_with_the_status_and_keeps_the_context_from_before() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        pty.capture_and_exit(&script, &state(0, "/srv/app", &[("RELEASE", "42")]), 0)
+            .await;
+    };
+    let (outcome, ()) = run(&engine, &req, "cd /srv/app; RELEASE=42", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let before = host_context(&engine, "web1");
+    assert_eq!(before.cwd, b"/srv/app");
+
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        assert_eq!(script.code, "cd /; RELEASE=43; exit 3");
+        pty.start(&script).await;
+        pty.exit(Exit::Code(3));
+    };
+    let (outcome, ()) = run(&engine, &req, "cd /; RELEASE=43; exit 3", program).await;
+    let (ename, evalue) = error_shown(&outcome, &out);
+    assert_eq!(ename, "ExitStatus");
+    assert_eq!(
+        evalue,
+        "exit status 3: the shell exited before the end of the cell; the context from before the cell is kept"
+    );
+    let after = host_context(&engine, "web1");
+    assert_eq!(after.cwd, before.cwd);
+    assert_eq!(after.vars, before.vars);
+    assert_eq!(after.scalar("RELEASE").as_deref(), Some("42"));
+}
+
+/// A client that cannot answer (nbclient): a program waiting at `Password: ` is stopped
+/// as soon as the prompt is recognised, and the cell fails naming it.
+#[tokio::test(start_paused = true)]
+async fn a_prompt_without_a_client_to_answer_stops_the_program_and_names_it() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let t0 = Instant::now();
+
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        pty.print("changing password for ops.\r\nPassword: ").await;
+        let shown = Instant::now();
+        assert_eq!(pty.next().await, Seen::Typed(b"\x03".to_vec()));
+        let stopped = shown.elapsed();
+        // bash's INT trap captures and exits.
+        pty.capture_and_exit(&script, &state(130, "/home/ops", &[]), 130)
+            .await;
+        stopped
+    };
+    let (outcome, stopped) = run(&engine, &req, "passwd", program).await;
+    // Quiet for the prompt rule's 400 ms, then stopped at once.
+    assert!(
+        (terminal::prompt::IDLE_FOR_PROMPT..Duration::from_millis(1_500)).contains(&stopped),
+        "stopped after {stopped:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    let (ename, evalue) = error_shown(&outcome, &out);
+    assert_eq!(ename, "WaitsForInput");
+    assert!(
+        evalue.starts_with("the command waits for input: \"Password:\""),
+        "{evalue}"
+    );
+    assert_eq!(
+        out.text(Stream::Out),
+        "changing password for ops.\nPassword: "
+    );
+}
+
+/// Output the frontend may not take yet is held, not dropped: nothing goes before the time
+/// the frontend gives, then everything, in order. Once more than the backlog is held, the
+/// engine stops reading, so the program waits (as for a slow terminal).
+#[tokio::test]
+async fn held_output_waits_for_the_frontend_and_then_arrives_whole_and_in_order() {
+    const HOLD: Duration = Duration::from_secs(2);
+    /// What StreamOut holds before it stops reading (`output::BACKLOG`).
+    const BACKLOG: usize = 1 << 20;
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    // No output limit: all of it is for the notebook (nothing spilled to a file).
+    engine.state().output_limit = None;
+    let out = Arc::new(Recorder::holding_for(HOLD));
+    let release = out.hold_until.unwrap();
+    let req = request(&out, None);
+    let lines: Vec<String> = (0..60_000)
+        .map(|i| format!("line {i:06} {}\n", "x".repeat(40)))
+        .collect();
+    let expected: String = lines.concat();
+    assert!(expected.len() > 2 * BACKLOG);
+
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        let mut sent = 0;
+        let mut stall: Option<(usize, std::time::Instant)> = None;
+        for chunk in lines.chunks(512) {
+            let bytes = chunk.concat().replace('\n', "\r\n");
+            if stall.is_none() && std::time::Instant::now() < release {
+                // A chunk the engine does not take for a long while: it stopped reading.
+                let waited = tokio::time::timeout(Duration::from_millis(500), pty.print(&bytes));
+                if waited.await.is_err() {
+                    pty.print(&bytes).await;
+                    stall = Some((sent, std::time::Instant::now()));
+                }
+            } else {
+                pty.print(&bytes).await;
+            }
+            sent += chunk.concat().len();
+        }
+        pty.capture_and_exit(&script, &state(0, "/home/ops", &[]), 0)
+            .await;
+        stall
+    };
+    let (outcome, stall) = run(&engine, &req, "seq", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let texts = out.texts(Stream::Out);
+    let first = texts.first().map(|(at, _)| *at).expect("no text");
+    assert!(first >= release, "text went {:?} early", release - first);
+    assert_eq!(out.text(Stream::Out), expected);
+    let (held, resumed) = stall.expect("the engine never stopped reading");
+    assert!(
+        held >= BACKLOG,
+        "it stopped reading after only {held} bytes"
+    );
+    assert!(
+        resumed >= release,
+        "it read on {:?} early",
+        release - resumed
+    );
+}
+
+/// Two targets run a cell each at the same time, each with its own context, output and
+/// capture (the shape of several hosts at once).
+#[tokio::test]
+async fn two_targets_run_cells_at_once_each_with_its_own_output_and_state() {
+    let barrier = tokio::sync::Barrier::new(2);
+    let run_on = |name: &'static str| {
+        let barrier = &barrier;
+        async move {
+            let (target, mut ptys) = FakeTarget::new(name);
+            let ctx = context(&format!("/srv/{name}"), &[("HOST", name)]);
+            let nonce = super::new_nonce();
+            let code = format!("hostname; cd /var/{name}");
+            let spec = RunSpec {
+                bootstrap: script::BOOTSTRAP,
+                started: None,
+                input: script::framed(&script::cell_payload(&ctx, &code, &nonce, false, None)),
+                nonce: &nonce,
+                cols: 80,
+                rows: 24,
+                timeout: None,
+                answers: Answers::default(),
+            };
+            let recorder = Arc::new(Recorder::default());
+            let mut out = StreamOut::new(recorder.as_ref(), false);
+            let (_interrupt, interrupt_rx) = watch::channel(0);
+            let (_kill, kill_rx) = watch::channel(false);
+            let program = async {
+                let mut pty = ptys.next().await;
+                let script = pty.cell().await;
+                assert_eq!(script.nonce, nonce);
+                assert_eq!(script.code, code);
+                assert!(script.text.contains(&format!("__sshpty_d=$'/srv/{name}'")));
+                // Both cells are running before either prints.
+                barrier.wait().await;
+                pty.start(&script).await;
+                pty.print(format!("{name}\r\n")).await;
+                let after = state(0, &format!("/var/{name}"), &[("HOST", name)]);
+                pty.capture_and_exit(&script, &after, 0).await;
+            };
+            let target: &dyn Target = target.as_ref();
+            let (result, ()) = tokio::join!(
+                cell::run(target, spec, &mut out, interrupt_rx, kill_rx),
+                program
+            );
+            out.drain().await;
+            drop(out);
+            (result.expect("the cell ran"), recorder)
+        }
+    };
+    let ((web, web_out), (db, db_out)) = tokio::join!(run_on("web1"), run_on("db1"));
+    for (name, r, out) in [("web1", web, web_out), ("db1", db, db_out)] {
+        assert_eq!(out.text(Stream::Out), format!("{name}\n"));
+        assert_eq!(r.exit, Exit::Code(0));
+        assert_eq!(r.pid, fake::PID);
+        let captured = r.captured.expect("no capture").expect("a bad capture");
+        assert_eq!(captured.cwd, format!("/var/{name}").into_bytes());
+        assert_eq!(
+            captured.vars["HOST"],
+            format!("declare -- HOST=\"{name}\"").into_bytes()
+        );
+    }
+}

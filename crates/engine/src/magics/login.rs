@@ -1,0 +1,528 @@
+//! `%login` and `%logout`: parsing, logging in (SSH or this machine; the login shell's
+//! environment read in the background), waiting for that environment, logging out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use context::{Context, Dialect, capture, script};
+use targets::Target;
+use targets::local::LocalTarget;
+use targets::ssh::config::LoginRequest;
+use targets::ssh::{Ask, SshTarget};
+
+use super::args::Args;
+use super::{Magic, MagicError, Spec};
+use crate::execute::cell::Sink;
+use crate::execute::cell::{self, RunSpec};
+use crate::execute::frontend::Request;
+use crate::execute::output::StreamOut;
+use crate::execute::{Engine, Failure, Host, NullSink, Outcome, Stage};
+
+/// A login shell that waits for input or loops in its profile must not hold the cell.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The `%login` target meaning this machine.
+pub const LOCAL: &str = "local";
+
+pub(super) const LOGIN: Spec = Spec {
+    name: "login",
+    usage: "%login [-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o Key=Value]... [user@]HOST | local",
+    description: "log in to HOST over SSH, or to this machine with `local`; later cells run there",
+    parse: parse_login,
+};
+
+pub(super) const LOGOUT: Spec = Spec {
+    name: "logout",
+    usage: "%logout [HOST]",
+    description: "close the connection to the current target, or to HOST",
+    parse: |a| {
+        Ok(Magic::Logout {
+            host: a.optional_word()?,
+        })
+    },
+};
+
+/// Where `%login` (or a kernelspec's `--login`) logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginTarget {
+    /// This machine (`local`).
+    Local,
+    /// A server over SSH, resolved through the SSH configuration as ssh does.
+    Ssh(LoginRequest),
+}
+
+impl LoginTarget {
+    /// What `--login TARGET` and `%login TARGET` take: `local`, `user@host`, `-p 2222 host`.
+    pub fn parse(text: &str) -> Result<LoginTarget, MagicError> {
+        target(&Args {
+            name: LOGIN.name,
+            usage: LOGIN.usage,
+            args: text.trim(),
+        })
+    }
+
+    /// The host's name in this kernel: `local`, `web1`, `ops@web1`.
+    pub fn name(&self) -> String {
+        match self {
+            LoginTarget::Local => LOCAL.to_owned(),
+            LoginTarget::Ssh(r) => match &r.user {
+                Some(u) => format!("{u}@{}", r.host),
+                None => r.host.clone(),
+            },
+        }
+    }
+}
+
+fn parse_login(a: &Args) -> Result<Magic, MagicError> {
+    target(a).map(Magic::Login)
+}
+
+/// `[-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o Key=Value]... [user@]HOST | local`.
+fn target(a: &Args) -> Result<LoginTarget, MagicError> {
+    let words = a.words()?;
+    let mut target = LoginRequest::default();
+    let mut host: Option<String> = None;
+    let mut any_option = false;
+    let mut words = words.into_iter();
+    let mut options_done = false;
+    while let Some(word) = words.next() {
+        if options_done || !word.starts_with('-') || word == "-" {
+            if let Some(first) = &host {
+                return Err(a.usage(format!("takes one host, got {first:?} and {word:?}")));
+            }
+            host = Some(word);
+            continue;
+        }
+        if word == "--" {
+            options_done = true;
+            continue;
+        }
+        // `-p 22` or `-p22`, as ssh accepts.
+        let flag_len = word.char_indices().nth(2).map_or(word.len(), |(i, _)| i);
+        let (flag, attached) = word.split_at(flag_len);
+        let mut value = || -> Result<String, MagicError> {
+            if !attached.is_empty() {
+                return Ok(attached.to_string());
+            }
+            match words.next() {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(a.usage(format!("{flag} needs a value"))),
+            }
+        };
+        any_option = true;
+        match flag {
+            "-p" => {
+                let text = value()?;
+                let port = text.parse::<u16>().ok().filter(|p| *p != 0);
+                target.port = Some(port.ok_or_else(|| {
+                    a.usage(format!("-p needs a port from 1 to 65535 (got {text:?})"))
+                })?);
+            }
+            "-i" => target.identities.push(value()?),
+            "-J" => target.jump = Some(value()?),
+            "-F" => target.config_file = Some(value()?.into()),
+            "-o" => {
+                let text = value()?;
+                // ssh takes `Key=Value` and `Key Value`.
+                let pair = text
+                    .split_once(|c: char| c == '=' || c.is_whitespace())
+                    .map(|(k, v)| (k.trim(), v.trim()))
+                    .filter(|(k, v)| {
+                        !k.is_empty()
+                            && !v.is_empty()
+                            && k.chars().all(|c| c.is_ascii_alphanumeric())
+                    });
+                let Some((key, val)) = pair else {
+                    return Err(a.usage(format!("-o needs Key=Value (got {text:?})")));
+                };
+                target.options.push((key.to_string(), val.to_string()));
+            }
+            _ => return Err(a.usage(format!("has no option {word}"))),
+        }
+    }
+    let Some(host) = host else {
+        return Err(a.usage("needs a host, or local for this machine"));
+    };
+    if host == LOCAL {
+        if any_option {
+            return Err(a.usage("local takes no options"));
+        }
+        return Ok(LoginTarget::Local);
+    }
+    let (user, name) = match host.rsplit_once('@') {
+        Some((user, name)) => (Some(user), name),
+        None => (None, host.as_str()),
+    };
+    if name.is_empty() || user.is_some_and(str::is_empty) || name.contains(char::is_whitespace) {
+        return Err(a.usage(format!("needs a host as [user@]HOST (got {host:?})")));
+    }
+    target.user = user.map(str::to_string);
+    target.host = name.to_string();
+    Ok(LoginTarget::Ssh(target))
+}
+
+impl Engine {
+    /// `quiet`: the kernelspec's own `--login` at the first cell says nothing when it
+    /// works, so that cell's output is the cell's alone.
+    pub(crate) async fn login(
+        &self,
+        args: &LoginTarget,
+        req: &Request,
+        quiet: bool,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        let name = args.name();
+        // Already logged in: switch to it; a lost connection is opened again and keeps
+        // the context it had.
+        let existing = {
+            let mut st = self.state();
+            match st.hosts.get(&name) {
+                Some(h) if h.target.info().connected => {
+                    st.current = Some(name.clone());
+                    out.text(&format!("switched to {name}\n"));
+                    return Ok(());
+                }
+                // A lost connection whose login environment was never read: log in anew.
+                Some(h) if h.pending.is_some() || h.failed.is_some() => None,
+                Some(h) => Some(h.context.clone()),
+                None => None,
+            }
+        };
+        let target: Arc<dyn Target> = match args {
+            LoginTarget::Local => Arc::new(LocalTarget::new()),
+            LoginTarget::Ssh(request) => {
+                let ask = self.asker(req);
+                let (t, notes) = SshTarget::login(&name, request, ask).await?;
+                for n in notes {
+                    // Each configuration warning once per kernel, not at every login.
+                    if self.state().warned.insert(n.clone()) {
+                        out.note(&format!("sshpty: {n}\n"));
+                    }
+                }
+                Arc::new(t)
+            }
+        };
+        let info = target.info();
+        let Some(context) = existing else {
+            // The login environment (the profile run by a login shell) is read in the
+            // background: most of a login's time is sshd opening the first session (PAM)
+            // and the profile, and the next cell waits for it only if it comes first.
+            if !quiet {
+                out.text(&format!(
+                    "logged in to {} as {}@{}\n",
+                    info.name, info.user, info.host
+                ));
+            }
+            let (done, pending) = tokio::sync::watch::channel(false);
+            let mut st = self.state();
+            let become_user = st.hosts.get(&name).and_then(|h| h.become_user.clone());
+            st.hosts.insert(
+                name.clone(),
+                Host {
+                    target: target.clone(),
+                    context: Context::default(),
+                    shell: String::new(),
+                    become_user,
+                    pending: Some(pending),
+                    notes: Vec::new(),
+                    failed: None,
+                    helper: Default::default(),
+                },
+            );
+            st.current = Some(name.clone());
+            drop(st);
+            let engine = self.clone();
+            tokio::spawn(async move {
+                engine.read_login_environment(&name, target).await;
+                let _ = done.send(true);
+            });
+            return Ok(());
+        };
+        let mut st = self.state();
+        let shell = st
+            .hosts
+            .get(&name)
+            .map(|h| h.shell.clone())
+            .unwrap_or_default();
+        let mut context = context;
+        for (k, v) in &st.params {
+            context.set_param(k, v);
+        }
+        if !quiet {
+            out.text(&format!(
+                "reconnected to {} as {}@{} ({}), in {}\n",
+                info.name,
+                info.user,
+                info.host,
+                shell,
+                context.cwd_lossy()
+            ));
+        }
+        // A reconnection keeps who the cells run as.
+        let become_user = st.hosts.get(&name).and_then(|h| h.become_user.clone());
+        st.hosts.insert(
+            name.clone(),
+            Host {
+                target: target.clone(),
+                context,
+                shell,
+                become_user,
+                pending: None,
+                notes: Vec::new(),
+                failed: None,
+                helper: Default::default(),
+            },
+        );
+        st.current = Some(name.clone());
+        drop(st);
+        self.prepare_spare(&name, &target);
+        Ok(())
+    }
+
+    /// The background part of a login: capture the login shell's environment and keep it
+    /// as host `name`'s context (unless the host was logged out or replaced meanwhile),
+    /// with what the user should be told; then start the first cell's shell.
+    async fn read_login_environment(&self, name: &str, target: Arc<dyn Target>) {
+        let mut notes = Vec::new();
+        let captured = self.capture_login(target.as_ref(), &mut notes).await;
+        {
+            let mut st = self.state();
+            let params = st.params.clone();
+            let Some(h) = st
+                .hosts
+                .get_mut(name)
+                .filter(|h| Arc::ptr_eq(&h.target, &target) && h.pending.is_some())
+            else {
+                return;
+            };
+            h.pending = None;
+            h.notes = notes;
+            match captured {
+                Ok((mut context, shell)) => {
+                    for (k, v) in &params {
+                        context.set_param(k, v);
+                    }
+                    h.context = context;
+                    h.shell = shell;
+                }
+                Err(f) => {
+                    h.failed = Some(f);
+                    return;
+                }
+            }
+        }
+        self.prepare_spare(name, &target);
+    }
+
+    /// Wait until the current host's login environment has been read (see `login`): what
+    /// a cell or a magic that uses the context does first. Tells the capture's notes; a
+    /// failed capture ends the login and is this request's error.
+    pub(crate) async fn settle_login(&self, out: &mut StreamOut<'_>) -> Outcome {
+        let Some((name, mut pending)) = ({
+            let st = self.state();
+            st.current.clone().and_then(|n| {
+                let h = st.hosts.get(&n)?;
+                Some((n, h.pending.clone()))
+            })
+        }) else {
+            return Ok(());
+        };
+        if let Some(pending) = pending.as_mut() {
+            let mut interrupt = self.inner.interrupt.subscribe();
+            interrupt.borrow_and_update();
+            tokio::select! {
+                // An error: the capture task is gone (shutdown); the state says the rest.
+                _ = pending.wait_for(|done| *done) => {}
+                _ = interrupt.changed() => {
+                    return Err(Failure::Interrupted {
+                        stage: Stage::LoginEnvironment,
+                    });
+                }
+            }
+        }
+        let (notes, failed) = {
+            let mut st = self.state();
+            let Some(h) = st.hosts.get_mut(&name) else {
+                return Ok(());
+            };
+            let notes = std::mem::take(&mut h.notes);
+            let failed = h.failed.take();
+            if failed.is_some() || h.pending.is_some() {
+                st.hosts.remove(&name);
+                if st.current.as_deref() == Some(name.as_str()) {
+                    st.current = None;
+                }
+            }
+            (notes, failed)
+        };
+        for n in notes {
+            out.note(&format!("sshpty: {n}\n"));
+        }
+        match failed {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+
+    /// Questions during login go to the cell's input_request, unless the client said it
+    /// cannot answer (allow_stdin false); an interrupt abandons them.
+    fn asker(&self, req: &Request) -> Ask {
+        let asker = req.asker.clone();
+        let interrupt = self.inner.interrupt.clone();
+        Arc::new(move |prompt: String, password: bool| {
+            let asker = asker.clone();
+            let mut interrupted = interrupt.subscribe();
+            Box::pin(async move {
+                let asker = asker?;
+                tokio::select! {
+                    a = asker.ask(&prompt, password) => a,
+                    _ = interrupted.changed() => None,
+                }
+            })
+        })
+    }
+
+    /// Run a login shell once and keep what it set up. A profile that hangs or fails
+    /// (waiting for input, a stale lock) does not block the login: the environment is
+    /// then taken from a plain shell, and the cell says so.
+    async fn capture_login(
+        &self,
+        target: &dyn Target,
+        notes: &mut Vec<String>,
+    ) -> Result<(Context, String), Failure> {
+        match self
+            .capture_env(target, script::LOGIN_BOOTSTRAP, Dialect::Bash)
+            .await?
+        {
+            Ok(found) => Ok(found),
+            // `exec bash` found no bash: a host with only sh.
+            Err((why, true)) => {
+                let (mut ctx, shell) = self
+                    .capture_env(target, script::SH_LOGIN_BOOTSTRAP, Dialect::Sh)
+                    .await?
+                    .map_err(|(sh_why, _)| Failure::LoginEnvironment {
+                        why: format!("{why}; in sh: {sh_why}"),
+                    })?;
+                ctx.dialect = Dialect::Sh;
+                notes.push(format!(
+                    "{} has no bash; cells run in sh there, carrying the working directory and exported variables only (not unexported variables, functions, aliases or options)",
+                    target.info().host
+                ));
+                Ok((ctx, shell))
+            }
+            Err((why, false)) => {
+                notes.push(format!(
+                    "the login shell's profile did not finish ({why}); continuing with the environment of a plain shell, without ~/.profile and ~/.bashrc"
+                ));
+                self.capture_env(target, script::BOOTSTRAP, Dialect::Bash)
+                    .await?
+                    .map_err(|(why, _)| Failure::LoginEnvironment { why })
+            }
+        }
+    }
+
+    /// One environment capture with `bootstrap`; the inner error says why it gave nothing,
+    /// and whether the shell was not found (exit status 127 before the payload started).
+    async fn capture_env(
+        &self,
+        target: &dyn Target,
+        bootstrap: &str,
+        dialect: Dialect,
+    ) -> Result<Result<(Context, String), (String, bool)>, Failure> {
+        let nonce = crate::execute::new_nonce();
+        let (cols, rows) = {
+            let st = self.state();
+            (st.cols, st.rows)
+        };
+        let spec = RunSpec {
+            bootstrap,
+            started: None,
+            input: script::framed(&match dialect {
+                Dialect::Bash => script::login_payload(&nonce),
+                Dialect::Sh => script::sh_login_payload(&nonce),
+            }),
+            nonce: &nonce,
+            cols,
+            rows,
+            timeout: Some(LOGIN_TIMEOUT),
+            answers: Default::default(),
+        };
+        let r = cell::run(
+            target,
+            spec,
+            &mut NullSink,
+            self.inner.interrupt.subscribe(),
+            self.inner.kill.subscribe(),
+        )
+        .await
+        .map_err(|e| Failure::LoginTarget(Arc::new(e)))?;
+        if r.stopped == Some(cell::StopReason::Interrupt) {
+            return Err(Failure::Interrupted {
+                stage: Stage::Login,
+            });
+        }
+        Ok(match r.captured {
+            Some(Ok(c)) => {
+                let shell = match dialect {
+                    Dialect::Sh => "sh (no bash on the host)".into(),
+                    Dialect::Bash => c
+                        .vars
+                        .get("BASH_VERSION")
+                        .and_then(|t| capture_scalar(t))
+                        .map(|v| format!("bash {v}"))
+                        .unwrap_or_else(|| "bash".into()),
+                };
+                let (ctx, _) = Context::from_login(c);
+                Ok((ctx, shell))
+            }
+            Some(Err(e)) => Err((e.to_string(), false)),
+            None if r.stopped == Some(cell::StopReason::Timeout) => Err((
+                format!("no answer within {} s", LOGIN_TIMEOUT.as_secs()),
+                false,
+            )),
+            None => {
+                let noise = String::from_utf8_lossy(&r.noise).trim().to_owned();
+                let not_found = !r.started && r.exit == targets::Exit::Code(127);
+                let why = format!(
+                    "the shell ended without reporting its environment ({}){}",
+                    r.exit,
+                    if noise.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {noise}")
+                    }
+                );
+                Err((why, not_found))
+            }
+        })
+    }
+
+    pub(super) async fn logout(&self, host: Option<String>, out: &mut StreamOut<'_>) -> Outcome {
+        let removed = {
+            let mut st = self.state();
+            let Some(name) = host.or_else(|| st.current.clone()) else {
+                return Err(Failure::NoHosts);
+            };
+            let Some(h) = st.hosts.remove(&name) else {
+                return Err(Failure::NotLoggedIn { host: name });
+            };
+            if st.current.as_deref() == Some(name.as_str()) {
+                st.current = None;
+            }
+            st.sudo.forget_host(&name);
+            st.sudo.drop_source(&name);
+            (name, h)
+        };
+        self.inner.spare.clear(Some(&removed.1.target));
+        removed.1.target.close().await;
+        out.text(&format!("logged out of {}\n", removed.0));
+        Ok(())
+    }
+}
+
+fn capture_scalar(text: &[u8]) -> Option<String> {
+    let name = capture::declared_name(text)?;
+    let mut c = Context::default();
+    c.vars.insert(name.clone(), text.to_vec());
+    c.scalar(&name)
+}

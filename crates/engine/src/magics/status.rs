@@ -1,0 +1,87 @@
+//! `%status` and `%hosts`: where cells run, as whom, in which state, with which options.
+
+use super::{Magic, Spec};
+use crate::execute::Engine;
+
+pub(super) const STATUS: Spec = Spec {
+    name: "status",
+    usage: "%status",
+    description: "show the target, user, working directory, connection state and shell",
+    parse: |a| a.none().map(|()| Magic::Status),
+};
+
+pub(super) const HOSTS: Spec = Spec {
+    name: "hosts",
+    usage: "%hosts",
+    description: "list the targets logged in to, with their state",
+    parse: |a| a.none().map(|()| Magic::Hosts),
+};
+
+impl Engine {
+    pub(super) fn status_text(&self) -> String {
+        let st = self.state();
+        let opts = format!(
+            "strict: {} · timeout: {} · header: {} · terminal: {}x{}\n",
+            if st.strict { "on" } else { "off" },
+            st.timeout
+                .map(|t| format!("{} s", t.as_secs()))
+                .unwrap_or_else(|| "off".into()),
+            if st.header { "on" } else { "off" },
+            st.cols,
+            st.rows
+        );
+        let Some(h) = st.current.as_ref().and_then(|c| st.hosts.get(c)) else {
+            return format!("target: none ({})\n{opts}", crate::execute::HOW_TO_LOGIN);
+        };
+        let i = h.target.info();
+        let c = &h.context;
+        format!(
+            "target: {}\nhost: {}{}\nuser: {}\ncwd: {}\nstate: {} since {}\nshell: {}\ncontext: {:.1} KiB ({} variables, {} functions, {} aliases)\n{opts}",
+            i.name,
+            i.host,
+            i.address.map(|a| format!(" ({a})")).unwrap_or_default(),
+            i.user,
+            c.cwd_lossy(),
+            if i.connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            i.since.format("%Y-%m-%d %H:%M:%S UTC"),
+            h.shell,
+            c.size() as f64 / 1024.0,
+            c.vars.len(),
+            c.functions.len(),
+            c.aliases.len(),
+        )
+    }
+
+    pub(super) fn hosts_text(&self) -> String {
+        let st = self.state();
+        if st.hosts.is_empty() {
+            return format!("no hosts: {}\n", crate::execute::HOW_TO_LOGIN);
+        }
+        st.hosts
+            .iter()
+            .map(|(name, h)| {
+                let i = h.target.info();
+                format!(
+                    "{} {name}: {}@{} · {} · {}\n",
+                    if st.current.as_deref() == Some(name.as_str()) {
+                        "*"
+                    } else {
+                        " "
+                    },
+                    i.user,
+                    i.host,
+                    if i.connected {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    },
+                    h.context.cwd_lossy()
+                )
+            })
+            .collect()
+    }
+}

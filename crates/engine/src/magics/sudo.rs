@@ -1,0 +1,112 @@
+//! `%sudo`: the remembered sudo passwords (forget, cache on or off) and where an unattended
+//! run takes sudo's password from (a command, an environment variable). The cache itself
+//! is `execute::sudo`.
+
+use super::args::{Args, is_name};
+use super::{Magic, MagicError, Spec};
+use crate::execute::cell::Sink;
+use crate::execute::output::StreamOut;
+use crate::execute::{Engine, Failure, Outcome, sudo};
+
+pub(super) const SUDO: Spec = Spec {
+    name: "sudo",
+    usage: "%sudo forget | cache on|off | password-from-command 'CMD' | password-from-env NAME",
+    description: "forget the sudo password, turn its cache on or off, or take it from a command or variable",
+    parse,
+};
+
+/// `%sudo ...`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SudoCommand {
+    /// `%sudo forget`: drop the remembered password.
+    Forget,
+    /// `%sudo cache on|off`
+    Cache(bool),
+    /// `%sudo password-from-command 'CMD'`: CMD, run on the kernel's machine, prints it.
+    PasswordFromCommand(String),
+    /// `%sudo password-from-env NAME`
+    PasswordFromEnv(String),
+}
+
+fn parse(a: &Args) -> Result<Magic, MagicError> {
+    let (sub, rest) = a.split_first();
+    let rest_args = Args { args: rest, ..*a };
+    let command = match sub {
+        "forget" => {
+            rest_args.none()?;
+            SudoCommand::Forget
+        }
+        "cache" => SudoCommand::Cache(
+            rest_args
+                .on_off()
+                .map_err(|_| a.usage(format!("cache takes on or off (got {rest:?})")))?,
+        ),
+        "password-from-command" => {
+            if rest.is_empty() {
+                return Err(a.usage("password-from-command needs the command to run"));
+            }
+            SudoCommand::PasswordFromCommand(Args::rest_value(rest))
+        }
+        "password-from-env" => {
+            let name = rest_args.one_word("password-from-env needs a variable name")?;
+            if !is_name(&name) {
+                return Err(a.usage(format!(
+                    "password-from-env needs an environment variable name, not {name:?}"
+                )));
+            }
+            SudoCommand::PasswordFromEnv(name)
+        }
+        "" => return Err(a.usage("needs what to do")),
+        other => return Err(a.usage(format!("has no subcommand {other:?}"))),
+    };
+    Ok(Magic::Sudo(command))
+}
+
+impl Engine {
+    pub(super) async fn sudo_magic(&self, cmd: SudoCommand, out: &mut StreamOut<'_>) -> Outcome {
+        let host = || self.state().current.clone().ok_or(Failure::NoTarget);
+        match cmd {
+            SudoCommand::Forget => {
+                self.state().sudo.forget_all();
+                out.text("sudo: remembered passwords forgotten\n");
+            }
+            SudoCommand::Cache(on) => {
+                if !self.state().sudo.set_on(on) {
+                    return Err(Failure::SudoCacheNotAllowed);
+                }
+                out.text(if on {
+                    "sudo: a password sudo takes is remembered per host and user for 5 minutes after its last use, and given only to the cell's own sudo prompts\n"
+                } else {
+                    "sudo: passwords are not remembered (and those remembered are forgotten)\n"
+                });
+            }
+            SudoCommand::PasswordFromCommand(command) => {
+                let host = host()?;
+                // Run it once now, so a wrong command shows here, not at the first sudo.
+                sudo::from_command(&command)
+                    .await
+                    .map_err(Failure::SudoPasswordCommand)?;
+                self.state()
+                    .sudo
+                    .set_source(&host, sudo::Source::Command(command));
+                out.text(&format!(
+                    "sudo on {host}: the password comes from the command when sudo asks (never shown)\n"
+                ));
+            }
+            SudoCommand::PasswordFromEnv(name) => {
+                let host = host()?;
+                let value = std::env::var(&name)
+                    .map_err(|_| Failure::SudoPasswordEnv { name: name.clone() })?;
+                // Cells on the local target never see it (only a fixed list of variables
+                // reaches them; see target::local); it stays in this process only.
+                self.state()
+                    .sudo
+                    .set_source(&host, sudo::Source::Env(zeroize::Zeroizing::new(value)));
+                out.text(&format!(
+                    "sudo on {host}: the password comes from ${name} when sudo asks (never shown)\n"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

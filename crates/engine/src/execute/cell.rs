@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use zeroize::Zeroizing;
 
-use super::frontend::{Asker, BoxFuture};
+use super::frontend::{Asker, BoxFuture, CellEvent};
 use context::capture::{self, CaptureError, Captured};
 use context::demux::{Demux, Event};
 use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
@@ -112,6 +112,9 @@ pub struct RunSpec<'a> {
     pub rows: u16,
     pub timeout: Option<Duration>,
     pub answers: Answers<'a>,
+    /// Keys, resizes and a frontend attaching, from outside the cell's request (see
+    /// `Engine::cell_event`); None: nothing comes.
+    pub events: Option<mpsc::Receiver<CellEvent>>,
 }
 
 #[derive(Debug)]
@@ -286,6 +289,10 @@ pub async fn run(
     // The cell is over; it ends once no box is open (a box cannot be withdrawn, and a cell
     // that ends under one blocks JupyterLab: it waits for the answer, which goes nowhere).
     let mut done = false;
+    let mut cell_events = spec.events;
+    // A frontend that shows the terminal live and sends keys itself is attached: no keys
+    // box is opened for a full-screen program, and a headless run does not stop one.
+    let mut attached = false;
 
     // Stop the cell as an interrupt does (Ctrl-C, then hang-up, then kill).
     macro_rules! stop {
@@ -315,6 +322,7 @@ pub async fn run(
             if found.is_none() && screen {
                 let since = *screen_since.get_or_insert_with(Instant::now);
                 match answers.asker {
+                    _ if attached => {}
                     Some(asker) if idle >= terminal::prompt::IDLE_FOR_PROMPT => {
                         sink.screen(renderer.screen_text(), renderer.screen_html(), false);
                         sink.flush();
@@ -427,6 +435,21 @@ pub async fn run(
             }
             _ = sleep_until(blocked.unwrap_or_else(Instant::now)), if blocked.is_some() => {
                 sink.flush();
+            }
+            event = async { cell_events.as_mut().expect("events are open").recv().await }, if cell_events.is_some() => {
+                match event {
+                    None => cell_events = None,
+                    // Typed keys go to the program only while it runs, as in a terminal.
+                    Some(CellEvent::Keys(keys)) => if !done && stop_at.is_none() {
+                        let _ = input.send(PtyInput::Data(keys));
+                    },
+                    Some(CellEvent::Resize { cols, rows }) => {
+                        renderer.resize(cols, rows);
+                        let _ = input.send(PtyInput::Resize { cols, rows });
+                    }
+                    Some(CellEvent::Attach) => attached = true,
+                    Some(CellEvent::Detach) => attached = false,
+                }
             }
             chunk = proc.output.recv(), if output_open && blocked.is_none() => {
                 let Some(first) = chunk else {

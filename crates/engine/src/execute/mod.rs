@@ -19,14 +19,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::history::History;
 use cell::{CellResult, RunSpec, Sink, StopReason};
 use context::script;
 use context::{Context, Dialect};
 pub use failure::{Failure, HOW_TO_LOGIN, Stage};
-use frontend::{Output, Request};
+use frontend::{CellEvent, ForCell, Output, Request, RequestId};
 use output::StreamOut;
 use targets::{Exit, Target};
 
@@ -37,6 +37,12 @@ const STAGED_CODE_MAX: usize = 4096;
 
 /// How long a completion or inspection waits for a login's environment to be read.
 const SETTLE_FOR_HELPERS: Duration = Duration::from_secs(3);
+
+/// Events a running cell may have waiting (keys typed faster than the program reads them
+/// are held here; beyond, they are refused).
+const CELL_EVENTS: usize = 256;
+/// The largest terminal side: the terminal keeps a cols × rows grid in memory.
+pub const MAX_TERM_SIDE: u16 = 4096;
 
 pub const DEFAULT_COLS: u16 = 160;
 pub const DEFAULT_ROWS: u16 = 50;
@@ -107,6 +113,8 @@ pub(crate) struct Inner {
     running: watch::Sender<bool>,
     /// The next cell's shell, started ahead.
     pub(crate) spare: Arc<warm::Spare>,
+    /// Where events for the running cell go, and the request it runs for.
+    cell_events: Mutex<Option<(RequestId, mpsc::Sender<CellEvent>)>>,
 }
 
 #[derive(Clone)]
@@ -141,6 +149,7 @@ impl Engine {
                 kill,
                 running,
                 spare: Arc::default(),
+                cell_events: Mutex::new(None),
             }),
         }
     }
@@ -153,6 +162,52 @@ impl Engine {
     /// Stop what runs now (Ctrl-C first; see `cell` for the escalation).
     pub fn interrupt(&self) {
         self.inner.interrupt.send_modify(|n| *n += 1);
+    }
+
+    /// An event for the running cell from outside its request (a live terminal's keys, its
+    /// size, a frontend attaching). Delivered only to the cell of the request it names, and
+    /// while that cell runs: one meant for a cell that ended (or has not started) is
+    /// dropped, so keys never reach a later program. A size outside 1..=4096 is refused
+    /// (the terminal keeps a grid of that size), and so is a burst beyond the bounded
+    /// queue. Returns whether the event was taken.
+    pub fn cell_event(&self, ev: ForCell) -> bool {
+        let side = |n: u16| (1..=MAX_TERM_SIDE).contains(&n);
+        if let CellEvent::Resize { cols, rows } = ev.event
+            && !(side(cols) && side(rows))
+        {
+            log::warn!("a terminal size out of range was refused: {:?}", ev.event);
+            return false;
+        }
+        let events = self
+            .inner
+            .cell_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match events.as_ref() {
+            Some((id, tx)) if *id == ev.request => tx.try_send(ev.event).is_ok(),
+            _ => {
+                log::info!("dropped an event for a cell that is not running");
+                false
+            }
+        }
+    }
+
+    fn open_cell_events(&self, id: &RequestId) -> mpsc::Receiver<CellEvent> {
+        let (tx, rx) = mpsc::channel(CELL_EVENTS);
+        *self
+            .inner
+            .cell_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((id.clone(), tx));
+        rx
+    }
+
+    fn close_cell_events(&self) {
+        *self
+            .inner
+            .cell_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Shutdown: kill what the running cell started (hang up, then SIGKILL to its
@@ -347,6 +402,7 @@ impl Engine {
                 cache_on,
                 before_start: become_user.is_some(),
             },
+            events: Some(self.open_cell_events(&req.id)),
         };
         self.inner.running.send_replace(true);
         let result = cell::run(
@@ -357,6 +413,7 @@ impl Engine {
             self.inner.kill.subscribe(),
         )
         .await;
+        self.close_cell_events();
         self.inner.running.send_replace(false);
         let prepare_next = result.is_ok() && !*self.inner.kill.borrow();
         let whole = out.finish().await;

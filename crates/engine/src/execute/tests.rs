@@ -16,7 +16,9 @@ use tokio::time::Instant;
 
 use super::cell::{self, Answers, RunSpec};
 use super::fake::{self, FakePty, FakeTarget, Ptys, Script, Seen};
-use super::frontend::{Asker, BoxFuture, Output, Outputs, Request, RequestId, Stream};
+use super::frontend::{
+    Asker, BoxFuture, CellEvent, ForCell, Output, Outputs, Request, RequestId, Stream,
+};
 use super::output::StreamOut;
 use super::{Cell, Engine, Failure, Host, Options};
 use context::Context;
@@ -625,6 +627,7 @@ async fn two_targets_run_cells_at_once_each_with_its_own_output_and_state() {
             let nonce = super::new_nonce();
             let code = format!("hostname; cd /var/{name}");
             let spec = RunSpec {
+                events: None,
                 bootstrap: script::BOOTSTRAP,
                 started: None,
                 input: script::framed(&script::cell_payload(&ctx, &code, &nonce, false, None)),
@@ -673,4 +676,91 @@ async fn two_targets_run_cells_at_once_each_with_its_own_output_and_state() {
             format!("declare -- HOST=\"{name}\"").into_bytes()
         );
     }
+}
+
+/// Keys and a resize from outside the cell's request reach the running program (what a live
+/// terminal in the cell sends); events naming another request, or out of range, do not.
+#[tokio::test]
+async fn keys_and_a_resize_from_outside_the_request_reach_the_running_cell() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let to = |id: &str, event: CellEvent| ForCell {
+        request: RequestId(id.into()),
+        event,
+    };
+    // No cell runs yet: an event is dropped, never kept for a later program.
+    assert!(!engine.cell_event(to("r", CellEvent::Keys("early".into()))));
+
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        pty.print("name? ").await;
+        assert!(!engine.cell_event(to("another", CellEvent::Keys("wrong\r".into()))));
+        assert!(!engine.cell_event(to("r", CellEvent::Resize { cols: 0, rows: 40 })));
+        assert!(!engine.cell_event(to(
+            "r",
+            CellEvent::Resize {
+                cols: 80,
+                rows: 5000
+            }
+        )));
+        assert!(engine.cell_event(to(
+            "r",
+            CellEvent::Resize {
+                cols: 100,
+                rows: 30
+            }
+        )));
+        assert!(engine.cell_event(to("r", CellEvent::Keys("bob\r".into()))));
+        assert_eq!(
+            pty.next().await,
+            Seen::Resize {
+                cols: 100,
+                rows: 30
+            }
+        );
+        assert_eq!(pty.next().await, Seen::Typed(b"bob\r".to_vec()));
+        pty.print("bob\r\nhello bob\r\n").await;
+        pty.capture_and_exit(&script, &state(0, "/", &[]), 0).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "read -p 'name? ' n; echo hello $n", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(out.text(Stream::Out), "name? bob\nhello bob\n");
+    // The cell is over: its request's keys go nowhere.
+    assert!(!engine.cell_event(to("r", CellEvent::Keys("late".into()))));
+}
+
+/// With a live terminal attached, a full-screen program gets its keys from it: no keys box
+/// is asked for, and it is not stopped as waiting for input.
+#[tokio::test(start_paused = true)]
+async fn an_attached_terminal_drives_a_full_screen_program_without_a_keys_box() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let asker = ScriptedAsker::answering(&[]);
+    let req = request(&out, Some(&asker));
+    let event = |event| ForCell {
+        request: RequestId("r".into()),
+        event,
+    };
+
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        assert!(engine.cell_event(event(CellEvent::Attach)));
+        // The alternate screen, and a pause far beyond the keys box's.
+        pty.print("\x1b[?1049h\x1b[H\x1b[2Jtop - 10:00:00").await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(engine.cell_event(event(CellEvent::Keys("q".into()))));
+        assert_eq!(pty.next().await, Seen::Typed(b"q".to_vec()));
+        pty.print("\x1b[?1049l").await;
+        pty.capture_and_exit(&script, &state(0, "/", &[]), 0).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "top", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(asker.asked(), Vec::new(), "a box was asked for");
 }

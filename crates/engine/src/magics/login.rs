@@ -446,6 +446,7 @@ impl Engine {
             rows,
             timeout: Some(LOGIN_TIMEOUT),
             answers: Default::default(),
+            events: None,
         };
         let r = cell::run(
             target,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::args::{Args, is_name};
 use super::{KNOWN, Magic, MagicError, Spec};
-use crate::execute::Engine;
 use crate::execute::cell::Sink;
 use crate::execute::output::StreamOut;
+use crate::execute::{Engine, MAX_TERM_SIDE};
 
 pub(super) const STRICT: Spec = Spec {
     name: "strict",
@@ -147,9 +147,6 @@ fn parse_output_limit(a: &Args) -> Result<Magic, MagicError> {
         None => Err(a.usage(format!("{detail} (got {word:?})"))),
     }
 }
-
-/// The largest `%term` side: the terminal keeps a cols × rows grid in memory.
-const MAX_TERM_SIDE: u16 = 4096;
 
 fn parse_term(a: &Args) -> Result<Magic, MagicError> {
     let detail = format!("takes the size as COLSxROWS, each from 1 to {MAX_TERM_SIDE}");

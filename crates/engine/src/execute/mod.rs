@@ -8,6 +8,7 @@ mod failure;
 mod fake;
 pub mod frontend;
 pub mod header;
+pub mod hosts;
 mod motion;
 pub mod output;
 pub mod sudo;
@@ -27,6 +28,7 @@ use context::script;
 use context::{Context, Dialect};
 pub use failure::{Failure, HOW_TO_LOGIN, Stage};
 use frontend::{CellEvent, ForCell, Output, Request, RequestId};
+pub use hosts::{Condition, Host, Hosts, Login, Settings};
 use output::StreamOut;
 use targets::{Exit, Target};
 
@@ -66,36 +68,11 @@ pub struct Options {
 
 pub type Outcome = Result<(), Failure>;
 
-/// A target the user logged in to, with its context.
-pub struct Host {
-    pub target: Arc<dyn Target>,
-    pub context: Context,
-    /// `bash 5.2.15(1)-release`, for `%status`.
-    pub shell: String,
-    /// `%become USER`: cells run as USER through sudo.
-    pub become_user: Option<String>,
-    /// Set while the login environment is being read in the background (true once it
-    /// is): until then `context` is empty (see `Engine::settle_login`).
-    pub pending: Option<tokio::sync::watch::Receiver<bool>>,
-    /// What reading it found to tell the user (no bash, a profile that did not finish).
-    pub notes: Vec<String>,
-    /// Reading it failed: the next request that needs the host says so.
-    pub failed: Option<Failure>,
-    /// The shell answering completion and inspection; dropped with the host.
-    pub helper: Arc<complete::Helper>,
-}
-
 pub struct State {
-    pub hosts: BTreeMap<String, Host>,
-    pub current: Option<String>,
+    pub hosts: Hosts,
+    pub settings: Settings,
+    /// `%param` values, set in every host's context and replacing `{NAME}` in magics.
     pub params: BTreeMap<String, String>,
-    pub strict: bool,
-    pub timeout: Option<Duration>,
-    pub header: bool,
-    pub cols: u16,
-    pub rows: u16,
-    /// `%output-limit`: bytes of a cell's text shown in the notebook (None: no limit).
-    pub output_limit: Option<u64>,
     pub sudo: sudo::SudoCache,
     pub execution_count: usize,
     pub history: History,
@@ -130,15 +107,9 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    hosts: BTreeMap::new(),
-                    current: None,
+                    hosts: Hosts::default(),
+                    settings: Settings::new(opts.header),
                     params: BTreeMap::new(),
-                    strict: false,
-                    timeout: None,
-                    header: opts.header,
-                    cols: DEFAULT_COLS,
-                    rows: DEFAULT_ROWS,
-                    output_limit: Some(output::DEFAULT_LIMIT),
                     sudo: sudo::SudoCache::new(opts.sudo_cache),
                     execution_count: 0,
                     history: History::new(),
@@ -303,22 +274,20 @@ impl Engine {
             become_user,
         ) = {
             let st = self.state();
-            let Some(name) = st.current.clone() else {
+            let (Some(name), Some(host)) = (st.hosts.current_name(), st.hosts.current()) else {
                 return Err(Failure::NoTarget);
             };
-            let Some(host) = st.hosts.get(&name) else {
-                return Err(Failure::NoTarget);
-            };
+            let set = &st.settings;
             (
-                name,
+                name.to_owned(),
                 host.target.clone(),
                 host.context.clone(),
-                st.strict,
-                st.timeout,
-                st.header && !silent,
-                st.cols,
-                st.rows,
-                st.output_limit,
+                set.strict,
+                set.timeout,
+                set.header && !silent,
+                set.cols,
+                set.rows,
+                set.output_limit,
                 st.execution_count,
                 host.become_user.clone(),
             )
@@ -471,7 +440,7 @@ impl Engine {
         self.inner.spare.prepare(
             target.clone(),
             script::bootstrap(&h.context),
-            (st.cols, st.rows),
+            (st.settings.cols, st.settings.rows),
             staged.then_some(&h.context),
         );
     }
@@ -649,7 +618,7 @@ impl Engine {
     async fn current_settled(&self) -> Option<(Arc<dyn Target>, Context, Arc<complete::Helper>)> {
         let pending = {
             let st = self.state();
-            st.hosts.get(st.current.as_ref()?)?.pending.clone()
+            st.hosts.current()?.reading()
         };
         if let Some(mut pending) = pending {
             // The reading itself is bounded (LOGIN_TIMEOUT, per attempt), but a completion
@@ -662,7 +631,7 @@ impl Engine {
 
     fn current(&self) -> Option<(Arc<dyn Target>, Context, Arc<complete::Helper>)> {
         let st = self.state();
-        let h = st.hosts.get(st.current.as_ref()?)?;
+        let h = st.hosts.current()?;
         Some((h.target.clone(), h.context.clone(), h.helper.clone()))
     }
 
@@ -671,11 +640,7 @@ impl Engine {
         self.inner.spare.clear(None);
         let targets: Vec<Arc<dyn Target>> = {
             let mut st = self.state();
-            st.current = None;
-            std::mem::take(&mut st.hosts)
-                .into_values()
-                .map(|h| h.target)
-                .collect()
+            st.hosts.take_all().into_iter().map(|h| h.target).collect()
         };
         for t in targets {
             t.close().await;

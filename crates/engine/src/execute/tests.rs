@@ -112,22 +112,10 @@ fn engine_on(name: &str, target: Arc<FakeTarget>, context: Context) -> Engine {
         header: false,
         sudo_cache: true,
     });
-    let mut st = engine.state();
-    st.hosts.insert(
-        name.to_owned(),
-        Host {
-            target,
-            context,
-            shell: "bash 5.2.15(1)-release".into(),
-            become_user: None,
-            pending: None,
-            notes: Vec::new(),
-            failed: None,
-            helper: Default::default(),
-        },
+    engine.state().hosts.log_in(
+        name,
+        Host::ready(target, context, "bash 5.2.15(1)-release".into()),
     );
-    st.current = Some(name.to_owned());
-    drop(st);
     engine
 }
 
@@ -185,7 +173,13 @@ async fn run<T>(
 }
 
 fn host_context(engine: &Engine, name: &str) -> Context {
-    engine.state().hosts[name].context.clone()
+    engine
+        .state()
+        .hosts
+        .get(name)
+        .expect("logged in")
+        .context
+        .clone()
 }
 
 /// The cell failed: its error as the frontend was shown it (name, value).
@@ -562,7 +556,7 @@ async fn held_output_waits_for_the_frontend_and_then_arrives_whole_and_in_order(
     let (target, mut ptys) = FakeTarget::new("web1");
     let engine = engine_on("web1", target, Context::default());
     // No output limit: all of it is for the notebook (nothing spilled to a file).
-    engine.state().output_limit = None;
+    engine.state().settings.output_limit = None;
     let out = Arc::new(Recorder::holding_for(HOLD));
     let release = out.hold_until.unwrap();
     let req = request(&out, None);

@@ -31,7 +31,7 @@ pub(super) const UNBECOME: Spec = Spec {
 impl Engine {
     pub(super) fn become_user(&self, user: String, out: &mut StreamOut<'_>) -> Outcome {
         let mut st = self.state();
-        let Some(h) = st.current.clone().and_then(|n| st.hosts.get_mut(&n)) else {
+        let Some(h) = st.hosts.current_mut() else {
             return Err(Failure::NoTarget);
         };
         h.become_user = Some(user.clone());
@@ -43,7 +43,7 @@ impl Engine {
 
     pub(super) fn unbecome(&self, out: &mut StreamOut<'_>) -> Outcome {
         let mut st = self.state();
-        let Some(h) = st.current.clone().and_then(|n| st.hosts.get_mut(&n)) else {
+        let Some(h) = st.hosts.current_mut() else {
             return Err(Failure::NoTarget);
         };
         let was = h.become_user.take();

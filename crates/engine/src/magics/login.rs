@@ -16,7 +16,7 @@ use crate::execute::cell::Sink;
 use crate::execute::cell::{self, RunSpec};
 use crate::execute::frontend::Request;
 use crate::execute::output::StreamOut;
-use crate::execute::{Engine, Failure, Host, NullSink, Outcome, Stage};
+use crate::execute::{Condition, Engine, Failure, Host, Login, NullSink, Outcome, Stage};
 
 /// A login shell that waits for input or loops in its profile must not hold the cell.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -176,16 +176,16 @@ impl Engine {
         // the context it had.
         let existing = {
             let mut st = self.state();
-            match st.hosts.get(&name) {
-                Some(h) if h.target.info().connected => {
-                    st.current = Some(name.clone());
+            match st.hosts.get(&name).map(|h| (h.condition(), h)) {
+                None => None,
+                Some((Condition::Lost, h)) => Some(h.context.clone()),
+                // A lost connection whose login environment was never read: log in anew.
+                Some((_, h)) if !h.target.info().connected => None,
+                Some(_) => {
+                    st.hosts.switch_to(&name);
                     out.text(&format!("switched to {name}\n"));
                     return Ok(());
                 }
-                // A lost connection whose login environment was never read: log in anew.
-                Some(h) if h.pending.is_some() || h.failed.is_some() => None,
-                Some(h) => Some(h.context.clone()),
-                None => None,
             }
         };
         let target: Arc<dyn Target> = match args {
@@ -213,23 +213,15 @@ impl Engine {
                     info.name, info.user, info.host
                 ));
             }
-            let (done, pending) = tokio::sync::watch::channel(false);
+            let (done, reading) = tokio::sync::watch::channel(false);
             let mut st = self.state();
             let become_user = st.hosts.get(&name).and_then(|h| h.become_user.clone());
-            st.hosts.insert(
-                name.clone(),
-                Host {
-                    target: target.clone(),
-                    context: Context::default(),
-                    shell: String::new(),
-                    become_user,
-                    pending: Some(pending),
-                    notes: Vec::new(),
-                    failed: None,
-                    helper: Default::default(),
-                },
-            );
-            st.current = Some(name.clone());
+            let host = Host {
+                become_user,
+                login: Login::Reading { done: reading },
+                ..Host::ready(target.clone(), Context::default(), String::new())
+            };
+            st.hosts.log_in(&name, host);
             drop(st);
             let engine = self.clone();
             tokio::spawn(async move {
@@ -260,20 +252,11 @@ impl Engine {
         }
         // A reconnection keeps who the cells run as.
         let become_user = st.hosts.get(&name).and_then(|h| h.become_user.clone());
-        st.hosts.insert(
-            name.clone(),
-            Host {
-                target: target.clone(),
-                context,
-                shell,
-                become_user,
-                pending: None,
-                notes: Vec::new(),
-                failed: None,
-                helper: Default::default(),
-            },
-        );
-        st.current = Some(name.clone());
+        let host = Host {
+            become_user,
+            ..Host::ready(target.clone(), context, shell)
+        };
+        st.hosts.log_in(&name, host);
         drop(st);
         self.prepare_spare(&name, &target);
         Ok(())
@@ -291,12 +274,10 @@ impl Engine {
             let Some(h) = st
                 .hosts
                 .get_mut(name)
-                .filter(|h| Arc::ptr_eq(&h.target, &target) && h.pending.is_some())
+                .filter(|h| Arc::ptr_eq(&h.target, &target) && h.condition() == Condition::Reading)
             else {
                 return;
             };
-            h.pending = None;
-            h.notes = notes;
             match captured {
                 Ok((mut context, shell)) => {
                     for (k, v) in &params {
@@ -304,9 +285,10 @@ impl Engine {
                     }
                     h.context = context;
                     h.shell = shell;
+                    h.login = Login::Ready { untold: notes };
                 }
                 Err(f) => {
-                    h.failed = Some(f);
+                    h.login = Login::Failed(f);
                     return;
                 }
             }
@@ -318,16 +300,14 @@ impl Engine {
     /// a cell or a magic that uses the context does first. Tells the capture's notes; a
     /// failed capture ends the login and is this request's error.
     pub(crate) async fn settle_login(&self, out: &mut StreamOut<'_>) -> Outcome {
-        let Some((name, mut pending)) = ({
+        let Some((name, mut reading)) = ({
             let st = self.state();
-            st.current.clone().and_then(|n| {
-                let h = st.hosts.get(&n)?;
-                Some((n, h.pending.clone()))
-            })
+            let name = st.hosts.current_name().map(str::to_owned);
+            name.zip(st.hosts.current().map(Host::reading))
         }) else {
             return Ok(());
         };
-        if let Some(pending) = pending.as_mut() {
+        if let Some(pending) = reading.as_mut() {
             let mut interrupt = self.inner.interrupt.subscribe();
             interrupt.borrow_and_update();
             tokio::select! {
@@ -345,15 +325,18 @@ impl Engine {
             let Some(h) = st.hosts.get_mut(&name) else {
                 return Ok(());
             };
-            let notes = std::mem::take(&mut h.notes);
-            let failed = h.failed.take();
-            if failed.is_some() || h.pending.is_some() {
-                st.hosts.remove(&name);
-                if st.current.as_deref() == Some(name.as_str()) {
-                    st.current = None;
+            match std::mem::replace(&mut h.login, Login::Ready { untold: Vec::new() }) {
+                Login::Ready { untold } => (untold, None),
+                // The reading failed, or its task is gone (shutdown): the login is over.
+                Login::Failed(f) => {
+                    st.hosts.log_out(&name);
+                    (Vec::new(), Some(f))
+                }
+                Login::Reading { .. } => {
+                    st.hosts.log_out(&name);
+                    (Vec::new(), None)
                 }
             }
-            (notes, failed)
         };
         for n in notes {
             out.note(&format!("sshpty: {n}\n"));
@@ -432,7 +415,7 @@ impl Engine {
         let nonce = crate::execute::new_nonce();
         let (cols, rows) = {
             let st = self.state();
-            (st.cols, st.rows)
+            (st.settings.cols, st.settings.rows)
         };
         let spec = RunSpec {
             bootstrap,
@@ -501,15 +484,12 @@ impl Engine {
     pub(super) async fn logout(&self, host: Option<String>, out: &mut StreamOut<'_>) -> Outcome {
         let removed = {
             let mut st = self.state();
-            let Some(name) = host.or_else(|| st.current.clone()) else {
+            let Some(name) = host.or_else(|| st.hosts.current_name().map(str::to_owned)) else {
                 return Err(Failure::NoHosts);
             };
-            let Some(h) = st.hosts.remove(&name) else {
+            let Some(h) = st.hosts.log_out(&name) else {
                 return Err(Failure::NotLoggedIn { host: name });
             };
-            if st.current.as_deref() == Some(name.as_str()) {
-                st.current = None;
-            }
             st.sudo.forget_host(&name);
             st.sudo.drop_source(&name);
             (name, h)

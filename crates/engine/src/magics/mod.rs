@@ -242,7 +242,7 @@ impl Engine {
                 Ok(())
             }
             Magic::Header(on) => {
-                self.state().header = on;
+                self.state().settings.header = on;
                 Ok(())
             }
             Magic::Help => {

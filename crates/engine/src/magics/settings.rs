@@ -67,7 +67,7 @@ pub(super) const OUTPUT_LIMIT: Spec = Spec {
 
 impl Engine {
     pub(super) fn set_strict(&self, on: bool, out: &mut StreamOut<'_>) {
-        self.state().strict = on;
+        self.state().settings.strict = on;
         out.text(if on {
             "strict mode on: cells run under set -eo pipefail; a failing command fails the cell\n"
         } else {
@@ -76,7 +76,7 @@ impl Engine {
     }
 
     pub(super) fn set_timeout(&self, secs: Option<u64>, out: &mut StreamOut<'_>) {
-        self.state().timeout = secs.map(Duration::from_secs);
+        self.state().settings.timeout = secs.map(Duration::from_secs);
         out.text(&match secs {
             Some(s) => format!("cells running longer than {s} s are interrupted\n"),
             None => "no cell timeout\n".into(),
@@ -93,13 +93,13 @@ impl Engine {
 
     pub(super) fn set_term(&self, cols: u16, rows: u16, out: &mut StreamOut<'_>) {
         let mut st = self.state();
-        st.cols = cols;
-        st.rows = rows;
+        st.settings.cols = cols;
+        st.settings.rows = rows;
         out.text(&format!("terminal size {cols}x{rows}\n"));
     }
 
     pub(super) fn set_output_limit(&self, limit: Option<u64>, out: &mut StreamOut<'_>) {
-        self.state().output_limit = limit;
+        self.state().settings.output_limit = limit;
         out.text(&match limit {
             Some(n) => format!(
                 "output limit {}: beyond it, a cell shows a live tail and keeps its complete output in a file\n",

@@ -20,17 +20,18 @@ pub(super) const HOSTS: Spec = Spec {
 impl Engine {
     pub(super) fn status_text(&self) -> String {
         let st = self.state();
+        let set = &st.settings;
         let opts = format!(
             "strict: {} · timeout: {} · header: {} · terminal: {}x{}\n",
-            if st.strict { "on" } else { "off" },
-            st.timeout
+            if set.strict { "on" } else { "off" },
+            set.timeout
                 .map(|t| format!("{} s", t.as_secs()))
                 .unwrap_or_else(|| "off".into()),
-            if st.header { "on" } else { "off" },
-            st.cols,
-            st.rows
+            if set.header { "on" } else { "off" },
+            set.cols,
+            set.rows
         );
-        let Some(h) = st.current.as_ref().and_then(|c| st.hosts.get(c)) else {
+        let Some(h) = st.hosts.current() else {
             return format!("target: none ({})\n{opts}", crate::execute::HOW_TO_LOGIN);
         };
         let i = h.target.info();
@@ -67,7 +68,7 @@ impl Engine {
                 let i = h.target.info();
                 format!(
                     "{} {name}: {}@{} · {} · {}\n",
-                    if st.current.as_deref() == Some(name.as_str()) {
+                    if st.hosts.current_name() == Some(name.as_str()) {
                         "*"
                     } else {
                         " "

@@ -64,7 +64,13 @@ fn parse(a: &Args) -> Result<Magic, MagicError> {
 
 impl Engine {
     pub(super) async fn sudo_magic(&self, cmd: SudoCommand, out: &mut StreamOut<'_>) -> Outcome {
-        let host = || self.state().current.clone().ok_or(Failure::NoTarget);
+        let host = || {
+            let st = self.state();
+            st.hosts
+                .current_name()
+                .map(str::to_owned)
+                .ok_or(Failure::NoTarget)
+        };
         match cmd {
             SudoCommand::Forget => {
                 self.state().sudo.forget_all();

@@ -43,13 +43,10 @@ impl Engine {
     ) -> Outcome {
         let (target, cwd, name) = {
             let st = self.state();
-            let Some(name) = st.current.clone() else {
+            let (Some(name), Some(h)) = (st.hosts.current_name(), st.hosts.current()) else {
                 return Err(Failure::NoTarget);
             };
-            let Some(h) = st.hosts.get(&name) else {
-                return Err(Failure::NoTarget);
-            };
-            (h.target.clone(), h.context.cwd_lossy(), name)
+            (h.target.clone(), h.context.cwd_lossy(), name.to_owned())
         };
         let remote_abs = if remote.starts_with('/') {
             remote.to_owned()

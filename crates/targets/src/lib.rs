@@ -45,6 +45,21 @@ where
     Ok(done)
 }
 
+/// A file on the kernel's machine, opened to be read (`write` false) or created to be
+/// written; a failure names it.
+async fn local_file(path: &std::path::Path, write: bool) -> Result<tokio::fs::File, TargetError> {
+    let opened = if write {
+        tokio::fs::File::create(path).await
+    } else {
+        tokio::fs::File::open(path).await
+    };
+    opened.map_err(|source| TargetError::LocalFile {
+        action: if write { "write" } else { "read" },
+        path: path.to_owned(),
+        source,
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("could not start {what}: {source}")]

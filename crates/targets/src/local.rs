@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use super::{
     BoxFuture, ExecOutput, Exit, PipeProcess, Progress, PtyCommand, PtyInput, PtyProcess, Target,
-    TargetError, TargetInfo, copy_with_progress,
+    TargetError, TargetInfo, copy_with_progress, local_file,
 };
 
 /// Variables a login on this machine would have, passed on from the kernel's own
@@ -457,21 +457,9 @@ impl Target for LocalTarget {
 }
 
 async fn copy_file(from: PathBuf, to: PathBuf, progress: Progress) -> Result<u64, TargetError> {
-    let src = tokio::fs::File::open(&from)
-        .await
-        .map_err(|source| TargetError::LocalFile {
-            action: "read",
-            path: from.clone(),
-            source,
-        })?;
+    let src = local_file(&from, false).await?;
     let total = src.metadata().await.ok().map(|m| m.len());
-    let dst = tokio::fs::File::create(&to)
-        .await
-        .map_err(|source| TargetError::LocalFile {
-            action: "write",
-            path: to.clone(),
-            source,
-        })?;
+    let dst = local_file(&to, true).await?;
     copy_with_progress(src, dst, total, &progress)
         .await
         .map_err(|source| TargetError::Copy {

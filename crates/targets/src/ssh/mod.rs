@@ -19,7 +19,7 @@ use super::{
     BoxFuture, ExecOutput, Exit, PipeProcess, PtyCommand, PtyInput, PtyProcess, Target,
     TargetError, TargetInfo,
 };
-use super::{Progress, copy_with_progress};
+use super::{Progress, copy_with_progress, local_file};
 use config::{HostConfig, LoginRequest};
 use connect::Client;
 
@@ -520,14 +520,7 @@ impl Target for SshTarget {
         progress: Progress,
     ) -> BoxFuture<'_, Result<u64, TargetError>> {
         Box::pin(async move {
-            let src =
-                tokio::fs::File::open(&local)
-                    .await
-                    .map_err(|source| TargetError::LocalFile {
-                        action: "read",
-                        path: local.clone(),
-                        source,
-                    })?;
+            let src = local_file(&local, false).await?;
             let total = src.metadata().await.ok().map(|m| m.len());
             let sftp = self.sftp().await?;
             let dst = sftp
@@ -559,14 +552,7 @@ impl Target for SshTarget {
                 .await
                 .map_err(|e| self.sftp_error("read", &remote, e))?;
             let total = src.metadata().await.ok().and_then(|m| m.size);
-            let dst =
-                tokio::fs::File::create(&local)
-                    .await
-                    .map_err(|source| TargetError::LocalFile {
-                        action: "write",
-                        path: local.clone(),
-                        source,
-                    })?;
+            let dst = local_file(&local, true).await?;
             let n = copy_with_progress(src, dst, total, &progress)
                 .await
                 .map_err(|source| TargetError::Copy {

@@ -277,7 +277,29 @@ class ServerKernel:
             self._receive(min(d.check(self.server.log_tail), 0.5))
         return self.replies.pop(msg_id)
 
+    def request(self, msg_type: str, content: dict, timeout: float = 15) -> dict:
+        """A shell request and its reply (the request's IOPub messages are kept by_parent)."""
+        return self.reply(self.send("shell", msg_type, content), timeout)
+
+    def pump(self, seconds: float) -> None:
+        """Receive (and keep) whatever comes for SECONDS."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self._receive(min(left, 0.2))
+
+    def execution_state(self) -> str:
+        """What the server says the kernel is doing (GET /api/kernels/<id>)."""
+        return self.server.api("GET", f"/api/kernels/{self.id}", timeout=10)["execution_state"]
+
     # ---- cells
+    def submit(self, code: str, allow_stdin: bool = False) -> str:
+        """Send an execute_request for CODE; its msg_id (its messages go to by_parent)."""
+        msg_id = self.send("shell", "execute_request", {
+            "code": code, "silent": False, "store_history": True, "user_expressions": {},
+            "allow_stdin": allow_stdin, "stop_on_error": True})
+        self.by_parent.setdefault(msg_id, [])
+        return msg_id
+
     def run(self, code: str, timeout: float = 60, answer: Answer | None = None,
             allow_stdin: bool | None = None) -> "ServerCellResult":
         """Run CODE; every IOPub message of it is kept. input_requests are answered by ANSWER
@@ -285,9 +307,7 @@ class ServerKernel:
         if allow_stdin is None:
             allow_stdin = answer is not None
         t0 = time.monotonic()
-        msg_id = self.send("shell", "execute_request", {
-            "code": code, "silent": False, "store_history": True, "user_expressions": {},
-            "allow_stdin": allow_stdin, "stop_on_error": True})
+        msg_id = self.submit(code, allow_stdin)
         asked: list[tuple[str, bool]] = []
         unexpected: list[str] = []
         seen_stdin = 0
@@ -306,7 +326,11 @@ class ServerKernel:
                 seen_stdin += 1
                 if m.get("channel") != "stdin" or m["msg_type"] != "input_request":
                     continue
-                prompt, password = m["content"].get("prompt", ""), bool(m["content"].get("password"))
+                prompt, password = m["content"].get("prompt"), m["content"].get("password")
+                if not (isinstance(prompt, str) and isinstance(password, bool)):
+                    unexpected.append(f"an input_request without a str prompt and a bool "
+                                      f"password: {m['content']!r}")
+                    prompt, password = str(prompt), bool(password)
                 asked.append((prompt, password))
                 value = answer(prompt, password) if answer else None
                 if value is None:

@@ -138,9 +138,12 @@ def answering(nb: Notebook, code: str, answers: Sequence[tuple[str, str | list[s
         if msg["msg_type"] != "input_request":
             continue
         c = msg["content"]
-        asked.append(Asked(c.get("prompt", ""), bool(c.get("password"))))
-        reply = reply_to(c.get("prompt", ""))
+        asked.append(Asked(c.get("prompt"), c.get("password")))
+        reply = reply_to(str(c.get("prompt")))
         send_input(nb, "" if reply is None else reply, msg)
+        # Answered first, so the kernel is not left waiting: then both fields must be there.
+        assert isinstance(c.get("prompt"), str) and isinstance(c.get("password"), bool), \
+            f"an input_request without a str prompt and a bool password: {c!r}"
         assert reply is not None, f"unexpected question: {c!r}; asked so far: {asked}"
         assert len(asked) <= max_questions, f"asked {len(asked)} questions: {asked}"
     return Answered(cell.result(timeout=max(d.remaining(), 10)), asked)

@@ -1,5 +1,10 @@
 """Cells run in a PTY: shell text as written, output as coalesced streams, the terminal's
-environment, exit statuses, the login requirement (issue 2, items 5, 6, 8)."""
+environment, exit statuses, the login requirement (issue 2, items 5, 6, 8). Output and exit
+statuses are tested on both targets (local and SSH: targets.py), the rest on the local one.
+
+Over SSH the exit status arrives before the last data, and the channel is read until it closes:
+the tests of complete output show that nothing is lost there.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,15 @@ import re
 import time
 
 from harness import LOCAL, PLAIN
+from ssh_kernel import finish
+from targets import (  # noqa: F401  (fixtures are used by name)
+    nb,
+    no_questions,
+    ssh,
+    ssh_kernelspec,
+    ssh_servers,
+    target,
+)
 
 
 def test_echo(local):
@@ -15,10 +29,15 @@ def test_echo(local):
     assert res.lines == ["hi"], res.describe()
 
 
-def test_first_cell_of_a_login_kernel_logs_in_and_runs(notebook):
-    nb = notebook(LOCAL)
-    res = nb.ok("echo first-cell")
-    assert res.lines[-1] == "first-cell", res.describe()
+def test_first_cell_of_a_login_kernel_logs_in_and_runs(target):
+    """The kernelspec installed with `--login TARGET --no-header`: its first cell logs in (asking
+    nothing) and runs, with no header."""
+    nb = target.login_kernel()
+    res = no_questions(nb, "echo first-cell; whoami")
+    assert res.status == "ok" and res.lines[-2:] == ["first-cell", target.user], res.describe()
+    assert not res.displays, "--no-header: no header"
+    if target.ssh is not None:
+        assert nb.ok("echo $SSH_CONNECTION").text.split()[3] == str(target.ssh.h1.port)
 
 
 def test_plain_kernel_needs_login_first(plain):
@@ -78,15 +97,31 @@ def test_output_is_coalesced_and_complete(local):
     assert len(res.streams) < 200, f"{len(res.streams)} stream messages for 20000 lines"
 
 
-def test_output_streams_while_the_cell_runs(local):
+def test_output_streams_while_the_cell_runs(nb):
     """Output goes out as it arrives, not when the cell ends."""
-    cell = local.submit("echo early; sleep 3; echo late")
+    cell = nb.submit("echo early; sleep 3; echo late")
     t0 = time.monotonic()
     cell.wait_for_text("early", timeout=10)
     waited = time.monotonic() - t0
-    res = cell.result(timeout=30).ok()
+    assert "late" not in cell._text()
+    res = finish(cell, 15).ok()
     assert waited < 2, f"'early' arrived after {waited:.1f}s, with the end of the cell"
     assert res.lines == ["early", "late"]
+
+
+def test_all_output_arrives_before_the_cell_ends(nb):
+    """Every line, and the text after the last newline, before the idle."""
+    for _ in range(3):
+        res = nb.ok("seq 1 30000; printf 'last line without newline'")
+        assert res.lines[0] == "1" and res.lines[-2] == "30000", res.lines[-3:]
+        assert res.lines[-1] == "last line without newline"
+
+
+def test_big_output_then_exit_status(nb):
+    res = nb.run("head -c 2000000 /dev/zero | tr '\\0' 'y' | fold -w 100; exit 4", timeout=60)
+    res.failed()
+    assert res.text.count("y" * 100) == 20000
+    assert re.search(r"\b4\b", res.error_text)
 
 
 def test_stdout_and_stderr_merged_into_stdout(local):
@@ -136,9 +171,11 @@ def test_pagers_default_to_cat(notebook):
 # ---- exit status: one error output naming the status, reply status error
 
 
-def test_false_is_one_error(local):
-    res = local.run("false").failed()
+def test_false_is_one_error(nb):
+    res = nb.run("false").failed()
     assert res.output_types == ["error"], res.describe()
+    assert res.errors[0]["ename"] == "ExitStatus" and "exit status 1" in res.error_text, \
+        res.describe()
 
 
 def test_error_names_the_exit_status(local):

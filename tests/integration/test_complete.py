@@ -1,5 +1,7 @@
 """Completion, is_complete and inspect, done by the target's shell in the cell's context
-(issue 2, item 4)."""
+(issue 2, item 4). Completion from the context is tested on both targets (local and SSH:
+targets.py; the helper shell that answers is test_complete_helper.py's), the rest locally.
+is_complete is the kernel's own."""
 
 from __future__ import annotations
 
@@ -12,11 +14,17 @@ from pathlib import Path
 import pytest
 
 from harness import LOCAL, Notebook, completions_applied, plain_text
+from targets import (  # noqa: F401  (fixtures are used by name)
+    nb,
+    ssh,
+    ssh_kernelspec,
+    ssh_servers,
+    target,
+)
 
 
-def test_command_prefix(local):
-    local.ok("true")
-    r = local.complete("ech")
+def test_command_prefix(nb):
+    r = nb.complete("ech")
     assert r["status"] == "ok"
     assert "echo" in r["matches"]
     assert (r["cursor_start"], r["cursor_end"]) == (0, 3)
@@ -29,9 +37,9 @@ def test_completion_in_the_middle_of_a_line(local):
     assert "echo hi" in completions_applied(r, code), r
 
 
-def test_function_from_an_earlier_cell(local):
-    local.ok("myfunc_abc() { :; }")
-    assert "myfunc_abc" in local.complete("myfunc_a")["matches"]
+def test_function_from_an_earlier_cell(nb):
+    nb.ok("myfunc_abc() { :; }")
+    assert "myfunc_abc" in nb.complete("myfunc_a")["matches"]
 
 
 def test_alias_from_an_earlier_cell(local):
@@ -97,11 +105,14 @@ def test_cursor_pos_code_points_wide_chars(local):
     assert (r["cursor_start"], r["cursor_end"]) == (len(code) - 3, len(code)), r
 
 
-def test_completion_sees_the_cwd_of_the_context(local, tmp_path):
-    (tmp_path / "unique_name_zq.txt").write_text("")
-    local.ok(f"cd {tmp_path}")
+def test_completion_sees_the_cwd_of_the_context(nb):
+    """A directory made on the target by a cell: the completion is the target's."""
+    nb.ok("cd $(mktemp -d); touch unique_name_zq.txt")
     code = "cat unique_name_z"
-    assert "cat unique_name_zq.txt" in [a.rstrip() for a in completions_applied(local.complete(code), code)]
+    r = nb.complete(code)
+    assert "cat unique_name_zq.txt" in [a.rstrip() for a in completions_applied(r, code)], r
+    assert any(m.endswith("unique_name_zq.txt") for m in r["matches"]), r
+    nb.ok('rm -r "$PWD"')
 
 
 # ---- is_complete
@@ -156,7 +167,7 @@ def test_complete(shared, code):
 
 def test_is_complete_incomplete_has_indent(shared):
     r = shared.is_complete("if true; then")
-    assert isinstance(r.get("indent", ""), str)
+    assert r["status"] == "incomplete" and isinstance(r["indent"], str), r
 
 
 # ---- inspect

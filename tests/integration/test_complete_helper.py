@@ -18,25 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from harness import LOCAL, _alive, completions_applied, plain_text, wait_no_process
-from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
+from harness import _alive, completions_applied, plain_text, wait_no_process
+from targets import (  # noqa: F401  (fixtures are used by name)
+    nb,
     no_questions,
     ssh,
     ssh_kernelspec,
     ssh_servers,
+    target,
     wait_until,
 )
 
 HELPER = "bash --noprofile --norc -s sshpty-complete"
-
-
-@pytest.fixture(params=["local", "ssh"])
-def nb(request, notebook):
-    if request.param == "local":
-        nb = notebook(LOCAL)
-        nb.ok("true")
-        return nb
-    return request.getfixturevalue("ssh").login("h1-ops")
 
 
 @pytest.fixture

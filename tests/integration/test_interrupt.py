@@ -1,90 +1,90 @@
-"""Interrupt and the end of a cell (issue 2, item 10).
+"""Interrupt and the end of a cell, on the local target and over SSH (issue 2, item 10; issue 3
+item 7): the cell ends with Interrupted and nothing is left on the target, background jobs end
+with their cell, a kernel shut down mid-cell leaves nothing behind. Over SSH the target's
+processes are looked at on the host with `ps` (targets.Target.processes).
 
-Every test uses its own sleep duration, so pgrep never confuses one test's process with
-another's. A pattern matches the number and nothing longer (sleep 1000 but not sleep 10000).
+Every test uses its own sleep duration, so a test never mistakes another test's process for its
+own. A pattern matches the number and nothing longer (sleep 1000 but not sleep 10000).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 
-from harness import pgrep, wait_no_process, wait_process
+from harness import pgrep
+from targets import (  # noqa: F401  (fixtures are used by name)
+    interrupted,
+    nb,
+    no_questions,
+    sleeping,
+    ssh,
+    ssh_kernelspec,
+    ssh_servers,
+    ssh_target,
+    target,
+)
 
 
-def sleeping(n: int) -> str:
-    return rf"sleep {n}([^0-9]|$)"
+def test_interrupt_sleep(target):
+    interrupted(target, target.nb, "echo started; sleep 1000", sleeping(1000), limit=5)
+    assert target.nb.ok("echo after").lines == ["after"]
 
 
-def _interrupted(nb, code, pattern, limit, via_manager=False):
-    cell = nb.submit(code)
-    # Wait for the process itself, not for output: streaming has its own test.
-    wait_process(pattern, timeout=30)
-    time.sleep(0.2)
+def test_interrupt_via_kernel_manager(target):
+    interrupted(target, target.nb, "echo started; sleep 1001", sleeping(1001), limit=5,
+                via_manager=True)
+
+
+def test_interrupt_program_that_ignores_sigint(target):
+    interrupted(target, target.nb, "echo started; bash -c \"trap '' INT; sleep 1002\"",
+                sleeping(1002), limit=10)
+    assert target.nb.ok("echo after").lines == ["after"]
+
+
+def test_interrupt_keeps_context_from_before(target):
+    target.nb.ok("cd /tmp; before=yes")
+    interrupted(target, target.nb, "echo started; sleep 1003", sleeping(1003), limit=5)
+    assert target.nb.ok('pwd; echo "$before"').lines == ["/tmp", "yes"]
+
+
+def test_interrupt_sudo_sleep(ssh, ssh_kernelspec, notebook):
+    """SSH only (the local tests run as root, whose sudo asks nothing and can be signalled):
+    sudo's sleep runs as root, the login user cannot signal it; Ctrl-C through the PTY
+    (relayed by sudo) is what stops it."""
+    h1 = ssh_target(ssh, ssh_kernelspec, notebook)
+    h1.nb.ok(f"pw='{ssh.lab.password}'")
+    interrupted(h1, h1.nb, "echo started; printf '%s\\n' \"$pw\" | sudo -S -p '' sleep 1933",
+                sleeping(1933), limit=10, user="root")
+    assert h1.nb.ok("echo after").lines == ["after"]
+
+
+def test_interrupt_with_nothing_running(nb):
+    nb.ok("true")
+    reply = nb.interrupt()
+    assert reply["msg_type"] == "interrupt_reply" and reply["content"]["status"] == "ok", reply
+    assert nb.ok("echo fine").lines == ["fine"]
+
+
+def test_background_job_does_not_hold_the_cell_and_ends_with_it(target):
+    nb = target.nb
     t0 = time.monotonic()
-    if via_manager:
-        nb.km.interrupt_kernel()
-    else:
-        reply = nb.interrupt()
-        assert reply["msg_type"] == "interrupt_reply"
-        assert reply["content"].get("status", "ok") == "ok"
-    res = cell.result(timeout=limit + 20)
-    took = time.monotonic() - t0
-    assert took <= limit, f"interrupt took {took:.1f}s (limit {limit}s)"
-    res.failed()
-    assert re.search(r"interrupt", res.error_text, re.I), res.describe()
-    left = wait_no_process(pattern, timeout=1)
-    assert not left, f"still running after the interrupt: {left}"
-    return res
-
-
-def test_interrupt_sleep(local):
-    _interrupted(local, "echo started; sleep 1000", sleeping(1000), limit=5)
-    assert local.ok("echo after").lines == ["after"]
-
-
-def test_interrupt_via_kernel_manager(local):
-    _interrupted(local, "echo started; sleep 1001", sleeping(1001), limit=5, via_manager=True)
-
-
-def test_interrupt_program_that_ignores_sigint(local):
-    _interrupted(local, "echo started; bash -c \"trap '' INT; sleep 1002\"", sleeping(1002), limit=10)
-    assert local.ok("echo after").lines == ["after"]
-
-
-def test_interrupt_keeps_context_from_before(local):
-    local.ok("cd /tmp; before=yes")
-    _interrupted(local, "echo started; sleep 1003", sleeping(1003), limit=5)
-    assert local.ok('pwd; echo "$before"').lines == ["/tmp", "yes"]
-
-
-def test_interrupt_with_nothing_running(local):
-    local.ok("true")
-    assert local.interrupt()["content"].get("status", "ok") == "ok"
-    assert local.ok("echo fine").lines == ["fine"]
-
-
-def test_background_job_does_not_hold_the_cell_and_ends_with_it(local):
-    local.ok("true")
-    t0 = time.monotonic()
-    res = local.run("sleep 1004 & echo started", timeout=30)
+    res = nb.run("sleep 1004 & echo started", timeout=30)
     assert time.monotonic() - t0 < 10, "a background job held the cell open"
-    assert res.status == "ok" and "started" in res.text, res.describe()
-    left = wait_no_process(sleeping(1004), timeout=3)
+    assert res.status == "ok" and res.lines == ["started"], res.describe()
+    left = target.wait_gone(sleeping(1004), timeout=3)
     assert not left, f"background job survived its cell: {left}"
 
 
-def test_background_job_with_output_redirected(local):
-    local.ok("true")
-    res = local.run("sleep 1005 >/dev/null 2>&1 & echo started", timeout=30)
-    assert res.status == "ok"
-    assert not wait_no_process(sleeping(1005), timeout=3)
+def test_background_job_with_output_redirected(target):
+    res = target.nb.run("sleep 1005 >/dev/null 2>&1 & echo started", timeout=30)
+    assert res.status == "ok" and res.lines == ["started"], res.describe()
+    assert not target.wait_gone(sleeping(1005), timeout=3)
 
 
 def test_nohup_survives(local):
-    local.ok("true")
+    """Local: a nohup'd job outlives its cell and the next one."""
     pids = []
     try:
         res = local.run("nohup sleep 1006 >/dev/null 2>&1 & echo started", timeout=30)
@@ -104,21 +104,31 @@ def test_nohup_survives(local):
                 pass
 
 
-def test_kernel_shutdown_mid_cell_leaves_nothing(notebook):
-    from harness import LOCAL
-
-    nb = notebook(LOCAL)
-    nb.submit("echo started; sleep 1007")
-    wait_process(sleeping(1007), timeout=30)
-    nb.close()  # shutdown_request while the cell runs; close() fails on leftovers
-    assert not wait_no_process(sleeping(1007), timeout=3)
+def test_kernel_shutdown_mid_cell_leaves_nothing(target):
+    nb = target.login_kernel()
+    nb.submit("echo started; sleep 1007")  # the first cell: it logs in, then runs
+    target.wait_running(sleeping(1007), timeout=30)
+    nb.close()  # shutdown_request while the cell runs; close() fails on local leftovers
+    assert not target.wait_gone(sleeping(1007), timeout=5 if target.ssh else 3)
 
 
-def test_kernel_shutdown_mid_cell_ending_a_sigint_ignoring_program(notebook):
-    from harness import LOCAL
-
-    nb = notebook(LOCAL)
+def test_kernel_shutdown_mid_cell_ending_a_sigint_ignoring_program(target):
+    nb = target.login_kernel()
     nb.submit("bash -c \"trap '' INT; sleep 1008\"")
-    wait_process(sleeping(1008), timeout=30)
+    target.wait_running(sleeping(1008), timeout=30)
     nb.close()
-    assert not wait_no_process(sleeping(1008), timeout=3)
+    assert not target.wait_gone(sleeping(1008), timeout=5 if target.ssh else 3)
+
+
+def test_sh_host_interrupt_and_header(ssh, notebook):
+    """A host without bash (busybox sh only): the interrupt, the context kept, the header."""
+    bb = ssh.kernel()
+    res = no_questions(bb, "%login h1-bb")
+    assert res.status == "ok", res.describe()
+    on_bb = ssh_target(ssh, "", notebook, alias="h1-bb", user="sshpty-bb")
+    bb.ok("cd /tmp; export BEFORE=yes")
+    interrupted(on_bb, bb, "echo started; sleep 1937", sleeping(1937), limit=5)
+    assert bb.ok('pwd; echo "$BEFORE"').lines == ["/tmp", "yes"]
+    res = bb.ok("cd /")
+    heads = [m["content"] for m in res.displays]
+    assert heads and "sshpty-bb@127.0.0.1" in heads[0]["data"]["text/plain"], res.describe()

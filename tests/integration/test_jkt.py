@@ -1,7 +1,8 @@
-"""jupyter_kernel_test's conformance suite against a kernelspec installed with
-`--login local --no-header` (issue 2, "What it must show").
+"""jupyter_kernel_test's conformance suite on both targets (issue 2 and issue 3, "What it must
+show"): a kernelspec installed with `--login local --no-header` (SshptyLocalKernelTests) and
+one installed with `--login h1-ops --no-header` (SshptySshKernelTests), with the same samples
+(Samples) and the same expected skips:
 
-Expected skips (also said in the README):
 - execute_stderr: a PTY merges stdout and stderr into one stream, as a terminal does.
 - execute_result, display_data: a shell has no values or rich displays to return.
 - pager: the kernel sets PAGER=cat; nothing is sent as a pager payload.
@@ -9,24 +10,33 @@ Expected skips (also said in the README):
   tail, range and search.
 - clear_output: the suite wants a clear_output message, which a terminal has no notion of.
 - iopub_welcome (a separate class, not subclassed): IOPub is a PUB socket, not XPUB.
+
+jupyter_kernel_test starts the kernel in setUpClass, outside pytest's fixtures, so each class
+sets up what the fixtures would: the test HOME every kernel of ours gets (harness.TEST_HOME);
+for SSH, h1 on the shared lab (ssh_kernel.shared_sshd), a client HOME with its aliases, and the
+kernel started with that HOME and the lab's agent.
 """
 
 from __future__ import annotations
 
-import jupyter_kernel_test
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from unittest import SkipTest
 
+import jupyter_kernel_test
 from jupyter_client.manager import start_new_kernel
 
+import sshd_harness
 from harness import LOCAL, kernel_env
+from ssh_kernel import (FAST, SSH_KERNEL, install_ssh_kernelspec, restore_jupyter_path,
+                        shared_sshd)
 
 
-class SshptyLocalKernelTests(jupyter_kernel_test.KernelTests):
-    kernel_name = LOCAL
+class Samples:
+    """What the suite runs, the same on every target (not a TestCase: it runs nothing)."""
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        # As the suite does, plus the test HOME every kernel of ours gets (harness.TEST_HOME).
-        cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, env=kernel_env())
     language_name = "bash"
     file_extension = ".sh"
 
@@ -40,3 +50,43 @@ class SshptyLocalKernelTests(jupyter_kernel_test.KernelTests):
     code_generate_error = "false"
     code_inspect_sample = "echo"
     code_clear_output = ""
+
+
+class SshptyLocalKernelTests(Samples, jupyter_kernel_test.KernelTests):
+    kernel_name = LOCAL
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        # As the suite does, plus the test HOME every kernel of ours gets (harness.TEST_HOME).
+        cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, env=kernel_env())
+
+
+class SshptySshKernelTests(Samples, jupyter_kernel_test.KernelTests):
+    kernel_name = SSH_KERNEL
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        if os.geteuid() != 0:
+            raise SkipTest(sshd_harness.NOT_ROOT_REASON)
+        h1 = shared_sshd("h1")
+        cls._tmp = Path(tempfile.mkdtemp(prefix="sshpty-jkt-"))
+        cfg = h1.lab.ssh_config_for(cls._tmp / "home", [h1], options=dict(FAST))
+        cls._old_path = install_ssh_kernelspec(cls._tmp / "prefix")
+        try:
+            cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, env=cfg.env(),
+                                              startup_timeout=30)
+        except BaseException:
+            cls._cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        try:
+            super().tearDownClass()
+        finally:
+            cls._cleanup()
+
+    @classmethod
+    def _cleanup(cls) -> None:
+        restore_jupyter_path(cls._old_path)
+        shutil.rmtree(cls._tmp, ignore_errors=True)

@@ -1,12 +1,22 @@
-"""Magics (issue 2, item 5) and the per-cell header (item 9)."""
+"""Magics (issue 2, item 5) and the per-cell header (item 9). %login/%logout, %status, %timeout
+and the header are tested on both targets (local and SSH: targets.py), the rest on the local
+one (a magic is the kernel's own, whatever the target)."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 import socket
 import time
+
+from ssh_kernel import finish
+from targets import (  # noqa: F401  (fixtures are used by name)
+    sleeping,
+    ssh,
+    ssh_kernelspec,
+    ssh_servers,
+    target,
+)
 
 MAGICS = ["login", "logout", "status", "strict", "timeout", "header", "help", "lsmagic", "param"]
 
@@ -22,21 +32,38 @@ def test_logout_then_cell_says_how_to_log_in(local):
     assert "hi" not in res.lines
 
 
-def test_login_again_after_logout(local):
-    local.ok("%logout")
-    local.ok("%login local")
-    assert local.ok("echo back").lines == ["back"]
+def test_logout_then_login_starts_from_a_fresh_context(target):
+    nb = target.nb
+    nb.ok("cd /tmp; v=old")
+    nb.ok("%logout")
+    target.login(nb)
+    assert nb.ok('pwd; echo "[${v-}]"').lines == [target.start_dir, "[]"]
+    assert nb.ok("echo back").lines == ["back"]
 
 
-def test_status_shows_target_user_cwd_state_shell(local):
-    local.ok("cd /tmp")
-    res = local.ok("%status")
-    text = res.text + "".join(json.dumps(d["content"].get("data", {})) for d in res.displays)
-    assert "local" in text, text
-    assert getpass.getuser() in text, text
+def status_host(target) -> str:
+    """What %status says the host is: this machine's name, or the SSH host's name and address."""
+    if target.ssh is None:
+        return re.escape(target.host)
+    return rf"{re.escape(target.host)} \({re.escape(target.host)}:{target.ssh.h1.port}\)"
+
+
+def test_status_shows_target_host_user_cwd_state_shell_and_context(target):
+    nb = target.nb
+    nb.ok("cd /tmp")
+    res = nb.ok("%status")
+    text = res.text + "".join(json.dumps(d["content"]["data"]) for d in res.displays)
+    assert re.search(rf"^target: {re.escape(target.login_name)}$", text, re.M), text
+    assert re.search(rf"^host: {status_host(target)}$", text, re.M), text
+    assert re.search(rf"^user: {re.escape(target.user)}$", text, re.M), text
     assert "/tmp" in text, "the cwd carried by the context"
     assert "bash" in text, "the shell in use"
-    assert re.search(r"connect|logged in", text, re.I), "the connection state"
+    assert re.search(r"^state: connected since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", text, re.M), text
+    m = re.search(r"^context: ([0-9.]+) KiB", text, re.M)
+    assert m, text
+    nb.ok("filler=$(head -c 50000 /dev/zero | tr '\\0' f)")
+    m2 = re.search(r"^context: ([0-9.]+) KiB", nb.ok("%status").text, re.M)
+    assert m2 and float(m2.group(1)) >= float(m.group(1)) + 45, (m.group(0), m2)
 
 
 def test_status_before_login(plain):
@@ -97,14 +124,17 @@ def test_strict_does_not_leak_set_e_into_the_context(local):
 # ---- %timeout
 
 
-def test_timeout_interrupts_a_long_cell(local):
-    local.ok("%timeout 1")
+def test_timeout_interrupts_a_long_cell(target):
+    nb = target.nb
+    nb.ok("%timeout 1")
     t0 = time.monotonic()
-    res = local.run("sleep 10", timeout=30).failed()
+    res = finish(nb.submit("echo started; sleep 1934"), 30).failed()
     took = time.monotonic() - t0
     assert took < 6, f"a 1 s timeout ended the cell after {took:.1f}s"
+    assert res.errors[0]["ename"] == "Timeout", res.describe()
     assert re.search(r"time(d)? ?out", res.error_text, re.I), res.describe()
-    assert "ok" in local.ok("echo ok").text
+    assert not target.wait_gone(sleeping(1934), timeout=3)
+    assert nb.ok("echo ok").lines == ["ok"]
 
 
 def test_timeout_off(local):
@@ -151,24 +181,37 @@ def _header_parts(res):
     return first, [m for m in res.output_msgs if m["msg_type"] == "update_display_data"]
 
 
-def test_header_is_the_first_output_and_updated_at_the_end(plain):
-    plain.ok("%login local")
-    plain.ok("cd /tmp")
-    res = plain.run("echo body; (exit 213)")
+def header_host_ok(target, host: str) -> bool:
+    """The header's host: this machine's name (or localhost), or the SSH host's address."""
+    if target.ssh is None:
+        return host.split(".")[0] in (socket.gethostname().split(".")[0], "localhost")
+    return host == target.host
+
+
+def test_header_is_the_first_output_and_updated_at_the_end(target):
+    nb = target.login()  # a plain kernel: header on
+    res = nb.ok("cd /tmp")
+    first, _ = _header_parts(res)
+    assert first is not None and first["msg_type"] == "display_data", res.describe()
+    meta = first["content"]["metadata"]["sshpty"]
+    assert meta["target"] == target.login_name and meta["user"] == target.user, meta
+    assert header_host_ok(target, meta["host"]), meta
+    assert f"{target.user}@{meta['host']}" in first["content"]["data"]["text/plain"], first
+    res = nb.run("echo body; (exit 213)")
     assert res.status == "error"
     first, updates = _header_parts(res)
     assert first is not None and first["msg_type"] == "display_data", res.describe()
     display_id = first["content"]["transient"]["display_id"]
     assert display_id
     meta = first["content"]["metadata"]["sshpty"]
-    assert meta["user"] == getpass.getuser()
-    assert meta["host"] and meta["host"].split(".")[0] in (socket.gethostname().split(".")[0], "localhost")
+    assert meta["user"] == target.user
+    assert header_host_ok(target, meta["host"]), meta
     assert meta["cwd"] == "/tmp"
     assert meta["started"]
     assert updates, "no update_display_data at the end of the cell\n" + res.describe()
     last = updates[-1]["content"]
     assert last["transient"]["display_id"] == display_id
-    blob = json.dumps(last.get("data", {})) + json.dumps(last.get("metadata", {}))
+    blob = json.dumps(last["data"]) + json.dumps(last["metadata"])
     assert re.search(r"\b213\b", blob), f"the update does not carry the exit status: {blob}"
     assert "body" in res.text
 

@@ -1,22 +1,25 @@
 """Programs that wait for input (issue 5): the notebook asks through input_request, the
 answer goes into the PTY; sudo's own prompt is recognised by its per-cell marker and its
-password remembered; headless runs never hang. Local target (prompts, full-screen keys)
-and the SSH test host h1 (a real sudo that asks for sshpty-ops's password)."""
+password remembered; headless runs never hang. Local target (prompts, full-screen keys), both
+targets (vi, targets.py) and the SSH test host h1 (a real sudo that asks for sshpty-ops's
+password)."""
 
 from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from harness import PLAIN, pgrep, wait_no_process
-from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
-    all_iopub_text,
-    answering,
-    no_questions,
+from ssh_kernel import all_iopub_text, answering, no_questions
+from targets import (  # noqa: F401  (fixtures are used by name)
+    nb,
     ssh,
+    ssh_kernelspec,
     ssh_servers,
+    target,
 )
 
 HEADLESS_BOUND = 10  # s: a headless prompt ends the cell within this
@@ -73,14 +76,17 @@ def test_headless_prompt_ends_the_cell_with_an_error(local):
     assert local.ok("echo next").lines == ["next"]
 
 
-def test_vi_edits_and_saves_a_file(local, tmp_path):
-    f = tmp_path / "edited.txt"
-    a = answering(local, f"vi {f}", [("keys", ["ihello from vi<Esc>", ":wq<CR>"])], timeout=60)
+def test_vi_edits_and_saves_a_file(nb):
+    """vi on the target, driven by keys typed into its keys box."""
+    a = answering(nb, 'f=$(mktemp); vi "$f"', [("keys", ["ihello from vi<Esc>", ":wq<CR>"])],
+                  timeout=60)
     res = a.result.ok()
-    assert f.read_text() == "hello from vi\n"
     assert len(a.asked) == 2 and not any(q.password for q in a.asked)
     screens = [m["content"]["data"]["text/plain"] for m in res.displays]
     assert any("hello from vi" in s for s in screens), screens[-3:]
+    path = nb.ok('echo "$f"').text.strip()
+    assert Path(path).read_text() == "hello from vi\n"  # the SSH host is this machine
+    assert nb.ok('cat "$f"; rm -f "$f"').lines == ["hello from vi"]
 
 
 def test_less_quits_with_q(local):
@@ -260,9 +266,3 @@ def test_su_password_prompt_on_the_host(ssh, h1):
     assert [(q.prompt, q.password) for q in a.asked] == [("Password:", True)]
     assert a.result.ok().lines == ["su-ok"]
 
-
-def test_vi_over_ssh_edits_a_file(h1):
-    a = answering(h1, "f=$(mktemp); vi \"$f\"", [("keys", ["iover ssh<Esc>", ":wq<CR>"])],
-                  timeout=60)
-    a.result.ok()
-    assert h1.ok('cat "$f"; rm -f "$f"').lines == ["over ssh"]

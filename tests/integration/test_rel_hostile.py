@@ -3,10 +3,10 @@
 Already covered elsewhere: unsigned, wrongly signed and other-bytes-signed messages never run,
 malformed JSON and too few frames are dropped (test_signatures.py); unknown message types on
 shell (test_protocol.py); the ZMTP layer's bounds (2^40-byte frame header, a message over
-max_message, a million empty frames, bad flags, bad handshakes) in src/zmtp/tests.rs against
+max_message, a million empty frames, bad flags, bad handshakes) in crates/jupyter/src/zmtp/tests.rs against
 the socket type alone; forged context markers printed by a cell or catted from a file
-(test_context.py, test_ssh_context.py); a forged sudo prompt (test_prompts.py); malformed
-~/.ssh/config lines and Match blocks in the parser's unit tests (src/target/ssh/config.rs).
+(test_context.py, on both targets); a forged sudo prompt (test_prompts.py); malformed
+~/.ssh/config lines and Match blocks in the parser's unit tests (crates/targets/src/ssh/config.rs).
 
 Here, against a running kernel process (its RSS watched, the next cell answered): the ZMTP
 attacks on the shell port over raw TCP; a client vanishing mid-frame and mid-request; fields of
@@ -32,12 +32,14 @@ import pytest
 import zmq
 
 from harness import BIN, _alive, _kill, rss_kib
-from ssh_kernel import (  # noqa: F401  (fixtures are used by name)
-    all_iopub_text,
-    answering,
+from ssh_kernel import all_iopub_text, answering
+from targets import (  # noqa: F401  (fixtures are used by name; nb: a kernel on each target)
+    nb,
     no_questions,
     ssh,
+    ssh_kernelspec,
     ssh_servers,
+    target,
 )
 
 # RSS a kernel may gain from one attack (the attacks announce gigabytes and terabytes).
@@ -201,7 +203,7 @@ def test_wrong_types_are_rejected_never_run(kernel, tmp_path, content):
         for r in replies:
             i = r.index(b"<IDS|MSG>")
             reply = json.loads(r[i + 5])
-            assert reply.get("status") != "ok", f"answered ok: {reply}"
+            assert reply["status"] == "error", f"answered other than with an error: {reply}"
     finally:
         sock.close(linger=0)
 
@@ -286,16 +288,6 @@ def test_connection_file_readable_by_others_is_warned_about(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # What programs print
-
-
-@pytest.fixture(params=["local", "ssh"])
-def nb(request, notebook):
-    if request.param == "local":
-        from harness import LOCAL
-        k = notebook(LOCAL)
-        k.ok("true")
-        return k
-    return request.getfixturevalue("ssh").login("h1-ops")
 
 
 def test_escape_sequences_in_output_change_no_context_and_type_nothing(nb):

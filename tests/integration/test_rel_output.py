@@ -1,9 +1,9 @@
 """Reliability (issue 7, item 3): output integrity, on the local target and over SSH.
 
 Already covered elsewhere: large outputs line for line (test_output.py: seq 1 200000 and
-300000 locally; test_ssh_context.py: 2 MB then an exit status, and text after the last newline
-over SSH), stdout and stderr merged into one stream (test_cells.py), 50 MB through jupyter_server
-(test_server.py).
+300000 locally; test_cells.py: 2 MB then an exit status, and text after the last newline, on
+both targets), stdout and stderr merged into one stream (test_cells.py), 50 MB through
+jupyter_server (test_server.py).
 
 Here: a slow trickle whose every line reaches the client while the cell runs; binary output
 (the cell ends, invalid UTF-8 shows as U+FFFD, the next cell is clean); text after the last
@@ -11,10 +11,10 @@ newline on both targets; stdout/stderr interleaved line by line as a terminal sh
 client that stops reading IOPub for 2 s during `seq 1 300000`, which must still get every line
 and the final idle.
 
-The kernel's IOPub is its own ZMTP PUB (src/zmtp/publish.rs): each subscriber has a queue
+The kernel's IOPub is its own ZMTP PUB (crates/jupyter/src/zmtp/publish.rs): each subscriber has a queue
 bounded at 32 MiB (Limits::peer_queue_bytes); past that, that subscriber's messages are dropped
 (status messages excepted, which have a reserve of their own: see publish.rs). Stream output
-is paced to about 0.8 MB/s (src/execute/pacing.rs), so a 2 s stall queues at most a few MB:
+is paced to about 0.8 MB/s (crates/jupyter/src/pacing.rs), so a 2 s stall queues at most a few MB:
 well within the bound, and nothing may be lost.
 """
 
@@ -26,21 +26,16 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 import zmq
 
-from harness import LOCAL, plain_text
-from ssh_kernel import ssh, ssh_servers  # noqa: F401  (fixtures are used by name)
-
-
-@pytest.fixture(params=["local", "ssh"])
-def nb(request, notebook):
-    """A logged-in kernel on the local target or on h1 over SSH."""
-    if request.param == "local":
-        k = notebook(LOCAL)
-        k.ok("true")
-        return k
-    return request.getfixturevalue("ssh").login("h1-ops")
+from harness import plain_text
+from targets import (  # noqa: F401  (fixtures are used by name: a kernel on each target)
+    nb,
+    ssh,
+    ssh_kernelspec,
+    ssh_servers,
+    target,
+)
 
 
 def arrivals(cell, needle_of, count: int, timeout: float) -> list[str]:

@@ -1,6 +1,7 @@
 """Through a real jupyter_server with its default settings, as JupyterLab and Notebook users run
 the kernel (issue 4, "What it must show": a 50 MB cell produces no "IOPub data rate exceeded" and
-the full output file matches). See server_harness.py.
+the full output file matches; issue 11, item 9: the server's execution state stays busy while a
+cell runs, whatever else is asked meanwhile). See server_harness.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import LOCAL, PLAIN
+from harness import LOCAL, PLAIN, Deadline, plain_text
 from server_harness import JupyterServer
 from ssh_kernel import FAST, ssh_servers  # noqa: F401  (a fixture, used by name)
 
@@ -137,3 +138,72 @@ def test_50mb_cell_no_rate_exceeded_and_nothing_lost(kernel, figures):
         assert files and in_files == set(range(1, LINES + 1)), (
             f"the cell holds {len(in_cell)} lines and names no complete output file: "
             f"{[str(f) for f in files]}")
+
+
+def status_since(kernel, msg_id: str) -> list[tuple[str, str]]:
+    """(parent msg_type, state) of every IOPub status from MSG_ID's first on, as received."""
+    status = sorted((m for ms in kernel.by_parent.values() for m in ms
+                     if m["msg_type"] == "status"), key=lambda m: m["_received"])
+    first = next(i for i, m in enumerate(status) if m["parent_header"].get("msg_id") == msg_id)
+    return [(m["parent_header"].get("msg_type"), m["content"]["execution_state"])
+            for m in status[first:]]
+
+
+def test_a_completion_while_a_cell_runs_leaves_the_kernel_busy(kernel, tmp_path):
+    """jupyter_server takes the kernel's execution state (GET /api/kernels/<id>, what
+    JupyterLab shows and culling reads) from the IOPub status messages it sees, whatever request
+    they answer (but kernel_info, comm_info, interrupt, shutdown, debug: its
+    untracked_message_types): a completion, an inspection or an is_complete answered while a
+    cell runs must not make it say idle. The cell runs until the test lets it end, so no timing
+    decides anything; after each reply the state is read five times over a second, while the
+    cell still runs."""
+    go = tmp_path / "go"
+    cell = kernel.submit(f"echo started; while [ ! -e {go} ]; do sleep 0.1; done; echo finished")
+    msgs = kernel.by_parent[cell]
+
+    def cell_text() -> str:
+        return plain_text("".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream"))
+
+    def cell_done() -> bool:
+        return any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                   for m in msgs)
+
+    d = Deadline(30, "the cell to print 'started'")
+    while "started" not in cell_text():
+        assert not cell_done(), f"the cell ended early: {cell_text()!r}"
+        kernel.pump(min(d.check(cell_text), 0.2))
+    d = Deadline(10, "the server to say the running cell's kernel is busy")
+    while kernel.execution_state() != "busy":
+        kernel.pump(min(d.check(kernel.server.log_tail), 0.2))
+
+    requests = [("complete_request", {"code": "ech", "cursor_pos": 3}),
+                ("complete_request", {"code": "cat /et", "cursor_pos": 7}),
+                ("inspect_request", {"code": "echo", "cursor_pos": 4, "detail_level": 0}),
+                ("is_complete_request", {"code": "if true; then"}),
+                ("complete_request", {"code": "ech", "cursor_pos": 3})]
+    seen: list[str] = []
+    for msg_type, content in requests:
+        reply = kernel.request(msg_type, content, timeout=20)
+        want = "incomplete" if msg_type == "is_complete_request" else "ok"
+        assert reply["content"]["status"] == want, reply
+        if msg_type == "complete_request" and content["code"] == "ech":
+            assert "echo" in reply["content"]["matches"], reply
+        states = []
+        for _ in range(5):
+            kernel.pump(0.2)  # whatever the kernel published for the request is in by now
+            states.append(kernel.execution_state())
+        seen.append(f"after the {msg_type} reply: {states}")
+        assert not cell_done(), "the cell ended before the test let it"
+        assert states == ["busy"] * 5, (
+            "jupyter_server says the kernel is not busy while a cell runs:\n  " + "\n  ".join(seen)
+            + "\nIOPub status messages since the cell's, in order (parent type: state): "
+            + str(status_since(kernel, cell)))
+
+    go.write_text("")
+    d = Deadline(30, "the end of the cell")
+    while not cell_done():
+        kernel.pump(min(d.check(cell_text), 0.2))
+    assert cell_text().splitlines()[-1] == "finished", cell_text()
+    d = Deadline(10, "the server to say the kernel is idle after the cell")
+    while (state := kernel.execution_state()) != "idle":
+        kernel.pump(min(d.check(lambda: f"execution_state {state!r}"), 0.2))

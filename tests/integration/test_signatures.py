@@ -39,7 +39,7 @@ def _bad_execute(local, tmp_path, **frame_opts):
         for r in replies:
             i = r.index(b"<IDS|MSG>")
             content = json.loads(r[i + 5])
-            assert content.get("status") != "ok", f"bad message answered with status ok: {content}"
+            assert content["status"] == "error", f"bad message answered, not as an error: {content}"
     finally:
         sock.close(linger=0)
 

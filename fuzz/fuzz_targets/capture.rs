@@ -18,7 +18,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use context::demux::{Demux, Event, ctx_marker, end_marker, start_marker};
-use context::{capture, posix};
+use context::{capture, posix, quote};
 
 const NONCE: &str = "0123456789abcdef0123456789abcdef";
 const START_TAIL: &[u8] = b"4242;0\x1b\\";
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for (name, value) in posix::parse_export_p(payload) {
-        assert!(capture::is_name(&name), "not a shell name: {name:?}");
+        assert!(quote::is_name(&name), "not a shell name: {name:?}");
         // NUL cannot be in a shell string; the quoting drops it.
         if value.as_ref().is_some_and(|v| v.contains(&0)) {
             continue;

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::quote::is_name;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CaptureError {
     #[error(
@@ -114,8 +116,8 @@ pub fn parse(block: &[u8]) -> Result<Captured, CaptureError> {
             // `export -p` of a POSIX sh (hosts without bash): each variable kept in the
             // `declare -x` form bash mode keeps.
             b'X' => {
-                for (name, value) in super::posix::parse_export_p(rest) {
-                    let text = super::posix::declare_exported(&name, value.as_deref());
+                for (name, value) in crate::posix::parse_export_p(rest) {
+                    let text = crate::posix::declare_exported(&name, value.as_deref());
                     c.vars.insert(name, text);
                 }
             }
@@ -265,12 +267,6 @@ pub fn declared_flags(text: &[u8]) -> &[u8] {
     let rest = text.strip_prefix(b"declare -").unwrap_or_default();
     let sp = rest.iter().position(|&b| b == b' ').unwrap_or(0);
     &rest[..sp]
-}
-
-pub fn is_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]

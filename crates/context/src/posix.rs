@@ -3,8 +3,7 @@
 //! the context holds, so that the state kept in sh mode has the same shape as in bash mode.
 //! Pure: bytes in, bytes out.
 
-use super::capture::is_name;
-use super::script::ansi_c_quote;
+use crate::quote::{ansi_c_quote, is_name};
 
 /// One line of `export -p`: a name and its value (None: exported but unset, `export NAME`).
 pub type Exported = (String, Option<Vec<u8>>);

@@ -13,8 +13,10 @@
 //! for the second stage ([`second_stage`]: definitions, the cell's code, the capture). The
 //! shell reads that with `read -s`, so the terminal does not echo it.
 
-use super::demux::{ctx_marker, end_marker, ready_marker, start_marker};
-use super::{CELL_OPTIONS, Context, Dialect, posix};
+use crate::demux::{ctx_marker, end_marker, ready_marker, start_marker};
+use crate::model::{CELL_OPTIONS, Context, Dialect, is_restored_name};
+use crate::posix;
+use crate::quote::ansi_c_quote;
 
 /// Run by the login shell of the target (any of sh, bash, fish, tcsh: one `exec`, single
 /// quotes only). `head -c` reads in blocks. `read -n` matters: without a count, bash's
@@ -47,25 +49,6 @@ const TERMINAL_ON: &str = "stty echo icanon isig iexten ixon icrnl 2>/dev/null\n
 const DEFAULTS: &str = r#": "${LANG:=C.UTF-8}" "${PAGER:=cat}" "${GIT_PAGER:=cat}" "${SYSTEMD_PAGER:=cat}" "${MANPAGER:=cat}"
 export LANG PAGER GIT_PAGER SYSTEMD_PAGER MANPAGER
 "#;
-
-/// Quote bytes for bash as `$'…'`: exact for every byte but NUL (which bash strings
-/// cannot hold; callers strip it).
-pub fn ansi_c_quote(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 8);
-    out.extend_from_slice(b"$'");
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\'' => out.extend_from_slice(b"\\'"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            0 => {}
-            0x01..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-            _ => out.push(b),
-        }
-    }
-    out.push(b'\'');
-    out
-}
 
 /// The capture function: prints the state framed by the nonce. Builtins only and one
 /// call each for all variables (`declare -p`) and all functions (`declare -F` for the
@@ -166,7 +149,7 @@ pub fn restore_state(ctx: &Context) -> Vec<u8> {
 fn gone_exports(ctx: &Context) -> Vec<&str> {
     ctx.login_exported
         .iter()
-        .filter(|n| !ctx.vars.contains_key(*n) && super::is_restored_name(n))
+        .filter(|n| !ctx.vars.contains_key(*n) && is_restored_name(n))
         .map(String::as_str)
         .collect()
 }
@@ -378,11 +361,6 @@ pub fn become_payload(inner: &[u8], user: &str, sudo_marker: &str) -> Vec<u8> {
         b" -- bash --noprofile --norc -c 'eval \"$(cat)\" </dev/tty' <<< \"$__sshpty_inner\"\n",
     );
     p
-}
-
-/// Whether a captured function is the kernel's sudo wrapper.
-pub fn is_sudo_wrapper(name: &str, body: &[u8]) -> bool {
-    name == "sudo" && body.windows(8).any(|w| w == b"[sshpty:")
 }
 
 /// The payload run once at login, in an interactive login shell: capture what the

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use std::path::PathBuf;
 
-use super::{
+use crate::target::{
     BoxFuture, ExecOutput, Exit, PipeProcess, Progress, PtyCommand, PtyInput, PtyProcess, Target,
     TargetError, TargetInfo, copy_with_progress, local_file,
 };

@@ -13,7 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, timeout_at};
 
-use context::script::{ansi_c_quote, restore};
+use context::quote::ansi_c_quote;
+use context::script::restore;
 use context::{Context, Dialect};
 use targets::{PipeProcess, Target};
 

@@ -405,7 +405,7 @@ fn between<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str> {
     Some(&text[from..end])
 }
 
-/// The bytes of the `$'…'` string `quoted` starts with (the escapes `script::ansi_c_quote`
+/// The bytes of the `$'…'` string `quoted` starts with (the escapes `quote::ansi_c_quote`
 /// and `script::armored` write), and how many bytes it took.
 fn ansi_c_unquote(quoted: &[u8]) -> (Vec<u8>, usize) {
     assert!(quoted.starts_with(b"$'"), "not a $'…' string");

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::command::SocketType;
 use super::frame::Event;
 use super::peer::{self, Connected, Outgoing, PeerError, PeerLabel, PeerSlot, common_command};
-use super::{Limits, SendError};
+use super::socket::{Limits, SendError};
 
 /// Listen on `ip:port` (0 picks a free port) and echo until the returned task is
 /// aborted; aborting it also disconnects every heartbeat peer. Returns the port

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::command::{self, Command, CommandError, SocketType};
 use super::frame::{self, DecodeError, Decoder, Event, FrameLimits};
 use super::greeting::{self, GREETING_LEN, GREETING_PREFIX_LEN, GreetingError};
-use super::{Limits, SendError};
+use super::socket::{Limits, SendError};
 
 /// The brief's bound on greeting + READY exchange; a peer that stalls there is
 /// holding one of `max_peers` slots for nothing.

@@ -18,7 +18,7 @@ use super::frame::Event;
 use super::peer::{
     self, Connected, OutQueue, Outgoing, PeerError, PeerLabel, PeerSlot, common_command, lock,
 };
-use super::{Limits, SendError};
+use super::socket::{Limits, SendError};
 
 /// Bytes a subscriber's queue may hold beyond `peer_queue_bytes` for
 /// [`Publisher::publish_status`]: some 2 000 status messages.

@@ -17,7 +17,7 @@ use super::frame::Event;
 use super::peer::{
     self, Connected, OutQueue, Outgoing, PeerError, PeerLabel, PeerSlot, common_command, lock,
 };
-use super::{Identity, Limits, SendError};
+use super::socket::{Identity, Limits, SendError};
 
 /// Messages read but not yet taken by `recv`. When it is full, peer readers stop
 /// reading, so a flood turns into TCP backpressure on the flooding peer instead

@@ -11,8 +11,8 @@ use russh::{Channel, ChannelMsg, MethodKind};
 use zeroize::Zeroizing;
 
 use super::config::{HostConfig, StrictHostKeyChecking};
+use super::error::{Ask, SshError};
 use super::known_hosts::{self, HostKey, Verdict};
-use super::{Ask, SshError};
 
 /// What the host-key check decided, kept for the error message when it refused.
 #[derive(Debug, Clone)]

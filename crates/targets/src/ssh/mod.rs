@@ -3,7 +3,10 @@
 
 pub mod config;
 mod connect;
+mod error;
 pub mod known_hosts;
+
+pub use error::{Ask, SshError};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,78 +18,12 @@ use russh::Pty;
 use russh::client::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    BoxFuture, ExecOutput, Exit, PipeProcess, PtyCommand, PtyInput, PtyProcess, Target,
-    TargetError, TargetInfo,
+use crate::target::{
+    BoxFuture, ExecOutput, Exit, PipeProcess, Progress, PtyCommand, PtyInput, PtyProcess, Target,
+    TargetError, TargetInfo, copy_with_progress, local_file,
 };
-use super::{Progress, copy_with_progress, local_file};
 use config::{HostConfig, LoginRequest};
 use connect::Client;
-
-/// Asks the user a question (through the cell's input_request); None when nobody can
-/// answer (allow_stdin false) or the cell was interrupted. The bool asks for a password box.
-pub type Ask = Arc<dyn Fn(String, bool) -> BoxFuture<'static, Option<String>> + Send + Sync>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SshError {
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    #[error("cannot connect to {addr}: no answer within ConnectTimeout ({secs} s)")]
-    TcpTimeout { addr: String, secs: u64 },
-    #[error("cannot connect to {addr}: {source}")]
-    Tcp {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("cannot connect to {label} through the jump host: {source}")]
-    Jump { label: String, source: russh::Error },
-    #[error("cannot connect to ProxyCommand {command:?}: {source}")]
-    ProxyCommand {
-        command: String,
-        source: std::io::Error,
-    },
-    #[error("cannot connect to ProxyCommand {command:?}: no pipes")]
-    ProxyPipes { command: String },
-    #[error(
-        "cannot connect to {label}: no SSH banner/key exchange within ConnectTimeout ({secs} s)"
-    )]
-    HandshakeTimeout { label: String, secs: u64 },
-    #[error("cannot connect to {label}: {source}")]
-    Handshake { label: String, source: russh::Error },
-    /// The host-key policy refused the server's key; `reason` names the key, the file and
-    /// line, and what to do.
-    #[error("{reason}")]
-    HostKey { reason: String },
-    #[error("authentication failed: {label}: {source}")]
-    Auth { label: String, source: russh::Error },
-    #[error("authentication failed: {label}: wrong passphrase for key {}", path.display())]
-    WrongPassphrase { label: String, path: PathBuf },
-    #[error(
-        "authentication failed: {label}: permission denied for {user} (tried: {})",
-        tried_methods(tried)
-    )]
-    PermissionDenied {
-        label: String,
-        user: String,
-        tried: Vec<&'static str>,
-    },
-    #[error(
-        "authentication failed: {label}: the server asks for a password or passphrase and this client cannot answer questions (no stdin); tried {} first. Use a key without passphrase or an agent for unattended runs",
-        if tried.is_empty() { "nothing".to_owned() } else { tried.join(", ") }
-    )]
-    NoStdin {
-        label: String,
-        tried: Vec<&'static str>,
-    },
-}
-
-fn tried_methods(tried: &[&str]) -> String {
-    if tried.is_empty() {
-        "nothing usable".to_owned()
-    } else {
-        tried.join(", ")
-    }
-}
 
 /// The PTY starts quiet so the runner script can be written into it unseen (see
 /// `context::script`): no echo, no canonical mode, no signal keys, no input mapping.

@@ -16,7 +16,7 @@ use jupyter_protocol::{
 };
 use tokio::sync::mpsc;
 
-use engine::execute::{Cell, Engine, Options};
+use engine::{Cell, Engine, Options};
 use jupyter::channels::{Iopub, Replier, Stdin};
 use jupyter::connection::{self, ConnectionError};
 use jupyter::wire::{self, Request, Session, Signer};
@@ -408,7 +408,7 @@ async fn executor(
     }
 }
 
-fn execute_reply(count: usize, outcome: engine::execute::Outcome) -> JupyterMessageContent {
+fn execute_reply(count: usize, outcome: engine::Outcome) -> JupyterMessageContent {
     let (status, error) = match outcome {
         Ok(()) => (ReplyStatus::Ok, None),
         Err(f) => (

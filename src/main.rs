@@ -6,8 +6,8 @@ use std::process::ExitCode;
 mod install;
 mod kernel;
 
-use engine::execute::Options;
-use engine::magics::LoginTarget;
+use engine::Options;
+use engine::magics::parse_target;
 use install::{InstallOptions, Location};
 
 const HELP: &str = "\
@@ -104,7 +104,7 @@ fn install(args: &[String]) -> ExitCode {
                 "--login" => {
                     let v = value(&mut it, a)?;
                     // Checked now, so a kernelspec never carries a login its kernel refuses.
-                    LoginTarget::parse(&v).map_err(|e| format!("--login {v}: {e}"))?;
+                    parse_target(&v).map_err(|e| format!("--login {v}: {e}"))?;
                     o.login = Some(v);
                 }
                 "--no-header" => o.header = false,
@@ -144,7 +144,7 @@ fn kernel(args: &[String]) -> ExitCode {
         let r = match a.as_str() {
             "--connection-file" | "-f" => value(&mut it, a).map(|v| file = Some(PathBuf::from(v))),
             "--login" => value(&mut it, a).and_then(|v| {
-                let target = LoginTarget::parse(&v).map_err(|e| format!("--login {v}: {e}"))?;
+                let target = parse_target(&v).map_err(|e| format!("--login {v}: {e}"))?;
                 opts.login = Some(target);
                 Ok(())
             }),

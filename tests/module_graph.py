@@ -136,11 +136,40 @@ def reexports(mods: dict[tuple[str, ...], Path]) -> dict[tuple[tuple[str, ...], 
     return out
 
 
+def expand_groups(text: str) -> str:
+    """`use a::{b, c::{d, e}};` written as one `use` per leaf, so each path resolves."""
+
+    def leaves(prefix: str, body: str) -> list[str]:
+        out, depth, item = [], 0, ""
+        for c in body + ",":
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+            if c == "," and depth == 0:
+                item = item.strip()
+                if "{" in item:
+                    head, _, rest = item.partition("{")
+                    out += leaves(prefix + head, rest.rsplit("}", 1)[0])
+                elif item:
+                    out.append(prefix + item)
+                item = ""
+            else:
+                item += c
+        return out
+
+    def one(m: re.Match) -> str:
+        head, body = m.group(1), m.group(2)
+        return " ".join(f"use {leaf};" for leaf in leaves(head, body))
+
+    return re.sub(r"\buse\s+([A-Za-z_:]*::)\{((?:[^{}]|\{[^{}]*\})*)\}\s*;", one, text)
+
+
 def edges_of(mods: dict[tuple[str, ...], Path]) -> set[tuple[tuple[str, ...], tuple[str, ...]]]:
     edges = set()
     again = reexports(mods)
     for path, file in mods.items():
-        text = inline_modules_flattened(strip_tests(file.read_text()))
+        text = expand_groups(inline_modules_flattened(strip_tests(file.read_text())))
         text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
         for m in PATH.finditer(text):
             kind, rest = m.group(1), m.group(2)

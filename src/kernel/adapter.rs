@@ -10,7 +10,7 @@ use jupyter_protocol::{
     MediaType, Stdio, StreamContent, Transient, UpdateDisplayData,
 };
 
-use engine::execute::frontend::{self, Asker, BoxFuture, Output, Outputs, RequestId, Stream};
+use engine::frontend::{self, Asker, BoxFuture, Output, Outputs, RequestId, Stream};
 use jupyter::channels::{Iopub, Stdin};
 use jupyter::wire;
 

@@ -1,16 +1,41 @@
 //! The engine: runs notebook cells on targets and carries the shell context between them.
-//! It speaks to the world through `execute::frontend` (outputs, questions, events for a
-//! running cell) and knows nothing of Jupyter; the kernel binary adapts it.
+//! It speaks to the world through `frontend` (a request's outputs, its questions, events for
+//! a running cell) and knows nothing of Jupyter; the kernel binary adapts it.
 //!
-//! - `execute`: the engine itself: cells (`cell`), their output (`output`, `header`),
-//!   sudo's password, the shell started ahead (`warm`), completion.
-//! - `magics`: `%login`, `%status`, …: each magic's parsing and running, in a file of its own.
-//! - `shell_syntax`: is_complete for shell text.
-//! - `history`: the input history.
-//! - `size`: byte sizes as users write and read them.
+//! From the top: `run.rs` a request's course (magics, then shell text; completion;
+//! shutdown), `magics/` each magic's parsing and running, `shell.rs` shell text on a host
+//! and `conclude`, `session.rs` the shared state and handles (`Engine`). Below them:
+//! `cell.rs` one payload in a PTY (markers, rendering, prompts, interrupt), `output.rs`,
+//! `header.rs` and `display.rs` what a cell shows, `hosts.rs` the hosts and settings,
+//! `failure.rs` why a request fails, `sudo.rs` sudo passwords, `warm.rs` the next cell's
+//! shell started ahead, `complete.rs` completion and inspection, `motion.rs`, `nonce.rs`,
+//! `history.rs`, `shell_syntax.rs` (is_complete), `size.rs` (byte sizes).
 
-pub mod execute;
+pub mod cell;
+pub mod complete;
+pub mod display;
+mod failure;
+#[cfg(test)]
+mod fake;
+pub mod frontend;
+pub mod header;
 pub mod history;
+pub mod hosts;
 pub mod magics;
+mod motion;
+pub mod nonce;
+pub mod output;
+mod run;
+mod session;
+mod shell;
 pub mod shell_syntax;
 pub mod size;
+pub mod sudo;
+#[cfg(test)]
+mod tests;
+mod warm;
+
+pub use failure::{Failure, HOW_TO_LOGIN, MagicError, Outcome, Stage};
+pub use hosts::{Condition, Host, Hosts, Login, Settings};
+pub use run::Cell;
+pub use session::{Engine, Options, State};

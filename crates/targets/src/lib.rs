@@ -3,9 +3,11 @@
 //! model, rendering, prompts — is the same for every target.
 
 pub mod local;
+mod login;
 pub mod ssh;
 mod target;
 
+pub use login::{LOCAL, LoginTarget};
 pub use target::{
     BoxFuture, ExecOutput, Exit, PipeProcess, Progress, PtyCommand, PtyInput, PtyProcess, Target,
     TargetError, TargetInfo, copy_with_progress,

@@ -36,5 +36,6 @@ mod term;
 mod text;
 
 pub use renderer::{Renderer, ScreenSnapshot};
+pub use screen::html_escape;
 pub use style::{Color, Style};
 pub use term::MAX_LOGICAL_LINE;

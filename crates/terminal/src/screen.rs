@@ -107,6 +107,14 @@ fn css(style: &Style, cursor: bool) -> String {
     s
 }
 
+/// Text made safe inside HTML: `&`, `<` and `>` escaped (the screen's, and any other
+/// text a display shows).
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s);
+    out
+}
+
 fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::MagicError;
+use crate::failure::MagicError;
 
 /// The arguments of one magic, and how to report their mistakes.
 pub struct Args<'a> {

@@ -2,10 +2,12 @@
 //! `sudo -i` is for in a terminal), the context carried.
 
 use super::args::is_user_name;
-use super::{Magic, Spec};
-use crate::execute::cell::Sink;
-use crate::execute::output::StreamOut;
-use crate::execute::{Engine, Failure, Outcome};
+use super::magic::{Magic, Spec};
+use crate::cell::Sink;
+use crate::failure::Failure;
+use crate::failure::Outcome;
+use crate::output::StreamOut;
+use crate::session::Engine;
 
 pub(super) const BECOME: Spec = Spec {
     name: "become",

@@ -9,24 +9,30 @@ use targets::Target;
 use targets::local::LocalTarget;
 use targets::ssh::config::LoginRequest;
 use targets::ssh::{Ask, SshTarget};
+use targets::{LOCAL, LoginTarget};
 
 use super::args::Args;
-use super::{Magic, MagicError, Spec};
-use crate::execute::cell::Sink;
-use crate::execute::cell::{self, RunSpec};
-use crate::execute::frontend::Request;
-use crate::execute::output::StreamOut;
-use crate::execute::{Condition, Engine, Failure, Host, Login, NullSink, Outcome, Stage};
+use super::magic::{Magic, Spec};
+use crate::cell::NullSink;
+use crate::cell::Sink;
+use crate::cell::{self, RunSpec};
+use crate::failure::MagicError;
+use crate::failure::Outcome;
+use crate::failure::{Failure, Stage};
+use crate::frontend::Request;
+use crate::hosts::{Condition, Host, Login};
+use crate::output::StreamOut;
+use crate::session::Engine;
 
 /// A login shell that waits for input or loops in its profile must not hold the cell.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The `%login` target meaning this machine.
-pub const LOCAL: &str = "local";
+const LOGIN_USAGE: &str =
+    "%login [-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o Key=Value]... [user@]HOST | local";
 
 pub(super) const LOGIN: Spec = Spec {
     name: "login",
-    usage: "%login [-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o Key=Value]... [user@]HOST | local",
+    usage: LOGIN_USAGE,
     description: "log in to HOST over SSH, or to this machine with `local`; later cells run there",
     parse: parse_login,
 };
@@ -42,35 +48,13 @@ pub(super) const LOGOUT: Spec = Spec {
     },
 };
 
-/// Where `%login` (or a kernelspec's `--login`) logs in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginTarget {
-    /// This machine (`local`).
-    Local,
-    /// A server over SSH, resolved through the SSH configuration as ssh does.
-    Ssh(LoginRequest),
-}
-
-impl LoginTarget {
-    /// What `--login TARGET` and `%login TARGET` take: `local`, `user@host`, `-p 2222 host`.
-    pub fn parse(text: &str) -> Result<LoginTarget, MagicError> {
-        target(&Args {
-            name: LOGIN.name,
-            usage: LOGIN.usage,
-            args: text.trim(),
-        })
-    }
-
-    /// The host's name in this kernel: `local`, `web1`, `ops@web1`.
-    pub fn name(&self) -> String {
-        match self {
-            LoginTarget::Local => LOCAL.to_owned(),
-            LoginTarget::Ssh(r) => match &r.user {
-                Some(u) => format!("{u}@{}", r.host),
-                None => r.host.clone(),
-            },
-        }
-    }
+/// What `--login TARGET` and `%login TARGET` take: `local`, `user@host`, `-p 2222 host`.
+pub fn parse_target(text: &str) -> Result<LoginTarget, MagicError> {
+    target(&Args {
+        name: "login",
+        usage: LOGIN_USAGE,
+        args: text.trim(),
+    })
 }
 
 fn parse_login(a: &Args) -> Result<Magic, MagicError> {
@@ -412,7 +396,7 @@ impl Engine {
         bootstrap: &str,
         dialect: Dialect,
     ) -> Result<Result<(Context, String), (String, bool)>, Failure> {
-        let nonce = crate::execute::new_nonce();
+        let nonce = crate::nonce::new_nonce();
         let (cols, rows) = {
             let st = self.state();
             (st.settings.cols, st.settings.rows)

@@ -23,7 +23,9 @@
 
 mod args;
 mod r#become;
+pub mod lines;
 pub mod login;
+mod magic;
 mod settings;
 mod status;
 mod sudo;
@@ -32,24 +34,17 @@ mod transfer;
 use std::collections::BTreeMap;
 
 pub use args::is_user_name;
-pub use login::{LOCAL, LoginTarget};
-pub use settings::help_text;
-pub use sudo::SudoCommand;
+pub use lines::split_magic_lines;
+pub use login::parse_target;
+pub use magic::{Magic, ParsedCell, Spec, SudoCommand};
 
-use crate::execute::cell::Sink;
-use crate::execute::frontend::Request;
-use crate::execute::output::StreamOut;
-use crate::execute::{Engine, Outcome};
+use crate::cell::Sink;
+use crate::failure::MagicError;
+use crate::failure::Outcome;
+use crate::frontend::Request;
+use crate::output::StreamOut;
+use crate::session::Engine;
 use args::Args;
-
-/// A magic: its name (after `%`), usage line and one-line description for `%help` and
-/// errors, and how its arguments are read.
-pub struct Spec {
-    pub name: &'static str,
-    pub usage: &'static str,
-    pub description: &'static str,
-    parse: fn(&Args) -> Result<Magic, MagicError>,
-}
 
 /// Every magic, in the order `%help` shows them.
 pub const KNOWN: &[Spec] = &[
@@ -72,67 +67,6 @@ pub const KNOWN: &[Spec] = &[
     transfer::DOWNLOAD,
 ];
 
-/// One magic line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Magic {
-    /// `%login [-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o Key=Value]... [user@]HOST | local`
-    Login(LoginTarget),
-    /// `%logout [HOST]`
-    Logout { host: Option<String> },
-    /// `%status`
-    Status,
-    /// `%hosts`
-    Hosts,
-    /// `%strict on|off`
-    Strict(bool),
-    /// `%timeout SECONDS|off`; `None` is off.
-    Timeout(Option<u64>),
-    /// `%header on|off`
-    Header(bool),
-    /// `%help`, `%lsmagic`
-    Help,
-    /// `%param NAME VALUE`
-    Param { name: String, value: String },
-    /// `%term COLSxROWS`
-    Term { cols: u16, rows: u16 },
-    /// `%output-limit SIZE|off`, in bytes; `None` is off.
-    OutputLimit(Option<u64>),
-    /// `%sudo ...`
-    Sudo(SudoCommand),
-    /// `%become [USER]` (root when not given, as with sudo), a valid user name.
-    Become(String),
-    /// `%unbecome`
-    Unbecome,
-    /// `%upload LOCAL REMOTE`
-    Upload { local: String, remote: String },
-    /// `%download REMOTE LOCAL`
-    Download { remote: String, local: String },
-}
-
-/// A cell split into its magics and the shell text after them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ParsedCell {
-    pub magics: Vec<Magic>,
-    /// The shell text after the magic lines (the whole cell when it has none), without the
-    /// blank lines that followed the magics; empty when there is nothing to run.
-    pub shell: String,
-}
-
-/// A magic line that cannot be run, with what to write instead.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MagicError {
-    /// `name` is what followed `%` (`%bash` for a `%%bash` line).
-    #[error("unknown magic %{name}; known magics: {}", known_names())]
-    Unknown { name: String },
-    /// `magic` is the name without `%`; `usage` its line from [`KNOWN`].
-    #[error("%{magic} {detail}: {usage}")]
-    Usage {
-        magic: &'static str,
-        usage: &'static str,
-        detail: String,
-    },
-}
-
 /// `%login, %logout, ...` for the unknown-magic error.
 fn known_names() -> String {
     KNOWN
@@ -142,40 +76,16 @@ fn known_names() -> String {
         .join(", ")
 }
 
-/// Splits a cell into its leading magic lines (without line ends) and the shell text after
-/// them, following the rules in the module documentation. With no magic line, the shell text
-/// is the whole cell, untouched.
-pub fn split_magic_lines(code: &str) -> (Vec<&str>, &str) {
-    let mut magics = Vec::new();
-    let mut rest = code.len();
-    let mut offset = 0;
-    for line in code.split_inclusive('\n') {
-        let content = line.strip_suffix('\n').unwrap_or(line);
-        let content = content.strip_suffix('\r').unwrap_or(content);
-        let trimmed = content.trim_start();
-        if content.starts_with('%') {
-            magics.push(content);
-            rest = offset + line.len();
-        } else if !(trimmed.is_empty() || trimmed.starts_with('#')) {
-            break;
-        }
-        offset += line.len();
+/// The `%help` output: a line per magic, its usage and what it does.
+pub fn help_text() -> String {
+    // Align the descriptions, except after the two very long usages.
+    const COLUMN: usize = 26;
+    let mut out = String::from("sshpty magics (a cell's first lines; the rest runs as shell):\n");
+    for spec in KNOWN {
+        let (usage, description) = (spec.usage, spec.description);
+        out.push_str(&format!("  {usage:<COLUMN$}  {description}\n"));
     }
-    if magics.is_empty() {
-        return (magics, code);
-    }
-    let mut shell = &code[rest..];
-    // Drop the blank lines between the magics and the shell text.
-    while let Some(end) = shell.find('\n') {
-        if !shell[..end].trim().is_empty() {
-            break;
-        }
-        shell = &shell[end + 1..];
-    }
-    if shell.trim().is_empty() {
-        shell = "";
-    }
-    (magics, shell)
+    out
 }
 
 /// Parses a cell: its magic lines, then the shell text. `params` are the `%param` values so
@@ -207,6 +117,7 @@ fn parse_line(line: &str, params: &BTreeMap<String, String>) -> Result<Magic, Ma
     let Some(spec) = KNOWN.iter().find(|s| s.name == name) else {
         return Err(MagicError::Unknown {
             name: name.to_string(),
+            known: known_names(),
         });
     };
     let args = args::substitute(args, params);
@@ -277,6 +188,7 @@ mod tests {
     use super::args::{split_words, substitute};
     use super::*;
     use proptest::prop_assert_eq;
+    use targets::LoginTarget;
     use targets::ssh::config::LoginRequest;
 
     fn parse(code: &str) -> Result<ParsedCell, MagicError> {
@@ -585,7 +497,10 @@ mod tests {
     #[test]
     fn unknown_magics() {
         let (e, text) = error("%foo bar");
-        assert_eq!(e, MagicError::Unknown { name: "foo".into() });
+        assert!(
+            matches!(&e, MagicError::Unknown { name, .. } if name == "foo"),
+            "{e:?}"
+        );
         assert!(
             text.starts_with("unknown magic %foo; known magics: %login, %logout, %status"),
             "{text}"
@@ -594,15 +509,16 @@ mod tests {
             assert!(text.contains(&format!("%{name}")), "{text} lacks {name}");
         }
         let (e, text) = error("%%bash\necho hi");
-        assert_eq!(
-            e,
-            MagicError::Unknown {
-                name: "%bash".into()
-            }
+        assert!(
+            matches!(&e, MagicError::Unknown { name, .. } if name == "%bash"),
+            "{e:?}"
         );
         assert!(text.starts_with("unknown magic %%bash;"), "{text}");
         let (e, _) = error("%");
-        assert_eq!(e, MagicError::Unknown { name: "".into() });
+        assert!(
+            matches!(&e, MagicError::Unknown { name, .. } if name.is_empty()),
+            "{e:?}"
+        );
     }
 
     #[test]

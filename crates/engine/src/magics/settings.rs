@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use super::args::{Args, is_name};
-use super::{KNOWN, Magic, MagicError, Spec};
-use crate::execute::cell::Sink;
-use crate::execute::output::StreamOut;
-use crate::execute::{Engine, MAX_TERM_SIDE};
+use super::magic::{Magic, Spec};
+use crate::cell::Sink;
+use crate::failure::MagicError;
+use crate::hosts::MAX_TERM_SIDE;
+use crate::output::StreamOut;
+use crate::session::Engine;
 
 pub(super) const STRICT: Spec = Spec {
     name: "strict",
@@ -108,18 +110,6 @@ impl Engine {
             None => "output limit off: every line goes to the notebook\n".to_owned(),
         });
     }
-}
-
-/// The `%help` output: a line per magic, its usage and what it does.
-pub fn help_text() -> String {
-    // Align the descriptions, except after the two very long usages.
-    const COLUMN: usize = 26;
-    let mut out = String::from("sshpty magics (a cell's first lines; the rest runs as shell):\n");
-    for spec in KNOWN {
-        let (usage, description) = (spec.usage, spec.description);
-        out.push_str(&format!("  {usage:<COLUMN$}  {description}\n"));
-    }
-    out
 }
 
 fn parse_timeout(a: &Args) -> Result<Magic, MagicError> {

@@ -1,7 +1,7 @@
 //! `%status` and `%hosts`: where cells run, as whom, in which state, with which options.
 
-use super::{Magic, Spec};
-use crate::execute::Engine;
+use super::magic::{Magic, Spec};
+use crate::session::Engine;
 
 pub(super) const STATUS: Spec = Spec {
     name: "status",
@@ -32,7 +32,7 @@ impl Engine {
             set.rows
         );
         let Some(h) = st.hosts.current() else {
-            return format!("target: none ({})\n{opts}", crate::execute::HOW_TO_LOGIN);
+            return format!("target: none ({})\n{opts}", crate::failure::HOW_TO_LOGIN);
         };
         let i = h.target.info();
         let c = &h.context;
@@ -60,7 +60,7 @@ impl Engine {
     pub(super) fn hosts_text(&self) -> String {
         let st = self.state();
         if st.hosts.is_empty() {
-            return format!("no hosts: {}\n", crate::execute::HOW_TO_LOGIN);
+            return format!("no hosts: {}\n", crate::failure::HOW_TO_LOGIN);
         }
         st.hosts
             .iter()

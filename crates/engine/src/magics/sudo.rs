@@ -3,10 +3,14 @@
 //! is `execute::sudo`.
 
 use super::args::{Args, is_name};
-use super::{Magic, MagicError, Spec};
-use crate::execute::cell::Sink;
-use crate::execute::output::StreamOut;
-use crate::execute::{Engine, Failure, Outcome, sudo};
+use super::magic::{Magic, Spec, SudoCommand};
+use crate::cell::Sink;
+use crate::failure::Failure;
+use crate::failure::MagicError;
+use crate::failure::Outcome;
+use crate::output::StreamOut;
+use crate::session::Engine;
+use crate::sudo;
 
 pub(super) const SUDO: Spec = Spec {
     name: "sudo",
@@ -14,19 +18,6 @@ pub(super) const SUDO: Spec = Spec {
     description: "forget the sudo password, turn its cache on or off, or take it from a command or variable",
     parse,
 };
-
-/// `%sudo ...`
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SudoCommand {
-    /// `%sudo forget`: drop the remembered password.
-    Forget,
-    /// `%sudo cache on|off`
-    Cache(bool),
-    /// `%sudo password-from-command 'CMD'`: CMD, run on the kernel's machine, prints it.
-    PasswordFromCommand(String),
-    /// `%sudo password-from-env NAME`
-    PasswordFromEnv(String),
-}
 
 fn parse(a: &Args) -> Result<Magic, MagicError> {
     let (sub, rest) = a.split_first();

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Magic, Spec};
-use crate::execute::cell::Sink;
-use crate::execute::frontend::{Display, Output, Outputs, Request};
-use crate::execute::output::StreamOut;
-use crate::execute::{Engine, Failure, Outcome};
+use super::magic::{Magic, Spec};
+use crate::cell::Sink;
+use crate::failure::Failure;
+use crate::failure::Outcome;
+use crate::frontend::{Display, Output, Outputs, Request};
+use crate::output::StreamOut;
+use crate::session::Engine;
 
 pub(super) const UPLOAD: Spec = Spec {
     name: "upload",

@@ -9,7 +9,14 @@ use context::Context;
 use targets::Target;
 use tokio::sync::watch;
 
-use super::{DEFAULT_COLS, DEFAULT_ROWS, Failure, complete, output};
+use crate::failure::Failure;
+use crate::{complete, output};
+
+/// The terminal size cells see unless `%term` says otherwise.
+pub const DEFAULT_COLS: u16 = 160;
+pub const DEFAULT_ROWS: u16 = 50;
+/// The largest terminal side: the terminal keeps a cols × rows grid in memory.
+pub const MAX_TERM_SIDE: u16 = 4096;
 
 /// Where a host's login stands.
 pub enum Login {

@@ -1,259 +1,31 @@
-//! Executing requests: cells (magics, then shell text on the current target), and the
-//! state they share (targets and their contexts, options, history).
+//! Shell text on the current host: the payload (a fresh shell's, or the second stage of
+//! the one started ahead), the sudo password it may use, the PTY run, and `conclude`, which
+//! keeps the captured context and turns how the shell ended into the outcome.
 
-pub mod cell;
-pub mod complete;
-mod failure;
-#[cfg(test)]
-mod fake;
-pub mod frontend;
-pub mod header;
-pub mod hosts;
-mod motion;
-pub mod output;
-pub mod sudo;
-#[cfg(test)]
-mod tests;
-pub(crate) mod warm;
-
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
-
-use crate::history::History;
-use cell::{CellResult, RunSpec, Sink, StopReason};
-use context::script;
-use context::{Context, Dialect};
-pub use failure::{Failure, HOW_TO_LOGIN, Stage};
-use frontend::{CellEvent, ForCell, Output, Request, RequestId};
-pub use hosts::{Condition, Host, Hosts, Login, Settings};
-use output::StreamOut;
+use context::{Context, Dialect, script};
 use targets::{Exit, Target};
+
+use crate::cell::{self, CellResult, RunSpec, StopReason};
+use crate::failure::Outcome;
+use crate::failure::{Failure, Stage};
+use crate::frontend::Request;
+use crate::header;
+use crate::nonce::new_nonce;
+use crate::output::StreamOut;
+use crate::session::Engine;
+use crate::{sudo, warm};
 
 /// Cells longer than this are sent whole to a fresh shell rather than as the second
 /// stage of a prepared one: a second stage is read a byte at a time (see
 /// `script::prepare_payload`), which costs more than a fresh start beyond a few KiB.
 const STAGED_CODE_MAX: usize = 4096;
 
-/// How long a completion or inspection waits for a login's environment to be read.
-const SETTLE_FOR_HELPERS: Duration = Duration::from_secs(3);
-
-/// Events a running cell may have waiting (keys typed faster than the program reads them
-/// are held here; beyond, they are refused).
-const CELL_EVENTS: usize = 256;
-/// The largest terminal side: the terminal keeps a cols × rows grid in memory.
-pub const MAX_TERM_SIDE: u16 = 4096;
-
-pub const DEFAULT_COLS: u16 = 160;
-pub const DEFAULT_ROWS: u16 = 50;
-
-/// A cell to run: its code, and how the request treats it.
-#[derive(Debug, Clone, Default)]
-pub struct Cell {
-    pub code: String,
-    /// Shows nothing and leaves no history (Jupyter's `silent`).
-    pub silent: bool,
-    pub store_history: bool,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// `--login TARGET`: log in at the first execute_request.
-    pub login: Option<crate::magics::LoginTarget>,
-    pub header: bool,
-    pub sudo_cache: bool,
-}
-
-pub type Outcome = Result<(), Failure>;
-
-pub struct State {
-    pub hosts: Hosts,
-    pub settings: Settings,
-    /// `%param` values, set in every host's context and replacing `{NAME}` in magics.
-    pub params: BTreeMap<String, String>,
-    pub sudo: sudo::SudoCache,
-    pub execution_count: usize,
-    pub history: History,
-    /// Configuration warnings already shown.
-    pub warned: std::collections::HashSet<String>,
-    pending_login: Option<crate::magics::LoginTarget>,
-}
-
-pub(crate) struct Inner {
-    state: Mutex<State>,
-    pub(crate) interrupt: watch::Sender<u64>,
-    /// Set at shutdown: the running cell's processes are killed at once.
-    pub(crate) kill: watch::Sender<bool>,
-    /// Whether a cell runs now, so shutdown can wait for it to be gone.
-    running: watch::Sender<bool>,
-    /// The next cell's shell, started ahead.
-    pub(crate) spare: Arc<warm::Spare>,
-    /// Where events for the running cell go, and the request it runs for.
-    cell_events: Mutex<Option<(RequestId, mpsc::Sender<CellEvent>)>>,
-}
-
-#[derive(Clone)]
-pub struct Engine {
-    pub(crate) inner: Arc<Inner>,
-}
-
 impl Engine {
-    pub fn new(opts: Options) -> Engine {
-        let (interrupt, _) = watch::channel(0);
-        let (kill, _) = watch::channel(false);
-        let (running, _) = watch::channel(false);
-        Engine {
-            inner: Arc::new(Inner {
-                state: Mutex::new(State {
-                    hosts: Hosts::default(),
-                    settings: Settings::new(opts.header),
-                    params: BTreeMap::new(),
-                    sudo: sudo::SudoCache::new(opts.sudo_cache),
-                    execution_count: 0,
-                    history: History::new(),
-                    warned: Default::default(),
-                    pending_login: opts.login,
-                }),
-                interrupt,
-                kill,
-                running,
-                spare: Arc::default(),
-                cell_events: Mutex::new(None),
-            }),
-        }
-    }
-
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock must not take the kernel down with it.
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Stop what runs now (Ctrl-C first; see `cell` for the escalation).
-    pub fn interrupt(&self) {
-        self.inner.interrupt.send_modify(|n| *n += 1);
-    }
-
-    /// An event for the running cell from outside its request (a live terminal's keys, its
-    /// size, a frontend attaching). Delivered only to the cell of the request it names, and
-    /// while that cell runs: one meant for a cell that ended (or has not started) is
-    /// dropped, so keys never reach a later program. A size outside 1..=4096 is refused
-    /// (the terminal keeps a grid of that size), and so is a burst beyond the bounded
-    /// queue. Returns whether the event was taken.
-    pub fn cell_event(&self, ev: ForCell) -> bool {
-        let side = |n: u16| (1..=MAX_TERM_SIDE).contains(&n);
-        if let CellEvent::Resize { cols, rows } = ev.event
-            && !(side(cols) && side(rows))
-        {
-            log::warn!("a terminal size out of range was refused: {:?}", ev.event);
-            return false;
-        }
-        let events = self
-            .inner
-            .cell_events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match events.as_ref() {
-            Some((id, tx)) if *id == ev.request => tx.try_send(ev.event).is_ok(),
-            _ => {
-                log::info!("dropped an event for a cell that is not running");
-                false
-            }
-        }
-    }
-
-    fn open_cell_events(&self, id: &RequestId) -> mpsc::Receiver<CellEvent> {
-        let (tx, rx) = mpsc::channel(CELL_EVENTS);
-        *self
-            .inner
-            .cell_events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((id.clone(), tx));
-        rx
-    }
-
-    fn close_cell_events(&self) {
-        *self
-            .inner
-            .cell_events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
-    /// Shutdown: kill what the running cell started (hang up, then SIGKILL to its
-    /// process group) and wait, boundedly, until it is gone.
-    pub async fn kill_running(&self) {
-        self.inner.kill.send_replace(true);
-        self.inner.spare.clear(None);
-        let mut running = self.inner.running.subscribe();
-        let _ = tokio::time::timeout(Duration::from_secs(3), running.wait_for(|r| !*r)).await;
-    }
-
-    /// Run a cell's code for `req`. Returns the execution count it used.
-    pub async fn execute(&self, cell: &Cell, req: &Request) -> (usize, Outcome) {
-        let store = cell.store_history && !cell.silent;
-        let count = {
-            let mut st = self.state();
-            if store {
-                st.execution_count += 1;
-                st.history.push(cell.code.clone());
-            }
-            st.execution_count
-        };
-        if !cell.silent {
-            req.outputs.emit(Output::Input {
-                code: cell.code.clone(),
-                count,
-            });
-        }
-        let mut out = StreamOut::new(req.outputs.as_ref(), cell.silent);
-        let outcome = self.run_code(cell, req, &mut out).await;
-        out.drain().await;
-        if store && !out.kept.is_empty() {
-            let kept = std::mem::take(&mut out.kept);
-            self.state().history.set_output(count, kept);
-        }
-        if let Err(f) = &outcome
-            && !cell.silent
-        {
-            req.outputs.emit(Output::Error {
-                ename: f.ename().to_owned(),
-                evalue: f.to_string(),
-            });
-        }
-        (count, outcome)
-    }
-
-    async fn run_code(&self, cell: &Cell, req: &Request, out: &mut StreamOut<'_>) -> Outcome {
-        let pending = self.state().pending_login.take();
-        if let Some(target) = pending {
-            self.login(&target, req, true, out).await?;
-        }
-        let params = self.state().params.clone();
-        let parsed = crate::magics::parse_cell(&cell.code, &params)?;
-        for m in parsed.magics {
-            // Magics that show or use the context wait for a login's to be read.
-            if matches!(
-                m,
-                crate::magics::Magic::Status
-                    | crate::magics::Magic::Hosts
-                    | crate::magics::Magic::Upload { .. }
-                    | crate::magics::Magic::Download { .. }
-            ) {
-                self.settle_login(out).await?;
-            }
-            self.magic(m, req, out).await?;
-        }
-        if parsed.shell.trim().is_empty() {
-            return Ok(());
-        }
-        self.settle_login(out).await?;
-        self.shell(req, cell.silent, &parsed.shell, out).await
-    }
-
     /// Run shell text on the current target.
-    async fn shell(
+    pub(crate) async fn shell(
         &self,
         req: &Request,
         silent: bool,
@@ -427,7 +199,7 @@ impl Engine {
 
     /// Start the next cell's shell on host `name` ahead of time (see `warm`): with the
     /// host's context restored in it, where a cell can use that (bash, not `%become`).
-    pub(super) fn prepare_spare(&self, name: &str, target: &Arc<dyn Target>) {
+    pub(crate) fn prepare_spare(&self, name: &str, target: &Arc<dyn Target>) {
         let st = self.state();
         let Some(h) = st
             .hosts
@@ -579,86 +351,4 @@ impl Engine {
             (None, Exit::Unknown(why)) => Err(Failure::EndUnknown { why: why.clone() }),
         }
     }
-
-    /// A kernelspec's `--login` normally happens at the first cell; a completion or
-    /// inspection asked before it logs in without questions (local, keys, agent). If that
-    /// needs a question, the login is left for the first cell, where it can be asked.
-    async fn login_for_helpers(&self) {
-        let Some(target) = self.state().pending_login.take() else {
-            return;
-        };
-        let req = Request::quiet();
-        let mut quiet = StreamOut::new(req.outputs.as_ref(), true);
-        if self.login(&target, &req, true, &mut quiet).await.is_err() {
-            self.state().pending_login = Some(target);
-        }
-    }
-
-    pub async fn complete(&self, code: &str, cursor_pos: usize) -> complete::Completion {
-        self.login_for_helpers().await;
-        let Some((target, ctx, helper)) = self.current_settled().await else {
-            return complete::Completion {
-                matches: Vec::new(),
-                cursor_start: cursor_pos,
-                cursor_end: cursor_pos,
-            };
-        };
-        complete::complete(&helper, &target, &ctx, code, cursor_pos).await
-    }
-
-    pub async fn inspect(&self, code: &str, cursor_pos: usize) -> Option<String> {
-        self.login_for_helpers().await;
-        let (target, ctx, helper) = self.current_settled().await?;
-        let word = complete::word_at(code, cursor_pos);
-        complete::inspect(&helper, &target, &ctx, word).await
-    }
-
-    /// The current host's context, once its login environment has been read (completion
-    /// and inspection wait for it; its notes and errors are left for the next cell).
-    async fn current_settled(&self) -> Option<(Arc<dyn Target>, Context, Arc<complete::Helper>)> {
-        let pending = {
-            let st = self.state();
-            st.hosts.current()?.reading()
-        };
-        if let Some(mut pending) = pending {
-            // The reading itself is bounded (LOGIN_TIMEOUT, per attempt), but a completion
-            // must not wait through a profile that hangs: past this it answers from the
-            // context as it is (empty until the reading ends).
-            let _ = tokio::time::timeout(SETTLE_FOR_HELPERS, pending.wait_for(|done| *done)).await;
-        }
-        self.current()
-    }
-
-    fn current(&self) -> Option<(Arc<dyn Target>, Context, Arc<complete::Helper>)> {
-        let st = self.state();
-        let h = st.hosts.current()?;
-        Some((h.target.clone(), h.context.clone(), h.helper.clone()))
-    }
-
-    /// Close every target (kernel shutdown).
-    pub async fn close_all(&self) {
-        self.inner.spare.clear(None);
-        let targets: Vec<Arc<dyn Target>> = {
-            let mut st = self.state();
-            st.hosts.take_all().into_iter().map(|h| h.target).collect()
-        };
-        for t in targets {
-            t.close().await;
-        }
-    }
-}
-
-/// A fresh per-cell nonce: 128 random bits, hex.
-pub fn new_nonce() -> String {
-    use rand::Rng;
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
-/// Discards output: the login capture's runner prints nothing the user needs.
-pub(crate) struct NullSink;
-impl Sink for NullSink {
-    fn text(&mut self, _: &str) {}
-    fn flush(&mut self) {}
 }

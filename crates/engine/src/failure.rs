@@ -7,10 +7,27 @@ use std::sync::Arc;
 use targets::ssh::SshError;
 use targets::{Exit, TargetError};
 
-use crate::magics::MagicError;
-
 /// What every "no target" message says: how to log in.
 pub const HOW_TO_LOGIN: &str = "no target to run on: log in first with %login local (this machine) or %login HOST (a server over SSH)";
+
+/// A magic line that cannot be run, with what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MagicError {
+    /// `name` is what followed `%` (`%bash` for a `%%bash` line); `known` lists the
+    /// magics there are.
+    #[error("unknown magic %{name}; known magics: {known}")]
+    Unknown { name: String, known: String },
+    /// `magic` is the name without `%`; `usage` its line in `%help`.
+    #[error("%{magic} {detail}: {usage}")]
+    Usage {
+        magic: &'static str,
+        usage: &'static str,
+        detail: String,
+    },
+}
+
+/// A request's result.
+pub type Outcome = Result<(), Failure>;
 
 /// Where an interrupt stopped a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +185,7 @@ mod tests {
             (
                 Failure::Magic(MagicError::Unknown {
                     name: "bash".into(),
+                    known: "%login, %logout".into(),
                 }),
                 "UnknownMagic",
                 "unknown magic %bash; known magics: %login,",

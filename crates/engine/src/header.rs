@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::Outcome;
-use super::frontend::{Display, Output, Outputs};
-use super::output::{LIVE_EVERY, html_escape, strip_sgr};
+use crate::display::{LIVE_EVERY, html_escape, strip_sgr};
+use crate::failure::Outcome;
+use crate::frontend::{Display, Output, Outputs};
 use targets::TargetInfo;
 
 pub struct Header {

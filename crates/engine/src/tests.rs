@@ -14,13 +14,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::cell::{self, Answers, RunSpec};
-use super::fake::{self, FakePty, FakeTarget, Ptys, Script, Seen};
-use super::frontend::{
+use crate::cell::{self, Answers, RunSpec};
+use crate::fake::{self, FakePty, FakeTarget, Ptys, Script, Seen};
+use crate::frontend::{
     Asker, BoxFuture, CellEvent, ForCell, Output, Outputs, Request, RequestId, Stream,
 };
-use super::output::StreamOut;
-use super::{Cell, Engine, Failure, Host, Options};
+use crate::output::StreamOut;
+use crate::{Cell, Engine, Failure, Host, Options};
 use context::Context;
 use context::capture::Captured;
 use context::script;
@@ -618,7 +618,7 @@ async fn two_targets_run_cells_at_once_each_with_its_own_output_and_state() {
         async move {
             let (target, mut ptys) = FakeTarget::new(name);
             let ctx = context(&format!("/srv/{name}"), &[("HOST", name)]);
-            let nonce = super::new_nonce();
+            let nonce = crate::nonce::new_nonce();
             let code = format!("hostname; cd /var/{name}");
             let spec = RunSpec {
                 events: None,

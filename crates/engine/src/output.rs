@@ -13,18 +13,18 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::cell::Sink;
-use super::frontend::{Display, Output, Outputs, Stream};
-use super::header;
+use crate::cell::Sink;
+use crate::display::{LiveDisplay, html_escape, strip_sgr};
+use crate::frontend::{Output, Outputs, Stream};
+use crate::header;
+use crate::nonce::new_nonce;
 
 const MAX_MESSAGE: usize = 256 * 1024;
 /// Text waiting for the pacer beyond this stops the reading of the program's output
 /// (the program then waits, as it would for a slow terminal).
 const BACKLOG: usize = 4 * MAX_MESSAGE;
-/// Live views are refreshed at most this often (10 per second).
-pub const LIVE_EVERY: Duration = Duration::from_millis(100);
 /// Output kept in memory before it is spilled to a file (only while an output limit is on).
 const SPILL_AFTER: usize = 1 << 20;
 /// Lines of the live tail, and of the tail kept at the end, of an output over its limit.
@@ -33,62 +33,6 @@ const TAIL_LINES: usize = 20;
 const TAIL_LINE_MAX: usize = 4096;
 /// The default `%output-limit`.
 pub const DEFAULT_LIMIT: u64 = 10_000_000;
-
-/// A display updated in place: created at its first update, refreshed at most every
-/// [`LIVE_EVERY`], and always brought up to date at the end.
-#[derive(Default)]
-struct LiveDisplay {
-    id: Option<String>,
-    sent_at: Option<Instant>,
-    /// What to show next, if it changed since it was last sent.
-    due: Option<(String, String)>,
-    last: Option<(String, String)>,
-}
-
-impl LiveDisplay {
-    fn set(&mut self, plain: String, html: String) {
-        let new = Some((plain, html));
-        if new != self.last {
-            self.due = new;
-        } else {
-            self.due = None;
-        }
-    }
-
-    /// Send what is due, if the rate allows (or `force`). Returns whether a message went.
-    fn send(&mut self, outputs: &dyn Outputs, now: Instant, force: bool) -> bool {
-        if self.due.is_none()
-            || (!force
-                && self
-                    .sent_at
-                    .is_some_and(|t| now.duration_since(t) < LIVE_EVERY))
-        {
-            return false;
-        }
-        let Some((plain, html)) = self.due.take() else {
-            return false;
-        };
-        let created = self.id.is_some();
-        let id = self
-            .id
-            .get_or_insert_with(|| format!("sshpty-live-{}", uuid::Uuid::new_v4()))
-            .clone();
-        let display = Display {
-            id,
-            plain: plain.clone(),
-            html: Some(html.clone()),
-            metadata: Default::default(),
-        };
-        outputs.emit(if created {
-            Output::Update(display)
-        } else {
-            Output::Display(display)
-        });
-        self.last = Some((plain, html));
-        self.sent_at = Some(now);
-        true
-    }
-}
 
 /// The complete output of a cell with an output limit, held in memory while small and in a
 /// file (mode 0600: outputs may hold secrets) once large.
@@ -462,7 +406,7 @@ fn output_file_name(host: &str, count: usize) -> String {
     format!(
         "{}-{host}-cell{count}-{}.txt",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        &super::new_nonce()[..8]
+        &new_nonce()[..8]
     )
 }
 
@@ -476,30 +420,6 @@ fn open_private(path: &std::path::Path) -> std::io::Result<File> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-}
-
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Text without its SGR sequences (the renderer leaves no other escapes in line text).
-pub fn strip_sgr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl Sink for StreamOut<'_> {
@@ -542,16 +462,5 @@ impl Sink for StreamOut<'_> {
 
     fn note(&mut self, text: &str) {
         StreamOut::note(self, text);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sgr_is_stripped_and_text_kept() {
-        assert_eq!(strip_sgr("\x1b[1;31mred\x1b[0m plain"), "red plain");
-        assert_eq!(strip_sgr("ünï"), "ünï");
     }
 }

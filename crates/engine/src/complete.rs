@@ -18,6 +18,8 @@ use context::script::restore;
 use context::{Context, Dialect};
 use targets::{PipeProcess, Target};
 
+use crate::nonce::new_nonce;
+
 /// The longest any request waits, the helper's start and the queue behind other
 /// requests included; a helper that does not answer in time is killed.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -136,7 +138,7 @@ fn query(word: &Word<'_>) -> Query {
         return Query::Commands { body };
     }
     // No file name holds a fresh random word.
-    let separator = super::new_nonce();
+    let separator = new_nonce();
     let body = format!(
         "builtin compgen -f -- {q}; builtin printf '%s\\n' {separator}; builtin compgen -d -- {q}"
     );
@@ -390,7 +392,7 @@ impl Running {
     /// holding a fresh nonce, so nothing the context or a file name prints can end it
     /// early; `body` reads /dev/null so nothing in it can eat the next request.
     async fn exchange(&mut self, prelude: &[u8], body: &str) -> Result<Answer, Broken> {
-        let nonce = super::new_nonce();
+        let nonce = new_nonce();
         let mut script = Vec::with_capacity(prelude.len() + body.len() + 160);
         script.extend_from_slice(prelude);
         script.extend(

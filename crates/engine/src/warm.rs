@@ -21,6 +21,8 @@ use context::demux::ready_marker;
 use context::script;
 use targets::{PtyCommand, PtyInput, PtyProcess, Target};
 
+use crate::nonce::new_nonce;
+
 /// How long starting a shell ahead may take before it is given up (a connection that
 /// stalls is detected by its keepalives; this task must not outlive it by much).
 const START_WITHIN: Duration = Duration::from_secs(30);
@@ -136,7 +138,7 @@ impl Spare {
         };
         *slot = None;
         let first = context.map(|ctx| {
-            let nonce = super::new_nonce();
+            let nonce = new_nonce();
             let state = script::restore_state(ctx);
             (
                 script::prepare_payload(&state, &nonce),

@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use zeroize::Zeroizing;
 
-use super::frontend::{Asker, BoxFuture, CellEvent};
+use crate::frontend::{Asker, BoxFuture, CellEvent};
+use crate::motion::MotionScan;
 use context::capture::{self, CaptureError, Captured};
 use context::demux::{Demux, Event};
 use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
@@ -279,7 +280,7 @@ pub async fn run(
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut exit: Option<Exit> = None;
-    let mut motion = super::motion::MotionScan::default();
+    let mut motion = MotionScan::default();
     let mut last_output = Instant::now();
     let mut exited_at: Option<Instant> = None;
     let began = Instant::now();
@@ -629,7 +630,7 @@ fn settle(renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
 
 fn handle(
     events: &mut Vec<Event>,
-    motion: &mut super::motion::MotionScan,
+    motion: &mut MotionScan,
     renderer: &mut terminal::Renderer,
     result: &mut CellResult,
     sink: &mut dyn Sink,
@@ -675,4 +676,11 @@ fn show_live(renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
     let lines: Vec<&str> = pending.lines().collect();
     let tail = lines[lines.len().saturating_sub(LIVE_LINES)..].join("\n");
     sink.live(Some(&tail));
+}
+
+/// Discards output: the login capture's runner prints nothing the user needs.
+pub(crate) struct NullSink;
+impl Sink for NullSink {
+    fn text(&mut self, _: &str) {}
+    fn flush(&mut self) {}
 }

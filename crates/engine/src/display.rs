@@ -1,0 +1,97 @@
+//! Displays shown in a cell and updated in place (the live tail of a large output, a
+//! full-screen program's screen, the header's live line): how often they are refreshed, and
+//! the text they show.
+
+use std::time::{Duration, Instant};
+
+use crate::frontend::{Display, Output, Outputs};
+
+pub use terminal::html_escape;
+
+/// Live views are refreshed at most this often (10 per second).
+pub const LIVE_EVERY: Duration = Duration::from_millis(100);
+
+/// A display updated in place: created at its first update, refreshed at most every
+/// [`LIVE_EVERY`], and always brought up to date at the end.
+#[derive(Default)]
+pub struct LiveDisplay {
+    id: Option<String>,
+    sent_at: Option<Instant>,
+    /// What to show next, if it changed since it was last sent.
+    pub due: Option<(String, String)>,
+    last: Option<(String, String)>,
+}
+
+impl LiveDisplay {
+    pub fn set(&mut self, plain: String, html: String) {
+        let new = Some((plain, html));
+        if new != self.last {
+            self.due = new;
+        } else {
+            self.due = None;
+        }
+    }
+
+    /// Send what is due, if the rate allows (or `force`). Returns whether a message went.
+    pub fn send(&mut self, outputs: &dyn Outputs, now: Instant, force: bool) -> bool {
+        if self.due.is_none()
+            || (!force
+                && self
+                    .sent_at
+                    .is_some_and(|t| now.duration_since(t) < LIVE_EVERY))
+        {
+            return false;
+        }
+        let Some((plain, html)) = self.due.take() else {
+            return false;
+        };
+        let created = self.id.is_some();
+        let id = self
+            .id
+            .get_or_insert_with(|| format!("sshpty-live-{}", uuid::Uuid::new_v4()))
+            .clone();
+        let display = Display {
+            id,
+            plain: plain.clone(),
+            html: Some(html.clone()),
+            metadata: Default::default(),
+        };
+        outputs.emit(if created {
+            Output::Update(display)
+        } else {
+            Output::Display(display)
+        });
+        self.last = Some((plain, html));
+        self.sent_at = Some(now);
+        true
+    }
+}
+
+/// Text without its SGR sequences (the renderer leaves no other escapes in line text).
+pub fn strip_sgr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sgr_is_stripped_and_text_kept() {
+        assert_eq!(strip_sgr("\x1b[1;31mred\x1b[0m plain"), "red plain");
+        assert_eq!(strip_sgr("ünï"), "ünï");
+    }
+}

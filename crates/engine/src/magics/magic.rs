@@ -1,0 +1,75 @@
+//! What a magic line is once read: the magics and their arguments, the cell split into its
+//! magics and its shell text, and what each magic's entry in the list says.
+
+use targets::LoginTarget;
+
+use super::args::Args;
+use crate::failure::MagicError;
+
+/// One magic line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Magic {
+    /// `%login [-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o Key=Value]... [user@]HOST | local`
+    Login(LoginTarget),
+    /// `%logout [HOST]`
+    Logout { host: Option<String> },
+    /// `%status`
+    Status,
+    /// `%hosts`
+    Hosts,
+    /// `%strict on|off`
+    Strict(bool),
+    /// `%timeout SECONDS|off`; `None` is off.
+    Timeout(Option<u64>),
+    /// `%header on|off`
+    Header(bool),
+    /// `%help`, `%lsmagic`
+    Help,
+    /// `%param NAME VALUE`
+    Param { name: String, value: String },
+    /// `%term COLSxROWS`
+    Term { cols: u16, rows: u16 },
+    /// `%output-limit SIZE|off`, in bytes; `None` is off.
+    OutputLimit(Option<u64>),
+    /// `%sudo ...`
+    Sudo(SudoCommand),
+    /// `%become [USER]` (root when not given, as with sudo), a valid user name.
+    Become(String),
+    /// `%unbecome`
+    Unbecome,
+    /// `%upload LOCAL REMOTE`
+    Upload { local: String, remote: String },
+    /// `%download REMOTE LOCAL`
+    Download { remote: String, local: String },
+}
+
+/// `%sudo ...`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SudoCommand {
+    /// `%sudo forget`: drop the remembered password.
+    Forget,
+    /// `%sudo cache on|off`
+    Cache(bool),
+    /// `%sudo password-from-command 'CMD'`: CMD, run on the kernel's machine, prints it.
+    PasswordFromCommand(String),
+    /// `%sudo password-from-env NAME`
+    PasswordFromEnv(String),
+}
+
+/// A cell split into its magics and the shell text after them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedCell {
+    pub magics: Vec<Magic>,
+    /// The shell text after the magic lines (the whole cell when it has none), without the
+    /// blank lines that followed the magics; empty when there is nothing to run.
+    pub shell: String,
+}
+
+/// A magic: its name (after `%`), usage line and one-line description for `%help` and
+/// errors, and how its arguments are read.
+pub struct Spec {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub description: &'static str,
+    pub(super) parse: fn(&Args) -> Result<Magic, MagicError>,
+}

@@ -1,0 +1,150 @@
+//! The engine's shared state and handles: the hosts, settings, sudo cache and history (one
+//! lock), the interrupt and shutdown signals, the shell started ahead, and the events for
+//! the running cell. What a request does with them lives in `run.rs` (its course),
+//! `shell.rs` (shell text on a host) and `magics/` (each magic).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use targets::LoginTarget;
+use tokio::sync::{mpsc, watch};
+
+use crate::frontend::{CellEvent, ForCell, RequestId};
+use crate::history::History;
+use crate::hosts::{Hosts, MAX_TERM_SIDE, Settings};
+use crate::{sudo, warm};
+
+/// Events a running cell may have waiting (keys typed faster than the program reads them
+/// are held here; beyond, they are refused).
+const CELL_EVENTS: usize = 256;
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--login TARGET`: log in at the first execute_request.
+    pub login: Option<LoginTarget>,
+    pub header: bool,
+    pub sudo_cache: bool,
+}
+
+pub struct State {
+    pub hosts: Hosts,
+    pub settings: Settings,
+    /// `%param` values, set in every host's context and replacing `{NAME}` in magics.
+    pub params: BTreeMap<String, String>,
+    pub sudo: sudo::SudoCache,
+    pub execution_count: usize,
+    pub history: History,
+    /// Configuration warnings already shown.
+    pub warned: std::collections::HashSet<String>,
+    pub(crate) pending_login: Option<LoginTarget>,
+}
+
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    pub(crate) interrupt: watch::Sender<u64>,
+    /// Set at shutdown: the running cell's processes are killed at once.
+    pub(crate) kill: watch::Sender<bool>,
+    /// Whether a cell runs now, so shutdown can wait for it to be gone.
+    pub(crate) running: watch::Sender<bool>,
+    /// The next cell's shell, started ahead.
+    pub(crate) spare: Arc<warm::Spare>,
+    /// Where events for the running cell go, and the request it runs for.
+    cell_events: Mutex<Option<(RequestId, mpsc::Sender<CellEvent>)>>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Engine {
+    pub fn new(opts: Options) -> Engine {
+        let (interrupt, _) = watch::channel(0);
+        let (kill, _) = watch::channel(false);
+        let (running, _) = watch::channel(false);
+        Engine {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    hosts: Hosts::default(),
+                    settings: Settings::new(opts.header),
+                    params: BTreeMap::new(),
+                    sudo: sudo::SudoCache::new(opts.sudo_cache),
+                    execution_count: 0,
+                    history: History::new(),
+                    warned: Default::default(),
+                    pending_login: opts.login,
+                }),
+                interrupt,
+                kill,
+                running,
+                spare: Arc::default(),
+                cell_events: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock must not take the kernel down with it.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stop what runs now (Ctrl-C first; see `cell` for the escalation).
+    pub fn interrupt(&self) {
+        self.inner.interrupt.send_modify(|n| *n += 1);
+    }
+
+    /// An event for the running cell from outside its request (a live terminal's keys, its
+    /// size, a frontend attaching). Delivered only to the cell of the request it names, and
+    /// while that cell runs: one meant for a cell that ended (or has not started) is
+    /// dropped, so keys never reach a later program. A size outside 1..=4096 is refused
+    /// (the terminal keeps a grid of that size), and so is a burst beyond the bounded
+    /// queue. Returns whether the event was taken.
+    pub fn cell_event(&self, ev: ForCell) -> bool {
+        let side = |n: u16| (1..=MAX_TERM_SIDE).contains(&n);
+        if let CellEvent::Resize { cols, rows } = ev.event
+            && !(side(cols) && side(rows))
+        {
+            log::warn!("a terminal size out of range was refused: {:?}", ev.event);
+            return false;
+        }
+        let events = self
+            .inner
+            .cell_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match events.as_ref() {
+            Some((id, tx)) if *id == ev.request => tx.try_send(ev.event).is_ok(),
+            _ => {
+                log::info!("dropped an event for a cell that is not running");
+                false
+            }
+        }
+    }
+
+    pub(crate) fn open_cell_events(&self, id: &RequestId) -> mpsc::Receiver<CellEvent> {
+        let (tx, rx) = mpsc::channel(CELL_EVENTS);
+        *self
+            .inner
+            .cell_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((id.clone(), tx));
+        rx
+    }
+
+    pub(crate) fn close_cell_events(&self) {
+        *self
+            .inner
+            .cell_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Shutdown: kill what the running cell started (hang up, then SIGKILL to its
+    /// process group) and wait, boundedly, until it is gone.
+    pub async fn kill_running(&self) {
+        self.inner.kill.send_replace(true);
+        self.inner.spare.clear(None);
+        let mut running = self.inner.running.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(3), running.wait_for(|r| !*r)).await;
+    }
+}

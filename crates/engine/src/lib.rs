@@ -11,26 +11,26 @@
 //! shell started ahead, `complete.rs` completion and inspection, `motion.rs`, `nonce.rs`,
 //! `history.rs`, `shell_syntax.rs` (is_complete), `size.rs` (byte sizes).
 
-pub mod cell;
-pub mod complete;
-pub mod display;
+mod cell;
+mod complete;
+mod display;
 mod failure;
 #[cfg(test)]
 mod fake;
 pub mod frontend;
-pub mod header;
+mod header;
 pub mod history;
-pub mod hosts;
+mod hosts;
 pub mod magics;
 mod motion;
-pub mod nonce;
-pub mod output;
+mod nonce;
+mod output;
 mod run;
 mod session;
 mod shell;
 pub mod shell_syntax;
-pub mod size;
-pub mod sudo;
+mod size;
+mod sudo;
 #[cfg(test)]
 mod tests;
 mod warm;

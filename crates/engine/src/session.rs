@@ -18,6 +18,8 @@ use crate::{sudo, warm};
 /// Events a running cell may have waiting (keys typed faster than the program reads them
 /// are held here; beyond, they are refused).
 const CELL_EVENTS: usize = 256;
+
+/// How the kernel was started (its kernelspec's flags).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// `--login TARGET`: log in at the first execute_request.
@@ -26,6 +28,7 @@ pub struct Options {
     pub sudo_cache: bool,
 }
 
+/// What the engine keeps between requests, behind one lock (`Engine::state`).
 pub struct State {
     pub hosts: Hosts,
     pub settings: Settings,

@@ -9,8 +9,7 @@ use context::{Context, Dialect, script};
 use targets::{Exit, Target};
 
 use crate::cell::{self, CellResult, RunSpec, StopReason};
-use crate::failure::Outcome;
-use crate::failure::{Failure, Stage};
+use crate::failure::{Failure, Outcome, Stage};
 use crate::frontend::Request;
 use crate::header;
 use crate::nonce::new_nonce;

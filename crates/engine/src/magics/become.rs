@@ -4,8 +4,7 @@
 use super::args::is_user_name;
 use super::magic::{Magic, Spec};
 use crate::cell::Sink;
-use crate::failure::Failure;
-use crate::failure::Outcome;
+use crate::failure::{Failure, Outcome};
 use crate::output::StreamOut;
 use crate::session::Engine;
 

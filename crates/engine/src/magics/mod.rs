@@ -39,8 +39,7 @@ pub use login::parse_target;
 pub use magic::{Magic, ParsedCell, Spec, SudoCommand};
 
 use crate::cell::Sink;
-use crate::failure::MagicError;
-use crate::failure::Outcome;
+use crate::failure::{MagicError, Outcome};
 use crate::frontend::Request;
 use crate::output::StreamOut;
 use crate::session::Engine;

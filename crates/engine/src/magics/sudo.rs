@@ -5,9 +5,7 @@
 use super::args::{Args, is_name};
 use super::magic::{Magic, Spec, SudoCommand};
 use crate::cell::Sink;
-use crate::failure::Failure;
-use crate::failure::MagicError;
-use crate::failure::Outcome;
+use crate::failure::{Failure, MagicError, Outcome};
 use crate::output::StreamOut;
 use crate::session::Engine;
 use crate::sudo;

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use super::magic::{Magic, Spec};
 use crate::cell::Sink;
-use crate::failure::Failure;
-use crate::failure::Outcome;
+use crate::failure::{Failure, Outcome};
 use crate::frontend::{Display, Output, Outputs, Request};
 use crate::output::StreamOut;
 use crate::session::Engine;

@@ -16,7 +16,7 @@
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
 use jupyter::wire::{self, Signer, WireError};
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn hmac_hex(parts: &[Bytes]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(KEY).expect("any key length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(KEY).expect("any key length");
     for p in parts {
         mac.update(p);
     }

@@ -54,6 +54,18 @@ def test_install_prefix_with_every_option(tmp_path):
     assert spec["interrupt_mode"] == "message"
 
 
+def test_a_login_the_kernel_would_refuse_is_refused_at_install_and_at_start(tmp_path):
+    """`--login` is parsed as `%login` parses it, when the kernelspec is written and when the
+    kernel starts: a bad one is said at once, never at a notebook's first cell."""
+    r = sshpty("install", "--prefix", str(tmp_path), "--login", "-p 0 web1")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "--login -p 0 web1: %login -p needs a port from 1 to 65535" in r.stderr, r.stderr
+    assert not (tmp_path / "share" / "jupyter" / "kernels" / "sshpty").exists()
+    r = sshpty("kernel", "--connection-file", str(tmp_path / "none.json"), "--login", "a b")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "--login a b: %login takes one host" in r.stderr, r.stderr
+
+
 def test_install_prefix_defaults(tmp_path):
     r = sshpty("install", "--prefix", str(tmp_path))
     assert r.returncode == 0, r.stderr

@@ -56,11 +56,6 @@ def strip_tests(text: str) -> str:
     return "".join(out)
 
 
-class Module:
-    def __init__(self, path: list[str], file: Path):
-        self.path, self.file = path, file
-
-
 def modules(root: Path) -> dict[tuple[str, ...], Path]:
     """Module path → file, following `mod x;` declarations from the crate root."""
     found: dict[tuple[str, ...], Path] = {(): root}
@@ -179,12 +174,8 @@ def edges_of(mods: dict[tuple[str, ...], Path]) -> set[tuple[tuple[str, ...], tu
             elif kind == "self":
                 base = path
             else:
-                base = path
-                while segs[:0] == [] and kind == "super":
-                    base = base[:-1]
-                    break
-                # `super::super::x`
-                while segs and segs[0] == "super":
+                base = path[:-1]
+                while segs and segs[0] == "super":  # `super::super::x`
                     base = base[:-1]
                     segs = segs[1:]
             target = resolve(mods, base, segs)

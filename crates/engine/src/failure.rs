@@ -2,8 +2,6 @@
 //! what to do, and [`Failure::ename`] is the name Jupyter's error output and reply carry
 //! (users, notebooks and tests match on it, so each stays as it was).
 
-use std::sync::Arc;
-
 use targets::ssh::SshError;
 use targets::{Exit, TargetError};
 
@@ -38,6 +36,8 @@ pub enum Stage {
     Cell,
 }
 
+/// The errors of SSH and of targets are boxed: they carry much, and every `Outcome` would
+/// pay for their size.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     #[error("{HOW_TO_LOGIN}")]
@@ -49,10 +49,10 @@ pub enum Failure {
     #[error(transparent)]
     Magic(#[from] MagicError),
     #[error(transparent)]
-    Ssh(Arc<SshError>),
+    Ssh(Box<SshError>),
     /// The target failed while logging in (reading its login environment).
     #[error(transparent)]
-    LoginTarget(Arc<TargetError>),
+    LoginTarget(Box<TargetError>),
     /// The login shell's environment could not be read.
     #[error("{why}")]
     LoginEnvironment { why: String },
@@ -89,15 +89,21 @@ pub enum Failure {
     #[error("{why}")]
     EndUnknown { why: String },
     #[error(transparent)]
-    Target(Arc<TargetError>),
+    Target(Box<TargetError>),
     #[error(transparent)]
-    Transfer(Arc<TargetError>),
+    Transfer(Box<TargetError>),
     #[error("this kernel was installed with --no-sudo-cache: sudo passwords are never remembered")]
     SudoCacheNotAllowed,
     #[error("{0}")]
     SudoPasswordCommand(String),
     #[error("the kernel's environment has no variable {name}")]
     SudoPasswordEnv { name: String },
+}
+
+impl From<SshError> for Failure {
+    fn from(e: SshError) -> Failure {
+        Failure::Ssh(Box::new(e))
+    }
 }
 
 impl Failure {
@@ -122,12 +128,6 @@ impl Failure {
             Failure::SudoCacheNotAllowed => "NotAllowed",
             Failure::SudoPasswordCommand(_) | Failure::SudoPasswordEnv { .. } => "SudoPassword",
         }
-    }
-}
-
-impl From<SshError> for Failure {
-    fn from(e: SshError) -> Failure {
-        Failure::Ssh(Arc::new(e))
     }
 }
 

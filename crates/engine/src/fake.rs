@@ -116,12 +116,16 @@ impl FakePty {
             .expect("the engine dropped the PTY")
     }
 
-    /// The program prints `bytes` (waits while the engine does not read).
+    /// The program prints `bytes` (waits while the engine does not read, as long as
+    /// [`PATIENCE`]).
     pub async fn print(&self, bytes: impl AsRef<[u8]>) {
-        self.sender()
-            .send(Bytes::copy_from_slice(bytes.as_ref()))
-            .await
-            .expect("the engine dropped the output");
+        tokio::time::timeout(
+            PATIENCE,
+            self.sender().send(Bytes::copy_from_slice(bytes.as_ref())),
+        )
+        .await
+        .expect("the engine stopped reading the output")
+        .expect("the engine dropped the output");
     }
 
     /// The runner starts the cell.

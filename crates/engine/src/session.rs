@@ -110,12 +110,7 @@ impl Engine {
             log::warn!("a terminal size out of range was refused: {:?}", ev.event);
             return false;
         }
-        let events = self
-            .inner
-            .cell_events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match events.as_ref() {
+        match self.cell_events().as_ref() {
             Some((id, tx)) if *id == ev.request => tx.try_send(ev.event).is_ok(),
             _ => {
                 log::info!("dropped an event for a cell that is not running");
@@ -124,22 +119,23 @@ impl Engine {
         }
     }
 
-    pub(crate) fn open_cell_events(&self, id: &RequestId) -> mpsc::Receiver<CellEvent> {
-        let (tx, rx) = mpsc::channel(CELL_EVENTS);
-        *self
-            .inner
+    fn cell_events(&self) -> MutexGuard<'_, Option<(RequestId, mpsc::Sender<CellEvent>)>> {
+        self.inner
             .cell_events
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((id.clone(), tx));
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The running cell's events, from now until `close_cell_events`: only those naming
+    /// request `id` are taken.
+    pub(crate) fn open_cell_events(&self, id: &RequestId) -> mpsc::Receiver<CellEvent> {
+        let (tx, rx) = mpsc::channel(CELL_EVENTS);
+        *self.cell_events() = Some((id.clone(), tx));
         rx
     }
 
     pub(crate) fn close_cell_events(&self) {
-        *self
-            .inner
-            .cell_events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = None;
+        *self.cell_events() = None;
     }
 
     /// Shutdown: kill what the running cell started (hang up, then SIGKILL to its

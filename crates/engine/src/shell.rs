@@ -158,7 +158,7 @@ impl Engine {
         let prepare_next = result.is_ok() && !*self.inner.kill.borrow();
         let whole = out.finish().await;
         let outcome = match result {
-            Err(e) => Err(Failure::Target(Arc::new(e))),
+            Err(e) => Err(Failure::Target(Box::new(e))),
             Ok(mut r) => {
                 let sudo = std::mem::take(&mut r.sudo);
                 {

@@ -168,8 +168,31 @@ async fn run<T>(
     program: impl Future<Output = T>,
 ) -> (Result<(), Failure>, T) {
     let cell = cell(code);
-    let ((_, outcome), t) = tokio::join!(engine.execute(&cell, req), program);
+    let ((_, outcome), t) =
+        bounded(async { tokio::join!(engine.execute(&cell, req), program) }).await;
     (outcome, t)
+}
+
+/// A test's cell ends, or the test fails: a broken engine must not hang `cargo test`.
+async fn bounded<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the cell did not end within 60 s")
+}
+
+/// A `sudo id` cell whose sudo prompt the engine answers with `typed` (from the cache or
+/// from a question), and which sudo takes.
+async fn sudo_taking(engine: &Engine, req: &Request, ptys: &mut Ptys, typed: &str) {
+    let program = async {
+        let (mut pty, script) = sudo_prompt_shown(ptys).await;
+        assert_eq!(
+            pty.next().await,
+            Seen::Typed(format!("{typed}\r").into_bytes())
+        );
+        sudo_runs(pty, &script).await;
+    };
+    let (outcome, ()) = run(engine, req, "sudo id", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
 }
 
 fn host_context(engine: &Engine, name: &str) -> Context {
@@ -356,13 +379,7 @@ async fn sudo_asks_again_after_a_refusal_and_the_next_cell_is_answered_from_the_
     );
 
     // The next cell's sudo prompt (a new marker) is answered with what sudo took.
-    let program = async {
-        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
-        assert_eq!(pty.next().await, Seen::Typed(b"right\r".to_vec()));
-        sudo_runs(pty, &script).await;
-    };
-    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
-    assert!(outcome.is_ok(), "{outcome:?}");
+    sudo_taking(&engine, &req, &mut ptys, "right").await;
     assert_eq!(asker.asked().len(), 2, "asked again: {:?}", asker.asked());
 }
 
@@ -375,25 +392,13 @@ async fn after_sudo_forget_sudo_asks_again() {
     let asker = ScriptedAsker::answering(&["right", "right"]);
     let req = request(&out, Some(&asker));
 
-    let program = async {
-        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
-        assert_eq!(pty.next().await, Seen::Typed(b"right\r".to_vec()));
-        sudo_runs(pty, &script).await;
-    };
-    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
-    assert!(outcome.is_ok(), "{outcome:?}");
+    sudo_taking(&engine, &req, &mut ptys, "right").await;
     assert_eq!(asker.asked().len(), 1);
 
     let (_, outcome) = engine.execute(&cell("%sudo forget"), &req).await;
     assert!(outcome.is_ok(), "{outcome:?}");
 
-    let program = async {
-        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
-        assert_eq!(pty.next().await, Seen::Typed(b"right\r".to_vec()));
-        sudo_runs(pty, &script).await;
-    };
-    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
-    assert!(outcome.is_ok(), "{outcome:?}");
+    sudo_taking(&engine, &req, &mut ptys, "right").await;
     assert_eq!(
         asker.asked(),
         [(SUDO_BOX.to_owned(), true), (SUDO_BOX.to_owned(), true)]
@@ -411,13 +416,7 @@ async fn a_remembered_password_sudo_refuses_is_forgotten() {
     let asker = ScriptedAsker::answering(&["old", "bad", "new"]);
     let req = request(&out, Some(&asker));
 
-    let program = async {
-        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
-        assert_eq!(pty.next().await, Seen::Typed(b"old\r".to_vec()));
-        sudo_runs(pty, &script).await;
-    };
-    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
-    assert!(outcome.is_ok(), "{outcome:?}");
+    sudo_taking(&engine, &req, &mut ptys, "old").await;
 
     // The remembered one is refused, and so is the one typed: sudo gives up.
     let program = async {
@@ -442,23 +441,11 @@ async fn a_remembered_password_sudo_refuses_is_forgotten() {
     );
 
     // Nothing remembered: asked.
-    let program = async {
-        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
-        assert_eq!(pty.next().await, Seen::Typed(b"new\r".to_vec()));
-        sudo_runs(pty, &script).await;
-    };
-    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
-    assert!(outcome.is_ok(), "{outcome:?}");
+    sudo_taking(&engine, &req, &mut ptys, "new").await;
     assert_eq!(asker.asked().len(), 3);
 
     // The one sudo took last is remembered.
-    let program = async {
-        let (mut pty, script) = sudo_prompt_shown(&mut ptys).await;
-        assert_eq!(pty.next().await, Seen::Typed(b"new\r".to_vec()));
-        sudo_runs(pty, &script).await;
-    };
-    let (outcome, ()) = run(&engine, &req, "sudo id", program).await;
-    assert!(outcome.is_ok(), "{outcome:?}");
+    sudo_taking(&engine, &req, &mut ptys, "new").await;
     assert_eq!(asker.asked().len(), 3);
 }
 
@@ -658,7 +645,8 @@ async fn two_targets_run_cells_at_once_each_with_its_own_output_and_state() {
             (result.expect("the cell ran"), recorder)
         }
     };
-    let ((web, web_out), (db, db_out)) = tokio::join!(run_on("web1"), run_on("db1"));
+    let ((web, web_out), (db, db_out)) =
+        bounded(async { tokio::join!(run_on("web1"), run_on("db1")) }).await;
     for (name, r, out) in [("web1", web, web_out), ("db1", db, db_out)] {
         assert_eq!(out.text(Stream::Out), format!("{name}\n"));
         assert_eq!(r.exit, Exit::Code(0));

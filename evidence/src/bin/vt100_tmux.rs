@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use sshpty_evidence::Report;
+
+// The differential test's own helpers, so both sides are compared exactly as it compares them.
+#[path = "../../../crates/terminal/tests/common/mod.rs"]
+mod common;
+use common::normalise;
 use terminal::Renderer;
 use vt100::capture::{BasicFormattedCaptureRange, BasicFormattedCaptureState, RowContents};
 
@@ -166,35 +171,6 @@ fn clear_hook() -> Report {
     }
 }
 
-/// Trailing blanks are not content, and neither are blank lines at the end (as the
-/// differential test's `normalise`).
-fn normalise(s: &str) -> String {
-    let mut lines: Vec<&str> = s.lines().map(str::trim_end).collect();
-    while lines.last() == Some(&"") {
-        lines.pop();
-    }
-    lines.join("\n")
-}
-
-/// The differential test's `line_output`: our renderer fed in uneven chunks, output taken as
-/// it finishes, SGR removed.
-fn ours_lines(bytes: &[u8]) -> String {
-    let mut r = Renderer::new(COLS, ROWS);
-    let mut out = String::new();
-    let mut rest = bytes;
-    let mut n = 1;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(n.min(rest.len()));
-        r.feed(chunk);
-        out.push_str(&r.take_finished());
-        rest = tail;
-        n = n * 7 % 101 + 1;
-    }
-    out.push_str(&r.finish());
-    let sgr = regex::Regex::new(r"\x1b\[[0-9;]*m").expect("valid regex");
-    sgr.replace_all(&out, "").into_owned()
-}
-
 /// vt100's line output: the rows `on_scroll` receives (scrollback 0, so every row leaving the
 /// top), then the screen, through vt100's own streaming capture (soft wraps joined).
 fn vt100_lines(bytes: &[u8]) -> String {
@@ -268,7 +244,8 @@ fn differential(show_diffs: bool) -> Result<Report, String> {
             );
         }
         let ours_screen = normalise(&ours_screen(&bytes)) == screen;
-        let ours_lines = normalise(&ours_lines(&bytes)) == lines;
+        let ours_lines =
+            normalise(&common::strip_sgr(&common::line_output(COLS, ROWS, &bytes))) == lines;
 
         t.vt_rows += usize::from(vt_rows);
         t.vt_contents += usize::from(vt_contents);

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+pub use context::quote::is_name;
+
 use crate::failure::MagicError;
 
 /// The arguments of one magic, and how to report their mistakes.
@@ -121,15 +123,6 @@ pub fn substitute(text: &str, params: &BTreeMap<String, String>) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// A shell variable name: what `%param` sets and `%sudo password-from-env` reads.
-pub fn is_name(text: &str) -> bool {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A user name as `useradd` accepts it (and nothing a shell or sudo would read otherwise).

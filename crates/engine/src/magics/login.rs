@@ -25,12 +25,9 @@ use crate::session::Engine;
 /// A login shell that waits for input or loops in its profile must not hold the cell.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
 
-const LOGIN_USAGE: &str =
-    "%login [-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o Key=Value]... [user@]HOST | local";
-
 pub(super) const LOGIN: Spec = Spec {
     name: "login",
-    usage: LOGIN_USAGE,
+    usage: "%login [-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o Key=Value]... [user@]HOST | local",
     description: "log in to HOST over SSH, or to this machine with `local`; later cells run there",
     parse: parse_login,
 };
@@ -49,8 +46,8 @@ pub(super) const LOGOUT: Spec = Spec {
 /// What `--login TARGET` and `%login TARGET` take: `local`, `user@host`, `-p 2222 host`.
 pub fn parse_target(text: &str) -> Result<LoginTarget, MagicError> {
     target(&Args {
-        name: "login",
-        usage: LOGIN_USAGE,
+        name: LOGIN.name,
+        usage: LOGIN.usage,
         args: text.trim(),
     })
 }
@@ -421,7 +418,7 @@ impl Engine {
             self.inner.kill.subscribe(),
         )
         .await
-        .map_err(|e| Failure::LoginTarget(Arc::new(e)))?;
+        .map_err(|e| Failure::LoginTarget(Box::new(e)))?;
         if r.stopped == Some(cell::StopReason::Interrupt) {
             return Err(Failure::Interrupted {
                 stage: Stage::Login,

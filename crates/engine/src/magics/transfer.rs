@@ -72,7 +72,7 @@ impl Engine {
                 .download(remote_abs, local_abs, progress.clone())
                 .await
         };
-        let n = r.map_err(|e| Failure::Transfer(Arc::new(e)))?;
+        let n = r.map_err(|e| Failure::Transfer(Box::new(e)))?;
         out.text(&format!(
             "{} {what}: {} in {:.2} s\n",
             if up { "uploaded" } else { "downloaded" },

@@ -88,6 +88,15 @@ impl Outputs for IopubOutputs {
                     display_id: Some(d.id),
                 },
             }),
+            Output::Withdraw { id } => {
+                JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
+                    data: Media::new(Vec::new()),
+                    metadata: Default::default(),
+                    transient: Transient {
+                        display_id: Some(id),
+                    },
+                })
+            }
             Output::Error { ename, evalue } => JupyterMessageContent::ErrorOutput(ErrorOutput {
                 traceback: vec![format!("\x1b[0;31m{ename}\x1b[0m: {evalue}")],
                 ename,

@@ -226,10 +226,21 @@ class Cell:
             for m in self.outputs
         )
 
+    def _views(self) -> str:
+        """The latest text of each display (the live view of a cell run with allow_stdin)."""
+        latest: dict[str, str] = {}
+        for m in self.outputs:
+            if m["msg_type"] in ("display_data", "update_display_data"):
+                did = (m["content"].get("transient") or {}).get("display_id", "")
+                latest[did] = m["content"]["data"].get("text/plain", "")
+        return plain_text("\n".join(latest.values()))
+
     def wait_for_text(self, needle: str, timeout: float = 30) -> None:
-        """Wait until the cell's output contains `needle` (e.g. 'started' before an interrupt)."""
+        """Wait until the cell shows `needle` (e.g. 'started' before an interrupt): in its
+        stream, or in its live view (lines the program can still redraw are shown only there,
+        to a client that sends allow_stdin; to one that does not, once final)."""
         d = Deadline(timeout, f"{needle!r} in the output of {self.code[:80]!r}")
-        while needle not in self._text():
+        while needle not in self._text() and needle not in self._views():
             if self._done():
                 raise AssertionError(f"cell ended without printing {needle!r}: {self._text()!r}")
             self.nb._pump_iopub(min(d.check(self._text), 0.5))

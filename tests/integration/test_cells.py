@@ -97,16 +97,32 @@ def test_output_is_coalesced_and_complete(local):
     assert len(res.streams) < 200, f"{len(res.streams)} stream messages for 20000 lines"
 
 
-def test_output_streams_while_the_cell_runs(nb):
-    """Output goes out as it arrives, not when the cell ends."""
-    cell = nb.submit("echo early; sleep 3; echo late")
+def test_output_shows_while_the_cell_runs(nb):
+    """To a client that can answer (allow_stdin: JupyterLab), a line shows as it arrives, in
+    the live view: it stays within the program's reach (it could still be redrawn), so it is
+    sent as stream only when the cell ends, once."""
+    cell = nb.submit("echo early; sleep 3; echo late", allow_stdin=True)
     t0 = time.monotonic()
     cell.wait_for_text("early", timeout=10)
     waited = time.monotonic() - t0
-    assert "late" not in cell._text()
+    assert "late" not in cell._views() and "early" not in cell._text()
     res = finish(cell, 15).ok()
-    assert waited < 2, f"'early' arrived after {waited:.1f}s, with the end of the cell"
+    assert waited < 2, f"'early' shown after {waited:.1f}s, with the end of the cell"
     assert res.lines == ["early", "late"]
+    assert res.stream == "early\nlate\n", res.describe()
+
+
+def test_lines_out_of_reach_stream_while_a_headless_cell_runs(nb):
+    """To a client that cannot answer (nbclient, papermill), lines go out as stream once out
+    of the program's reach (the terminal's 50 rows), while the cell runs."""
+    cell = nb.submit("seq 1 200; sleep 3; echo late")
+    t0 = time.monotonic()
+    cell.wait_for_text("\n150\n", timeout=10)
+    waited = time.monotonic() - t0
+    res = finish(cell, 15).ok()
+    assert waited < 2, f"lines out of reach sent after {waited:.1f}s, with the end of the cell"
+    assert res.lines == [str(i) for i in range(1, 201)] + ["late"]
+    assert not res.displays, res.describe()
 
 
 def test_all_output_arrives_before_the_cell_ends(nb):

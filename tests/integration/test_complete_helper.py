@@ -99,7 +99,8 @@ def test_completion_answers_after_the_helper_was_killed(nb):
 
 def test_completion_while_a_cell_runs(nb, shared_dir):
     go = shared_dir / "go"
-    cell = nb.submit(f"echo started; while [ ! -e {go} ]; do sleep 0.1; done; echo finished")
+    cell = nb.submit(f"echo started; while [ ! -e {go} ]; do sleep 0.1; done; echo finished",
+                     allow_stdin=True)
     cell.wait_for_text("started")
     assert "echo" in nb.complete("ech")["matches"]
     assert "readonly" in plain_text(nb.inspect("readonly")["data"]["text/plain"])

@@ -17,9 +17,11 @@ def display_texts(res, kind=None) -> list[str]:
 
 
 def test_progress_bar_is_shown_live_in_the_header_and_saved_as_one_line(notebook):
+    """To a client with a page (allow_stdin), the live view is under the header line."""
     nb = notebook(LOCAL)
     nb.ok("%header on")
-    res = nb.ok("for i in $(seq 1 40); do printf '\\rprogress %3d%%' $i; sleep 0.03; done; echo")
+    res = nb.ok("for i in $(seq 1 40); do printf '\\rprogress %3d%%' $i; sleep 0.03; done; echo",
+                allow_stdin=True)
     # The stream holds the final line only, once.
     assert res.text == "progress  40%\n", res.describe()
     updates = display_texts(res, "update_display_data")
@@ -35,7 +37,7 @@ def test_progress_bar_is_shown_live_in_the_header_and_saved_as_one_line(notebook
 def test_quick_cell_sends_no_live_updates(notebook):
     nb = notebook(LOCAL)
     nb.ok("%header on")
-    res = nb.ok("printf 'a\\rb\\n'")
+    res = nb.ok("printf 'a\\rb\\n'", allow_stdin=True)
     assert res.text == "b\n"
     # The header: its display and its final update, nothing else.
     assert len(res.displays) == 2, res.describe()

@@ -66,10 +66,10 @@ def cell_pid(cell, timeout: float = 15) -> int:
     cell.wait_for_text("pid=", timeout=timeout)
     d = time.monotonic() + timeout
     while True:
-        m = re.search(r"pid=(\d+)\n", cell._text())
+        m = re.search(r"pid=(\d+)\n", cell._text() + cell._views())
         if m:
             return int(m.group(1))
-        assert time.monotonic() < d, f"no pid=N line in {cell._text()[-500:]!r}"
+        assert time.monotonic() < d, f"no pid=N line in {cell._views()[-500:]!r}"
         cell.nb._pump_iopub(0.1)
 
 
@@ -161,7 +161,7 @@ def test_listener_stopped_sessions_go_on_new_login_refused_relogin_restores(ssh,
 
 def test_interrupt_a_busy_loop(ssh, h1):
     h1.ok("cd /tmp; before=busy")
-    cell = h1.submit("echo pid=$$; while :; do :; done")
+    cell = h1.submit("echo pid=$$; while :; do :; done", allow_stdin=True)
     pid = cell_pid(cell)
     wait_until(lambda: ssh.remote_processes(PS_ALIAS, pid_line(pid)), 5, "the busy shell on h1")
     interrupt_and_check(ssh, h1, cell, [pid_line(pid)], limit=5)
@@ -170,7 +170,7 @@ def test_interrupt_a_busy_loop(ssh, h1):
 
 def test_interrupt_a_busy_loop_ignoring_sigint(ssh, h1):
     """The loop in a child that ignores SIGINT and SIGHUP: the kill of the process group ends it."""
-    cell = h1.submit("echo pid=$$; bash -c \"trap '' INT HUP; while :; do :; done; : rel2701\"")
+    cell = h1.submit("echo pid=$$; bash -c \"trap '' INT HUP; while :; do :; done; : rel2701\"", allow_stdin=True)
     pid = cell_pid(cell)
     wait_until(lambda: ssh.remote_processes(PS_ALIAS, on_host(r"bash -c .*rel2701")), 5,
                "the busy child on h1")
@@ -248,7 +248,7 @@ def test_twelve_interrupted_cells_do_not_exhaust_max_sessions(ssh, h1):
     ]  # (the SIGINT-ignoring kind has its own test: each takes the whole ladder, ~8 s)
     for i in range(12):
         n = 2710 + i
-        cell = h1.submit(kinds[i % len(kinds)].format(n=n))
+        cell = h1.submit(kinds[i % len(kinds)].format(n=n), allow_stdin=True)
         pid = cell_pid(cell)
         time.sleep(0.2)
         gone = [pid_line(pid), on_host(sleeping(n))]

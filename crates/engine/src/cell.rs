@@ -10,7 +10,6 @@ use tokio::time::{Instant, sleep_until};
 use zeroize::Zeroizing;
 
 use crate::frontend::{Asker, BoxFuture, CellEvent};
-use crate::motion::MotionScan;
 use context::capture::{self, CaptureError, Captured};
 use context::demux::{Demux, Event};
 use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
@@ -25,14 +24,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// After the shell exited without a capture, how long the output must be quiet to be
 /// complete (what is still in flight arrives well within it).
 const AFTER_EXIT_QUIET: Duration = Duration::from_millis(60);
-/// How long output must pause before plain lines above the cursor are sent.
-const SETTLE_AFTER: Duration = Duration::from_millis(100);
 
-/// How long a cell must have run before its still-changing output is shown live (a
-/// quick cell sends no live updates at all).
-const LIVE_AFTER: Duration = Duration::from_millis(200);
-/// Lines of the still-changing part shown live.
-const LIVE_LINES: usize = 8;
+/// How long a cell must have run before its pending output is shown live (a quick cell
+/// opens no live view at all).
+const LIVE_AFTER: Duration = Duration::from_millis(100);
 
 /// Where rendered text goes.
 pub trait Sink: Send {
@@ -45,8 +40,12 @@ pub trait Sink: Send {
     fn blocked_until(&self) -> Option<Instant> {
         None
     }
-    /// The still-changing part of the output (None: nothing), for a live view.
+    /// The pending part of the output, what the program can still redraw (None: nothing),
+    /// for a live view.
     fn live(&mut self, _text: Option<&str>) {}
+    /// Something is about to appear below every output (an input box): what is held for
+    /// a live view goes out first.
+    fn interlude(&mut self) {}
     /// A full-screen program's screen; `last`: the final one (the program left).
     fn screen(&mut self, _plain: String, _html: String, _last: bool) {}
     /// A message of the kernel's own.
@@ -178,6 +177,9 @@ impl Sink for Scrub<'_> {
     fn note(&mut self, text: &str) {
         self.inner.note(text);
     }
+    fn interlude(&mut self) {
+        self.inner.interlude();
+    }
 }
 
 /// What a box on the screen asks for.
@@ -280,7 +282,6 @@ pub async fn run(
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut exit: Option<Exit> = None;
-    let mut motion = MotionScan::default();
     let mut last_output = Instant::now();
     let mut exited_at: Option<Instant> = None;
     let began = Instant::now();
@@ -375,8 +376,10 @@ pub async fn run(
                         renderer.drop_prompt_line();
                         sudo_pending = Some((user, pw));
                     } else if let Some(asker) = answers.asker {
-                        // Lines above the prompt are final: send them before the box.
+                        // The box appears below every output: the lines above the prompt
+                        // are taken as final and sent before it.
                         settle(&mut renderer, sink);
+                        sink.interlude();
                         sink.flush();
                         open = Some(OpenBox {
                             question: Question::Line { sudo: sudo_user },
@@ -480,7 +483,7 @@ pub async fn run(
                         }
                     }
                 }
-                handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
+                handle(&mut events, &mut renderer, &mut result, sink);
                 detector.output();
                 if exited_at.is_some() && (result.captured.is_some() || result.capture_too_large) {
                     done = true;
@@ -514,12 +517,6 @@ pub async fn run(
                 step = 3;
             }
             _ = flush.tick() => {
-                // Plain output (no cursor motion so far) is final once the cursor has
-                // left a line: send it when the program pauses, so `echo started; sleep`
-                // shows at once.
-                if result.started && !motion.seen() && last_output.elapsed() >= SETTLE_AFTER {
-                    settle(&mut renderer, sink);
-                }
                 if dirty && began.elapsed() >= LIVE_AFTER {
                     dirty = false;
                     show_live(&mut renderer, sink);
@@ -552,7 +549,7 @@ pub async fn run(
         }
     }
     demux.finish(&mut events);
-    handle(&mut events, &mut motion, &mut renderer, &mut result, sink);
+    handle(&mut events, &mut renderer, &mut result, sink);
     if renderer.screen_mode() {
         // Still on the screen at the end (killed, or a program that never left it).
         sink.screen(renderer.screen_text(), renderer.screen_html(), true);
@@ -614,7 +611,9 @@ fn coalesce(first: Bytes, more: &mut tokio::sync::mpsc::Receiver<Bytes>) -> Byte
 }
 
 /// Make the rows above the cursor final and send them, as a terminal scrolling them off
-/// would: shrinking the screen to the cursor's row does exactly that.
+/// would: shrinking the screen to the cursor's row does exactly that. Only before an input
+/// box: the box goes below every output, so the lines above the prompt must be there first
+/// (a program that redraws them after the answer is rare enough to accept).
 fn settle(renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
     if renderer.screen_mode() {
         return;
@@ -630,7 +629,6 @@ fn settle(renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
 
 fn handle(
     events: &mut Vec<Event>,
-    motion: &mut MotionScan,
     renderer: &mut terminal::Renderer,
     result: &mut CellResult,
     sink: &mut dyn Sink,
@@ -648,7 +646,6 @@ fn handle(
                 result.cd_failed = cd_failed;
             }
             Event::Output(o) => {
-                motion.feed(&o);
                 renderer.feed(&o);
                 if let Some(last) = renderer.take_left_screen() {
                     sink.screen(last.text, last.html, true);
@@ -664,18 +661,15 @@ fn handle(
     }
 }
 
-/// Refresh the live views: the screen of a full-screen program, or else the last lines
-/// of the part of the output that can still change.
+/// Refresh the live views: the screen of a full-screen program, or else the part of the
+/// output the program can still redraw.
 fn show_live(renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
     if renderer.screen_mode() {
         sink.screen(renderer.screen_text(), renderer.screen_html(), false);
         sink.live(None);
         return;
     }
-    let pending = renderer.pending();
-    let lines: Vec<&str> = pending.lines().collect();
-    let tail = lines[lines.len().saturating_sub(LIVE_LINES)..].join("\n");
-    sink.live(Some(&tail));
+    sink.live(Some(&renderer.pending()));
 }
 
 /// Discards output: the login capture's runner prints nothing the user needs.

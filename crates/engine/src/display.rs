@@ -17,13 +17,18 @@ pub const LIVE_EVERY: Duration = Duration::from_millis(100);
 pub struct LiveDisplay {
     id: Option<String>,
     sent_at: Option<Instant>,
-    /// What to show next, if it changed since it was last sent.
-    pub due: Option<(String, String)>,
-    last: Option<(String, String)>,
+    /// What to show next (text/plain, text/html), if it changed since it was last sent.
+    pub due: Option<(String, Option<String>)>,
+    last: Option<(String, Option<String>)>,
 }
 
 impl LiveDisplay {
-    pub fn set(&mut self, plain: String, html: String) {
+    /// The display's id once it has been shown.
+    pub fn shown_as(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    pub fn set(&mut self, plain: String, html: Option<String>) {
         let new = Some((plain, html));
         if new != self.last {
             self.due = new;
@@ -53,7 +58,7 @@ impl LiveDisplay {
         let display = Display {
             id,
             plain: plain.clone(),
-            html: Some(html.clone()),
+            html: html.clone(),
             metadata: Default::default(),
         };
         outputs.emit(if created {

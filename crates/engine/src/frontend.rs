@@ -47,6 +47,11 @@ pub enum Output {
     Display(Display),
     /// A display already shown, replaced.
     Update(Display),
+    /// A display already shown, emptied: it keeps its place and shows nothing (a frontend
+    /// cannot remove an output; the live view withdraws itself this way).
+    Withdraw {
+        id: String,
+    },
     /// The request failed: what the reply and the error output say.
     Error {
         ename: String,

@@ -74,15 +74,24 @@ impl Header {
         }
     }
 
-    /// Show `live` (the output's still-changing part; None: nothing) under the header line,
-    /// at most every [`LIVE_EVERY`]. Returns whether a message went.
-    pub fn live(&mut self, outputs: &dyn Outputs, live: Option<&str>, now: Instant) -> bool {
+    /// Show `live` (the cell's live view, see `live`; None: nothing) under the header line,
+    /// at most every [`LIVE_EVERY`] unless `force`. Returns whether a message went.
+    pub fn live(
+        &mut self,
+        outputs: &dyn Outputs,
+        live: Option<&str>,
+        now: Instant,
+        force: bool,
+    ) -> bool {
         let live = live.map(str::to_owned).filter(|l| !l.trim().is_empty());
         if live == self.live_shown {
             self.live_due = None;
             return false;
         }
         self.live_due = Some(live);
+        if force {
+            self.live_sent_at = None;
+        }
         self.live_due(outputs, now)
     }
 

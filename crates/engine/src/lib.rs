@@ -8,7 +8,7 @@
 //! `cell.rs` one payload in a PTY (markers, rendering, prompts, interrupt), `output.rs`,
 //! `header.rs` and `display.rs` what a cell shows, `hosts.rs` the hosts and settings,
 //! `failure.rs` why a request fails, `sudo.rs` sudo passwords, `warm.rs` the next cell's
-//! shell started ahead, `complete.rs` completion and inspection, `motion.rs`, `nonce.rs`,
+//! shell started ahead, `complete.rs` completion and inspection, `nonce.rs`,
 //! `history.rs`, `shell_syntax.rs` (is_complete), `size.rs` (byte sizes).
 
 mod cell;
@@ -22,7 +22,6 @@ mod header;
 pub mod history;
 mod hosts;
 pub mod magics;
-mod motion;
 mod nonce;
 mod output;
 mod run;

@@ -5,9 +5,35 @@
 //!   (see `pacing`) so that jupyter_server's rate limits never drop any of it;
 //! * beyond the cell's output limit, the rest goes to a file on the kernel's machine; the
 //!   cell says where, shows a live tail meanwhile, and keeps the last lines at the end;
-//! * the part still changing (a progress bar being redrawn) in the cell's header, updated
-//!   in place, and a full-screen program's screen as its own display, updated in place, at
-//!   most [`LIVE_EVERY`] apart.
+//! * the part still changing (a progress bar, docker's layer lines, the last lines printed)
+//!   in the live view (below), and a full-screen program's screen as its own display,
+//!   updated in place, at most [`LIVE_EVERY`](crate::display::LIVE_EVERY) apart.
+//!
+//! # Where lines live while a cell runs
+//!
+//! A line is *final* once the program can no longer change it: it has scrolled out of the
+//! cursor's reach (above the terminal's rows), or the cell has ended. Final text goes out as
+//! `stream`, once. The rest is *pending* (`terminal::Renderer::pending`): a program may
+//! still move the cursor up and redraw it, as docker, apt, pip and cargo do, so sending it
+//! as `stream` early would keep a line tmux no longer shows.
+//!
+//! For a client that shows a page to a person (one that can answer prompts, `allow_stdin`:
+//! JupyterLab, Notebook 7, VS Code), the pending part is shown in a **live view**, a
+//! display refreshed in place. A display keeps the place it was created at, and `stream`
+//! sent after it lands below it, out of the terminal's order. So while the view is open no
+//! `stream` goes out: the view shows, above the pending lines, the last final lines not yet
+//! sent, and they all go out when the view closes, which it does at the end of the cell,
+//! before an input box (which appears below every output), when a full-screen program's
+//! screen or an output over its limit takes the page, and once [`HOLD_MAX`] is held (fast
+//! output: the view then stays closed for the cell). A closed view withdraws itself: it
+//! keeps its place, showing nothing, since an output cannot be removed. The header is the
+//! view when nothing was sent after it, so most cells get no extra output; at most
+//! [`MAX_VIEWS`] views open per cell.
+//!
+//! A client that cannot answer (nbclient, papermill, jupyter_kernel_test with
+//! `allow_stdin` false) gets no view: final lines go out as they become final (scrolled out
+//! of reach) and the rest when the cell ends. Either way every final line is sent once, as
+//! `stream`, in the terminal's order.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -33,6 +59,24 @@ const TAIL_LINES: usize = 20;
 const TAIL_LINE_MAX: usize = 4096;
 /// The default `%output-limit`.
 pub const DEFAULT_LIMIT: u64 = 10_000_000;
+/// Text held while the live view is open, at most: past it the view closes for the rest of
+/// the cell (output this fast is read in the stream, not in a view).
+const HOLD_MAX: usize = MAX_MESSAGE;
+/// Live views opened in one cell at most (each box a prompt opens, each full-screen program
+/// closes one; a closed view stays as an empty output).
+const MAX_VIEWS: usize = 8;
+/// Lines the live view shows: the last final lines not yet sent, then the pending ones.
+const VIEW_LINES: usize = 60;
+/// Bytes of one line the live view shows (a 1 MiB line is cut).
+const VIEW_LINE_MAX: usize = 2048;
+
+/// Where the live view is shown.
+enum View {
+    /// Under the header line, which is the cell's last output.
+    Header,
+    /// A display of its own.
+    Own(LiveDisplay),
+}
 
 /// The complete output of a cell with an output limit, held in memory while small and in a
 /// file (mode 0600: outputs may hold secrets) once large.
@@ -74,15 +118,28 @@ pub struct StreamOut<'a> {
     /// The output file's path, named when first needed (most cells never need it).
     spill_path: Option<PathBuf>,
     overflow: Option<Overflow>,
-    /// The cell's header, which also shows the still-changing part of the output.
+    /// The cell's header; it is also the live view while nothing was sent after it.
     pub header: Option<header::Header>,
     screen: LiveDisplay,
+    /// A person watches the page (see the module's documentation): pending lines are shown
+    /// in a live view.
+    watched: bool,
+    /// The open live view; while it is, no stream is sent.
+    view: Option<View>,
+    views_opened: usize,
+    /// Output too fast for a view: none opens again in this cell.
+    views_off: bool,
+    /// Something was sent after the header (or there is none): the header cannot be the view.
+    after_header: bool,
+    /// The output's pending part, as last given (watched cells only).
+    pending: String,
 }
 
 const KEEP: usize = 64 * 1024;
 
 impl<'a> StreamOut<'a> {
-    pub fn new(outputs: &'a dyn Outputs, silent: bool) -> StreamOut<'a> {
+    /// `watched`: the client shows a page to a person (it can answer prompts).
+    pub fn new(outputs: &'a dyn Outputs, silent: bool, watched: bool) -> StreamOut<'a> {
         StreamOut {
             outputs,
             queue: VecDeque::new(),
@@ -99,7 +156,19 @@ impl<'a> StreamOut<'a> {
             overflow: None,
             header: None,
             screen: LiveDisplay::default(),
+            watched: watched && !silent,
+            view: None,
+            views_opened: 0,
+            views_off: false,
+            after_header: false,
+            pending: String::new(),
         }
+    }
+
+    /// Start the cell's header (its first output).
+    pub fn start_header(&mut self, header: header::Header) {
+        self.header = Some(header);
+        self.after_header = false;
     }
 
     /// Keep at most `limit` bytes of cell text in the notebook; the complete text goes to a
@@ -129,8 +198,16 @@ impl<'a> StreamOut<'a> {
         }
     }
 
-    /// Send as much of the queue as the pacer allows now.
+    /// Send as much of the queue as the pacer allows now; nothing while the live view is
+    /// open (it shows the queue's last lines).
     fn send(&mut self, now: Instant) {
+        if self.view.is_some() {
+            if self.queued < HOLD_MAX {
+                return;
+            }
+            self.views_off = true;
+            self.close_view(now);
+        }
         while let Some((name, buf)) = self.queue.front_mut() {
             let name = *name;
             let cut = if buf.len() <= MAX_MESSAGE {
@@ -162,6 +239,7 @@ impl<'a> StreamOut<'a> {
             }
             self.sent_any = true;
             if !self.silent {
+                self.after_header = true;
                 self.outputs.emit(Output::Text { stream: name, text });
             }
         }
@@ -262,28 +340,132 @@ impl<'a> StreamOut<'a> {
             crate::size::format(o.hidden_bytes),
             o.hidden_lines
         );
-        let tail = Self::tail_text(o);
+        let mut tail = Self::tail_text(o);
+        if !self.pending.is_empty() {
+            if !tail.is_empty() && !tail.ends_with('\n') {
+                tail.push('\n');
+            }
+            tail.push_str(&self.pending);
+        }
         let plain = format!("{title}\n{tail}");
         let html = format!(
             "<div style=\"font-size:85%;opacity:0.7\">{}</div><pre>{}</pre>",
             html_escape(&title),
             html_escape(&strip_sgr(&tail))
         );
-        o.display.set(plain, html);
+        o.display.set(plain, Some(html));
         if !self.silent {
+            self.after_header = true;
             o.display.send(self.outputs, now, force);
         }
     }
 
-    /// The part of the output still changing (None: nothing), shown in the cell's header.
+    /// The pending part of the output (None: nothing), shown in the live view of a watched
+    /// cell, or with the tail of an output over its limit.
     pub fn live(&mut self, text: Option<&str>) {
-        if self.silent {
+        if !self.watched {
             return;
         }
-        let now = Instant::now();
-        if let Some(h) = &mut self.header {
-            h.live(self.outputs, text, now);
+        self.pending.clear();
+        if let Some(t) = text {
+            self.pending.push_str(&view_lines(t, VIEW_LINES));
         }
+        let now = Instant::now();
+        if self.overflow.is_some() {
+            self.update_tail_display(now, false);
+            return;
+        }
+        if self.view.is_none() {
+            if self.pending.trim().is_empty() || self.views_off || self.views_opened >= MAX_VIEWS {
+                return;
+            }
+            self.views_opened += 1;
+            self.view = Some(if self.header.is_some() && !self.after_header {
+                View::Header
+            } else {
+                self.after_header = true;
+                View::Own(LiveDisplay::default())
+            });
+        }
+        self.refresh_view(now, false);
+    }
+
+    /// What the live view shows: the last lines of what is not on the page yet (the held
+    /// queue, then the pending part), with a count of the held lines above them.
+    fn view_text(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        let mut lines = self.pending.matches('\n').count() + 1;
+        let mut held_lines = 0;
+        for (_, t) in self.queue.iter().rev() {
+            let n = memchr::memchr_iter(b'\n', t.as_bytes()).count();
+            held_lines += n;
+            if lines < VIEW_LINES {
+                parts.push(t);
+                lines += n;
+            }
+        }
+        let mut held = String::new();
+        for p in parts.iter().rev() {
+            held.push_str(p);
+        }
+        let held = view_lines(
+            &held,
+            VIEW_LINES.saturating_sub(self.pending.lines().count()),
+        );
+        let shown = held.matches('\n').count();
+        let mut text = String::new();
+        if held_lines > shown {
+            text.push_str(&format!(
+                "\x1b[2m… {} more lines above, in the output when the cell ends\x1b[0m\n",
+                held_lines - shown
+            ));
+        }
+        text.push_str(&held);
+        text.push_str(&self.pending);
+        text
+    }
+
+    fn refresh_view(&mut self, now: Instant, force: bool) {
+        if self.view.is_none() {
+            return;
+        }
+        let text = self.view_text();
+        match &mut self.view {
+            Some(View::Header) => {
+                if let Some(h) = &mut self.header {
+                    h.live(self.outputs, Some(&text), now, force);
+                }
+            }
+            Some(View::Own(d)) => {
+                d.set(text, None);
+                d.send(self.outputs, now, force);
+            }
+            None => {}
+        }
+    }
+
+    /// Close the live view: it withdraws itself, and what it held goes out as stream.
+    fn close_view(&mut self, now: Instant) {
+        match self.view.take() {
+            Some(View::Header) => {
+                if let Some(h) = &mut self.header {
+                    h.live(self.outputs, None, now, true);
+                }
+            }
+            Some(View::Own(d)) => {
+                if let Some(id) = d.shown_as() {
+                    self.outputs.emit(Output::Withdraw { id: id.to_owned() });
+                }
+            }
+            None => return,
+        }
+        self.send(now);
+    }
+
+    /// Something is about to appear below every output (an input box): what the live view
+    /// holds goes out first, so the page keeps the terminal's order.
+    pub fn interlude(&mut self) {
+        self.close_view(Instant::now());
     }
 
     /// A full-screen program's screen (text and HTML), shown as one display refreshed in
@@ -293,13 +475,20 @@ impl<'a> StreamOut<'a> {
             return;
         }
         let now = Instant::now();
-        self.screen.set(plain, html);
+        if self.screen.shown_as().is_none() {
+            // The screen's display goes below everything before it.
+            self.close_view(now);
+        }
+        self.after_header = true;
+        self.screen.set(plain, Some(html));
         self.screen.send(self.outputs, now, force);
     }
 
     /// End of the cell: everything held is sent, live views get their final state, and an
     /// output over its limit says where the whole of it is. Returns that file, if any.
     pub async fn finish(&mut self) -> Option<PathBuf> {
+        self.close_view(Instant::now());
+        self.pending.clear();
         let over = self.overflow.is_some();
         match self.spill.take() {
             Some(Spill::File(path, mut w)) => {
@@ -333,9 +522,6 @@ impl<'a> StreamOut<'a> {
         }
         self.drain().await;
         self.screen.send(self.outputs, now, true);
-        if let Some(h) = &mut self.header {
-            h.live(self.outputs, None, now);
-        }
         match &self.spill {
             Some(Spill::Done(p)) => Some(p.clone()),
             _ => None,
@@ -360,10 +546,12 @@ impl<'a> StreamOut<'a> {
             self.enqueue(Stream::Out, text);
             return;
         }
-        // Over the limit: show up to the last whole line that fits.
+        // Over the limit: show up to the last whole line that fits. The tail's display goes
+        // below it: what the live view holds goes out first.
         let fit = memchr::memrchr(b'\n', &text.as_bytes()[..room as usize]).map_or(0, |i| i + 1);
         self.enqueue(Stream::Out, &text[..fit]);
         self.shown += fit as u64;
+        self.close_view(Instant::now());
         self.overflow = Some(Overflow {
             hidden_bytes: 0,
             hidden_lines: 0,
@@ -439,9 +627,7 @@ impl Sink for StreamOut<'_> {
             self.update_tail_display(now, false);
         }
         self.screen.send(self.outputs, now, false);
-        if let Some(h) = &mut self.header {
-            h.live_due(self.outputs, now);
-        }
+        self.refresh_view(now, false);
     }
 
     fn blocked_until(&self) -> Option<tokio::time::Instant> {
@@ -463,4 +649,30 @@ impl Sink for StreamOut<'_> {
     fn note(&mut self, text: &str) {
         StreamOut::note(self, text);
     }
+
+    fn interlude(&mut self) {
+        StreamOut::interlude(self);
+    }
+}
+
+/// The last `n` lines of `text` (a last line without newline counts), each cut to
+/// [`VIEW_LINE_MAX`] bytes.
+fn view_lines(text: &str, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let start = memchr::memrchr_iter(b'\n', body.as_bytes())
+        .nth(n - 1)
+        .map_or(0, |i| i + 1);
+    let mut out = String::with_capacity(text.len() - start);
+    for piece in text[start..].split_inclusive('\n') {
+        let (line, nl) = match piece.strip_suffix('\n') {
+            Some(l) => (l, "\n"),
+            None => (piece, ""),
+        };
+        out.push_str(&line[..line.floor_char_boundary(VIEW_LINE_MAX)]);
+        out.push_str(nl);
+    }
+    out
 }

@@ -44,7 +44,7 @@ impl Engine {
                 count,
             });
         }
-        let mut out = StreamOut::new(req.outputs.as_ref(), cell.silent);
+        let mut out = StreamOut::new(req.outputs.as_ref(), cell.silent, req.asker.is_some());
         let outcome = self.run_code(cell, req, &mut out).await;
         out.drain().await;
         if store && !out.kept.is_empty() {
@@ -94,7 +94,7 @@ impl Engine {
             return;
         };
         let req = Request::quiet();
-        let mut quiet = StreamOut::new(req.outputs.as_ref(), true);
+        let mut quiet = StreamOut::new(req.outputs.as_ref(), true, false);
         if self.login(&target, &req, true, &mut quiet).await.is_err() {
             self.state().pending_login = Some(target);
         }

@@ -70,8 +70,13 @@ impl Engine {
             info.user = format!("{u} (via sudo as {})", info.user);
         }
         out.set_limit(limit, &info.host, count);
-        out.header = show_header
-            .then(|| header::Header::start(req.outputs.as_ref(), &info, &ctx.cwd_lossy()));
+        if show_header {
+            out.start_header(header::Header::start(
+                req.outputs.as_ref(),
+                &info,
+                &ctx.cwd_lossy(),
+            ));
+        }
         let began = std::time::Instant::now();
         let sudo_marker = new_nonce()[..16].to_owned();
         // A password command (a vault lookup) runs only for cells that may call sudo.

@@ -619,7 +619,7 @@ async fn two_targets_run_cells_at_once_each_with_its_own_output_and_state() {
                 answers: Answers::default(),
             };
             let recorder = Arc::new(Recorder::default());
-            let mut out = StreamOut::new(recorder.as_ref(), false);
+            let mut out = StreamOut::new(recorder.as_ref(), false, false);
             let (_interrupt, interrupt_rx) = watch::channel(0);
             let (_kill, kill_rx) = watch::channel(false);
             let program = async {
@@ -745,4 +745,212 @@ async fn an_attached_terminal_drives_a_full_screen_program_without_a_keys_box() 
     let (outcome, ()) = run(&engine, &req, "top", program).await;
     assert!(outcome.is_ok(), "{outcome:?}");
     assert_eq!(asker.asked(), Vec::new(), "a box was asked for");
+}
+
+// --- where lines live while a cell runs (output.rs) ------------------------------------
+
+/// What JupyterLab's output area shows for a cell's outputs so far: consecutive streams of
+/// one name merged, displays replaced in place by id, a withdrawn display empty.
+#[derive(Default, Debug)]
+struct Page {
+    items: Vec<(Option<String>, String)>,
+}
+
+impl Page {
+    fn apply(&mut self, output: &Output) {
+        match output {
+            Output::Text { text, .. } => match self.items.last_mut() {
+                Some((None, t)) => t.push_str(text),
+                _ => self.items.push((None, text.clone())),
+            },
+            Output::Display(d) => self.items.push((Some(d.id.clone()), d.plain.clone())),
+            Output::Update(d) => {
+                for (id, t) in &mut self.items {
+                    if id.as_deref() == Some(d.id.as_str()) {
+                        *t = d.plain.clone();
+                    }
+                }
+            }
+            Output::Withdraw { id: gone } => {
+                for (id, t) in &mut self.items {
+                    if id.as_deref() == Some(gone.as_str()) {
+                        t.clear();
+                    }
+                }
+            }
+            Output::Input { .. } | Output::Error { .. } => {}
+        }
+    }
+
+    /// A live view shows something: the header with lines under its own, or a live display.
+    fn view_open(&self) -> bool {
+        self.items.iter().any(|(id, t)| match id.as_deref() {
+            Some(id) if id.starts_with("sshpty-header-") => t.contains('\n'),
+            Some(id) if id.starts_with("sshpty-live-") => !t.is_empty(),
+            _ => false,
+        })
+    }
+
+    /// The page's text, outputs in order, the header's own line left out.
+    fn text(&self) -> String {
+        self.items
+            .iter()
+            .map(|(id, t)| match id.as_deref() {
+                Some(id) if id.starts_with("sshpty-header-") => {
+                    t.split_once('\n').map_or("", |(_, live)| live).to_owned() + "\n"
+                }
+                _ => t.clone(),
+            })
+            .collect::<String>()
+    }
+}
+
+/// Replays `out` into a page, checking at every stream that no live view sits above it
+/// (the page keeps the terminal's order); returns each state of the page's text.
+fn pages(out: &Recorder) -> (Page, Vec<String>) {
+    let mut page = Page::default();
+    let mut states = Vec::new();
+    for (_, o) in out.outputs.lock().unwrap().iter() {
+        if matches!(o, Output::Text { .. }) {
+            assert!(
+                !page.view_open(),
+                "stream sent below an open live view: {o:?}\n{page:?}"
+            );
+        }
+        page.apply(o);
+        states.push(page.text());
+    }
+    (page, states)
+}
+
+/// The program redraws lines it printed before a pause (docker, apt, pip): tmux ends with
+/// the redrawn lines, and so does the cell; `job-*` lines are never sent before the redraw.
+const REDRAW_BEFORE: &str = "job-a waiting\r\njob-b waiting\r\njob-c waiting\r\n";
+const REDRAW_AFTER: &str = "\x1b[3A\r\x1b[2Kjob-a done\x1b[2B\r\x1b[2Kjob-c done\r\nall-done\r\n";
+const REDRAW_TMUX: &str = "job-a done\njob-b waiting\njob-c done\nall-done\n";
+
+async fn redraw_after_a_pause(ptys: &mut Ptys) {
+    let mut pty = ptys.next().await;
+    let script = pty.cell().await;
+    pty.start(&script).await;
+    pty.print(REDRAW_BEFORE).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    pty.print(REDRAW_AFTER).await;
+    pty.capture_and_exit(&script, &state(0, "/", &[]), 0).await;
+}
+
+#[tokio::test]
+async fn a_watched_cell_shows_pending_lines_live_and_keeps_what_tmux_shows() {
+    for header in [true, false] {
+        let (target, mut ptys) = FakeTarget::new("web1");
+        let engine = Engine::new(Options {
+            login: None,
+            header,
+            sudo_cache: true,
+        });
+        engine.state().hosts.log_in(
+            "web1",
+            Host::ready(target, Context::default(), "bash 5.2.15(1)-release".into()),
+        );
+        let out = Arc::new(Recorder::default());
+        let asker = ScriptedAsker::answering(&[]);
+        let req = request(&out, Some(&asker));
+        let (outcome, ()) = run(&engine, &req, "./redraw", redraw_after_a_pause(&mut ptys)).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(out.text(Stream::Out), REDRAW_TMUX, "header {header}");
+        let (page, states) = pages(&out);
+        // Live during the pause: the three lines, in a view, in the terminal's order.
+        assert!(
+            states
+                .iter()
+                .any(|s| s.contains(REDRAW_BEFORE.replace('\r', "").as_str())),
+            "header {header}: never shown live: {states:#?}"
+        );
+        // At the end the page holds what tmux shows, once, and no view is left open.
+        assert!(!page.view_open(), "{page:?}");
+        assert_eq!(
+            page.text().trim_start_matches('\n'),
+            REDRAW_TMUX,
+            "{page:?}"
+        );
+        // With the header, the header was the view: no other display.
+        let displays = out
+            .outputs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, o)| matches!(o, Output::Display(_)))
+            .count();
+        assert_eq!(
+            displays,
+            usize::from(header) + usize::from(!header),
+            "header {header}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_headless_cell_sends_lines_only_once_final_and_no_view() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let (outcome, ()) = run(&engine, &req, "./redraw", redraw_after_a_pause(&mut ptys)).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(out.text(Stream::Out), REDRAW_TMUX);
+    assert!(
+        out.outputs
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, o)| matches!(o, Output::Text { .. } | Output::Input { .. })),
+        "a display in a headless cell"
+    );
+}
+
+/// Lines that scroll out of the program's reach are final: a watched cell holds them in its
+/// open view (it sits above later stream), a headless one sends them while the cell runs.
+#[tokio::test]
+async fn lines_out_of_reach_are_sent_while_a_headless_cell_runs_and_held_in_a_watched_one() {
+    for watched in [false, true] {
+        let (target, mut ptys) = FakeTarget::new("web1");
+        let engine = engine_on("web1", target, Context::default());
+        let out = Arc::new(Recorder::default());
+        let asker = ScriptedAsker::answering(&[]);
+        let req = request(&out, watched.then_some(&asker));
+        let lines: Vec<String> = (1..=120).map(|i| format!("line {i}")).collect();
+        let program = async {
+            let mut pty = ptys.next().await;
+            let script = pty.cell().await;
+            pty.start(&script).await;
+            // A pause: a watched cell's view opens on line 1.
+            pty.print(format!("{}\r\n", lines[0])).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for l in &lines[1..] {
+                pty.print(format!("{l}\r\n")).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let sent_meanwhile = out.text(Stream::Out);
+            pty.capture_and_exit(&script, &state(0, "/", &[]), 0).await;
+            sent_meanwhile
+        };
+        let (outcome, meanwhile) = run(&engine, &req, "seq", program).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        let text = |ls: &[String]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+        assert_eq!(out.text(Stream::Out), text(&lines));
+        if watched {
+            assert_eq!(meanwhile, "", "stream sent while the view was open");
+            let (_, states) = pages(&out);
+            assert!(
+                states
+                    .iter()
+                    .any(|s| s.contains("more lines above") && s.contains("line 120\n")),
+                "{states:#?}"
+            );
+        } else {
+            // The default 50 rows: the screen holds lines 72..=120 and the cursor's empty
+            // row; lines 1..=71 are out of reach.
+            assert_eq!(meanwhile, text(&lines[..71]));
+        }
+    }
 }

@@ -112,12 +112,32 @@ for e in ["\u2764\ufe0f", "\U0001f44d\U0001f3fd", "\U0001f468\u200d\U0001f469\u2
     print(e + "ABCDEFGH\033[6G*")
 '''
 
+# Lines redrawn with terminfo: three status lines, then cursor up to the first to rewrite
+# it, and down to the third (tput's cuu / el / cud from the xterm-256color entry).
+TPUT = r"""
+printf "job-a waiting\njob-b waiting\njob-c waiting\n"
+sleep 0.3
+tput cuu 3; tput el; printf "job-a done"
+printf "\r"; tput cud 2; tput el; printf "job-c done\n"
+echo all-done
+"""
+
+# The real pip (its rich progress bar while downloading a wheel of 1.2 MB).
+PIP = os.environ.get("PIP_PYTHON", "/work/base/.venv-test/bin/python")
+
 RECIPES = {
     "ls_color": {"cmd": "ls --color=always -la /usr/share/common-licenses /etc/apt; ls --color=always /usr/bin | head -c 3000 | tr -d '\\n'; echo"},
     "progress_cr": {"cmd": f"{PY} -c '{PROGRESS}'"},
     "apt_progress": {"cmd": f"{PY} -c '{APT}'"},
     "docker_pull": {"cmd": f"{PY} -c '{DOCKER}'"},
     "pip_rich": {"cmd": f"{PY} -c '{RICH}'"},
+    "tput_cuu": {"cmd": f"bash -c '{TPUT}'"},
+    # The real apt-get with dpkg's fancy progress (run `apt-get update` first if needed).
+    # Ignore-Files-Silently: the recording machine keeps disabled source lists apt would note.
+    "apt_real": {"cmd": "apt-get install --reinstall -y -o Dpkg::Progress-Fancy=1 -o Dir::Ignore-Files-Silently::=disabled-by-farm less"},
+    "pip_real": {
+        "cmd": f"{PIP} -m pip download --no-deps --no-cache-dir --progress-bar on -d dl setuptools==75.1.0"
+    },
     "cjk_emoji": {"cmd": f"{PY} -c '{WIDE}'"},
     "emoji_widths": {"cmd": f"{PY} -c '{EMOJI}'"},
     "top_batch": {"cmd": "top -b -n1 -w 160 | head -n 30"},

@@ -107,14 +107,16 @@ async function typeKeys(box, keys, opts) {
 // Run cell INDEX (click into it, Shift+Enter) and wait until it has finished: its prompt shows a
 // new execution count and no box is open in it. Each box that opens is answered with the next of
 // ANSWERS ({kind: 'password'|'text'|'keys', value}). Returns what was seen: the boxes (prompt,
-// password), a dialog if one opened instead (the cell did not run), the prompt and output text.
-async function runCell(page, index, { answers = [], timeout = 30000 } = {}) {
+// password), a dialog if one opened instead (the cell did not run), the prompt and output text,
+// and (SAMPLE) the output area's text at every poll while the cell ran (what a user watches).
+async function runCell(page, index, { answers = [], timeout = 30000, sample = false } = {}) {
   const cell = cells(page).nth(index);
   const promptOf = async () => (await cell.locator('.jp-InputPrompt').first().innerText()).trim();
   const before = await promptOf();
   await cell.locator('.jp-InputArea-editor').click();
   await page.keyboard.press('Shift+Enter');
-  const seen = { index, boxes: [], dialog: null, error: null, prompt: null, output: '' };
+  const seen = { index, boxes: [], dialog: null, error: null, prompt: null, output: '', samples: [] };
+  const output = () => cell.locator('.jp-OutputArea').first().innerText().catch(() => '');
   const queue = [...answers];
   const end = Date.now() + timeout;
   try {
@@ -133,6 +135,7 @@ async function runCell(page, index, { answers = [], timeout = 30000 } = {}) {
       }
       const prompt = await promptOf();
       if (prompt !== before && /^\[\d+\]:$/.test(prompt)) break;
+      if (sample) seen.samples.push(await output());
       if (Date.now() > end) {
         throw new Error(`cell ${index} did not finish within ${timeout} ms (prompt ${prompt})`);
       }
@@ -143,7 +146,7 @@ async function runCell(page, index, { answers = [], timeout = 30000 } = {}) {
     seen.error = String(e && e.message ? e.message : e);
   }
   seen.prompt = await promptOf();
-  seen.output = await cell.locator('.jp-OutputArea').first().innerText().catch(() => '');
+  seen.output = await output();
   return seen;
 }
 

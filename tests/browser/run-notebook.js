@@ -10,7 +10,7 @@
 // SCENARIO: {
 //   "url": "http://127.0.0.1:PORT/lab/tree/NAME.ipynb?token=...",
 //   "artifacts": "/dir", "name": "prefix-of-screenshots",
-//   "steps": [{"cell": 0, "timeout": 30000,
+//   "steps": [{"cell": 0, "timeout": 30000, "sample": false,
 //              "answers": [{"kind": "password", "env": "VAR"}, {"kind": "text", "value": "bars"},
 //                          {"kind": "keys", "value": "ihello<Esc>:wq<CR>"}]}],
 //   "save": true
@@ -48,7 +48,8 @@ async function main() {
           if (value === undefined) throw new Error(`answer for cell ${step.cell}: $${a.env} is not set`);
           return { kind: a.kind, value };
         });
-        const seen = await lab.runCell(page, step.cell, { answers, timeout: step.timeout || 30000 });
+        const seen = await lab.runCell(page, step.cell,
+          { answers, timeout: step.timeout || 30000, sample: !!step.sample });
         result.steps.push(seen);
         write();
         await shot(page, `cell${step.cell}`);

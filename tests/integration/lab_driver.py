@@ -91,6 +91,7 @@ class Step:
     cell: int
     answers: list[Answer] = field(default_factory=list)
     timeout: float = 30
+    sample: bool = False  # keep the output area's text at every poll while the cell runs
 
 
 @dataclass
@@ -111,6 +112,10 @@ class LabRun:
     def lines(self, cell: int) -> list[str]:
         """The cell's output area as the page shows it, line by line."""
         return self.step(cell)["output"].splitlines()
+
+    def samples(self, cell: int) -> list[list[str]]:
+        """The cell's output area at each poll (~10 a second) while it ran, line by line."""
+        return [t.splitlines() for t in self.step(cell)["samples"]]
 
     def boxes(self, cell: int) -> list[dict]:
         return self.step(cell)["boxes"]
@@ -164,7 +169,8 @@ def run_in_lab(server: JupyterServer, notebook: str, steps: list[Step], name: st
                 answers.append({"kind": a.kind, "env": var})
             else:
                 answers.append({"kind": a.kind, "value": a.value})
-        scenario_steps.append({"cell": s.cell, "answers": answers, "timeout": int(s.timeout * 1000)})
+        scenario_steps.append({"cell": s.cell, "answers": answers, "timeout": int(s.timeout * 1000),
+                               "sample": s.sample})
     scenario = {
         "url": f"{server.url}/lab/tree/{notebook}?token={server.token}",
         "artifacts": str(ARTIFACTS / "lab"), "name": name, "steps": scenario_steps, "save": save,

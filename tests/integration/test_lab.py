@@ -124,3 +124,51 @@ def test_prompts_on_the_ssh_host(ssh_servers, ssh_kernelspec, tmp_path):
         assert lab.password not in str(run.notebook), "the password is in the saved notebook"
     finally:
         edited.unlink(missing_ok=True)
+
+
+# A terminal of 5 rows: lines 1..4 scroll out of reach (final) while the job lines are redrawn.
+REDRAW = (
+    "for i in 1 2 3 4 5 6 7 8; do echo line $i; done; "
+    "printf 'job-a waiting\\njob-b waiting\\njob-c waiting\\n'; sleep 1.5; "
+    "tput cuu 3; tput el; echo job-a done; tput cud1; tput el; echo job-c done; sleep 1; "
+    "echo all-done")
+REDRAW_FINAL = [f"line {i}" for i in range(1, 9)] + ["job-a done", "job-b waiting", "job-c done",
+                                                      "all-done"]
+
+
+def slot(line: str) -> int | None:
+    """Where a line belongs in the terminal's order (a redrawn line keeps its place)."""
+    m = re.fullmatch(r"line (\d)", line)
+    if m:
+        return int(m.group(1))
+    for n, prefix in enumerate(("job-a", "job-b", "job-c", "all-done"), 9):
+        if line.startswith(prefix):
+            return n
+    return None
+
+
+@pytest.mark.parametrize("header", ["on", "off"])
+def test_the_page_shows_lines_in_the_terminals_order_while_a_cell_redraws(tmp_path, header):
+    """A program prints eight lines and three job lines into a 5-row terminal (the first lines
+    scroll out of reach: final), pauses, then redraws two job lines above the cursor. Sampled
+    ~10 times a second while it runs, the page shows the lines in the terminal's order (the
+    live view never sits above lines sent later), shows the job lines live before the redraw,
+    and ends with what tmux shows, once, with no empty gap left by the live view."""
+    server = lab_server(tmp_path / "lab")
+    write_notebook(server.root_dir / "redraw.ipynb", LOCAL,
+                   [f"%header {header}", "%term 80x5", REDRAW])
+    with server:
+        run = run_in_lab(server, "redraw.ipynb", [Step(0), Step(1), Step(2, sample=True)],
+                         name=f"redraw-header-{header}")
+    run.check_clean()
+    samples = run.samples(2)
+    assert len(samples) >= 10, run.describe()
+    for shown in samples:
+        slots = [s for s in map(slot, shown) if s is not None]
+        assert slots == sorted(slots) and len(set(slots)) == len(slots), \
+            f"out of the terminal's order while running: {shown}\n{run.describe()}"
+    assert any("job-a waiting" in shown for shown in samples), \
+        f"the job lines were not shown before the redraw: {samples}"
+    final = [l for l in run.lines(2) if slot(l) is not None]
+    assert final == REDRAW_FINAL, run.describe()
+    assert run.saved_text(2).count("job-a done") == 1, run.notebook["cells"][2]

@@ -88,6 +88,13 @@ impl Outputs for IopubOutputs {
                     display_id: Some(d.id),
                 },
             }),
+            Output::Placeholder { id } => JupyterMessageContent::DisplayData(DisplayData {
+                data: Media::new(Vec::new()),
+                metadata: Default::default(),
+                transient: Some(Transient {
+                    display_id: Some(id),
+                }),
+            }),
             Output::Withdraw { id } => {
                 JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
                     data: Media::new(Vec::new()),

@@ -20,9 +20,21 @@ pub struct LiveDisplay {
     /// What to show next (text/plain, text/html), if it changed since it was last sent.
     pub due: Option<(String, Option<String>)>,
     last: Option<(String, Option<String>)>,
+    /// Created empty, its content sent as an update (see [`Output::Placeholder`]).
+    placeholder: bool,
 }
 
 impl LiveDisplay {
+    /// A display created empty and filled by updates: clients that print displays as they
+    /// come and ignore updates (`jupyter console`) show nothing of it, where they would
+    /// otherwise print its first state and then, from the stream, the same lines again.
+    pub fn placeholder() -> LiveDisplay {
+        LiveDisplay {
+            placeholder: true,
+            ..Default::default()
+        }
+    }
+
     /// The display's id once it has been shown.
     pub fn shown_as(&self) -> Option<&str> {
         self.id.as_deref()
@@ -61,7 +73,12 @@ impl LiveDisplay {
             html: html.clone(),
             metadata: Default::default(),
         };
-        outputs.emit(if created {
+        if !created && self.placeholder {
+            outputs.emit(Output::Placeholder {
+                id: display.id.clone(),
+            });
+        }
+        outputs.emit(if created || self.placeholder {
             Output::Update(display)
         } else {
             Output::Display(display)

@@ -47,6 +47,11 @@ pub enum Output {
     Display(Display),
     /// A display already shown, replaced.
     Update(Display),
+    /// A new display that shows nothing yet, for later updates to fill: a client that prints
+    /// displays as they come (`jupyter console`, papermill's log) prints nothing for it.
+    Placeholder {
+        id: String,
+    },
     /// A display already shown, emptied: it keeps its place and shows nothing (a frontend
     /// cannot remove an output; the live view withdraws itself this way).
     Withdraw {

@@ -384,7 +384,7 @@ impl<'a> StreamOut<'a> {
                 View::Header
             } else {
                 self.after_header = true;
-                View::Own(LiveDisplay::default())
+                View::Own(LiveDisplay::placeholder())
             });
         }
         self.refresh_view(now, false);

@@ -764,6 +764,7 @@ impl Page {
                 _ => self.items.push((None, text.clone())),
             },
             Output::Display(d) => self.items.push((Some(d.id.clone()), d.plain.clone())),
+            Output::Placeholder { id } => self.items.push((Some(id.clone()), String::new())),
             Output::Update(d) => {
                 for (id, t) in &mut self.items {
                     if id.as_deref() == Some(d.id.as_str()) {
@@ -879,7 +880,7 @@ async fn a_watched_cell_shows_pending_lines_live_and_keeps_what_tmux_shows() {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, o)| matches!(o, Output::Display(_)))
+            .filter(|(_, o)| matches!(o, Output::Display(_) | Output::Placeholder { .. }))
             .count();
         assert_eq!(
             displays,

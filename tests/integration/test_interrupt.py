@@ -10,10 +10,12 @@ own. A pattern matches the number and nothing longer (sleep 1000 but not sleep 1
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
 from harness import pgrep
+from ssh_kernel import finish
 from targets import (  # noqa: F401  (fixtures are used by name)
     interrupted,
     nb,
@@ -41,6 +43,55 @@ def test_interrupt_program_that_ignores_sigint(target):
     interrupted(target, target.nb, "echo started; bash -c \"trap '' INT; sleep 1002\"",
                 sleeping(1002), limit=10)
     assert target.nb.ok("echo after").lines == ["after"]
+
+
+# A program that handles Ctrl-C by cleaning up for T seconds (as dpkg and terraform do).
+CLEANS_UP = """echo started; cat > /tmp/sshpty-cleanup-{n}.py <<'PY'
+import os, time
+os.unlink(__file__)
+try:
+    time.sleep(1000)
+except KeyboardInterrupt:
+    print("cleaning up", flush=True)
+    time.sleep({t})
+    print("cleaned-up", flush=True)
+    raise SystemExit(1)
+PY
+python3 /tmp/sshpty-cleanup-{n}.py"""
+
+
+def cleaning_up(n: int) -> str:
+    return f"python3 /tmp/sshpty-cleanup-{n}"
+
+
+def test_a_program_cleaning_up_after_ctrl_c_gets_its_time(target):
+    """dpkg and terraform handle Ctrl-C and take a while to leave things clean: the kernel
+    sees the handler (the target's /proc) and waits, saying so; nothing is hung up or killed."""
+    res = interrupted(target, target.nb, CLEANS_UP.format(n=1005, t=3), cleaning_up(1005),
+                      limit=15)
+    assert "cleaned-up" in res.text, res.describe()
+    assert re.search(r"python3 \(pid \d+\) handles Ctrl-C and is still running", res.text), \
+        res.describe()
+    assert target.nb.ok("echo after").lines == ["after"]
+
+
+def test_stopping_again_kills_a_program_still_cleaning_up(target):
+    nb = target.nb
+    cell = nb.submit(CLEANS_UP.format(n=1006, t=1000), allow_stdin=True)
+    target.wait_running(cleaning_up(1006), 30)
+    time.sleep(0.2)
+    nb.interrupt()
+    cell.wait_for_text("handles Ctrl-C and is still running", timeout=15)
+    assert not cell._done(), "the cell ended while its program cleaned up"
+    t0 = time.monotonic()
+    nb.interrupt()
+    res = finish(cell, 20)
+    took = time.monotonic() - t0
+    res.failed()
+    assert res.errors[0]["ename"] == "Interrupted", res.describe()
+    assert "cleaned-up" not in res.text, res.describe()
+    assert took < 5, f"the second stop took {took:.1f} s"
+    assert not target.wait_gone(cleaning_up(1006)), "the cleanup still runs after the second stop"
 
 
 def test_interrupt_keeps_context_from_before(target):

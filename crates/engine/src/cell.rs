@@ -14,11 +14,37 @@ use context::capture::{self, CaptureError, Captured};
 use context::demux::{Demux, Event};
 use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
 
-/// Escalation after an interrupt, as a terminal user would do it: Ctrl-C, then hang up
-/// (closing the terminal), then kill the cell's process group; then stop waiting.
-const HANG_UP_AFTER: Duration = Duration::from_secs(2);
-const KILL_AFTER: Duration = Duration::from_secs(5);
-const ABANDON_AFTER: Duration = Duration::from_secs(7);
+/// Escalation after a stop (interrupt, timeout, a prompt nobody can answer), as a terminal
+/// user would do it: Ctrl-C; then, once a look at the processes left (`stopping`) shows
+/// they ignore it, hang up (close the terminal), then kill the cell's process group, then
+/// stop waiting. A program that handles Ctrl-C and is still cleaning up is left to finish,
+/// looked at again every [`INSPECT_EVERY`], until the user stops the cell again, which kills
+/// at once.
+const INSPECT_AFTER: Duration = Duration::from_millis(500);
+const INSPECT_EVERY: Duration = Duration::from_secs(1);
+/// The look at the processes takes one command on the target; past this, it is blind.
+const INSPECT_WITHIN: Duration = Duration::from_secs(2);
+const KILL_AFTER_HANG_UP: Duration = Duration::from_secs(1);
+const ABANDON_AFTER_KILL: Duration = Duration::from_millis(1500);
+/// Without `/proc` on the target (not Linux), by the clock alone, from the stop.
+const BLIND_HANG_UP_AFTER: Duration = Duration::from_secs(2);
+const BLIND_KILL_AFTER_HANG_UP: Duration = Duration::from_secs(3);
+/// A stop nobody can repeat (a timeout, a prompt a headless run cannot answer) leaves a
+/// cleanup this long at most.
+const UNATTENDED_CLEANUP: Duration = Duration::from_secs(10);
+
+/// A look at the target's processes under way (`stopping::INSPECT`); Err: no answer.
+type Look<'t> =
+    std::pin::Pin<Box<dyn Future<Output = Result<targets::ExecOutput, ()>> + Send + 't>>;
+
+/// The next step of a stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Inspect,
+    HangUp,
+    Kill,
+    Abandon,
+}
 /// How often finished output is sent while a cell runs.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// After the shell exited without a capture, how long the output must be quiet to be
@@ -277,7 +303,13 @@ pub async fn run(
     let mut events = Vec::new();
     demux.feed(&leftover, &mut events);
     let mut stop_at: Option<Instant> = None;
-    let mut step = 0u8;
+    // The stop's next step and when; the look at the processes under way; whether the
+    // group was killed; whether the target could not be looked at.
+    let mut next: Option<(Instant, Next)> = None;
+    let mut inspecting: Option<Look<'_>> = None;
+    let mut killed = false;
+    let mut blind = false;
+    let mut told_cleanup = false;
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -301,8 +333,28 @@ pub async fn run(
         ($reason:expr) => {{
             result.stopped = Some($reason);
             stop_at = Some(Instant::now());
-            step = 1;
+            next = Some((Instant::now() + INSPECT_AFTER, Next::Inspect));
             write(b"\x03".to_vec());
+        }};
+    }
+
+    // Kill the cell's process group now (hung up first unless it was); stop waiting a
+    // moment later.
+    macro_rules! kill_now {
+        () => {{
+            let _ = proc.input.send(PtyInput::HangUp);
+            kill_group!();
+        }};
+    }
+    macro_rules! kill_group {
+        () => {{
+            let _ = proc.input.send(PtyInput::SignalGroup {
+                signal: "KILL",
+                pid: result.pid,
+            });
+            killed = true;
+            inspecting = None;
+            next = Some((Instant::now() + ABANDON_AFTER_KILL, Next::Abandon));
         }};
     }
 
@@ -394,13 +446,6 @@ pub async fn run(
             }
         }
 
-        let next_step = stop_at.map(|t0| {
-            t0 + match step {
-                1 => HANG_UP_AFTER,
-                2 => KILL_AFTER,
-                _ => ABANDON_AFTER,
-            }
-        });
         let blocked = sink.blocked_until();
         tokio::select! {
             answer = async { open.as_mut().map(|b| b.answer.as_mut()).expect("a box is open").await }, if open.is_some() => {
@@ -506,15 +551,13 @@ pub async fn run(
                 if exited_at.is_some() && !done => {
                 done = true;
             }
-            r = kill.changed(), if step < 3 => {
+            r = kill.changed(), if !killed => {
                 if r.is_err() { continue; }
                 // Shutdown: no time for Ctrl-C; hang up and kill the group now.
                 result.stopped = Some(StopReason::Interrupt);
                 open = None;
-                let _ = proc.input.send(PtyInput::HangUp);
-                let _ = proc.input.send(PtyInput::SignalGroup { signal: "KILL", pid: result.pid });
-                stop_at = Some(Instant::now() - KILL_AFTER);
-                step = 3;
+                stop_at.get_or_insert_with(Instant::now);
+                kill_now!();
             }
             _ = flush.tick() => {
                 if dirty && began.elapsed() >= LIVE_AFTER {
@@ -523,13 +566,17 @@ pub async fn run(
                 }
                 sink.flush()
             }
-            r = interrupt.changed(), if stop_at.is_none() || open.is_some() => {
+            r = interrupt.changed(), if !killed || open.is_some() => {
                 if r.is_err() { continue; }
                 // The box stays on the user's screen; the kernel no longer waits for it
                 // (a late answer is dropped by the stdin channel).
                 open = None;
                 if stop_at.is_none() && !done {
                     stop!(StopReason::Interrupt);
+                } else if stop_at.is_some() && !done && !killed {
+                    // Stop pressed again: no more waiting for a cleanup.
+                    result.stopped = Some(StopReason::Interrupt);
+                    kill_now!();
                 } else if result.stopped.is_none() {
                     result.stopped = Some(StopReason::Interrupt);
                 }
@@ -538,13 +585,68 @@ pub async fn run(
                 open = None;
                 stop!(StopReason::Timeout);
             }
-            _ = sleep_until(next_step.unwrap_or_else(Instant::now)), if next_step.is_some() && !done => {
+            _ = sleep_until(next.map_or_else(Instant::now, |n| n.0)), if next.is_some() && inspecting.is_none() && !done => {
+                let Some((_, step)) = next.take() else { continue };
                 match step {
-                    1 => { let _ = proc.input.send(PtyInput::HangUp); }
-                    2 => { let _ = proc.input.send(PtyInput::SignalGroup { signal: "KILL", pid: result.pid }); }
-                    _ => break,
+                    Next::Inspect => {
+                        let look = target.exec(crate::stopping::INSPECT, Vec::new());
+                        inspecting = Some(Box::pin(async move {
+                            match tokio::time::timeout(INSPECT_WITHIN, look).await {
+                                Ok(Ok(out)) => Ok(out),
+                                _ => Err(()),
+                            }
+                        }));
+                    }
+                    Next::HangUp => {
+                        let _ = proc.input.send(PtyInput::HangUp);
+                        let after = if blind { BLIND_KILL_AFTER_HANG_UP } else { KILL_AFTER_HANG_UP };
+                        next = Some((Instant::now() + after, Next::Kill));
+                    }
+                    Next::Kill => kill_group!(),
+                    Next::Abandon => break,
                 }
-                step += 1;
+            }
+            looked = async { inspecting.as_mut().expect("a look is under way").await }, if inspecting.is_some() => {
+                inspecting = None;
+                let verdict = match looked {
+                    Ok(out) => crate::stopping::judge(
+                        &crate::stopping::parse(&out.stdout),
+                        result.pid,
+                        renderer.screen_mode(),
+                    ),
+                    Err(()) => crate::stopping::Verdict::Unknown,
+                };
+                let now = Instant::now();
+                let since_stop = stop_at.map_or(Duration::ZERO, |t| now.duration_since(t));
+                next = Some(match verdict {
+                    crate::stopping::Verdict::Unknown => {
+                        blind = true;
+                        (now.max(now + BLIND_HANG_UP_AFTER.saturating_sub(since_stop)), Next::HangUp)
+                    }
+                    crate::stopping::Verdict::Gone => (now + INSPECT_EVERY, Next::Inspect),
+                    crate::stopping::Verdict::Ignoring => (now, Next::HangUp),
+                    crate::stopping::Verdict::Handling { .. }
+                        if result.stopped != Some(StopReason::Interrupt)
+                            && since_stop >= UNATTENDED_CLEANUP =>
+                    {
+                        (now, Next::HangUp)
+                    }
+                    crate::stopping::Verdict::Handling { pid, name } => {
+                        if !told_cleanup {
+                            told_cleanup = true;
+                            let again = if result.stopped == Some(StopReason::Interrupt) {
+                                "stop the cell again to kill it"
+                            } else {
+                                "it is killed if still running 10 s after the stop"
+                            };
+                            sink.note(&format!(
+                                "sshpty: {name} (pid {pid}) handles Ctrl-C and is still running, \
+                                 cleaning up; {again}\n"
+                            ));
+                        }
+                        (now + INSPECT_EVERY, Next::Inspect)
+                    }
+                });
             }
         }
     }
@@ -574,7 +676,7 @@ pub async fn run(
         Some(e) => e,
         // After an abandoned stop the process is past asking; do not wait long.
         None => match tokio::time::timeout(
-            if step >= 3 {
+            if killed {
                 Duration::from_millis(500)
             } else {
                 Duration::from_secs(2)

@@ -32,6 +32,11 @@ const PATIENCE: Duration = Duration::from_secs(15);
 pub struct FakeTarget {
     name: String,
     ptys: mpsc::UnboundedSender<FakePty>,
+    /// What the target's `/proc` shows when the engine looks at its processes
+    /// (`stopping::INSPECT`); None: it cannot be looked at.
+    pub processes: std::sync::Mutex<Option<String>>,
+    /// The commands the engine ran without a PTY.
+    pub execs: std::sync::Mutex<Vec<String>>,
 }
 
 impl FakeTarget {
@@ -42,6 +47,8 @@ impl FakeTarget {
             Arc::new(FakeTarget {
                 name: name.into(),
                 ptys,
+                processes: Default::default(),
+                execs: Default::default(),
             }),
             Ptys(rx),
         )
@@ -269,8 +276,21 @@ impl Target for FakeTarget {
         Box::pin(async { Err(unsupported("a pipe")) })
     }
 
-    fn exec(&self, _: &str, _: Vec<u8>) -> BoxFuture<'_, Result<ExecOutput, TargetError>> {
-        Box::pin(async { Err(unsupported("a command")) })
+    fn exec(&self, command: &str, _: Vec<u8>) -> BoxFuture<'_, Result<ExecOutput, TargetError>> {
+        self.execs.lock().unwrap().push(command.to_owned());
+        let listing = (command == crate::stopping::INSPECT)
+            .then(|| self.processes.lock().unwrap().clone())
+            .flatten();
+        Box::pin(async move {
+            match listing {
+                Some(out) => Ok(ExecOutput {
+                    stdout: out.into_bytes(),
+                    stderr: Vec::new(),
+                    exit: Exit::Code(0),
+                }),
+                None => Err(unsupported("a command")),
+            }
+        })
     }
 
     fn upload(

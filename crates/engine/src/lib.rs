@@ -29,6 +29,7 @@ mod session;
 mod shell;
 pub mod shell_syntax;
 mod size;
+mod stopping;
 mod sudo;
 #[cfg(test)]
 mod tests;

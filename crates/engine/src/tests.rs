@@ -955,3 +955,118 @@ async fn lines_out_of_reach_are_sent_while_a_headless_cell_runs_and_held_in_a_wa
         }
     }
 }
+
+// --- stopping a cell (cell.rs, stopping.rs) --------------------------------------------
+
+/// A `/proc` listing as `stopping::INSPECT` prints it: the cell's shell (its group's leader,
+/// trapping SIGINT) and one child of it.
+fn processes(child: &str, ignored: u64, caught: u64) -> String {
+    let pid = fake::PID;
+    let line = |p: i32, ppid: i32, name: &str, ign: u64, cgt: u64| {
+        format!(
+            "/proc/{p}/status:Name:\t{name}\n/proc/{p}/status:Pid:\t{p}\n\
+             /proc/{p}/status:PPid:\t{ppid}\n/proc/{p}/status:NSpgid:\t{pid}\n\
+             /proc/{p}/status:SigBlk:\t0000000000000000\n\
+             /proc/{p}/status:SigIgn:\t{ign:016x}\n/proc/{p}/status:SigCgt:\t{cgt:016x}\n"
+        )
+    };
+    line(pid, 1, "bash", 0, 2) + &line(pid + 1, pid, child, ignored, caught)
+}
+
+/// A program that ignores Ctrl-C and the hang-up (`trap '' INT HUP`): seen so at the first
+/// look, half a second after Ctrl-C; hung up then, killed a second later.
+#[tokio::test(start_paused = true)]
+async fn a_program_ignoring_ctrl_c_and_the_hang_up_is_killed_within_two_seconds() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    *target.processes.lock().unwrap() = Some(processes("spin", 0b11, 0));
+    let engine = engine_on("web1", target.clone(), Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        engine.interrupt();
+        let t0 = Instant::now();
+        assert_eq!(pty.next().await, Seen::Typed(b"\x03".to_vec()));
+        assert_eq!(pty.next().await, Seen::HangUp);
+        let hung_up = t0.elapsed();
+        assert_eq!(
+            pty.next().await,
+            Seen::Signal {
+                signal: "KILL",
+                pid: fake::PID
+            }
+        );
+        let killed = t0.elapsed();
+        pty.exit(Exit::Signal("KILL".into()));
+        (hung_up, killed)
+    };
+    let (outcome, (hung_up, killed)) = run(&engine, &req, "./spin", program).await;
+    assert!(
+        (450..1_000).contains(&hung_up.as_millis()),
+        "hung up after {hung_up:?}"
+    );
+    assert!(
+        (1_450..2_000).contains(&killed.as_millis()),
+        "killed after {killed:?}"
+    );
+    assert_eq!(error_shown(&outcome, &out).0, "Interrupted");
+    assert!(
+        target
+            .execs
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c == crate::stopping::INSPECT)
+    );
+}
+
+/// A program that handles Ctrl-C and is still cleaning up (dpkg) is left to finish, the user
+/// told so; stopping the cell again kills at once.
+#[tokio::test(start_paused = true)]
+async fn a_program_cleaning_up_gets_its_time_until_the_cell_is_stopped_again() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    *target.processes.lock().unwrap() = Some(processes("dpkg", 0, 0b10));
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        engine.interrupt();
+        assert_eq!(pty.next().await, Seen::Typed(b"\x03".to_vec()));
+        // Ten seconds of cleaning up (looked at ten times): nothing else is done to it.
+        let waited = tokio::time::timeout(Duration::from_secs(10), pty.next()).await;
+        assert!(waited.is_err(), "did not wait for the cleanup: {waited:?}");
+        let t0 = Instant::now();
+        engine.interrupt();
+        assert_eq!(pty.next().await, Seen::HangUp);
+        assert_eq!(
+            pty.next().await,
+            Seen::Signal {
+                signal: "KILL",
+                pid: fake::PID
+            }
+        );
+        let killed = t0.elapsed();
+        pty.exit(Exit::Signal("KILL".into()));
+        killed
+    };
+    let (outcome, killed) = run(&engine, &req, "apt-get install foo", program).await;
+    assert!(
+        killed < Duration::from_millis(100),
+        "killed after {killed:?}"
+    );
+    assert_eq!(error_shown(&outcome, &out).0, "Interrupted");
+    let notes = out.text(Stream::Err);
+    assert_eq!(
+        notes
+            .matches("dpkg (pid 4243) handles Ctrl-C and is still running")
+            .count(),
+        1,
+        "{notes}"
+    );
+    assert!(notes.contains("stop the cell again to kill it"), "{notes}");
+}

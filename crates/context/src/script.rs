@@ -225,7 +225,10 @@ fn cell_body(
     strict: bool,
     sudo_marker: Option<&str>,
 ) -> Vec<u8> {
-    let mut p = restore_definitions(ctx);
+    // A second stage arrives in variables of its own (`second_stage`): gone before the cell
+    // runs, so the cell sees the same names whichever way its shell was started.
+    let mut p = b"unset __sshpty_s __sshpty_c\n".to_vec();
+    p.extend(restore_definitions(ctx));
     if let Some(marker) = sudo_marker
         && !ctx.functions.contains_key("sudo")
     {

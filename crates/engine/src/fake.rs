@@ -50,20 +50,41 @@ impl FakeTarget {
                 processes: Default::default(),
                 execs: Default::default(),
             }),
-            Ptys(rx),
+            Ptys(rx, Vec::new()),
         )
     }
 }
 
 /// The PTY processes a [`FakeTarget`] started.
-pub struct Ptys(mpsc::UnboundedReceiver<FakePty>);
+pub struct Ptys(mpsc::UnboundedReceiver<FakePty>, Vec<FakePty>);
 
 impl Ptys {
+    /// The next PTY process a cell is written to. The engine starts shells ahead (`warm`),
+    /// some of which it drops unused: those are passed over.
     pub async fn next(&mut self) -> FakePty {
-        tokio::time::timeout(PATIENCE, self.0.recv())
-            .await
-            .expect("the engine started no PTY process")
-            .expect("the target is gone")
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            while let Ok(p) = self.0.try_recv() {
+                self.1.push(p);
+            }
+            let mut i = 0;
+            while i < self.1.len() {
+                match self.1[i].script.try_recv() {
+                    Ok(script) => {
+                        let mut p = self.1.remove(i);
+                        p.first = Some(script);
+                        return p;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => drop(self.1.remove(i)),
+                    Err(mpsc::error::TryRecvError::Empty) => i += 1,
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no cell was written to a PTY process"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }
 
@@ -100,6 +121,8 @@ impl Script {
 
 /// One PTY process, as the test drives it.
 pub struct FakePty {
+    /// The cell [`Ptys::next`] saw written, not yet taken by [`FakePty::cell`].
+    first: Option<Script>,
     script: mpsc::UnboundedReceiver<Script>,
     seen: mpsc::UnboundedReceiver<Seen>,
     output: Option<mpsc::Sender<Bytes>>,
@@ -109,6 +132,9 @@ pub struct FakePty {
 impl FakePty {
     /// The cell the engine wrote.
     pub async fn cell(&mut self) -> Script {
+        if let Some(s) = self.first.take() {
+            return s;
+        }
         tokio::time::timeout(PATIENCE, self.script.recv())
             .await
             .expect("no cell was written")
@@ -256,6 +282,7 @@ impl Target for FakeTarget {
             let (seen_tx, seen_rx) = mpsc::unbounded_channel();
             tokio::spawn(runner(in_rx, out_tx.clone(), script_tx, seen_tx));
             let pty = FakePty {
+                first: None,
                 script: script_rx,
                 seen: seen_rx,
                 output: Some(out_tx),

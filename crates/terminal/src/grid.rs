@@ -45,6 +45,7 @@ impl Cell {
         self.combining = Some(s.into_boxed_str());
     }
 
+    #[inline]
     pub fn push_text(&self, out: &mut String) {
         out.push(self.ch);
         if let Some(c) = &self.combining {
@@ -129,6 +130,66 @@ impl Line {
     }
 }
 
+/// The rows of the main screen, kept in a buffer twice as tall with blank rows below them:
+/// scrolling the whole screen up (what every line of ordinary output does) slides the
+/// window down one row instead of moving every row, and the rows go back to the top of the
+/// buffer once the blank rows below are used up. Rows outside the window are always blank.
+#[derive(Debug)]
+pub(crate) struct Rows {
+    buf: Vec<Line>,
+    start: usize,
+    len: usize,
+}
+
+impl Rows {
+    /// `len` blank rows.
+    pub fn new(len: usize) -> Rows {
+        Rows {
+            buf: vec![Line::default(); 2 * len],
+            start: 0,
+            len,
+        }
+    }
+
+    /// Remove the top row (whatever it held is gone) and add a blank row at the bottom. The
+    /// top row's storage is kept for a later row.
+    pub fn scroll_up(&mut self) {
+        if self.start + self.len == self.buf.len() {
+            self.buf.rotate_left(self.start);
+            self.start = 0;
+        }
+        let top = &mut self.buf[self.start];
+        top.cells.clear();
+        top.wrapped = false;
+        self.start += 1;
+    }
+
+    /// Work on the rows as a vector, for the rare edits that change how many there are.
+    pub fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<Line>) -> R) -> R {
+        self.buf.rotate_left(self.start);
+        self.start = 0;
+        self.buf.truncate(self.len);
+        let r = f(&mut self.buf);
+        self.len = self.buf.len();
+        self.buf.resize(2 * self.len, Line::default());
+        r
+    }
+}
+
+impl std::ops::Deref for Rows {
+    type Target = [Line];
+
+    fn deref(&self) -> &[Line] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for Rows {
+    fn deref_mut(&mut self) -> &mut [Line] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +205,37 @@ mod tests {
                 .as_ref()
                 .is_some_and(|s| s.len() <= MAX_COMBINING_BYTES)
         );
+    }
+
+    #[test]
+    fn rows_scroll_as_a_vector_would() {
+        let line = |s: &str| Line {
+            cells: s
+                .chars()
+                .map(|ch| Cell {
+                    ch,
+                    ..Cell::blank(Style::default())
+                })
+                .collect(),
+            wrapped: s.len() == 1,
+        };
+        let mut rows = Rows::new(3);
+        let mut model = vec![Line::default(); 3];
+        for i in 0..20 {
+            let l = line(&"x".repeat(i % 4 + 1));
+            rows[2] = l.clone();
+            model[2] = l;
+            assert_eq!(&rows[..], &model[..]);
+            rows.scroll_up();
+            model.remove(0);
+            model.push(Line::default());
+            assert_eq!(&rows[..], &model[..]);
+            if i % 7 == 6 {
+                rows.edit(|v| v.push(line("new")));
+                model.push(line("new"));
+                assert_eq!(&rows[..], &model[..]);
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The public face of the crate: bytes from the PTY in, cell output out.
 
 use crate::input::InputFilter;
+use crate::parse::Parser;
 use crate::screen;
 use crate::term::Term;
 use crate::text::LineWriter;
@@ -33,7 +34,7 @@ pub struct ScreenSnapshot {
 /// * **Resize** truncates rows to the new width; there is no reflow.
 pub struct Renderer {
     term: Term,
-    parser: vte::Parser,
+    parser: Parser,
     filter: InputFilter,
     scratch: Vec<u8>,
 }
@@ -45,7 +46,7 @@ impl Renderer {
     pub fn new(cols: u16, rows: u16) -> Renderer {
         Renderer {
             term: Term::new(cols, rows),
-            parser: vte::Parser::new(),
+            parser: Parser::new(),
             filter: InputFilter::default(),
             scratch: Vec::new(),
         }

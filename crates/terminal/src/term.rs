@@ -14,7 +14,7 @@
 
 use unicode_width::UnicodeWidthChar;
 
-use crate::grid::{Cell, Line};
+use crate::grid::{Cell, Line, Rows};
 use crate::style::Style;
 use crate::text::LineWriter;
 
@@ -37,6 +37,12 @@ pub(crate) struct History {
 
 impl History {
     fn push(&mut self, line: &Line) {
+        if self
+            .carry
+            .push_whole_row_into(line, &mut self.finished, true)
+        {
+            return;
+        }
         self.carry.push_row(line);
         if !line.wrapped || self.carry.len() >= MAX_LOGICAL_LINE {
             self.carry.finish_into(&mut self.finished, true);
@@ -73,7 +79,7 @@ struct SavedCursor {
 pub(crate) struct Term {
     pub cols: usize,
     pub rows: usize,
-    primary: Vec<Line>,
+    primary: Rows,
     alt: Vec<Line>,
     pub in_alt: bool,
     pub row: usize,
@@ -121,6 +127,13 @@ pub(crate) struct Term {
     /// What was swallowed as the echo so far, shown after all if the echo turns out to be
     /// something else.
     echo_held: Vec<char>,
+    /// Set by the callbacks after which vte's parser is back in its ground state (a CSI or
+    /// escape sequence dispatched, an OSC ended by BEL): [`crate::parse::Parser`] then takes
+    /// over the bytes that follow. Reset by the parser before each call into vte.
+    pub back_to_ground: bool,
+    /// A zero-width joiner was ever combined into a cell: until then no character can
+    /// follow one, and the check for it is skipped.
+    joiner_seen: bool,
 }
 
 fn default_tabs(cols: usize) -> Vec<bool> {
@@ -139,7 +152,7 @@ impl Term {
         Term {
             cols,
             rows,
-            primary: blank_screen(rows),
+            primary: Rows::new(rows),
             alt: blank_screen(rows),
             in_alt: false,
             row: 0,
@@ -170,6 +183,8 @@ impl Term {
             echo: Vec::new(),
             echo_stars: 0,
             echo_held: Vec::new(),
+            back_to_ground: false,
+            joiner_seen: false,
         }
     }
 
@@ -182,7 +197,7 @@ impl Term {
         }
     }
 
-    fn screen_mut(&mut self) -> &mut Vec<Line> {
+    fn screen_mut(&mut self) -> &mut [Line] {
         if self.in_alt {
             &mut self.alt
         } else {
@@ -235,12 +250,16 @@ impl Term {
                 self.clear_rows(bottom, 1);
                 continue;
             }
-            let mut line = self.primary.remove(top);
-            self.history.push(&line);
-            // Reuse the row's allocation for the blank row coming in at the bottom.
-            line.cells.clear();
-            line.wrapped = false;
-            self.primary.insert(bottom, line);
+            self.history.push(&self.primary[top]);
+            if top == 0 && bottom + 1 == self.rows {
+                self.primary.scroll_up();
+            } else {
+                // Reuse the row's allocation for the blank row coming in at the bottom.
+                let line = &mut self.primary[top];
+                line.cells.clear();
+                line.wrapped = false;
+                self.primary[top..=bottom].rotate_left(1);
+            }
             self.scrolled_since_addressing += 1;
             if self.scrolled_since_addressing >= self.rows {
                 self.takeover = false;
@@ -302,7 +321,7 @@ impl Term {
             1
         } else {
             let Some(w) = c.width() else { return };
-            if w == 0 || self.after_joiner() {
+            if w == 0 || (self.joiner_seen && self.after_joiner()) {
                 self.combine(c);
                 return;
             }
@@ -369,6 +388,64 @@ impl Term {
         }
     }
 
+    /// Print a run of printable ASCII (bytes 0x20–0x7e): exactly what [`print_char`] does
+    /// for each of them in turn, a row's worth of cells at a time. Printable ASCII is one
+    /// column wide and never combines, so in the ordinary state (no echo expected, the
+    /// ASCII character set, replace mode, autowrap on) a character only writes its cell and
+    /// moves the cursor; anything else goes through `print_char` one by one.
+    ///
+    /// [`print_char`]: Term::print_char
+    pub(crate) fn print_ascii(&mut self, run: &[u8]) {
+        debug_assert!(run.iter().all(|b| (0x20..0x7f).contains(b)));
+        let Some(&last) = run.last() else { return };
+        if !self.echo.is_empty()
+            || self.charsets[self.gl] != Charset::Ascii
+            || self.insert
+            || !self.autowrap
+        {
+            for &b in run {
+                self.print_char(char::from(b));
+            }
+            return;
+        }
+        let mut rest = run;
+        while !rest.is_empty() {
+            if self.wrap_pending {
+                self.wrap();
+            }
+            // `col < cols` always holds, so at least one character fits.
+            let (col, cols, pen) = (self.col, self.cols, self.pen);
+            let n = rest.len().min(cols - col);
+            let (now, later) = rest.split_at(n);
+            rest = later;
+            let cell = |b: u8| Cell {
+                ch: char::from(b),
+                combining: None,
+                width: 1,
+                style: pen,
+            };
+            let line = self.cur_line();
+            // Cells already there are overwritten one by one, breaking any wide character
+            // they are part of; the rest of the run is appended.
+            let over = line.cells.len().saturating_sub(col).min(n);
+            for (i, &b) in now[..over].iter().enumerate() {
+                line.split_wide_at(col + i);
+                line.cells[col + i] = cell(b);
+            }
+            if over < n {
+                line.extend_to(col + over);
+                line.cells.extend(now[over..].iter().map(|&b| cell(b)));
+            }
+            if col + n >= cols {
+                self.col = cols - 1;
+                self.wrap_pending = true;
+            } else {
+                self.col = col + n;
+            }
+        }
+        self.last_char = Some(char::from(last));
+    }
+
     /// The cell written just before the cursor, which zero-width characters join.
     fn prev_cell(&mut self) -> Option<&mut Cell> {
         let col = if self.wrap_pending {
@@ -389,6 +466,7 @@ impl Term {
 
     /// A zero-width character joins the cell written just before the cursor.
     fn combine(&mut self, c: char) {
+        self.joiner_seen |= c == '\u{200d}';
         if let Some(cell) = self.prev_cell() {
             cell.push_combining(c);
         }
@@ -651,10 +729,13 @@ impl Term {
                 .iter()
                 .rposition(|l| !l.cells.is_empty())
                 .map_or(0, |i| i + 1);
-            for line in self.primary.drain(..used) {
-                self.history.push(&line);
+            // The rows used go to the history; those below move up, blank rows come in.
+            for line in &mut self.primary[..used] {
+                self.history.push(line);
+                line.cells.clear();
+                line.wrapped = false;
             }
-            self.primary.resize(rows, Line::default());
+            self.primary.rotate_left(used);
             self.cleared = true;
             self.max_row = self.row;
             if used > 0 {
@@ -870,26 +951,30 @@ impl Term {
             self.cols = cols;
             self.tabs = default_tabs(cols);
         }
-        if rows < self.rows {
-            // Blank rows below the cursor go first, then rows from the top (to the history
-            // for the main screen), as xterm and tmux shrink.
-            let mut excess = self.rows - rows;
-            while excess > 0 && self.primary.len() > self.row + 1 {
-                if !self.primary.last().is_some_and(Line::is_blank) {
-                    break;
+        let (history, alt, row) = (&mut self.history, &mut self.alt, &mut self.row);
+        let old_rows = self.rows;
+        self.primary.edit(|primary| {
+            if rows < old_rows {
+                // Blank rows below the cursor go first, then rows from the top (to the
+                // history for the main screen), as xterm and tmux shrink.
+                let mut excess = old_rows - rows;
+                while excess > 0 && primary.len() > *row + 1 {
+                    if !primary.last().is_some_and(Line::is_blank) {
+                        break;
+                    }
+                    primary.pop();
+                    alt.pop();
+                    excess -= 1;
                 }
-                self.primary.pop();
-                self.alt.pop();
-                excess -= 1;
+                for _ in 0..excess {
+                    let line = primary.remove(0);
+                    history.push(&line);
+                    alt.remove(0);
+                    *row = row.saturating_sub(1);
+                }
             }
-            for _ in 0..excess {
-                let line = self.primary.remove(0);
-                self.history.push(&line);
-                self.alt.remove(0);
-                self.row = self.row.saturating_sub(1);
-            }
-        }
-        self.primary.resize(rows, Line::default());
+            primary.resize(rows, Line::default());
+        });
         self.alt.resize(rows, Line::default());
         self.rows = rows;
         self.top = 0;
@@ -995,6 +1080,33 @@ impl vte::Perform for Term {
     }
 
     fn execute(&mut self, byte: u8) {
+        self.control(byte);
+    }
+
+    fn csi_dispatch(&mut self, params: &vte::Params, inter: &[u8], ignore: bool, action: char) {
+        self.csi(params, inter, ignore, action);
+        self.back_to_ground = true;
+    }
+
+    fn esc_dispatch(&mut self, inter: &[u8], ignore: bool, byte: u8) {
+        self.esc(inter, ignore, byte);
+        self.back_to_ground = true;
+    }
+
+    fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
+        self.osc(params, bell_terminated);
+        // An OSC ended by ESC leaves vte in its escape state, waiting for the `\`.
+        self.back_to_ground = bell_terminated;
+    }
+
+    fn terminated(&self) -> bool {
+        self.back_to_ground
+    }
+}
+
+impl Term {
+    /// A C0 or C1 control character.
+    pub(crate) fn control(&mut self, byte: u8) {
         match byte {
             // BEL is swallowed: a cell has nothing to ring.
             // A tab in an answer is echoed as a tab.
@@ -1002,7 +1114,7 @@ impl vte::Perform for Term {
             0x08..=0x0d if !self.echo.is_empty() => {
                 // An echo never contains other controls: it is over.
                 self.abandon_echo();
-                self.execute(byte);
+                self.control(byte);
             }
             // The newline that ended an answered prompt, the prompt's line being gone and
             // nothing written on it since: no empty line. (The guard clears the flag either
@@ -1022,7 +1134,7 @@ impl vte::Perform for Term {
         }
     }
 
-    fn csi_dispatch(&mut self, params: &vte::Params, inter: &[u8], ignore: bool, action: char) {
+    fn csi(&mut self, params: &vte::Params, inter: &[u8], ignore: bool, action: char) {
         if ignore {
             return; // too many parameters or intermediates: not a sequence we know
         }
@@ -1191,7 +1303,7 @@ impl vte::Perform for Term {
         }
     }
 
-    fn esc_dispatch(&mut self, inter: &[u8], _ignore: bool, byte: u8) {
+    fn esc(&mut self, inter: &[u8], _ignore: bool, byte: u8) {
         match (inter, byte) {
             ([], b'7') => self.save_cursor(),
             ([], b'8') => self.restore_cursor(),
@@ -1240,7 +1352,7 @@ impl vte::Perform for Term {
         }
     }
 
-    fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
+    fn osc(&mut self, params: &[&[u8]], bell_terminated: bool) {
         // Titles (0/1/2), clipboard writes (52), hyperlinks (8) and the rest are swallowed.
         // Colour queries get an answer, since programs wait for it: a light background, as
         // Jupyter's default theme.

@@ -14,38 +14,35 @@ pub(crate) struct LineWriter {
 impl LineWriter {
     /// Append the first `end` columns of `line`.
     pub fn push_cells(&mut self, line: &Line, end: usize) {
-        for cell in line.cells.iter().take(end) {
-            if cell.is_spacer() {
-                continue;
-            }
-            if cell.style != self.style {
-                cell.style.write_sgr(&mut self.buf);
-                self.style = cell.style;
-            }
-            cell.push_text(&mut self.buf);
-        }
-        // Columns the cursor passed over without writing (a cursor-forward, a tab before
-        // the cursor on the prompt line) read as spaces.
-        if end > line.cells.len() {
-            if self.style != Style::default() {
-                Style::default().write_sgr(&mut self.buf);
-                self.style = Style::default();
-            }
-            self.buf
-                .extend(std::iter::repeat_n(' ', end - line.cells.len()));
-        }
+        push_cells(&mut self.buf, &mut self.style, line, end);
     }
 
     /// Append a row as line output takes it: all of it when it wraps into the next row (its
     /// trailing blanks are real spaces in the middle of the logical line), otherwise up to
     /// its last visible cell.
     pub fn push_row(&mut self, line: &Line) {
-        let end = if line.wrapped {
-            line.cells.len()
-        } else {
-            line.visible_len()
-        };
-        self.push_cells(line, end);
+        self.push_cells(line, row_end(line));
+    }
+
+    /// Append a row that is a whole logical line (it does not wrap into the next one) to
+    /// `out`, closed as [`finish_into`](Self::finish_into) closes it, when nothing is held:
+    /// the same text as `push_row` then `finish_into`, without going through the buffer.
+    /// Returns false, doing nothing, when something is held or the row wraps.
+    pub fn push_whole_row_into(&self, line: &Line, out: &mut String, newline: bool) -> bool {
+        if !self.buf.is_empty() || line.wrapped {
+            return false;
+        }
+        // An empty buffer is always in the default style: a style is only ever taken
+        // by writing its SGR into the buffer, and finishing resets it.
+        let mut style = Style::default();
+        push_cells(out, &mut style, line, row_end(line));
+        if style != Style::default() {
+            Style::default().write_sgr(out);
+        }
+        if newline {
+            out.push('\n');
+        }
+        true
     }
 
     /// Close the logical line into `out`: attributes reset at its end, then the newline if
@@ -68,5 +65,56 @@ impl LineWriter {
 
     pub fn len(&self) -> usize {
         self.buf.len()
+    }
+}
+
+/// How much of a row line output takes: all of it when it wraps into the next row (its
+/// trailing blanks are real spaces in the middle of the logical line), otherwise up to its
+/// last visible cell.
+fn row_end(line: &Line) -> usize {
+    if line.wrapped {
+        line.cells.len()
+    } else {
+        line.visible_len()
+    }
+}
+
+/// Append the first `end` columns of `line` to `out`, switching from `style` (and leaving it
+/// the style of the last text written) with an SGR sequence wherever the style changes.
+fn push_cells(out: &mut String, style: &mut Style, line: &Line, end: usize) {
+    let mut rest = &line.cells[..end.min(line.cells.len())];
+    out.reserve(rest.len());
+    while let Some((first, _)) = rest.split_first() {
+        if first.is_spacer() {
+            rest = &rest[1..];
+            continue;
+        }
+        if first.style != *style {
+            first.style.write_sgr(out);
+            *style = first.style;
+        }
+        // The run of one-column ASCII characters in this style, in one go.
+        let run = rest
+            .iter()
+            .position(|c| {
+                !(c.width == 1 && c.ch.is_ascii() && c.combining.is_none() && c.style == *style)
+            })
+            .unwrap_or(rest.len());
+        if run == 0 {
+            first.push_text(out);
+            rest = &rest[1..];
+        } else {
+            out.extend(rest[..run].iter().map(|c| c.ch));
+            rest = &rest[run..];
+        }
+    }
+    // Columns the cursor passed over without writing (a cursor-forward, a tab before the
+    // cursor on the prompt line) read as spaces.
+    if end > line.cells.len() {
+        if *style != Style::default() {
+            Style::default().write_sgr(out);
+            *style = Style::default();
+        }
+        out.extend(std::iter::repeat_n(' ', end - line.cells.len()));
     }
 }

@@ -58,7 +58,7 @@ const TAIL_LINES: usize = 20;
 /// Characters of one tail line kept (a 100 MB line must not be held).
 const TAIL_LINE_MAX: usize = 4096;
 /// The default `%output-limit`.
-pub const DEFAULT_LIMIT: u64 = 10_000_000;
+pub const DEFAULT_LIMIT: u64 = 2_000_000;
 /// Text held while the live view is open, at most: past it the view closes for the rest of
 /// the cell (output this fast is read in the stream, not in a view).
 const HOLD_MAX: usize = MAX_MESSAGE;

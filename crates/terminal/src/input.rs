@@ -40,6 +40,12 @@ pub(crate) struct InputFilter {
 }
 
 impl InputFilter {
+    /// Nothing under way: no partial character, no sequence tracked. Until the next ESC
+    /// the output is then the input with each maximal invalid UTF-8 subsequence replaced.
+    pub fn idle(&self) -> bool {
+        self.need == 0 && self.seq == Seq::Other
+    }
+
     /// Append the filtered form of `bytes` to `out`.
     pub fn filter(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         out.reserve(bytes.len());

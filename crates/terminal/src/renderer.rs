@@ -1,6 +1,5 @@
 //! The public face of the crate: bytes from the PTY in, cell output out.
 
-use crate::input::InputFilter;
 use crate::parse::Parser;
 use crate::screen;
 use crate::term::Term;
@@ -35,8 +34,6 @@ pub struct ScreenSnapshot {
 pub struct Renderer {
     term: Term,
     parser: Parser,
-    filter: InputFilter,
-    scratch: Vec<u8>,
 }
 
 impl Renderer {
@@ -47,8 +44,6 @@ impl Renderer {
         Renderer {
             term: Term::new(cols, rows),
             parser: Parser::new(),
-            filter: InputFilter::default(),
-            scratch: Vec::new(),
         }
     }
 
@@ -65,14 +60,7 @@ impl Renderer {
 
     /// Feed bytes from the PTY, split anywhere: the result never depends on the split.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        self.filter.filter(bytes, &mut buf);
-        self.parser.advance(&mut self.term, &buf);
-        // Keep a modest buffer around, not one the size of the largest chunk ever fed.
-        if buf.capacity() <= 1 << 16 {
-            self.scratch = buf;
-        }
+        self.parser.feed(&mut self.term, bytes);
     }
 
     /// Lines that became final since the last call, each ending in '\n'.
@@ -144,10 +132,7 @@ impl Renderer {
     /// cursor is below it): `printf 'name? '` gives `"name? "`, `echo done` gives
     /// `"done\n"`. Bytes of an unfinished UTF-8 character at the very end become U+FFFD.
     pub fn finish(&mut self) -> String {
-        self.scratch.clear();
-        self.filter.flush(&mut self.scratch);
-        let tail = std::mem::take(&mut self.scratch);
-        self.parser.advance(&mut self.term, &tail);
+        self.parser.finish(&mut self.term);
         let mut out = self.take_finished();
         let mut writer = std::mem::take(&mut self.term.history.carry);
         self.render_screen(&mut writer, &mut out);

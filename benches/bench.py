@@ -280,9 +280,9 @@ class Kernel:
         return self.kc.session.deserialize(smsg), size
 
     def execute(self, code: str, timeout: float = 60, on_text: Callable[[str], None] | None = None,
-                keep_notes: bool = False) -> CellRun:
+                keep_notes: bool = False, store_history: bool = True) -> CellRun:
         t0 = time.perf_counter()
-        msg_id = self.kc.execute(code, silent=False, store_history=True, allow_stdin=False)
+        msg_id = self.kc.execute(code, silent=False, store_history=store_history, allow_stdin=False)
         deadline = t0 + timeout
         n = streams = payload = wire = 0
         first = last = None
@@ -341,6 +341,27 @@ class Kernel:
                        None if first is None else first - t0, None if last is None else last - t0,
                        n, streams, payload, wire, notes, reply)
 
+    def interrupt_time(self, code: str, settle: float = 0.5, timeout: float = 60) -> float:
+        """Seconds from an interrupt_request (sent SETTLE s after CODE was) to the cell's idle."""
+        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
+        time.sleep(settle)
+        t0 = time.perf_counter()
+        self.km.interrupt_kernel()  # interrupt_mode "message": an interrupt_request
+        while True:
+            left = t0 + timeout - time.perf_counter()
+            if left <= 0:
+                raise BenchError(f"{self.name}: {code[:60]!r} not idle {timeout:.0f} s after an interrupt")
+            got = self._iopub(min(left, 1.0))
+            if got is None:
+                continue
+            msg, _ = got
+            if ((msg.get("parent_header") or {}).get("msg_id") == msg_id
+                    and msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"):
+                idle = time.perf_counter()
+                break
+        self._reply(msg_id, 10)
+        return idle - t0
+
     def _reply(self, msg_id: str, timeout: float) -> dict:
         deadline = time.perf_counter() + timeout
         while True:
@@ -354,8 +375,8 @@ class Kernel:
             if (msg.get("parent_header") or {}).get("msg_id") == msg_id:
                 return msg["content"]
 
-    def ok(self, code: str, timeout: float = 60) -> CellRun:
-        r = self.execute(code, timeout)
+    def ok(self, code: str, timeout: float = 60, store_history: bool = True) -> CellRun:
+        r = self.execute(code, timeout, store_history=store_history)
         if r.status != "ok":
             raise BenchError(f"{self.name}: cell {code!r} -> {r.status}: {r.reply} {r.notes}")
         return r
@@ -750,7 +771,13 @@ def p(x: dict, key: str = "median") -> float | None:
     return x.get(key) if isinstance(x, dict) else None
 
 
-SECTIONS = ("cell", "baselines", "complete", "rss", "login", "start", "seq", "big", "cargo")
+SECTIONS = ("cell", "baselines", "complete", "rss", "login", "start", "seq", "big", "interrupt",
+            "cargo")
+
+# Interrupting a program that handles Ctrl-C by dying (the floor) and one that ignores both
+# Ctrl-C and the hang-up (issue 12: gone within 4 s over SSH; 7.5-8.7 s before).
+INTERRUPT_PLAIN = "sleep 1000"
+INTERRUPT_IGNORING = "bash -c \"trap '' INT HUP; while :; do sleep 0.05; done\""
 
 
 def full(b: Bench) -> dict:
@@ -892,6 +919,14 @@ def full(b: Bench) -> dict:
         for where, k in targets:
             R[f"seq_{where}"] = {"elapsed": seq[f"seq_{where}_elapsed"],
                                  "runs": seq_runs[where][-a.seq_reps:]}
+    if want("interrupt"):
+        for where, k in targets:
+            log(f"interrupt: {where}")
+            R[f"interrupt_plain_{where}"] = summary(
+                [k.interrupt_time(INTERRUPT_PLAIN) for _ in range(3)], unit_scale=1.0)
+            R[f"interrupt_ignoring_{where}"] = summary(
+                [k.interrupt_time(INTERRUPT_IGNORING) for _ in range(3)], unit_scale=1.0)
+            k.ok("true")
     if want("big"):
         if have_ssh:
             log("100 MB through ssh -tt")
@@ -1108,9 +1143,18 @@ def markdown(R: dict, env: dict) -> str:
     b2b = R.get("cell_true_ssh_back_to_back")
     if b2b:
         row("cell `true`, SSH target, cells back to back (as Run All sends them)", fmt_ms(b2b),
-            "`ssh -tt` over ControlMaster", fmt_ms(tt), ratio(mk(b2b), mk(tt)))
+            "`ssh -tt` over ControlMaster", fmt_ms(tt), ratio(mk(b2b), mk(tt)), "≤ 0.5×",
+            None if ratio(mk(b2b), mk(tt)) is None else ratio(mk(b2b), mk(tt)) <= 0.5)
     row("", "", "sshkernel 0.11.1 cell `true`", fmt_ms(R.get("sshkernel_cell_true")),
         ratio(mk(ct_ssh), mk(R.get("sshkernel_cell_true"))))
+    for where in ("ssh", "local"):
+        ig, pl = R.get(f"interrupt_ignoring_{where}"), R.get(f"interrupt_plain_{where}")
+        if ig:
+            row(f"interrupt to idle, {where}: a program ignoring Ctrl-C and the hang-up "
+                f"(`{INTERRUPT_IGNORING}`)", f"{p(ig):.2f} s (max {ig['max']:.2f}, n={ig['n']})",
+                f"interrupting `{INTERRUPT_PLAIN}` (Ctrl-C ends it)",
+                f"{p(pl):.2f} s" if pl else "—", ratio(p(ig), p(pl) if pl else None),
+                "≤ 4 s" if where == "ssh" else "", ig["max"] <= 4 if where == "ssh" else None)
     row("cell `true`, local target", fmt_ms(R.get("cell_true_local")), "`bash -c true`",
         fmt_ms(R.get("bash_c_true")), ratio(mk(R.get("cell_true_local")), mk(R.get("bash_c_true"))))
     row("", "", "bash_kernel cell `true`", fmt_ms(R.get("bash_kernel_cell_true")),

@@ -25,7 +25,9 @@ const INSPECT_EVERY: Duration = Duration::from_secs(1);
 /// The look at the processes takes one command on the target; past this, it is blind.
 const INSPECT_WITHIN: Duration = Duration::from_secs(2);
 const KILL_AFTER_HANG_UP: Duration = Duration::from_secs(1);
-const ABANDON_AFTER_KILL: Duration = Duration::from_millis(1500);
+/// After SIGKILL the group is gone at once; over SSH, a channel already hung up reports no
+/// exit, so this is how long the cell waits for one.
+const ABANDON_AFTER_KILL: Duration = Duration::from_millis(500);
 /// Without `/proc` on the target (not Linux), by the clock alone, from the stop.
 const BLIND_HANG_UP_AFTER: Duration = Duration::from_secs(2);
 const BLIND_KILL_AFTER_HANG_UP: Duration = Duration::from_secs(3);
@@ -310,6 +312,7 @@ pub async fn run(
     let mut killed = false;
     let mut blind = false;
     let mut told_cleanup = false;
+    let mut hung_up = false;
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -342,6 +345,7 @@ pub async fn run(
     // moment later.
     macro_rules! kill_now {
         () => {{
+            hung_up = true;
             let _ = proc.input.send(PtyInput::HangUp);
             kill_group!();
         }};
@@ -598,6 +602,7 @@ pub async fn run(
                         }));
                     }
                     Next::HangUp => {
+                        hung_up = true;
                         let _ = proc.input.send(PtyInput::HangUp);
                         let after = if blind { BLIND_KILL_AFTER_HANG_UP } else { KILL_AFTER_HANG_UP };
                         next = Some((Instant::now() + after, Next::Kill));
@@ -649,6 +654,14 @@ pub async fn run(
                 });
             }
         }
+    }
+    if stop_at.is_some() && hung_up && !killed {
+        // The terminal was hung up and its output is over: what ignored the hang-up would
+        // stay on the host, out of sight. A stopped cell leaves nothing.
+        let _ = proc.input.send(PtyInput::SignalGroup {
+            signal: "KILL",
+            pid: result.pid,
+        });
     }
     demux.finish(&mut events);
     handle(&mut events, &mut renderer, &mut result, sink);

@@ -212,6 +212,65 @@ pub(crate) fn utf8_lead(b: u8) -> Option<(usize, u8, u8)> {
     })
 }
 
+/// What a multi-byte UTF-8 sequence at the start of some bytes is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Utf8 {
+    /// A valid character, and its length.
+    Char(char, usize),
+    /// A maximal invalid subsequence of this length (one U+FFFD).
+    Invalid(usize),
+    /// A valid start cut off by the end of the bytes.
+    Incomplete,
+}
+
+/// Decode the sequence at the start of `bytes`, whose first byte is not ASCII, by the
+/// rules [`InputFilter`] follows.
+#[inline]
+pub(crate) fn decode_utf8(bytes: &[u8]) -> Utf8 {
+    let Some((need, lo, hi)) = utf8_lead(bytes[0]) else {
+        return Utf8::Invalid(1);
+    };
+    let mut c = u32::from(bytes[0]) & (0x7f >> (need + 1));
+    for k in 1..=need {
+        let Some(&b) = bytes.get(k) else {
+            return Utf8::Incomplete;
+        };
+        let (lo, hi) = if k == 1 { (lo, hi) } else { (0x80, 0xbf) };
+        if !(lo..=hi).contains(&b) {
+            return Utf8::Invalid(k);
+        }
+        c = c << 6 | (u32::from(b) & 0x3f);
+    }
+    // The ranges above admit scalar values only.
+    Utf8::Char(char::from_u32(c).unwrap_or('\u{fffd}'), need + 1)
+}
+
+/// The number of leading printable ASCII bytes (0x20–0x7e), eight at a time.
+pub(crate) fn printable_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut n = 0;
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        // A byte's high bit is set in `below` if it is under 0x20 and in `above` if it is
+        // 0x7f or more. A borrow or carry can only set bits above a byte that is flagged
+        // itself, so the lowest flagged byte is the first one out of range.
+        let below = w.wrapping_sub(0x20 * ONES) & !w;
+        let above = w.wrapping_add(ONES) | w;
+        let out = (below | above) & HIGH;
+        if out != 0 {
+            return n + out.trailing_zeros() as usize / 8;
+        }
+        n += 8;
+    }
+    n + words
+        .remainder()
+        .iter()
+        .position(|b| !(0x20..0x7f).contains(b))
+        .unwrap_or(words.remainder().len())
+}
+
 /// The number of leading ASCII bytes, eight at a time.
 fn ascii_prefix(bytes: &[u8]) -> usize {
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -292,6 +351,47 @@ mod tests {
             let cut = (next() as usize) % (len + 1);
             let (a, b) = bytes.split_at(cut);
             assert_eq!(run(&[a, b]), want, "{bytes:x?} cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn printable_prefix_finds_the_first_byte_out_of_range() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for bad in [0x00, 0x1f, 0x7f, 0x80, 0xff, 0x1b] {
+                    let mut v: Vec<u8> = (0..len).map(|i| [0x20, 0x7e, b'x', b'~'][i % 4]).collect();
+                    if at < len {
+                        v[at] = bad;
+                        // Bytes after the first bad one do not matter.
+                        for b in v[at + 1..].iter_mut() {
+                            *b = 0xff;
+                        }
+                    }
+                    assert_eq!(printable_prefix(&v), at, "{v:x?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decode_utf8_agrees_with_the_standard_library() {
+        for c in ['\u{80}', 'é', '\u{7ff}', '\u{800}', '日', '\u{fffd}', '\u{ffff}', '😀', '\u{10ffff}'] {
+            let mut buf = [0; 4];
+            let s = c.encode_utf8(&mut buf);
+            assert_eq!(decode_utf8(s.as_bytes()), Utf8::Char(c, s.len()));
+            assert_eq!(decode_utf8(&s.as_bytes()[..s.len() - 1]), Utf8::Incomplete);
+        }
+        // Each maximal invalid subsequence, as `from_utf8_lossy` finds them.
+        let cases: [(&[u8], usize); 6] = [
+            (b"\xc0\x80", 1),
+            (b"\xed\xa0\x80", 1),
+            (b"\xf4\x90\x80\x80", 1),
+            (b"\xe2\x28\xa1", 1),
+            (b"\xe2\x82\x28", 2),
+            (b"\x80", 1),
+        ];
+        for (bad, n) in cases {
+            assert_eq!(decode_utf8(bad), Utf8::Invalid(n), "{bad:x?}");
         }
     }
 

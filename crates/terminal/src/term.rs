@@ -15,7 +15,8 @@
 use unicode_width::UnicodeWidthChar;
 
 use crate::grid::{Cell, Line, Rows};
-use crate::style::Style;
+use crate::input::{Utf8, decode_utf8, printable_prefix};
+use crate::style::Attrs;
 use crate::text::LineWriter;
 
 /// Longest logical line (soft-wrapped rows joined) kept before it is cut with a newline, in
@@ -70,7 +71,7 @@ struct SavedCursor {
     row: usize,
     col: usize,
     wrap_pending: bool,
-    pen: Style,
+    pen: Attrs,
     origin: bool,
     charsets: [Charset; 2],
     gl: usize,
@@ -89,7 +90,7 @@ pub(crate) struct Term {
     pub max_row: usize,
     /// The cursor is on the last column after writing there; the next character wraps.
     pub wrap_pending: bool,
-    pen: Style,
+    pen: Attrs,
     saved: [SavedCursor; 2],
     top: usize,
     bottom: usize,
@@ -134,6 +135,8 @@ pub(crate) struct Term {
     /// A zero-width joiner was ever combined into a cell: until then no character can
     /// follow one, and the check for it is skipped.
     joiner_seen: bool,
+    /// The last character [`Term::width`] looked up, and its width.
+    last_width: (char, Option<usize>),
 }
 
 fn default_tabs(cols: usize) -> Vec<bool> {
@@ -159,7 +162,7 @@ impl Term {
             col: 0,
             max_row: 0,
             wrap_pending: false,
-            pen: Style::default(),
+            pen: Attrs::default(),
             saved: [SavedCursor::default(); 2],
             top: 0,
             bottom: rows - 1,
@@ -185,6 +188,7 @@ impl Term {
             echo_held: Vec::new(),
             back_to_ground: false,
             joiner_seen: false,
+            last_width: (' ', Some(1)),
         }
     }
 
@@ -255,9 +259,7 @@ impl Term {
                 self.primary.scroll_up();
             } else {
                 // Reuse the row's allocation for the blank row coming in at the bottom.
-                let line = &mut self.primary[top];
-                line.cells.clear();
-                line.wrapped = false;
+                self.primary[top].clear();
                 self.primary[top..=bottom].rotate_left(1);
             }
             self.scrolled_since_addressing += 1;
@@ -310,51 +312,54 @@ impl Term {
         }
     }
 
+    /// Whether printing needs none of the special cases: no echo expected, the ASCII
+    /// character set, replace mode, autowrap on.
+    fn ordinary(&self) -> bool {
+        self.echo.is_empty()
+            && self.charsets[self.gl] == Charset::Ascii
+            && !self.insert
+            && self.autowrap
+    }
+
+    /// The column width of a character that is not printable ASCII, as `unicode-width`
+    /// gives it, the last answer remembered (a run of the same character, as U+FFFD for
+    /// binary output, looks it up once).
+    fn width(&mut self, c: char) -> Option<usize> {
+        if self.last_width.0 != c {
+            self.last_width = (c, c.width());
+        }
+        self.last_width.1
+    }
+
     fn print_char(&mut self, c: char) {
-        if self.swallow_echo(c) {
+        if !self.ordinary() {
+            self.print_char_special(c);
             return;
         }
-        let c = self.map_charset(c);
-        // Printable ASCII is one column and never part of an emoji sequence: skip the
-        // width table and the joiner check for the bulk of all output.
-        let w = if c.is_ascii_graphic() || c == ' ' {
+        let w = if (' '..='~').contains(&c) {
             1
         } else {
-            let Some(w) = c.width() else { return };
+            let Some(w) = self.width(c) else { return };
             if w == 0 || (self.joiner_seen && self.after_joiner()) {
                 self.combine(c);
                 return;
             }
-            w
+            w.min(2)
         };
-        let w = w.min(2);
         if w > self.cols {
             return; // a wide character cannot be shown in a one-column terminal
         }
-        // Insert mode makes room where the cursor is before any wrap, as tmux does: from a
-        // pending wrap there is nothing to shift, and the character that wraps overwrites
-        // the start of the next row.
-        if self.insert && !self.wrap_pending {
-            self.shift_right(w, self.pen);
-        }
-        if self.wrap_pending && self.autowrap {
+        if self.wrap_pending || self.col + w > self.cols {
             self.wrap();
         }
-        if self.col + w > self.cols {
-            if self.autowrap {
-                self.wrap();
-            } else {
-                // Without autowrap a wide character that does not fit is dropped (tmux).
-                return;
-            }
-        }
+        self.put(c, w);
+    }
+
+    /// Write `c`, `w` columns wide, at the cursor, which it fits right of, and move the
+    /// cursor past it (to a pending wrap at the margin).
+    fn put(&mut self, c: char, w: usize) {
         let (col, cols, pen) = (self.col, self.cols, self.pen);
-        let cell = Cell {
-            ch: c,
-            combining: None,
-            width: w as u8,
-            style: pen,
-        };
+        let cell = Cell::new(c, w as u8, pen);
         let line = self.cur_line();
         if col >= line.cells.len() {
             // Appending (the common case): no cell to break, no blank to write first.
@@ -388,26 +393,108 @@ impl Term {
         }
     }
 
-    /// Print a run of printable ASCII (bytes 0x20–0x7e): exactly what [`print_char`] does
-    /// for each of them in turn, a row's worth of cells at a time. Printable ASCII is one
-    /// column wide and never combines, so in the ordinary state (no echo expected, the
-    /// ASCII character set, replace mode, autowrap on) a character only writes its cell and
-    /// moves the cursor; anything else goes through `print_char` one by one.
-    ///
-    /// [`print_char`]: Term::print_char
-    pub(crate) fn print_ascii(&mut self, run: &[u8]) {
-        debug_assert!(run.iter().all(|b| (0x20..0x7f).contains(b)));
-        let Some(&last) = run.last() else { return };
-        if !self.echo.is_empty()
-            || self.charsets[self.gl] != Charset::Ascii
-            || self.insert
-            || !self.autowrap
-        {
-            for &b in run {
-                self.print_char(char::from(b));
-            }
+    /// [`print_char`](Self::print_char) outside the ordinary state.
+    #[cold]
+    fn print_char_special(&mut self, c: char) {
+        if self.swallow_echo(c) {
             return;
         }
+        let c = self.map_charset(c);
+        // Printable ASCII is one column and never part of an emoji sequence: skip the
+        // width table and the joiner check for the bulk of all output.
+        let w = if c.is_ascii_graphic() || c == ' ' {
+            1
+        } else {
+            let Some(w) = self.width(c) else { return };
+            if w == 0 || (self.joiner_seen && self.after_joiner()) {
+                self.combine(c);
+                return;
+            }
+            w
+        };
+        let w = w.min(2);
+        if w > self.cols {
+            return; // a wide character cannot be shown in a one-column terminal
+        }
+        // Insert mode makes room where the cursor is before any wrap, as tmux does: from a
+        // pending wrap there is nothing to shift, and the character that wraps overwrites
+        // the start of the next row.
+        if self.insert && !self.wrap_pending {
+            self.shift_right(w, self.pen);
+        }
+        if self.wrap_pending && self.autowrap {
+            self.wrap();
+        }
+        if self.col + w > self.cols {
+            if self.autowrap {
+                self.wrap();
+            } else {
+                // Without autowrap a wide character that does not fit is dropped (tmux).
+                return;
+            }
+        }
+        self.put(c, w);
+    }
+
+    /// Print the text at the start of `bytes`, as vte's ground state prints it one
+    /// character at a time (with each maximal invalid UTF-8 subsequence as U+FFFD, as the
+    /// input filter makes it), and return how many bytes that was: it stops at a C0 control,
+    /// DEL, ESC, a C1 control or a character cut off by the end of `bytes`.
+    pub(crate) fn print_text(&mut self, bytes: &[u8]) -> usize {
+        if !self.ordinary() {
+            let mut i = 0;
+            while let Some((c, n)) = next_printable(&bytes[i..]) {
+                self.print_char(c);
+                i += n;
+            }
+            return i;
+        }
+        // The ordinary state lasts: printing changes none of it.
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if (0x20..0x7f).contains(&b) {
+                let run = printable_prefix(&bytes[i..]);
+                self.print_ascii(&bytes[i..i + run]);
+                i += run;
+                continue;
+            }
+            let Some((c, n)) = next_printable(&bytes[i..]) else {
+                break;
+            };
+            i += n;
+            // What `print_char` does in the ordinary state.
+            let Some(w) = self.width(c) else { continue };
+            if w == 0 || (self.joiner_seen && self.after_joiner()) {
+                self.combine(c);
+                continue;
+            }
+            let w = w.min(2);
+            if w > self.cols {
+                continue;
+            }
+            if self.wrap_pending || self.col + w > self.cols {
+                self.wrap();
+            }
+            self.put(c, w);
+        }
+        i
+    }
+
+    /// Print a run of printable ASCII (bytes 0x20–0x7e), in the ordinary state: exactly
+    /// what [`print_char`](Term::print_char) does for each of them in turn, a row's worth
+    /// of cells at a time. Printable ASCII is one column wide and never combines, so a
+    /// character only writes its cell and moves the cursor.
+    fn print_ascii(&mut self, run: &[u8]) {
+        debug_assert!(run.iter().all(|b| (0x20..0x7f).contains(b)) && self.ordinary());
+        if let [b] = run {
+            if self.wrap_pending {
+                self.wrap();
+            }
+            self.put(char::from(*b), 1);
+            return;
+        }
+        let Some(&last) = run.last() else { return };
         let mut rest = run;
         while !rest.is_empty() {
             if self.wrap_pending {
@@ -418,12 +505,7 @@ impl Term {
             let n = rest.len().min(cols - col);
             let (now, later) = rest.split_at(n);
             rest = later;
-            let cell = |b: u8| Cell {
-                ch: char::from(b),
-                combining: None,
-                width: 1,
-                style: pen,
-            };
+            let cell = |b: u8| Cell::new(char::from(b), 1, pen);
             let line = self.cur_line();
             // Cells already there are overwritten one by one, breaking any wide character
             // they are part of; the rest of the run is appended.
@@ -446,8 +528,9 @@ impl Term {
         self.last_char = Some(char::from(last));
     }
 
-    /// The cell written just before the cursor, which zero-width characters join.
-    fn prev_cell(&mut self) -> Option<&mut Cell> {
+    /// The column of the cell written just before the cursor, which zero-width characters
+    /// join.
+    fn prev_col(&mut self) -> Option<usize> {
         let col = if self.wrap_pending {
             self.col
         } else if self.col > 0 {
@@ -455,29 +538,26 @@ impl Term {
         } else {
             return None;
         };
-        let line = self.cur_line();
-        let col = match line.cells.get(col) {
-            Some(cell) if cell.is_spacer() && col > 0 => col - 1,
-            Some(_) => col,
-            None => return None,
-        };
-        line.cells.get_mut(col)
+        match self.cur_line().cells.get(col) {
+            Some(cell) if cell.is_spacer() && col > 0 => Some(col - 1),
+            Some(_) => Some(col),
+            None => None,
+        }
     }
 
     /// A zero-width character joins the cell written just before the cursor.
     fn combine(&mut self, c: char) {
         self.joiner_seen |= c == '\u{200d}';
-        if let Some(cell) = self.prev_cell() {
-            cell.push_combining(c);
+        if let Some(col) = self.prev_col() {
+            self.cur_line().push_combining(col, c);
         }
     }
 
     /// After a zero-width joiner, the next character is part of the same emoji sequence
     /// (👨‍👩‍👧) and shares its cell, as tmux 3.3 draws it.
     fn after_joiner(&mut self) -> bool {
-        self.prev_cell()
-            .and_then(|cell| cell.combining.as_deref())
-            .is_some_and(|s| s.ends_with('\u{200d}'))
+        self.prev_col()
+            .is_some_and(|col| self.cur_line().marks(col).ends_with('\u{200d}'))
     }
 
     // ---- answered prompts ------------------------------------------------------------
@@ -732,8 +812,7 @@ impl Term {
             // The rows used go to the history; those below move up, blank rows come in.
             for line in &mut self.primary[..used] {
                 self.history.push(line);
-                line.cells.clear();
-                line.wrapped = false;
+                line.clear();
             }
             self.primary.rotate_left(used);
             self.cleared = true;
@@ -784,7 +863,7 @@ impl Term {
     /// margin (ICH, and each character in insert mode). The row is filled out to the full
     /// width first, as tmux does: it matters when the row soft-wraps, since its blanks are
     /// then part of the joined line. A wide character starting at the cursor moves whole.
-    fn shift_right(&mut self, n: usize, style: Style) {
+    fn shift_right(&mut self, n: usize, style: Attrs) {
         let (col, cols) = (self.col, self.cols);
         let line = self.cur_line();
         line.extend_to(cols);
@@ -794,6 +873,7 @@ impl Term {
         let n = n.min(cols - col);
         line.cells
             .splice(col..col, std::iter::repeat_n(Cell::blank(style), n));
+        line.marks_shifted_right(col, n, cols);
         line.cells.truncate(cols);
         if line.cells.last().is_some_and(|c| c.width == 2) {
             let last = line.cells.len() - 1;
@@ -824,6 +904,7 @@ impl Term {
         let end = (col + n).min(len);
         line.split_wide_at(end);
         line.cells.drain(col..end);
+        line.marks_removed(col, end);
         line.cells.resize(len, Cell::blank(style));
     }
 
@@ -1000,6 +1081,24 @@ impl Term {
     }
 }
 
+/// The printable character at the start of `bytes` and its length in bytes: printable
+/// ASCII, or a multi-byte character other than a C1 control, or U+FFFD for a maximal
+/// invalid subsequence. `None` at a C0 control, DEL, ESC, a C1 control, a character cut
+/// off by the end of `bytes`, or the end.
+#[inline]
+fn next_printable(bytes: &[u8]) -> Option<(char, usize)> {
+    let &b = bytes.first()?;
+    if b < 0x80 {
+        return (0x20..0x7f).contains(&b).then_some((char::from(b), 1));
+    }
+    match decode_utf8(bytes) {
+        Utf8::Char(c, _) if c <= '\u{9f}' => None,
+        Utf8::Char(c, n) => Some((c, n)),
+        Utf8::Invalid(n) => Some(('\u{fffd}', n)),
+        Utf8::Incomplete => None,
+    }
+}
+
 /// Move rows `py..py+ny` to `dy..dy+ny`, emptying the rows left behind. The soft-wrap flag
 /// of the row before the destination, and of the row before the vacated rows, is cleared:
 /// what those rows continued into is gone. These are tmux's rules (grid_move_lines), kept
@@ -1036,7 +1135,7 @@ fn move_lines(screen: &mut [Line], dy: usize, py: usize, ny: usize) -> bool {
 /// Erase rows `py..py+ny` whole (with the erase colour), and clear the soft-wrap flag of the
 /// row before them (tmux's grid_clear_lines). Returns whether that row is above the screen.
 #[must_use]
-fn clear_lines(screen: &mut [Line], py: usize, ny: usize, cols: usize, style: Style) -> bool {
+fn clear_lines(screen: &mut [Line], py: usize, ny: usize, cols: usize, style: Attrs) -> bool {
     if ny == 0 {
         return false;
     }
@@ -1262,7 +1361,7 @@ impl Term {
             }
             ([b'!'], 'p') => {
                 // DECSTR soft reset: modes and pen, not the screen.
-                self.pen = Style::default();
+                self.pen = Attrs::default();
                 self.insert = false;
                 self.origin = false;
                 self.autowrap = true;
@@ -1338,13 +1437,7 @@ impl Term {
                 // DECALN: fill the screen with 'E' (used by terminal tests).
                 let cols = self.cols;
                 for line in self.screen_mut().iter_mut() {
-                    line.cells = vec![
-                        Cell {
-                            ch: 'E',
-                            ..Cell::blank(Style::default())
-                        };
-                        cols
-                    ];
+                    line.cells = vec![Cell::new('E', 1, Attrs::default()); cols];
                     line.wrapped = false;
                 }
             }

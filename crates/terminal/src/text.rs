@@ -1,20 +1,20 @@
 //! Rows to text: the normalised SGR form used for line output.
 
 use crate::grid::Line;
-use crate::style::Style;
+use crate::style::Attrs;
 
 /// Builds one logical line out of one or more rows, carrying the SGR state across the rows
 /// that soft-wrap into each other so the join is seamless.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LineWriter {
     pub buf: String,
-    style: Style,
+    attrs: Attrs,
 }
 
 impl LineWriter {
     /// Append the first `end` columns of `line`.
     pub fn push_cells(&mut self, line: &Line, end: usize) {
-        push_cells(&mut self.buf, &mut self.style, line, end);
+        push_cells(&mut self.buf, &mut self.attrs, line, end);
     }
 
     /// Append a row as line output takes it: all of it when it wraps into the next row (its
@@ -34,10 +34,10 @@ impl LineWriter {
         }
         // An empty buffer is always in the default style: a style is only ever taken
         // by writing its SGR into the buffer, and finishing resets it.
-        let mut style = Style::default();
-        push_cells(out, &mut style, line, row_end(line));
-        if style != Style::default() {
-            Style::default().write_sgr(out);
+        let mut attrs = Attrs::default();
+        push_cells(out, &mut attrs, line, row_end(line));
+        if !attrs.is_default() {
+            Attrs::default().write_sgr(out);
         }
         if newline {
             out.push('\n');
@@ -48,9 +48,9 @@ impl LineWriter {
     /// Close the logical line into `out`: attributes reset at its end, then the newline if
     /// asked for.
     pub fn finish_into(&mut self, out: &mut String, newline: bool) {
-        if self.style != Style::default() {
-            Style::default().write_sgr(&mut self.buf);
-            self.style = Style::default();
+        if !self.attrs.is_default() {
+            Attrs::default().write_sgr(&mut self.buf);
+            self.attrs = Attrs::default();
         }
         out.push_str(&self.buf);
         self.buf.clear();
@@ -79,41 +79,30 @@ fn row_end(line: &Line) -> usize {
     }
 }
 
-/// Append the first `end` columns of `line` to `out`, switching from `style` (and leaving it
-/// the style of the last text written) with an SGR sequence wherever the style changes.
-fn push_cells(out: &mut String, style: &mut Style, line: &Line, end: usize) {
-    let mut rest = &line.cells[..end.min(line.cells.len())];
-    out.reserve(rest.len());
-    while let Some((first, _)) = rest.split_first() {
-        if first.is_spacer() {
-            rest = &rest[1..];
+/// Append the first `end` columns of `line` to `out`, switching from `attrs` (and leaving
+/// it the style of the last text written) with an SGR sequence wherever the style changes.
+fn push_cells(out: &mut String, attrs: &mut Attrs, line: &Line, end: usize) {
+    let cells = &line.cells[..end.min(line.cells.len())];
+    out.reserve(cells.len());
+    for (col, cell) in cells.iter().enumerate() {
+        if cell.is_spacer() {
             continue;
         }
-        if first.style != *style {
-            first.style.write_sgr(out);
-            *style = first.style;
+        if cell.attrs != *attrs {
+            cell.attrs.write_sgr(out);
+            *attrs = cell.attrs;
         }
-        // The run of one-column ASCII characters in this style, in one go.
-        let run = rest
-            .iter()
-            .position(|c| {
-                !(c.width == 1 && c.ch.is_ascii() && c.combining.is_none() && c.style == *style)
-            })
-            .unwrap_or(rest.len());
-        if run == 0 {
-            first.push_text(out);
-            rest = &rest[1..];
-        } else {
-            out.extend(rest[..run].iter().map(|c| c.ch));
-            rest = &rest[run..];
+        out.push(cell.ch);
+        if cell.marked {
+            out.push_str(line.marks(col));
         }
     }
     // Columns the cursor passed over without writing (a cursor-forward, a tab before the
     // cursor on the prompt line) read as spaces.
     if end > line.cells.len() {
-        if *style != Style::default() {
-            Style::default().write_sgr(out);
-            *style = Style::default();
+        if !attrs.is_default() {
+            Attrs::default().write_sgr(out);
+            *attrs = Attrs::default();
         }
         out.extend(std::iter::repeat_n(' ', end - line.cells.len()));
     }

@@ -68,6 +68,10 @@ fn env_for_config() -> config::ConfigEnv {
     }
 }
 
+/// After the kernel hangs a PTY channel up, how long its last output and exit status are
+/// read for (sshd sends them, and closes the channel, once the process has exited).
+const HUNG_UP_DRAIN: std::time::Duration = std::time::Duration::from_millis(300);
+
 fn glob_paths(pattern: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = glob::glob(pattern)
         .map(|g| g.flatten().collect())
@@ -309,12 +313,39 @@ impl Target for SshTarget {
             let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
             let (in_tx, mut in_rx) = mpsc::unbounded_channel::<PtyInput>();
             let (exit_tx, exit_rx) = oneshot::channel();
+            // Set when the kernel hangs the channel up (closes it). sshd answers that close
+            // only once the session's process has exited, and a process that ignores the
+            // hang-up lives on: the reader then stops on its own after HUNG_UP_DRAIN, so no
+            // task or channel is left behind per hung-up shell.
+            let (hung_tx, mut hung_rx) = tokio::sync::watch::channel(false);
             // Every channel has its own reader: in russh one unread channel stalls the
             // whole connection.
             tokio::spawn(async move {
                 let mut exit: Option<Exit> = None;
                 let mut out_open = true;
-                while let Some(msg) = read.wait().await {
+                let mut watching = true;
+                let mut drain_until: Option<tokio::time::Instant> = None;
+                loop {
+                    let msg = tokio::select! {
+                        m = read.wait() => m,
+                        r = hung_rx.changed(), if watching && drain_until.is_none() => {
+                            match r {
+                                Ok(()) if *hung_rx.borrow() => {
+                                    drain_until = Some(tokio::time::Instant::now() + HUNG_UP_DRAIN);
+                                }
+                                Ok(()) => {}
+                                // The writer ended without hanging up: read to the close.
+                                Err(_) => watching = false,
+                            }
+                            continue;
+                        }
+                        _ = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)),
+                            if drain_until.is_some() => {
+                            exit.get_or_insert_with(|| Exit::Unknown("the terminal was hung up".into()));
+                            break;
+                        }
+                    };
+                    let Some(msg) = msg else { break };
                     match msg {
                         // Once the kernel stops listening, keep draining: an unread
                         // channel would stall the connection.
@@ -349,7 +380,10 @@ impl Target for SshTarget {
                             write.window_change(cols as u32, rows as u32, 0, 0).await
                         }
                         // Closing the channel makes sshd hang up the PTY (SIGHUP).
-                        PtyInput::HangUp => write.close().await,
+                        PtyInput::HangUp => {
+                            let _ = hung_tx.send(true);
+                            write.close().await
+                        }
                         PtyInput::SignalGroup { signal, pid } => {
                             // The SSH `signal` request is refused by many sshd versions;
                             // a second channel running kill reaches the process group.

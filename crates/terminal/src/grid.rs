@@ -201,10 +201,11 @@ impl Line {
     }
 }
 
-/// The rows of the main screen, kept in a buffer twice as tall with blank rows below them:
-/// scrolling the whole screen up (what every line of ordinary output does) slides the
-/// window down one row instead of moving every row, and the rows go back to the top of the
-/// buffer once the blank rows below are used up. Rows outside the window are always blank.
+/// The rows of the main screen, kept in a buffer with blank rows below them (three
+/// screenfuls): scrolling the whole screen up (what every line of ordinary output does)
+/// slides the window down one row instead of moving every row, and the rows go back to the
+/// top of the buffer once the blank rows below are used up. Rows outside the window are
+/// always blank.
 #[derive(Debug)]
 pub(crate) struct Rows {
     buf: Vec<Line>,
@@ -213,10 +214,13 @@ pub(crate) struct Rows {
 }
 
 impl Rows {
+    /// The buffer's size, in screenfuls.
+    const SIZE: usize = 4;
+
     /// `len` blank rows.
     pub fn new(len: usize) -> Rows {
         Rows {
-            buf: vec![Line::default(); 2 * len],
+            buf: vec![Line::default(); Rows::SIZE * len],
             start: 0,
             len,
         }
@@ -226,7 +230,9 @@ impl Rows {
     /// top row's storage is kept for a later row.
     pub fn scroll_up(&mut self) {
         if self.start + self.len == self.buf.len() {
-            self.buf.rotate_left(self.start);
+            // The window is at the end, all above it blank: swap it with the top rows.
+            let (top, window) = self.buf.split_at_mut(self.start);
+            top[..self.len].swap_with_slice(window);
             self.start = 0;
         }
         self.buf[self.start].clear();
@@ -240,7 +246,7 @@ impl Rows {
         self.buf.truncate(self.len);
         let r = f(&mut self.buf);
         self.len = self.buf.len();
-        self.buf.resize(2 * self.len, Line::default());
+        self.buf.resize(Rows::SIZE * self.len, Line::default());
         r
     }
 }

@@ -225,7 +225,7 @@ pub(crate) enum Utf8 {
 
 /// Decode the sequence at the start of `bytes`, whose first byte is not ASCII, by the
 /// rules [`InputFilter`] follows.
-#[inline]
+#[inline(always)]
 pub(crate) fn decode_utf8(bytes: &[u8]) -> Utf8 {
     let Some((need, lo, hi)) = utf8_lead(bytes[0]) else {
         return Utf8::Invalid(1);

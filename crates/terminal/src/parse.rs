@@ -83,26 +83,30 @@ impl Parser {
     /// bytes, in one pass. Returns where it stopped: at the end, at an ESC, or at a
     /// character cut off by the end of the input.
     fn ground_raw(&mut self, term: &mut Term, bytes: &[u8], mut i: usize) -> usize {
-        loop {
-            i += term.print_text(&bytes[i..]);
-            let Some(&b) = bytes.get(i) else {
-                return i;
-            };
+        while let Some(&b) = bytes.get(i) {
             match b {
                 0x1b => return i,
                 0x00..=0x1f => term.control(b),
                 0x7f => vte::Perform::print(term, '\x7f'),
-                _ => match decode_utf8(&bytes[i..]) {
-                    // A C1 control (what else `print_text` stops at is cut off).
-                    Utf8::Char(c, n) => {
-                        term.control(c as u8);
-                        i += n - 1;
+                _ => {
+                    let n = term.print_text(&bytes[i..]);
+                    if n > 0 {
+                        i += n;
+                        continue;
                     }
-                    Utf8::Incomplete | Utf8::Invalid(_) => return i,
-                },
+                    match decode_utf8(&bytes[i..]) {
+                        // A C1 control (what else `print_text` stops at is cut off).
+                        Utf8::Char(c, n) => {
+                            term.control(c as u8);
+                            i += n - 1;
+                        }
+                        Utf8::Incomplete | Utf8::Invalid(_) => return i,
+                    }
+                }
             }
             i += 1;
         }
+        i
     }
 
     /// Feed `bytes` from the filter (valid UTF-8 made of whole characters) to `term`.
@@ -115,30 +119,34 @@ impl Parser {
                 self.ground = std::mem::take(&mut term.back_to_ground);
                 continue;
             }
-            i += term.print_text(&bytes[i..]);
-            let Some(&b) = bytes.get(i) else {
-                break;
-            };
-            match b {
-                0x1b => self.ground = false,
-                0x00..=0x1f => term.control(b),
+            match bytes[i] {
+                0x1b => {
+                    self.ground = false;
+                    continue;
+                }
+                b @ 0x00..=0x1f => term.control(b),
                 0x7f => vte::Perform::print(term, '\x7f'),
-                _ => match decode_utf8(&bytes[i..]) {
-                    Utf8::Char(c, n) => {
-                        term.control(c as u8);
-                        i += n - 1;
-                    }
-                    // Not what the filter hands over: let vte (in its ground state, which
-                    // this leaves it in) deal with it as it would anyway.
-                    Utf8::Incomplete | Utf8::Invalid(_) => {
-                        self.ground = false;
+                _ => {
+                    let n = term.print_text(&bytes[i..]);
+                    if n > 0 {
+                        i += n;
                         continue;
                     }
-                },
+                    match decode_utf8(&bytes[i..]) {
+                        Utf8::Char(c, n) => {
+                            term.control(c as u8);
+                            i += n - 1;
+                        }
+                        // Not what the filter hands over: let vte (in its ground state,
+                        // which this leaves it in) deal with it as it would anyway.
+                        Utf8::Incomplete | Utf8::Invalid(_) => {
+                            self.ground = false;
+                            continue;
+                        }
+                    }
+                }
             }
-            if b != 0x1b {
-                i += 1;
-            }
+            i += 1;
         }
     }
 }

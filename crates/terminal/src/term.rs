@@ -324,6 +324,7 @@ impl Term {
     /// The column width of a character that is not printable ASCII, as `unicode-width`
     /// gives it, the last answer remembered (a run of the same character, as U+FFFD for
     /// binary output, looks it up once).
+    #[inline(always)]
     fn width(&mut self, c: char) -> Option<usize> {
         if self.last_width.0 != c {
             self.last_width = (c, c.width());
@@ -357,7 +358,27 @@ impl Term {
 
     /// Write `c`, `w` columns wide, at the cursor, which it fits right of, and move the
     /// cursor past it (to a pending wrap at the margin).
+    #[inline(always)]
     fn put(&mut self, c: char, w: usize) {
+        let (col, cols, pen) = (self.col, self.cols, self.pen);
+        let line = self.cur_line();
+        if w == 1 && col == line.cells.len() {
+            // Appending one column (the common case).
+            line.cells.push(Cell::new(c, 1, pen));
+            self.last_char = Some(c);
+            if col + 1 >= cols {
+                self.col = cols - 1;
+                self.wrap_pending = self.autowrap;
+            } else {
+                self.col = col + 1;
+            }
+            return;
+        }
+        self.put_any(c, w);
+    }
+
+    /// [`put`](Self::put) in general.
+    fn put_any(&mut self, c: char, w: usize) {
         let (col, cols, pen) = (self.col, self.cols, self.pen);
         let cell = Cell::new(c, w as u8, pen);
         let line = self.cur_line();
@@ -449,30 +470,35 @@ impl Term {
             }
             return i;
         }
-        // The ordinary state lasts: printing changes none of it.
+        // The ordinary state lasts: printing changes none of it. What follows is
+        // `print_char` in that state.
         let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if (0x20..0x7f).contains(&b) {
+        while let Some(&b) = bytes.get(i) {
+            let (c, w) = if (0x20..0x7f).contains(&b) {
                 let run = printable_prefix(&bytes[i..]);
-                self.print_ascii(&bytes[i..i + run]);
-                i += run;
-                continue;
-            }
-            let Some((c, n)) = next_printable(&bytes[i..]) else {
-                break;
+                if run > 1 {
+                    self.print_ascii(&bytes[i..i + run]);
+                    i += run;
+                    continue;
+                }
+                i += 1;
+                (char::from(b), 1)
+            } else {
+                let Some((c, n)) = next_printable(&bytes[i..]) else {
+                    break;
+                };
+                i += n;
+                let Some(w) = self.width(c) else { continue };
+                if w == 0 || (self.joiner_seen && self.after_joiner()) {
+                    self.combine(c);
+                    continue;
+                }
+                let w = w.min(2);
+                if w > self.cols {
+                    continue; // a wide character cannot be shown in a one-column terminal
+                }
+                (c, w)
             };
-            i += n;
-            // What `print_char` does in the ordinary state.
-            let Some(w) = self.width(c) else { continue };
-            if w == 0 || (self.joiner_seen && self.after_joiner()) {
-                self.combine(c);
-                continue;
-            }
-            let w = w.min(2);
-            if w > self.cols {
-                continue;
-            }
             if self.wrap_pending || self.col + w > self.cols {
                 self.wrap();
             }
@@ -1085,7 +1111,7 @@ impl Term {
 /// ASCII, or a multi-byte character other than a C1 control, or U+FFFD for a maximal
 /// invalid subsequence. `None` at a C0 control, DEL, ESC, a C1 control, a character cut
 /// off by the end of `bytes`, or the end.
-#[inline]
+#[inline(always)]
 fn next_printable(bytes: &[u8]) -> Option<(char, usize)> {
     let &b = bytes.first()?;
     if b < 0x80 {

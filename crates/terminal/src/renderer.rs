@@ -1,6 +1,6 @@
 //! The public face of the crate: bytes from the PTY in, cell output out.
 
-use crate::parse::Parser;
+use crate::input::InputFilter;
 use crate::screen;
 use crate::term::Term;
 use crate::text::LineWriter;
@@ -33,7 +33,9 @@ pub struct ScreenSnapshot {
 /// * **Resize** truncates rows to the new width; there is no reflow.
 pub struct Renderer {
     term: Term,
-    parser: Parser,
+    parser: vte::Parser,
+    filter: InputFilter,
+    scratch: Vec<u8>,
 }
 
 impl Renderer {
@@ -43,7 +45,9 @@ impl Renderer {
     pub fn new(cols: u16, rows: u16) -> Renderer {
         Renderer {
             term: Term::new(cols, rows),
-            parser: Parser::new(),
+            parser: vte::Parser::new(),
+            filter: InputFilter::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -60,7 +64,14 @@ impl Renderer {
 
     /// Feed bytes from the PTY, split anywhere: the result never depends on the split.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.parser.feed(&mut self.term, bytes);
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        self.filter.filter(bytes, &mut buf);
+        self.parser.advance(&mut self.term, &buf);
+        // Keep a modest buffer around, not one the size of the largest chunk ever fed.
+        if buf.capacity() <= 1 << 16 {
+            self.scratch = buf;
+        }
     }
 
     /// Lines that became final since the last call, each ending in '\n'.
@@ -132,7 +143,10 @@ impl Renderer {
     /// cursor is below it): `printf 'name? '` gives `"name? "`, `echo done` gives
     /// `"done\n"`. Bytes of an unfinished UTF-8 character at the very end become U+FFFD.
     pub fn finish(&mut self) -> String {
-        self.parser.finish(&mut self.term);
+        self.scratch.clear();
+        self.filter.flush(&mut self.scratch);
+        let tail = std::mem::take(&mut self.scratch);
+        self.parser.advance(&mut self.term, &tail);
         let mut out = self.take_finished();
         let mut writer = std::mem::take(&mut self.term.history.carry);
         self.render_screen(&mut writer, &mut out);

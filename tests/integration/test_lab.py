@@ -163,7 +163,11 @@ def test_the_page_shows_lines_in_the_terminals_order_while_a_cell_redraws(tmp_pa
     run.check_clean()
     samples = run.samples(2)
     assert len(samples) >= 10, run.describe()
-    for shown in samples:
+    # The last samples may fall inside the hand-over at the end (the view withdrawn and its
+    # lines sent as stream, which JupyterLab renders over more than one frame: seen once in
+    # CI on a loaded machine as the stream's first part below the view's last state). The
+    # messages themselves are checked for that order in test_redraws.py (page_order_kept).
+    for shown in samples[:-2]:
         slots = [s for s in map(slot, shown) if s is not None]
         assert slots == sorted(slots) and len(set(slots)) == len(slots), \
             f"out of the terminal's order while running: {shown}\n{run.describe()}"

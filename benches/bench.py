@@ -989,6 +989,16 @@ def terminal_bench_names() -> list[str]:
     return re.findall(r'\[\[bench\]\]\s*\n\s*name\s*=\s*"([^"]+)"', text)
 
 
+def crate_version(name: str) -> str:
+    """The version of crate `name` that Cargo.lock pins (the terminal bench's baselines)."""
+    try:
+        lock = (REPO / "Cargo.lock").read_text()
+    except OSError:
+        return "?"
+    m = re.search(r'\[\[package\]\]\s*\nname = "%s"\s*\nversion = "([^"]+)"' % re.escape(name), lock)
+    return m.group(1) if m else "?"
+
+
 def rate_table(text: str) -> dict[str, dict[str, float]]:
     """A bench's printed table (a header naming its columns, `render MB/s`, `copy MB/s`...,
     then one line per stream ending in as many numbers) as {stream: {column: value}}."""
@@ -1256,6 +1266,16 @@ def markdown(R: dict, env: dict) -> str:
         row("renderer throughput, mixed corpus (`--bench throughput`)",
             f"{ren['render MB/s']:.1f} MB/s", "copying the same bytes",
             f"{ren.get('copy MB/s', 0):.0f} MB/s", ratio(ren["render MB/s"], ren.get("copy MB/s")))
+        # The two baselines the bench measures in the same run on the same corpus (issue 12):
+        # vte's bare parser (the ceiling for a vte-based emulator) and alacritty_terminal.
+        if "vte MB/s" in ren:
+            r = ratio(ren["render MB/s"], ren["vte MB/s"])
+            row("", "", f"vte {crate_version('vte')} bare parser, every callback into a checksum",
+                f"{ren['vte MB/s']:.1f} MB/s", r, "≥ 0.5×", None if r is None else r >= 0.5)
+        if "alacritty MB/s" in ren:
+            r = ratio(ren["render MB/s"], ren["alacritty MB/s"])
+            row("", "", f"alacritty_terminal {crate_version('alacritty_terminal')}, same bytes",
+                f"{ren['alacritty MB/s']:.1f} MB/s", r, "≥ 1×", None if r is None else r >= 1)
     det = (tables.get("prompts") or {}).get("all") or {}
     dcol = next((c for c in det if "detect" in c), None)
     if dcol:

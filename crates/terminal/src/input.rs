@@ -40,19 +40,25 @@ pub(crate) struct InputFilter {
 }
 
 impl InputFilter {
+    /// Nothing under way: no partial character, no sequence tracked. Until the next ESC
+    /// the output is then the input with each maximal invalid UTF-8 subsequence replaced.
+    pub fn idle(&self) -> bool {
+        self.need == 0 && self.seq == Seq::Other
+    }
+
+    /// In the middle of a character, outside any sequence: the bytes that complete it (or
+    /// show it cut short) make the filter idle again.
+    pub fn in_char(&self) -> bool {
+        self.need > 0 && self.seq == Seq::Other
+    }
+
     /// Append the filtered form of `bytes` to `out`.
     pub fn filter(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         out.reserve(bytes.len());
         let mut i = 0;
         while i < bytes.len() {
-            // Fast path: a run of printable ASCII outside any sequence of interest.
             if self.need == 0 && self.seq == Seq::Other {
-                let run = bytes[i..]
-                    .iter()
-                    .position(|&b| !(0x20..0x7f).contains(&b))
-                    .unwrap_or(bytes.len() - i);
-                out.extend_from_slice(&bytes[i..i + run]);
-                i += run;
+                i = self.text(bytes, i, out);
                 if i == bytes.len() {
                     break;
                 }
@@ -60,6 +66,55 @@ impl InputFilter {
             self.byte(bytes[i], out);
             i += 1;
         }
+    }
+
+    /// Fast path for the state outside any sequence of interest with no character under
+    /// way, where every byte up to the next ESC leaves the state as it is: the text up to
+    /// there is copied with each maximal invalid subsequence replaced, by the rules `byte`
+    /// follows one byte at a time. Returns where `byte` must take over: at the ESC, at the
+    /// end of the input, or at a character cut off by the end of the input (whose bytes
+    /// `byte` keeps until the rest arrives).
+    fn text(&mut self, bytes: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
+        let end = memchr::memchr(0x1b, &bytes[i..]).map_or(bytes.len(), |n| i + n);
+        while i < end {
+            let ascii = i + ascii_prefix(&bytes[i..end]);
+            out.extend_from_slice(&bytes[i..ascii]);
+            i = ascii;
+            if i == end {
+                break;
+            }
+            let Some((need, lo, hi)) = utf8_lead(bytes[i]) else {
+                out.extend_from_slice(REPLACEMENT);
+                i += 1;
+                continue;
+            };
+            // How many bytes of the character are there, up to `need` continuations.
+            let mut k = 1;
+            while k <= need && i + k < end {
+                let range = if k == 1 { lo..=hi } else { 0x80..=0xbf };
+                if !range.contains(&bytes[i + k]) {
+                    break;
+                }
+                k += 1;
+            }
+            if k > need {
+                out.extend_from_slice(&bytes[i..i + k]);
+                i += k;
+            } else if i + k < end {
+                // Cut short by a byte that is no continuation: one invalid subsequence,
+                // and that byte starts afresh.
+                out.extend_from_slice(REPLACEMENT);
+                i += k;
+            } else if end < bytes.len() {
+                // Cut short by the ESC.
+                out.extend_from_slice(REPLACEMENT);
+                return end;
+            } else {
+                // Cut short by the end of the input: `byte` keeps it.
+                return i;
+            }
+        }
+        end
     }
 
     fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
@@ -83,22 +138,13 @@ impl InputFilter {
             self.partial_len = 0;
             self.emit_replacement(out);
         }
-        let (need, lo, hi) = match b {
-            0x00..=0x7f => {
-                self.ascii(b, out);
-                return;
-            }
-            0xc2..=0xdf => (1, 0x80, 0xbf),
-            0xe0 => (2, 0xa0, 0xbf),
-            0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
-            0xed => (2, 0x80, 0x9f),
-            0xf0 => (3, 0x90, 0xbf),
-            0xf1..=0xf3 => (3, 0x80, 0xbf),
-            0xf4 => (3, 0x80, 0x8f),
-            _ => {
-                self.emit_replacement(out);
-                return;
-            }
+        if b < 0x80 {
+            self.ascii(b, out);
+            return;
+        }
+        let Some((need, lo, hi)) = utf8_lead(b) else {
+            self.emit_replacement(out);
+            return;
         };
         self.partial[0] = b;
         self.partial_len = 1;
@@ -156,6 +202,121 @@ impl InputFilter {
     }
 }
 
+/// For a byte that starts a multi-byte UTF-8 character: how many continuation bytes
+/// follow, and the range the first of them must fall in (the others are all 0x80–0xbf).
+/// `None` for ASCII and for bytes that start no character.
+#[inline(always)]
+pub(crate) fn utf8_lead(b: u8) -> Option<(usize, u8, u8)> {
+    let info = UTF8_LEADS[usize::from(b)];
+    (info != 0).then_some(((info & 3) as usize, (info >> 8) as u8, (info >> 16) as u8))
+}
+
+/// [`utf8_lead`] for every byte, packed as `need | lo << 8 | hi << 16` (0: no lead byte).
+static UTF8_LEADS: [u32; 256] = {
+    let mut t = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        let (need, lo, hi): (u32, u32, u32) = match b {
+            0xc2..=0xdf => (1, 0x80, 0xbf),
+            0xe0 => (2, 0xa0, 0xbf),
+            0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+            0xed => (2, 0x80, 0x9f),
+            0xf0 => (3, 0x90, 0xbf),
+            0xf1..=0xf3 => (3, 0x80, 0xbf),
+            0xf4 => (3, 0x80, 0x8f),
+            _ => (0, 0, 0),
+        };
+        t[b] = need | lo << 8 | hi << 16;
+        b += 1;
+    }
+    t
+};
+
+/// What a multi-byte UTF-8 sequence at the start of some bytes is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Utf8 {
+    /// A valid character, and its length.
+    Char(char, usize),
+    /// A maximal invalid subsequence of this length (one U+FFFD).
+    Invalid(usize),
+    /// A valid start cut off by the end of the bytes.
+    Incomplete,
+}
+
+/// Decode the sequence at the start of `bytes`, whose first byte is not ASCII, by the
+/// rules [`InputFilter`] follows.
+#[inline(always)]
+pub(crate) fn decode_utf8(bytes: &[u8]) -> Utf8 {
+    let Some((need, lo, hi)) = utf8_lead(bytes[0]) else {
+        return Utf8::Invalid(1);
+    };
+    let Some(&b1) = bytes.get(1) else {
+        return Utf8::Incomplete;
+    };
+    if !(lo..=hi).contains(&b1) {
+        return Utf8::Invalid(1);
+    }
+    let lead = u32::from(bytes[0]) & (0x7f >> (need + 1));
+    let mut c = lead << 6 | (u32::from(b1) & 0x3f);
+    // The other continuation bytes, all 0x80–0xbf.
+    for k in 2..=need {
+        let Some(&b) = bytes.get(k) else {
+            return Utf8::Incomplete;
+        };
+        if b & 0xc0 != 0x80 {
+            return Utf8::Invalid(k);
+        }
+        c = c << 6 | (u32::from(b) & 0x3f);
+    }
+    // The ranges above admit scalar values only.
+    Utf8::Char(char::from_u32(c).unwrap_or('\u{fffd}'), need + 1)
+}
+
+/// The number of leading printable ASCII bytes (0x20–0x7e), eight at a time.
+pub(crate) fn printable_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut n = 0;
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        // A byte's high bit is set in `below` if it is under 0x20 and in `above` if it is
+        // 0x7f or more. A borrow or carry can only set bits above a byte that is flagged
+        // itself, so the lowest flagged byte is the first one out of range.
+        let below = w.wrapping_sub(0x20 * ONES) & !w;
+        let above = w.wrapping_add(ONES) | w;
+        let out = (below | above) & HIGH;
+        if out != 0 {
+            return n + out.trailing_zeros() as usize / 8;
+        }
+        n += 8;
+    }
+    n + words
+        .remainder()
+        .iter()
+        .position(|b| !(0x20..0x7f).contains(b))
+        .unwrap_or(words.remainder().len())
+}
+
+/// The number of leading ASCII bytes, eight at a time.
+fn ascii_prefix(bytes: &[u8]) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut n = 0;
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default()) & HIGH;
+        if w != 0 {
+            return n + w.trailing_zeros() as usize / 8;
+        }
+        n += 8;
+    }
+    n + words
+        .remainder()
+        .iter()
+        .position(|&b| b >= 0x80)
+        .unwrap_or(words.remainder().len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +349,104 @@ mod tests {
             // Byte by byte gives the same.
             let split: Vec<&[u8]> = s.chunks(1).collect();
             assert_eq!(run(&split), String::from_utf8_lossy(s).as_bytes(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn random_text_matches_from_utf8_lossy_however_split() {
+        // Bytes biased towards UTF-8 lead and continuation bytes, no ESC: the fast path
+        // and the byte-at-a-time path must agree with the standard library wherever the
+        // input is cut.
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for _ in 0..2000 {
+            let len = (next() % 24) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 4 {
+                    0 => b'a' + (next() % 3) as u8,
+                    1 => 0x80 + (next() % 0x40) as u8,
+                    _ => 0xc0 + (next() % 0x40) as u8,
+                })
+                .collect();
+            let want = String::from_utf8_lossy(&bytes).into_owned().into_bytes();
+            assert_eq!(run(&[&bytes]), want, "{bytes:x?}");
+            let cut = (next() as usize) % (len + 1);
+            let (a, b) = bytes.split_at(cut);
+            assert_eq!(run(&[a, b]), want, "{bytes:x?} cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn printable_prefix_finds_the_first_byte_out_of_range() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for bad in [0x00, 0x1f, 0x7f, 0x80, 0xff, 0x1b] {
+                    let mut v: Vec<u8> =
+                        (0..len).map(|i| [0x20, 0x7e, b'x', b'~'][i % 4]).collect();
+                    if at < len {
+                        v[at] = bad;
+                        // Bytes after the first bad one do not matter.
+                        for b in v[at + 1..].iter_mut() {
+                            *b = 0xff;
+                        }
+                    }
+                    assert_eq!(printable_prefix(&v), at, "{v:x?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lead_bytes_as_the_standard_says() {
+        for b in 0..=255u8 {
+            let want = match b {
+                0xc2..=0xdf => Some((1, 0x80, 0xbf)),
+                0xe0 => Some((2, 0xa0, 0xbf)),
+                0xe1..=0xec | 0xee..=0xef => Some((2, 0x80, 0xbf)),
+                0xed => Some((2, 0x80, 0x9f)),
+                0xf0 => Some((3, 0x90, 0xbf)),
+                0xf1..=0xf3 => Some((3, 0x80, 0xbf)),
+                0xf4 => Some((3, 0x80, 0x8f)),
+                _ => None,
+            };
+            assert_eq!(utf8_lead(b), want, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn decode_utf8_agrees_with_the_standard_library() {
+        for c in [
+            '\u{80}',
+            'é',
+            '\u{7ff}',
+            '\u{800}',
+            '日',
+            '\u{fffd}',
+            '\u{ffff}',
+            '😀',
+            '\u{10ffff}',
+        ] {
+            let mut buf = [0; 4];
+            let s = c.encode_utf8(&mut buf);
+            assert_eq!(decode_utf8(s.as_bytes()), Utf8::Char(c, s.len()));
+            assert_eq!(decode_utf8(&s.as_bytes()[..s.len() - 1]), Utf8::Incomplete);
+        }
+        // Each maximal invalid subsequence, as `from_utf8_lossy` finds them.
+        let cases: [(&[u8], usize); 6] = [
+            (b"\xc0\x80", 1),
+            (b"\xed\xa0\x80", 1),
+            (b"\xf4\x90\x80\x80", 1),
+            (b"\xe2\x28\xa1", 1),
+            (b"\xe2\x82\x28", 2),
+            (b"\x80", 1),
+        ];
+        for (bad, n) in cases {
+            assert_eq!(decode_utf8(bad), Utf8::Invalid(n), "{bad:x?}");
         }
     }
 

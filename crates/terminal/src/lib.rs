@@ -20,14 +20,16 @@
 //! question), from the renderer's state and the time the output has been quiet; [`keys`]
 //! turns vim key notation into what a terminal sends, to answer full-screen programs.
 //!
-//! Module map: `input` (UTF-8 repair, OSC length bound, in front of the parser), `term`
-//! (the emulator), `grid` (cells and rows), `style` (SGR), `text` (rows to line output),
+//! Module map: `input` (UTF-8 repair, OSC length bound, in front of the parser), `parse`
+//! (the filter and vte's parser, with vte's ground state run there, without a callback per
+//! character), `term` (the emulator), `grid` (cells and rows), `style` (SGR), `text` (rows to line output),
 //! `screen` (screen snapshots), `renderer` (the public API).
 
 pub mod fuzzing;
 mod grid;
 mod input;
 pub mod keys;
+mod parse;
 pub mod prompt;
 mod renderer;
 mod screen;

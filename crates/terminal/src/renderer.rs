@@ -1,6 +1,6 @@
 //! The public face of the crate: bytes from the PTY in, cell output out.
 
-use crate::input::InputFilter;
+use crate::parse::Parser;
 use crate::screen;
 use crate::term::Term;
 use crate::text::LineWriter;
@@ -33,9 +33,7 @@ pub struct ScreenSnapshot {
 /// * **Resize** truncates rows to the new width; there is no reflow.
 pub struct Renderer {
     term: Term,
-    parser: vte::Parser,
-    filter: InputFilter,
-    scratch: Vec<u8>,
+    parser: Parser,
 }
 
 impl Renderer {
@@ -45,9 +43,7 @@ impl Renderer {
     pub fn new(cols: u16, rows: u16) -> Renderer {
         Renderer {
             term: Term::new(cols, rows),
-            parser: vte::Parser::new(),
-            filter: InputFilter::default(),
-            scratch: Vec::new(),
+            parser: Parser::new(),
         }
     }
 
@@ -64,19 +60,14 @@ impl Renderer {
 
     /// Feed bytes from the PTY, split anywhere: the result never depends on the split.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        self.filter.filter(bytes, &mut buf);
-        self.parser.advance(&mut self.term, &buf);
-        // Keep a modest buffer around, not one the size of the largest chunk ever fed.
-        if buf.capacity() <= 1 << 16 {
-            self.scratch = buf;
-        }
+        self.parser.feed(&mut self.term, bytes);
     }
 
     /// Lines that became final since the last call, each ending in '\n'.
     pub fn take_finished(&mut self) -> String {
-        std::mem::take(&mut self.term.history.finished)
+        // The next lines are likely as many: room for them now rather than by doubling.
+        let room = self.term.history.finished.len().min(1 << 16);
+        std::mem::replace(&mut self.term.history.finished, String::with_capacity(room))
     }
 
     /// The part that can still change: the start of a logical line whose first rows already
@@ -143,11 +134,8 @@ impl Renderer {
     /// cursor is below it): `printf 'name? '` gives `"name? "`, `echo done` gives
     /// `"done\n"`. Bytes of an unfinished UTF-8 character at the very end become U+FFFD.
     pub fn finish(&mut self) -> String {
-        self.scratch.clear();
-        self.filter.flush(&mut self.scratch);
-        let tail = std::mem::take(&mut self.scratch);
-        self.parser.advance(&mut self.term, &tail);
-        let mut out = self.take_finished();
+        self.parser.finish(&mut self.term);
+        let mut out = std::mem::take(&mut self.term.history.finished);
         let mut writer = std::mem::take(&mut self.term.history.carry);
         self.render_screen(&mut writer, &mut out);
         self.reset();

@@ -160,8 +160,8 @@ pub(crate) fn html(lines: &[Line], cursor: Option<(usize, usize)>) -> String {
                 Some(cell) if cell.is_spacer() => continue,
                 Some(cell) => {
                     let mut t = String::new();
-                    cell.push_text(&mut t);
-                    (cell.style, t)
+                    line.push_text(col, &mut t);
+                    (cell.attrs.style(), t)
                 }
                 None => (Style::default(), " ".to_string()),
             };

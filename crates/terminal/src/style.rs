@@ -1,7 +1,5 @@
 //! Cell attributes (SGR state): parsing `CSI … m` and writing it back out in a normalised form.
 
-use std::fmt::Write as _;
-
 /// A colour as the program asked for it; the palette is the frontend's business.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Color {
@@ -54,14 +52,18 @@ impl Style {
     }
 
     /// Whether a blank cell in this style looks different from an unwritten one: only then
-    /// do trailing blanks have to be kept in line output.
-    pub(crate) fn visible_when_blank(&self) -> bool {
+    /// do trailing blanks have to be kept in line output. (Cells keep their style as
+    /// [`Attrs`], whose version of this is checked against this one.)
+    #[cfg(test)]
+    fn visible_when_blank(&self) -> bool {
         self.bg != Color::Default || self.flags & (INVERSE | UNDERLINE | STRIKE) != 0
     }
 
     /// The style erased cells get: xterm and tmux fill with the current background colour
-    /// (back-colour erase) but no other attribute.
-    pub(crate) fn erase_style(&self) -> Style {
+    /// (back-colour erase) but no other attribute. ([`Attrs::erase_style`] is checked
+    /// against this.)
+    #[cfg(test)]
+    fn erase_style(&self) -> Style {
         Style {
             bg: self.bg,
             ..Style::default()
@@ -167,14 +169,108 @@ impl Style {
 }
 
 fn write_color(out: &mut String, c: Color, base: u8, bright: u8, ext: u8) {
-    // Writing to a String cannot fail.
-    let _ = match c {
-        Color::Default => Ok(()),
-        Color::Idx(n) if n < 8 => write!(out, ";{}", base + n),
-        Color::Idx(n) if n < 16 => write!(out, ";{}", bright + n - 8),
-        Color::Idx(n) => write!(out, ";{ext};5;{n}"),
-        Color::Rgb(r, g, b) => write!(out, ";{ext};2;{r};{g};{b}"),
-    };
+    match c {
+        Color::Default => {}
+        Color::Idx(n) if n < 8 => param(out, base + n),
+        Color::Idx(n) if n < 16 => param(out, bright + n - 8),
+        Color::Idx(n) => {
+            for v in [ext, 5, n] {
+                param(out, v);
+            }
+        }
+        Color::Rgb(r, g, b) => {
+            for v in [ext, 2, r, g, b] {
+                param(out, v);
+            }
+        }
+    }
+}
+
+/// `;` and `v` in decimal.
+fn param(out: &mut String, v: u8) {
+    out.push(';');
+    if v >= 100 {
+        out.push(char::from(b'0' + v / 100));
+    }
+    if v >= 10 {
+        out.push(char::from(b'0' + v / 10 % 10));
+    }
+    out.push(char::from(b'0' + v % 10));
+}
+
+/// A [`Style`] packed into one word, as cells and the pen keep it: comparing two is one
+/// instruction. Bits 0–25 are the foreground, 26–51 the background (each a 2-bit kind,
+/// default, indexed or RGB, above 24 bits of value), 52–63 the attribute bits. The default
+/// style is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Attrs(u64);
+
+const BG_SHIFT: u32 = 26;
+const FLAGS_SHIFT: u32 = 52;
+const COLOR_MASK: u64 = (1 << 26) - 1;
+
+fn pack_color(c: Color) -> u64 {
+    match c {
+        Color::Default => 0,
+        Color::Idx(n) => 1 << 24 | u64::from(n),
+        Color::Rgb(r, g, b) => 2 << 24 | u64::from(r) << 16 | u64::from(g) << 8 | u64::from(b),
+    }
+}
+
+fn unpack_color(v: u64) -> Color {
+    match v >> 24 & 3 {
+        0 => Color::Default,
+        1 => Color::Idx(v as u8),
+        _ => Color::Rgb((v >> 16) as u8, (v >> 8) as u8, v as u8),
+    }
+}
+
+impl From<Style> for Attrs {
+    fn from(s: Style) -> Attrs {
+        debug_assert!(s.flags < 1 << (64 - FLAGS_SHIFT));
+        Attrs(pack_color(s.fg) | pack_color(s.bg) << BG_SHIFT | u64::from(s.flags) << FLAGS_SHIFT)
+    }
+}
+
+impl Attrs {
+    pub fn style(self) -> Style {
+        Style {
+            fg: unpack_color(self.0 & COLOR_MASK),
+            bg: unpack_color(self.0 >> BG_SHIFT & COLOR_MASK),
+            flags: (self.0 >> FLAGS_SHIFT) as u16,
+        }
+    }
+
+    pub fn is_default(self) -> bool {
+        self.0 == 0
+    }
+
+    /// [`Style::visible_when_blank`].
+    pub fn visible_when_blank(self) -> bool {
+        const SHOWN: u64 = ((INVERSE | UNDERLINE | STRIKE) as u64) << FLAGS_SHIFT;
+        self.0 & (COLOR_MASK << BG_SHIFT | SHOWN) != 0
+    }
+
+    /// [`Style::erase_style`]: the background only.
+    pub fn erase_style(self) -> Attrs {
+        Attrs(self.0 & COLOR_MASK << BG_SHIFT)
+    }
+
+    /// Apply the parameters of one `CSI … m` ([`Style::apply_sgr`]).
+    pub fn apply_sgr(&mut self, params: &vte::Params) {
+        let mut s = self.style();
+        s.apply_sgr(params);
+        *self = Attrs::from(s);
+    }
+
+    /// [`Style::write_sgr`].
+    pub fn write_sgr(self, out: &mut String) {
+        if self.is_default() {
+            out.push_str("\x1b[0m");
+        } else {
+            self.style().write_sgr(out);
+        }
+    }
 }
 
 /// Parse the colour after 38/48/58, in either the colon form (one parameter with
@@ -251,6 +347,39 @@ mod tests {
     fn truncated_extended_colour_is_ignored() {
         assert_eq!(parse(b"\x1b[38;2;1m").fg, Color::Default);
         assert_eq!(parse(b"\x1b[38m").fg, Color::Default);
+    }
+
+    #[test]
+    fn attrs_pack_every_style() {
+        let colors = [
+            Color::Default,
+            Color::Idx(0),
+            Color::Idx(7),
+            Color::Idx(255),
+            Color::Rgb(0, 0, 0),
+            Color::Rgb(1, 2, 3),
+            Color::Rgb(255, 255, 255),
+        ];
+        for fg in colors {
+            for bg in colors {
+                for flags in [0, BOLD, INVERSE | STRIKE, 0xff] {
+                    let s = Style { fg, bg, flags };
+                    let a = Attrs::from(s);
+                    assert_eq!(a.style(), s);
+                    assert_eq!(a.is_default(), s == Style::default());
+                    assert_eq!(a.visible_when_blank(), s.visible_when_blank());
+                    assert_eq!(a.erase_style().style(), s.erase_style());
+                    let (mut x, mut y) = (String::new(), String::new());
+                    a.write_sgr(&mut x);
+                    s.write_sgr(&mut y);
+                    assert_eq!(x, y);
+                    for fg2 in colors {
+                        let t = Style { fg: fg2, ..s };
+                        assert_eq!(Attrs::from(t) == a, t == s);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

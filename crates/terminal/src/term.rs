@@ -14,8 +14,9 @@
 
 use unicode_width::UnicodeWidthChar;
 
-use crate::grid::{Cell, Line};
-use crate::style::Style;
+use crate::grid::{Cell, Line, Rows};
+use crate::input::{Utf8, decode_utf8, printable_prefix};
+use crate::style::Attrs;
 use crate::text::LineWriter;
 
 /// Longest logical line (soft-wrapped rows joined) kept before it is cut with a newline, in
@@ -36,7 +37,14 @@ pub(crate) struct History {
 }
 
 impl History {
+    #[inline(always)]
     fn push(&mut self, line: &Line) {
+        if self
+            .carry
+            .push_whole_row_into(line, &mut self.finished, true)
+        {
+            return;
+        }
         self.carry.push_row(line);
         if !line.wrapped || self.carry.len() >= MAX_LOGICAL_LINE {
             self.carry.finish_into(&mut self.finished, true);
@@ -64,7 +72,7 @@ struct SavedCursor {
     row: usize,
     col: usize,
     wrap_pending: bool,
-    pen: Style,
+    pen: Attrs,
     origin: bool,
     charsets: [Charset; 2],
     gl: usize,
@@ -73,7 +81,7 @@ struct SavedCursor {
 pub(crate) struct Term {
     pub cols: usize,
     pub rows: usize,
-    primary: Vec<Line>,
+    primary: Rows,
     alt: Vec<Line>,
     pub in_alt: bool,
     pub row: usize,
@@ -83,7 +91,7 @@ pub(crate) struct Term {
     pub max_row: usize,
     /// The cursor is on the last column after writing there; the next character wraps.
     pub wrap_pending: bool,
-    pen: Style,
+    pen: Attrs,
     saved: [SavedCursor; 2],
     top: usize,
     bottom: usize,
@@ -121,7 +129,21 @@ pub(crate) struct Term {
     /// What was swallowed as the echo so far, shown after all if the echo turns out to be
     /// something else.
     echo_held: Vec<char>,
+    /// Set by the callbacks after which vte's parser is back in its ground state (a CSI or
+    /// escape sequence dispatched, an OSC ended by BEL): [`crate::parse::Parser`] then takes
+    /// over the bytes that follow. Reset by the parser before each call into vte.
+    pub back_to_ground: bool,
+    /// A zero-width joiner was ever combined into a cell: until then no character can
+    /// follow one, and the check for it is skipped.
+    joiner_seen: bool,
+    /// Characters [`Term::width`] looked up, each with its width in the low two bits, at
+    /// the slot their code point selects.
+    widths: [u32; WIDTH_CACHE],
 }
+
+/// Slots in [`Term::widths`]; an empty slot matches no character.
+const WIDTH_CACHE: usize = 256;
+const NO_WIDTH: u32 = u32::MAX;
 
 fn default_tabs(cols: usize) -> Vec<bool> {
     (0..cols).map(|c| c % 8 == 0 && c != 0).collect()
@@ -139,14 +161,14 @@ impl Term {
         Term {
             cols,
             rows,
-            primary: blank_screen(rows),
+            primary: Rows::new(rows),
             alt: blank_screen(rows),
             in_alt: false,
             row: 0,
             col: 0,
             max_row: 0,
             wrap_pending: false,
-            pen: Style::default(),
+            pen: Attrs::default(),
             saved: [SavedCursor::default(); 2],
             top: 0,
             bottom: rows - 1,
@@ -170,6 +192,9 @@ impl Term {
             echo: Vec::new(),
             echo_stars: 0,
             echo_held: Vec::new(),
+            back_to_ground: false,
+            joiner_seen: false,
+            widths: [NO_WIDTH; WIDTH_CACHE],
         }
     }
 
@@ -182,7 +207,7 @@ impl Term {
         }
     }
 
-    fn screen_mut(&mut self) -> &mut Vec<Line> {
+    fn screen_mut(&mut self) -> &mut [Line] {
         if self.in_alt {
             &mut self.alt
         } else {
@@ -235,12 +260,14 @@ impl Term {
                 self.clear_rows(bottom, 1);
                 continue;
             }
-            let mut line = self.primary.remove(top);
-            self.history.push(&line);
-            // Reuse the row's allocation for the blank row coming in at the bottom.
-            line.cells.clear();
-            line.wrapped = false;
-            self.primary.insert(bottom, line);
+            self.history.push(&self.primary[top]);
+            if top == 0 && bottom + 1 == self.rows {
+                self.primary.scroll_up();
+            } else {
+                // Reuse the row's allocation for the blank row coming in at the bottom.
+                self.primary[top].clear();
+                self.primary[top..=bottom].rotate_left(1);
+            }
             self.scrolled_since_addressing += 1;
             if self.scrolled_since_addressing >= self.rows {
                 self.takeover = false;
@@ -260,7 +287,19 @@ impl Term {
 
     fn linefeed(&mut self) {
         if self.row == self.bottom {
-            self.scroll_up(1);
+            if !self.in_alt && self.top == 0 && self.bottom + 1 == self.rows {
+                // The whole main screen scrolls one row (most lines of output): what
+                // `scroll_up(1)` does then.
+                self.history.push(&self.primary[0]);
+                self.primary.scroll_up();
+                self.scrolled_since_addressing += 1;
+                if self.scrolled_since_addressing >= self.rows {
+                    self.takeover = false;
+                    self.cleared = false;
+                }
+            } else {
+                self.scroll_up(1);
+            }
         } else if self.row + 1 < self.rows {
             self.row += 1;
             self.max_row = self.max_row.max(self.row);
@@ -291,54 +330,80 @@ impl Term {
         }
     }
 
+    /// Whether printing needs none of the special cases: no echo expected, the ASCII
+    /// character set, replace mode, autowrap on.
+    fn ordinary(&self) -> bool {
+        self.echo.is_empty()
+            && self.charsets[self.gl] == Charset::Ascii
+            && !self.insert
+            && self.autowrap
+    }
+
+    /// The column width of a character that is not printable ASCII, as `unicode-width`
+    /// gives it, remembered in a small cache (text repeats its characters: CJK, U+FFFD for
+    /// binary output).
+    #[inline(always)]
+    fn width(&mut self, c: char) -> Option<usize> {
+        cached_width(&mut self.widths, c)
+    }
+
     fn print_char(&mut self, c: char) {
-        if self.swallow_echo(c) {
+        if !self.ordinary() {
+            self.print_char_special(c);
             return;
         }
-        let c = self.map_charset(c);
-        // Printable ASCII is one column and never part of an emoji sequence: skip the
-        // width table and the joiner check for the bulk of all output.
-        let w = if c.is_ascii_graphic() || c == ' ' {
+        let w = if (' '..='~').contains(&c) {
             1
         } else {
-            let Some(w) = c.width() else { return };
-            if w == 0 || self.after_joiner() {
+            let Some(w) = self.width(c) else { return };
+            if w == 0 || (self.joiner_seen && self.after_joiner()) {
                 self.combine(c);
                 return;
             }
-            w
+            w.min(2)
         };
-        let w = w.min(2);
         if w > self.cols {
             return; // a wide character cannot be shown in a one-column terminal
         }
-        // Insert mode makes room where the cursor is before any wrap, as tmux does: from a
-        // pending wrap there is nothing to shift, and the character that wraps overwrites
-        // the start of the next row.
-        if self.insert && !self.wrap_pending {
-            self.shift_right(w, self.pen);
-        }
-        if self.wrap_pending && self.autowrap {
+        if self.wrap_pending || self.col + w > self.cols {
             self.wrap();
         }
-        if self.col + w > self.cols {
-            if self.autowrap {
-                self.wrap();
-            } else {
-                // Without autowrap a wide character that does not fit is dropped (tmux).
-                return;
-            }
-        }
+        self.put(c, w);
+    }
+
+    /// Write `c`, `w` columns wide, at the cursor, which it fits right of, and move the
+    /// cursor past it (to a pending wrap at the margin).
+    #[inline(always)]
+    fn put(&mut self, c: char, w: usize) {
         let (col, cols, pen) = (self.col, self.cols, self.pen);
-        let cell = Cell {
-            ch: c,
-            combining: None,
-            width: w as u8,
-            style: pen,
-        };
+        let line = self.cur_line();
+        if col == line.cells.len() {
+            // Appending (the common case).
+            line.reserve_row(cols);
+            line.cells.push(Cell::new(c, w as u8, pen));
+            if w == 2 {
+                line.cells.push(Cell::new(' ', 0, pen));
+            }
+            self.last_char = Some(c);
+            if col + w >= cols {
+                self.col = cols - 1;
+                self.wrap_pending = self.autowrap;
+            } else {
+                self.col = col + w;
+            }
+            return;
+        }
+        self.put_any(c, w);
+    }
+
+    /// [`put`](Self::put) in general.
+    fn put_any(&mut self, c: char, w: usize) {
+        let (col, cols, pen) = (self.col, self.cols, self.pen);
+        let cell = Cell::new(c, w as u8, pen);
         let line = self.cur_line();
         if col >= line.cells.len() {
-            // Appending (the common case): no cell to break, no blank to write first.
+            // Appending: no cell to break.
+            line.reserve_row(cols);
             line.extend_to(col);
             line.cells.push(cell);
             if w == 2 {
@@ -369,8 +434,288 @@ impl Term {
         }
     }
 
-    /// The cell written just before the cursor, which zero-width characters join.
-    fn prev_cell(&mut self) -> Option<&mut Cell> {
+    /// [`print_char`](Self::print_char) outside the ordinary state.
+    #[cold]
+    fn print_char_special(&mut self, c: char) {
+        if self.swallow_echo(c) {
+            return;
+        }
+        let c = self.map_charset(c);
+        // Printable ASCII is one column and never part of an emoji sequence: skip the
+        // width table and the joiner check for the bulk of all output.
+        let w = if c.is_ascii_graphic() || c == ' ' {
+            1
+        } else {
+            let Some(w) = self.width(c) else { return };
+            if w == 0 || (self.joiner_seen && self.after_joiner()) {
+                self.combine(c);
+                return;
+            }
+            w
+        };
+        let w = w.min(2);
+        if w > self.cols {
+            return; // a wide character cannot be shown in a one-column terminal
+        }
+        // Insert mode makes room where the cursor is before any wrap, as tmux does: from a
+        // pending wrap there is nothing to shift, and the character that wraps overwrites
+        // the start of the next row.
+        if self.insert && !self.wrap_pending {
+            self.shift_right(w, self.pen);
+        }
+        if self.wrap_pending && self.autowrap {
+            self.wrap();
+        }
+        if self.col + w > self.cols {
+            if self.autowrap {
+                self.wrap();
+            } else {
+                // Without autowrap a wide character that does not fit is dropped (tmux).
+                return;
+            }
+        }
+        self.put(c, w);
+    }
+
+    /// Print the text at the start of `bytes`, as vte's ground state prints it one
+    /// character at a time (with each maximal invalid UTF-8 subsequence as U+FFFD, as the
+    /// input filter makes it), and return how many bytes that was: it stops at a C0 control,
+    /// DEL, ESC, a C1 control or a character cut off by the end of `bytes`.
+    pub(crate) fn print_text(&mut self, bytes: &[u8]) -> usize {
+        if !self.ordinary() {
+            let mut i = 0;
+            while let Some((c, n)) = next_printable(&bytes[i..]) {
+                self.print_char(c);
+                i += n;
+            }
+            return i;
+        }
+        if !self.joiner_seen {
+            return self.print_text_plain(bytes);
+        }
+        // The ordinary state lasts: printing changes none of it. What follows is
+        // `print_char` in that state.
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let (c, w) = if (0x20..0x7f).contains(&b) {
+                let run = printable_prefix(&bytes[i..]);
+                if run > 1 {
+                    self.print_ascii(&bytes[i..i + run]);
+                    i += run;
+                    continue;
+                }
+                i += 1;
+                (char::from(b), 1)
+            } else {
+                let Some((c, n)) = next_printable(&bytes[i..]) else {
+                    break;
+                };
+                i += n;
+                let Some(w) = self.width(c) else { continue };
+                if w == 0 || (self.joiner_seen && self.after_joiner()) {
+                    self.combine(c);
+                    continue;
+                }
+                let w = w.min(2);
+                if w > self.cols {
+                    continue; // a wide character cannot be shown in a one-column terminal
+                }
+                (c, w)
+            };
+            if self.wrap_pending || self.col + w > self.cols {
+                self.wrap();
+            }
+            self.put(c, w);
+        }
+        i
+    }
+
+    /// [`print_text`](Self::print_text) in the ordinary state with no joiner ever seen (so
+    /// no character joins the one before it unless it is zero-width): the characters that
+    /// only write their cells on the cursor's row and move the cursor along it are placed
+    /// here with the cursor kept in locals, and any other (one that wraps, combines,
+    /// overwrites part of a wide character, or has no width) goes through `print_char`.
+    fn print_text_plain(&mut self, bytes: &[u8]) -> usize {
+        let mut i = 0;
+        loop {
+            let (cols, pen, row) = (self.cols, self.pen, self.row);
+            if !self.wrap_pending {
+                let mut col = self.col;
+                let mut last = None;
+                let line = if self.in_alt {
+                    &mut self.alt[row]
+                } else {
+                    &mut self.primary[row]
+                };
+                let widths = &mut self.widths;
+                while let Some(&b) = bytes.get(i) {
+                    let (c, n, w) = if (0x20..0x7f).contains(&b) {
+                        // A run of them appended at once; `col < cols` here.
+                        if col == line.cells.len()
+                            && bytes.get(i + 1).is_some_and(|b| (0x20..0x7f).contains(b))
+                        {
+                            let run = printable_prefix(&bytes[i..]).min(cols - col);
+                            let run = &bytes[i..i + run];
+                            line.reserve_row(cols);
+                            line.cells
+                                .extend(run.iter().map(|&b| Cell::new(char::from(b), 1, pen)));
+                            last = run.last().map(|&b| char::from(b));
+                            i += run.len();
+                            col += run.len();
+                            if col >= cols {
+                                col = cols - 1;
+                                self.wrap_pending = true;
+                                break;
+                            }
+                            continue;
+                        }
+                        (char::from(b), 1, 1)
+                    } else {
+                        let Some((c, n)) = next_printable(&bytes[i..]) else {
+                            break;
+                        };
+                        match cached_width(widths, c) {
+                            Some(w @ 1..=2) => (c, n, w),
+                            _ => break,
+                        }
+                    };
+                    if col + w > cols {
+                        break;
+                    }
+                    if col == line.cells.len() {
+                        line.reserve_row(cols);
+                        line.cells.push(Cell::new(c, w as u8, pen));
+                        if w == 2 {
+                            line.cells.push(Cell::new(' ', 0, pen));
+                        }
+                    } else if w == 1 && line.cells.get(col).is_some_and(|c| c.width == 1) {
+                        line.cells[col] = Cell::new(c, 1, pen);
+                    } else {
+                        break;
+                    }
+                    last = Some(c);
+                    i += n;
+                    col += w;
+                    if col >= cols {
+                        col = cols - 1;
+                        self.wrap_pending = true;
+                        break;
+                    }
+                }
+                self.col = col;
+                if last.is_some() {
+                    self.last_char = last;
+                }
+            }
+            // Anything else, one character.
+            let Some((c, n)) = next_printable(&bytes[i..]) else {
+                return i;
+            };
+            self.print_char(c);
+            i += n;
+            if self.joiner_seen {
+                return i + self.print_text(&bytes[i..]);
+            }
+        }
+    }
+
+    /// Print a run of printable ASCII (bytes 0x20–0x7e): what `print_char` does for each.
+    #[inline(always)]
+    pub(crate) fn print_ascii_run(&mut self, run: &[u8]) {
+        if self.ordinary() {
+            self.print_ascii(run);
+        } else {
+            for &b in run {
+                self.print_char(char::from(b));
+            }
+        }
+    }
+
+    /// Print a run of printable ASCII (bytes 0x20–0x7e), in the ordinary state: exactly
+    /// what [`print_char`](Term::print_char) does for each of them in turn, a row's worth
+    /// of cells at a time. Printable ASCII is one column wide and never combines, so a
+    /// character only writes its cell and moves the cursor.
+    #[inline(always)]
+    fn print_ascii(&mut self, run: &[u8]) {
+        debug_assert!(run.iter().all(|b| (0x20..0x7f).contains(b)) && self.ordinary());
+        // Appending a run that stops short of the margin: the common case, straight.
+        let (col, cols, pen, row) = (self.col, self.cols, self.pen, self.row);
+        if !self.wrap_pending
+            && col + run.len() < cols
+            && let Some(&last) = run.last()
+        {
+            let line = if self.in_alt {
+                &mut self.alt[row]
+            } else {
+                &mut self.primary[row]
+            };
+            if col == line.cells.len() {
+                line.reserve_row(cols);
+                line.cells
+                    .extend(run.iter().map(|&b| Cell::new(char::from(b), 1, pen)));
+                self.col = col + run.len();
+                self.last_char = Some(char::from(last));
+                return;
+            }
+        }
+        self.print_ascii_any(run);
+    }
+
+    /// [`print_ascii`](Self::print_ascii) in general.
+    fn print_ascii_any(&mut self, run: &[u8]) {
+        if let [b] = run {
+            if self.wrap_pending {
+                self.wrap();
+            }
+            self.put(char::from(*b), 1);
+            return;
+        }
+        let Some(&last) = run.last() else { return };
+        let mut rest = run;
+        while !rest.is_empty() {
+            if self.wrap_pending {
+                self.wrap();
+            }
+            // `col < cols` always holds, so at least one character fits.
+            let (col, cols, pen) = (self.col, self.cols, self.pen);
+            let n = rest.len().min(cols - col);
+            let (now, later) = rest.split_at(n);
+            rest = later;
+            let cell = |b: u8| Cell::new(char::from(b), 1, pen);
+            let line = self.cur_line();
+            // Cells already there are overwritten one by one, breaking any wide character
+            // they are part of; the rest of the run is appended.
+            let over = line.cells.len().saturating_sub(col).min(n);
+            let target = line.cells.get_mut(col..col + over).unwrap_or_default();
+            if target.iter().all(|c| c.width == 1) {
+                // No wide character to break.
+                for (dst, &b) in target.iter_mut().zip(&now[..over]) {
+                    *dst = cell(b);
+                }
+            } else {
+                for (i, &b) in now[..over].iter().enumerate() {
+                    line.split_wide_at(col + i);
+                    line.cells[col + i] = cell(b);
+                }
+            }
+            if over < n {
+                line.reserve_row(cols);
+                line.extend_to(col + over);
+                line.cells.extend(now[over..].iter().map(|&b| cell(b)));
+            }
+            if col + n >= cols {
+                self.col = cols - 1;
+                self.wrap_pending = true;
+            } else {
+                self.col = col + n;
+            }
+        }
+        self.last_char = Some(char::from(last));
+    }
+
+    /// The column of the cell written just before the cursor, which zero-width characters
+    /// join.
+    fn prev_col(&mut self) -> Option<usize> {
         let col = if self.wrap_pending {
             self.col
         } else if self.col > 0 {
@@ -378,28 +723,26 @@ impl Term {
         } else {
             return None;
         };
-        let line = self.cur_line();
-        let col = match line.cells.get(col) {
-            Some(cell) if cell.is_spacer() && col > 0 => col - 1,
-            Some(_) => col,
-            None => return None,
-        };
-        line.cells.get_mut(col)
+        match self.cur_line().cells.get(col) {
+            Some(cell) if cell.is_spacer() && col > 0 => Some(col - 1),
+            Some(_) => Some(col),
+            None => None,
+        }
     }
 
     /// A zero-width character joins the cell written just before the cursor.
     fn combine(&mut self, c: char) {
-        if let Some(cell) = self.prev_cell() {
-            cell.push_combining(c);
+        self.joiner_seen |= c == '\u{200d}';
+        if let Some(col) = self.prev_col() {
+            self.cur_line().push_combining(col, c);
         }
     }
 
     /// After a zero-width joiner, the next character is part of the same emoji sequence
     /// (👨‍👩‍👧) and shares its cell, as tmux 3.3 draws it.
     fn after_joiner(&mut self) -> bool {
-        self.prev_cell()
-            .and_then(|cell| cell.combining.as_deref())
-            .is_some_and(|s| s.ends_with('\u{200d}'))
+        self.prev_col()
+            .is_some_and(|col| self.cur_line().marks(col).ends_with('\u{200d}'))
     }
 
     // ---- answered prompts ------------------------------------------------------------
@@ -651,10 +994,12 @@ impl Term {
                 .iter()
                 .rposition(|l| !l.cells.is_empty())
                 .map_or(0, |i| i + 1);
-            for line in self.primary.drain(..used) {
-                self.history.push(&line);
+            // The rows used go to the history; those below move up, blank rows come in.
+            for line in &mut self.primary[..used] {
+                self.history.push(line);
+                line.clear();
             }
-            self.primary.resize(rows, Line::default());
+            self.primary.rotate_left(used);
             self.cleared = true;
             self.max_row = self.row;
             if used > 0 {
@@ -703,7 +1048,7 @@ impl Term {
     /// margin (ICH, and each character in insert mode). The row is filled out to the full
     /// width first, as tmux does: it matters when the row soft-wraps, since its blanks are
     /// then part of the joined line. A wide character starting at the cursor moves whole.
-    fn shift_right(&mut self, n: usize, style: Style) {
+    fn shift_right(&mut self, n: usize, style: Attrs) {
         let (col, cols) = (self.col, self.cols);
         let line = self.cur_line();
         line.extend_to(cols);
@@ -713,6 +1058,7 @@ impl Term {
         let n = n.min(cols - col);
         line.cells
             .splice(col..col, std::iter::repeat_n(Cell::blank(style), n));
+        line.marks_shifted_right(col, n, cols);
         line.cells.truncate(cols);
         if line.cells.last().is_some_and(|c| c.width == 2) {
             let last = line.cells.len() - 1;
@@ -743,6 +1089,7 @@ impl Term {
         let end = (col + n).min(len);
         line.split_wide_at(end);
         line.cells.drain(col..end);
+        line.marks_removed(col, end);
         line.cells.resize(len, Cell::blank(style));
     }
 
@@ -870,26 +1217,30 @@ impl Term {
             self.cols = cols;
             self.tabs = default_tabs(cols);
         }
-        if rows < self.rows {
-            // Blank rows below the cursor go first, then rows from the top (to the history
-            // for the main screen), as xterm and tmux shrink.
-            let mut excess = self.rows - rows;
-            while excess > 0 && self.primary.len() > self.row + 1 {
-                if !self.primary.last().is_some_and(Line::is_blank) {
-                    break;
+        let (history, alt, row) = (&mut self.history, &mut self.alt, &mut self.row);
+        let old_rows = self.rows;
+        self.primary.edit(|primary| {
+            if rows < old_rows {
+                // Blank rows below the cursor go first, then rows from the top (to the
+                // history for the main screen), as xterm and tmux shrink.
+                let mut excess = old_rows - rows;
+                while excess > 0 && primary.len() > *row + 1 {
+                    if !primary.last().is_some_and(Line::is_blank) {
+                        break;
+                    }
+                    primary.pop();
+                    alt.pop();
+                    excess -= 1;
                 }
-                self.primary.pop();
-                self.alt.pop();
-                excess -= 1;
+                for _ in 0..excess {
+                    let line = primary.remove(0);
+                    history.push(&line);
+                    alt.remove(0);
+                    *row = row.saturating_sub(1);
+                }
             }
-            for _ in 0..excess {
-                let line = self.primary.remove(0);
-                self.history.push(&line);
-                self.alt.remove(0);
-                self.row = self.row.saturating_sub(1);
-            }
-        }
-        self.primary.resize(rows, Line::default());
+            primary.resize(rows, Line::default());
+        });
         self.alt.resize(rows, Line::default());
         self.rows = rows;
         self.top = 0;
@@ -915,6 +1266,42 @@ impl Term {
     }
 }
 
+/// [`Term::width`], given the cache.
+#[inline(always)]
+fn cached_width(widths: &mut [u32; WIDTH_CACHE], c: char) -> Option<usize> {
+    let slot = &mut widths[c as usize % WIDTH_CACHE];
+    if *slot >> 2 != c as u32 {
+        let w = c.width();
+        match w {
+            // Widths are 0, 1 or 2; were one ever more, it would not be cached.
+            Some(w) if w > 2 => return Some(w),
+            _ => *slot = (c as u32) << 2 | w.map_or(3, |w| w as u32),
+        }
+    }
+    match *slot & 3 {
+        3 => None,
+        w => Some(w as usize),
+    }
+}
+
+/// The printable character at the start of `bytes` and its length in bytes: printable
+/// ASCII, or a multi-byte character other than a C1 control, or U+FFFD for a maximal
+/// invalid subsequence. `None` at a C0 control, DEL, ESC, a C1 control, a character cut
+/// off by the end of `bytes`, or the end.
+#[inline(always)]
+fn next_printable(bytes: &[u8]) -> Option<(char, usize)> {
+    let &b = bytes.first()?;
+    if b < 0x80 {
+        return (0x20..0x7f).contains(&b).then_some((char::from(b), 1));
+    }
+    match decode_utf8(bytes) {
+        Utf8::Char(c, _) if c <= '\u{9f}' => None,
+        Utf8::Char(c, n) => Some((c, n)),
+        Utf8::Invalid(n) => Some(('\u{fffd}', n)),
+        Utf8::Incomplete => None,
+    }
+}
+
 /// Move rows `py..py+ny` to `dy..dy+ny`, emptying the rows left behind. The soft-wrap flag
 /// of the row before the destination, and of the row before the vacated rows, is cleared:
 /// what those rows continued into is gone. These are tmux's rules (grid_move_lines), kept
@@ -936,7 +1323,7 @@ fn move_lines(screen: &mut [Line], dy: usize, py: usize, ny: usize) -> bool {
     }
     for (yy, line) in screen.iter_mut().enumerate().skip(py).take(ny) {
         if yy < dy || yy >= dy + ny {
-            *line = Line::default();
+            line.clear();
         }
     }
     if py < dy || py >= dy + ny {
@@ -951,7 +1338,7 @@ fn move_lines(screen: &mut [Line], dy: usize, py: usize, ny: usize) -> bool {
 /// Erase rows `py..py+ny` whole (with the erase colour), and clear the soft-wrap flag of the
 /// row before them (tmux's grid_clear_lines). Returns whether that row is above the screen.
 #[must_use]
-fn clear_lines(screen: &mut [Line], py: usize, ny: usize, cols: usize, style: Style) -> bool {
+fn clear_lines(screen: &mut [Line], py: usize, ny: usize, cols: usize, style: Attrs) -> bool {
     if ny == 0 {
         return false;
     }
@@ -995,6 +1382,54 @@ impl vte::Perform for Term {
     }
 
     fn execute(&mut self, byte: u8) {
+        self.control(byte);
+    }
+
+    fn csi_dispatch(&mut self, params: &vte::Params, inter: &[u8], ignore: bool, action: char) {
+        self.csi(params, inter, ignore, action);
+        self.back_to_ground = true;
+    }
+
+    fn esc_dispatch(&mut self, inter: &[u8], ignore: bool, byte: u8) {
+        self.esc(inter, ignore, byte);
+        self.back_to_ground = true;
+    }
+
+    fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
+        self.osc(params, bell_terminated);
+        // An OSC ended by ESC leaves vte in its escape state, waiting for the `\`.
+        self.back_to_ground = bell_terminated;
+    }
+
+    fn terminated(&self) -> bool {
+        self.back_to_ground
+    }
+}
+
+impl Term {
+    /// A C0 or C1 control character.
+    #[inline(always)]
+    pub(crate) fn control(&mut self, byte: u8) {
+        // Carriage return and line feed with no echo expected and no line feed to swallow:
+        // what `control_any` does for them then, without the detour.
+        if self.echo.is_empty() && !self.swallow_lf {
+            match byte {
+                0x0d => {
+                    self.col = 0;
+                    self.wrap_pending = false;
+                    return;
+                }
+                0x0a..=0x0c => {
+                    self.linefeed();
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.control_any(byte);
+    }
+
+    fn control_any(&mut self, byte: u8) {
         match byte {
             // BEL is swallowed: a cell has nothing to ring.
             // A tab in an answer is echoed as a tab.
@@ -1002,7 +1437,7 @@ impl vte::Perform for Term {
             0x08..=0x0d if !self.echo.is_empty() => {
                 // An echo never contains other controls: it is over.
                 self.abandon_echo();
-                self.execute(byte);
+                self.control(byte);
             }
             // The newline that ended an answered prompt, the prompt's line being gone and
             // nothing written on it since: no empty line. (The guard clears the flag either
@@ -1022,7 +1457,7 @@ impl vte::Perform for Term {
         }
     }
 
-    fn csi_dispatch(&mut self, params: &vte::Params, inter: &[u8], ignore: bool, action: char) {
+    fn csi(&mut self, params: &vte::Params, inter: &[u8], ignore: bool, action: char) {
         if ignore {
             return; // too many parameters or intermediates: not a sequence we know
         }
@@ -1150,7 +1585,7 @@ impl vte::Perform for Term {
             }
             ([b'!'], 'p') => {
                 // DECSTR soft reset: modes and pen, not the screen.
-                self.pen = Style::default();
+                self.pen = Attrs::default();
                 self.insert = false;
                 self.origin = false;
                 self.autowrap = true;
@@ -1191,7 +1626,7 @@ impl vte::Perform for Term {
         }
     }
 
-    fn esc_dispatch(&mut self, inter: &[u8], _ignore: bool, byte: u8) {
+    fn esc(&mut self, inter: &[u8], _ignore: bool, byte: u8) {
         match (inter, byte) {
             ([], b'7') => self.save_cursor(),
             ([], b'8') => self.restore_cursor(),
@@ -1226,13 +1661,7 @@ impl vte::Perform for Term {
                 // DECALN: fill the screen with 'E' (used by terminal tests).
                 let cols = self.cols;
                 for line in self.screen_mut().iter_mut() {
-                    line.cells = vec![
-                        Cell {
-                            ch: 'E',
-                            ..Cell::blank(Style::default())
-                        };
-                        cols
-                    ];
+                    line.cells = vec![Cell::new('E', 1, Attrs::default()); cols];
                     line.wrapped = false;
                 }
             }
@@ -1240,7 +1669,7 @@ impl vte::Perform for Term {
         }
     }
 
-    fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
+    fn osc(&mut self, params: &[&[u8]], bell_terminated: bool) {
         // Titles (0/1/2), clipboard writes (52), hyperlinks (8) and the rest are swallowed.
         // Colour queries get an answer, since programs wait for it: a light background, as
         // Jupyter's default theme.

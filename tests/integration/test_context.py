@@ -210,11 +210,13 @@ def test_kill_9_self_is_a_signal(nb):
 
 
 def test_dynamic_names_are_not_restored(nb):
-    a = nb.ok("echo $BASHPID $SHLVL").text.split()
-    b = nb.ok("echo $BASHPID $SHLVL").text.split()
-    c = nb.ok("echo $BASHPID $SHLVL").text.split()
+    # A job left in the background ends each cell's shell (test_staying.py): every cell here
+    # runs in a fresh shell, into which the context is restored.
+    a = nb.ok("echo $BASHPID $SHLVL; true &").text.split()
+    b = nb.ok("echo $BASHPID $SHLVL; true &").text.split()
+    c = nb.ok("echo $BASHPID $SHLVL; true &").text.split()
     assert a[1] == b[1] == c[1], f"SHLVL grows: {a[1]} {b[1]} {c[1]}"
-    assert len({a[0], b[0], c[0]}) == 3, "every cell runs in a fresh shell, so BASHPID differs"
+    assert len({a[0], b[0], c[0]}) == 3, "each cell runs in a fresh shell, so BASHPID differs"
 
 
 def test_readonly_names_do_not_break_the_next_cell(nb):

@@ -27,6 +27,14 @@ pub enum Event {
     Capture(Vec<u8>),
     /// The capture block grew beyond [`MAX_CAPTURE`]; it is dropped.
     CaptureTooLarge,
+    /// After the capture, the shell said it stays for the next cell ([`stay_marker`]);
+    /// what it prints from then on comes as [`Event::Noise`], for that cell. `right_after`:
+    /// nothing came between the capture and the marker. Anything that did (a second
+    /// capture block after one the cell forged with its own nonce, a stray process's
+    /// output) puts in doubt which state the shell holds.
+    Stayed {
+        right_after: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +44,20 @@ enum State {
     Running,
     Capture,
     After,
+    Stayed,
 }
 
 pub struct Demux {
     start: Vec<u8>,
     ctx: Vec<u8>,
     end: Vec<u8>,
+    stay: Vec<u8>,
     state: State,
     pending: Vec<u8>,
     capture_len: usize,
     capture_dropped: bool,
+    /// Bytes came after the capture.
+    after_capture: bool,
 }
 
 pub fn start_marker(nonce: &str) -> Vec<u8> {
@@ -59,6 +71,11 @@ pub fn ctx_marker(nonce: &str) -> Vec<u8> {
 pub fn ready_marker(nonce: &str) -> Vec<u8> {
     format!("\x1b_sshpty;{nonce};ready\x1b\\").into_bytes()
 }
+/// Printed after the capture by a shell that stays for the next cell rather than exiting
+/// (see `script::second_stage`): it then waits for that cell's second stage.
+pub fn stay_marker(nonce: &str) -> Vec<u8> {
+    format!("\x1b_sshpty;{nonce};stay\x1b\\").into_bytes()
+}
 /// Ends the capture: a record can never contain NUL, so `\0E…\0` cannot occur inside one.
 pub fn end_marker(nonce: &str) -> Vec<u8> {
     format!("\0E\x1f{nonce}\0\x1b\\").into_bytes()
@@ -70,10 +87,12 @@ impl Demux {
             start: start_marker(nonce),
             ctx: ctx_marker(nonce),
             end: end_marker(nonce),
+            stay: stay_marker(nonce),
             state: State::BeforeStart,
             pending: Vec::new(),
             capture_len: 0,
             capture_dropped: false,
+            after_capture: false,
         }
     }
 
@@ -92,8 +111,19 @@ impl Demux {
                 State::Running => self.scan_for(|d| &d.ctx, State::Capture, Event::Output, events),
                 State::Capture => self.capture(events),
                 State::After => {
+                    let before = events.len();
+                    let stayed = self.scan_for(|d| &d.stay, State::Stayed, Event::Output, events);
+                    self.after_capture |= events.len() > before;
+                    if stayed {
+                        events.push(Event::Stayed {
+                            right_after: !self.after_capture,
+                        });
+                    }
+                    stayed
+                }
+                State::Stayed => {
                     if !self.pending.is_empty() {
-                        events.push(Event::Output(std::mem::take(&mut self.pending)));
+                        events.push(Event::Noise(std::mem::take(&mut self.pending)));
                     }
                     false
                 }
@@ -111,7 +141,9 @@ impl Demux {
             return;
         }
         match self.state {
-            State::BeforeStart | State::StartTail => events.push(Event::Noise(rest)),
+            State::BeforeStart | State::StartTail | State::Stayed => {
+                events.push(Event::Noise(rest))
+            }
             State::Running | State::After => events.push(Event::Output(rest)),
             // An unterminated capture (the shell died while writing it) is not trusted.
             State::Capture => {}
@@ -266,6 +298,46 @@ mod tests {
                 Event::Output(b"late\r\n".to_vec()),
             ]
         );
+    }
+
+    /// A shell that stays: what it prints before the stay marker is the cell's output,
+    /// what after it is the next cell's noise, however the bytes are cut.
+    #[test]
+    fn the_stay_marker_ends_the_cell_however_it_arrives() {
+        let mut s = stream();
+        s.extend(stay_marker(N));
+        s.extend(b"next");
+        for cut in 0..s.len() {
+            let ev = run(&[&s[..cut], &s[cut..]]);
+            let n = ev.len();
+            assert_eq!(
+                ev[n - 3],
+                Event::Output(b"late\r\n".to_vec()),
+                "cut at {cut}"
+            );
+            assert_eq!(
+                ev[n - 2],
+                Event::Stayed { right_after: false },
+                "cut at {cut}"
+            );
+            assert_eq!(ev[n - 1], Event::Noise(b"next".to_vec()), "cut at {cut}");
+        }
+        // Another nonce's stay marker is output.
+        let mut s = stream();
+        s.extend(stay_marker("ffffffffffffffff"));
+        assert!(!run(&[&s]).iter().any(|e| matches!(e, Event::Stayed { .. })));
+        // Right after the capture, however cut.
+        let mut s = stream();
+        s.truncate(s.len() - b"late\r\n".len());
+        s.extend(stay_marker(N));
+        for cut in 0..s.len() {
+            let ev = run(&[&s[..cut], &s[cut..]]);
+            assert_eq!(
+                ev.last(),
+                Some(&Event::Stayed { right_after: true }),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

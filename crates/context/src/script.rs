@@ -13,7 +13,7 @@
 //! for the second stage ([`second_stage`]: definitions, the cell's code, the capture). The
 //! shell reads that with `read -s`, so the terminal does not echo it.
 
-use crate::demux::{ctx_marker, end_marker, ready_marker, start_marker};
+use crate::demux::{ctx_marker, end_marker, ready_marker, start_marker, stay_marker};
 use crate::model::{CELL_OPTIONS, Context, Dialect, is_restored_name};
 use crate::posix;
 use crate::quote::ansi_c_quote;
@@ -130,6 +130,17 @@ pub fn restore_state(ctx: &Context) -> Vec<u8> {
             s.extend(format!("shopt {flag} {} 2>/dev/null\n", names.join(" ")).as_bytes());
         }
     }
+    s.extend(set_options(ctx));
+    if !ctx.umask.is_empty() && ctx.umask.bytes().all(|b| b.is_ascii_digit()) {
+        s.extend(format!("umask {}\n", ctx.umask).as_bytes());
+    }
+    s.extend(b"shopt -s expand_aliases\nexport TERM=xterm-256color\n");
+    s
+}
+
+/// `set -o` options of the context, but for those set for each cell (`CELL_OPTIONS`).
+fn set_options(ctx: &Context) -> Vec<u8> {
+    let mut s = Vec::new();
     for (name, on) in &ctx.set_options {
         if !CELL_OPTIONS.contains(&name.as_str()) {
             s.extend(
@@ -137,10 +148,6 @@ pub fn restore_state(ctx: &Context) -> Vec<u8> {
             );
         }
     }
-    if !ctx.umask.is_empty() && ctx.umask.bytes().all(|b| b.is_ascii_digit()) {
-        s.extend(format!("umask {}\n", ctx.umask).as_bytes());
-    }
-    s.extend(b"shopt -s expand_aliases\nexport TERM=xterm-256color\n");
     s
 }
 
@@ -255,6 +262,12 @@ fn cell_body(
 /// Ends a second stage: a control character that armored text never contains and that
 /// no terminal setting acts on (not a signal, flow-control or line-editing key).
 pub const STAGE_END: u8 = 0x1e;
+/// Starts a second stage, after a newline: the same kind of character as [`STAGE_END`].
+/// The reader keeps only what follows the last one, so whatever waited in the terminal's
+/// input before the stage (a terminal reply to a query in the last cell's output that its
+/// program did not stay to read, keys typed ahead) is dropped rather than run. The newline
+/// ends such a line, should the terminal still be in line mode and that line full.
+pub const STAGE_START: u8 = 0x1d;
 
 /// The first stage of a cell, sent before the cell is known (bash only): the terminal
 /// turned on, `state` (a context's [`restore_state`], which the kernel also keeps to tell
@@ -275,27 +288,73 @@ pub fn prepare_payload(state: &[u8], nonce: &str) -> Vec<u8> {
     p.extend(capture_function(nonce, false).as_bytes());
     p.extend(
         format!(
-            "printf '{ready}'\nIFS= read -r -s -d $'\\x{STAGE_END:02x}' __sshpty_c && eval \"$__sshpty_c\"\n"
+            "printf '{ready}'\nIFS= read -r -s -d $'\\x{STAGE_END:02x}' __sshpty_c && eval \"${{__sshpty_c##*$'\\x{STAGE_START:02x}'}}\"\n"
         )
         .as_bytes(),
     );
     p
 }
 
-/// The second stage for a shell that ran [`prepare_payload`] with `nonce`: the rest of
-/// [`cell_payload`], armored (see [`armored`]) and ended by [`STAGE_END`].
+/// How a second stage is to be run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Staging {
+    /// The shell is one that stayed after an earlier cell (see `stay`): its capture
+    /// function prints that cell's nonce, so the stage defines it anew.
+    pub reused: bool,
+    /// After the capture, the shell stays for the next cell rather than exiting: it prints
+    /// [`stay_marker`](crate::demux::stay_marker) and reads the next second stage. Not if
+    /// the cell left a job in the background (`$!`): such a shell exits as before, and the
+    /// hang-up reaches the job as it would when a terminal closes. Nor if its input or
+    /// output is no longer the terminal (`exec >file`): the kernel could not see it stay,
+    /// and waits for its exit instead. Builtins by name, past any alias or function.
+    pub stay: bool,
+}
+
+/// The second stage for a shell that ran [`prepare_payload`] with `nonce`, or stayed after
+/// an earlier cell: the rest of [`cell_payload`], armored (see [`armored`]) and ended by
+/// [`STAGE_END`].
 pub fn second_stage(
     ctx: &Context,
     code: &str,
     nonce: &str,
     strict: bool,
     sudo_marker: Option<&str>,
+    staging: Staging,
 ) -> Vec<u8> {
-    let mut p = armored(
-        "__sshpty_s",
-        &cell_body(ctx, code, nonce, strict, sudo_marker),
-    );
+    let mut body = Vec::new();
+    if staging.reused {
+        body.extend(capture_function(nonce, false).as_bytes());
+        // The directory the last cell left may be gone (it deleted it, or something else
+        // did since): then the cell runs in its nearest existing parent, as a fresh
+        // shell's restore would put it, and says so.
+        body.extend(b"unset __sshpty_cdfail\n");
+        // The capture turned `noglob` on for itself (`set -f`): back to the user's.
+        body.extend(b"set +f\n");
+        body.extend(set_options(ctx));
+        if !ctx.cwd.is_empty() {
+            body.extend(b"\\builtin test -d \"$PWD\" -a -x \"$PWD\" || {\n");
+            body.extend(enter_directory(&ansi_c_quote(&ctx.cwd)));
+            body.extend(b"}\n");
+        }
+    }
+    body.extend(cell_body(ctx, code, nonce, strict, sudo_marker));
+    let mut p = vec![b'\n', STAGE_START];
+    p.extend(armored("__sshpty_s", &body));
     p.extend(b"eval \"$__sshpty_s\"\n");
+    if staging.stay {
+        // printf format of `stay_marker`.
+        let stay = format!("\\033_sshpty;{nonce};stay\\033\\\\");
+        debug_assert_eq!(
+            stay_marker(nonce),
+            format!("\x1b_sshpty;{nonce};stay\x1b\\").into_bytes()
+        );
+        p.extend(
+            format!(
+                "if \\builtin test -z \"$!\" -a -t 0 -a -t 1; then \\builtin printf '{stay}'; IFS= \\builtin read -r -s -d $'\\x{STAGE_END:02x}' __sshpty_c && \\builtin eval \"${{__sshpty_c##*$'\\x{STAGE_START:02x}'}}\"; fi\n"
+            )
+            .as_bytes(),
+        );
+    }
     p.push(STAGE_END);
     p
 }
@@ -534,7 +593,14 @@ mod bash_tests {
     fn staged_cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
         let nonce = "89abcdef0123456789abcdef01234567";
         let mut input = prepare_payload(&restore_state(ctx), nonce);
-        input.extend(second_stage(ctx, code, nonce, false, Some("m4rker")));
+        input.extend(second_stage(
+            ctx,
+            code,
+            nonce,
+            false,
+            Some("m4rker"),
+            Staging::default(),
+        ));
         let out = run_bash(&input);
         let ready = ready_marker(nonce);
         let at = out
@@ -619,14 +685,120 @@ mod bash_tests {
             stable(&cap.expect("captured")),
             stable(&cap2.expect("captured"))
         );
-        let stage = second_stage(&ctx, &long, "n", false, Some("m"));
+        let stage = second_stage(&ctx, &long, "n", false, Some("m"), Staging::default());
         assert_eq!(stage.iter().filter(|&&b| b == STAGE_END).count(), 1);
         assert_eq!(stage.last(), Some(&STAGE_END));
+        assert_eq!(stage[..2], [b'\n', STAGE_START]);
         assert!(
-            stage[..stage.len() - 1]
+            stage[2..stage.len() - 1]
                 .split(|&b| b == b'\n')
                 .all(|l| l.len() < 4095 && l.iter().all(|&b| (0x20..0x7f).contains(&b)))
         );
+    }
+
+    /// Cells in one shell that stays, in a terminal (`script` makes one, with the modes the
+    /// kernel asks sshd for, and runs the real [`BOOTSTRAP`]): each reads the next one's
+    /// stage after its capture and the stay marker, keeps the state the last one left
+    /// without a restore, and prints its own nonce's markers; a cell that leaves a job in
+    /// the background exits.
+    #[test]
+    fn a_staying_shell_runs_the_next_cells() {
+        let ctx = Context::default();
+        let nonces = ["aaaa0000aaaa0000", "bbbb1111bbbb1111", "cccc2222cccc2222"];
+        let cells = [
+            "x=1; cd /tmp; echo one",
+            "echo \"two $x $PWD $$\"; x=2; [[ $- = *f* ]] && echo noglob-on",
+            "echo \"three $x $$\"; sleep 0 &",
+        ];
+        let mut input = framed(&prepare_payload(&restore_state(&ctx), nonces[0]));
+        for (i, (nonce, code)) in nonces.iter().zip(cells).enumerate() {
+            let staging = Staging {
+                reused: i > 0,
+                stay: true,
+            };
+            if i == 1 {
+                // What may wait in the terminal's input: a reply to a query the last
+                // program did not read, keys typed ahead. Dropped, not run.
+                input.extend(b"\x1b[?1;2cecho typed-ahead-ran\n");
+            }
+            input.extend(second_stage(&ctx, code, nonce, false, None, staging));
+        }
+        let command = format!("stty -echo -icanon -isig -iexten -ixon -icrnl; {BOOTSTRAP}");
+        let Some(out) = run_shell(&["script", "-qfec", &command, "/dev/null"], &input) else {
+            return eprintln!("no `script` here: skipped");
+        };
+        let out = String::from_utf8_lossy(&out).replace("\r\n", "\n");
+        let mut rest = out.as_bytes();
+        let mut texts = Vec::new();
+        for (i, nonce) in nonces.iter().enumerate() {
+            let start = crate::demux::start_marker(nonce);
+            let at = rest
+                .windows(start.len())
+                .position(|w| w == start)
+                .unwrap_or_else(|| panic!("cell {i} started: {out:?}"));
+            let mut d = Demux::new(nonce);
+            let mut ev = Vec::new();
+            d.feed(&rest[at..], &mut ev);
+            d.finish(&mut ev);
+            let text: Vec<u8> = ev
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Output(o) => Some(o.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            let text = String::from_utf8_lossy(&text).into_owned();
+            assert!(
+                ev.iter().any(|e| matches!(e, Event::Capture(_))),
+                "cell {i} captured"
+            );
+            // The first two stay; the third left a job in the background and exits.
+            assert_eq!(
+                ev.contains(&Event::Stayed { right_after: true }),
+                i < 2,
+                "cell {i}: {out:?}"
+            );
+            texts.push(text.lines().next().unwrap_or_default().to_owned());
+            rest = &rest[at + start.len()..];
+        }
+        assert_eq!(texts[0], "one");
+        // (Its echo is there: `script`'s terminal echoed the input before `stty` ran.)
+        assert!(!out.lines().any(|l| l == "typed-ahead-ran"), "{out:?}");
+        let two: Vec<&str> = texts[1].split(' ').collect();
+        let three: Vec<&str> = texts[2].split(' ').collect();
+        assert_eq!(&two[..3], ["two", "1", "/tmp"], "{texts:?}");
+        // The capture's own `set -f` does not last into the next cell.
+        assert!(!out.lines().any(|l| l == "noglob-on"), "{out:?}");
+        assert_eq!(&three[..2], ["three", "2"], "{texts:?}");
+        // The same shell ran both.
+        assert_eq!(two[3], three[2], "{texts:?}");
+    }
+
+    /// Nor does a shell stay whose input and output are not a terminal (here: pipes; in a
+    /// cell, `exec >file`): the kernel could not see it stay, and waits for its exit.
+    #[test]
+    fn a_shell_off_the_terminal_does_not_stay() {
+        let ctx = Context::default();
+        let mut input = prepare_payload(&restore_state(&ctx), "dddd3333dddd3333");
+        let staging = Staging {
+            reused: false,
+            stay: true,
+        };
+        input.extend(second_stage(
+            &ctx,
+            "echo x",
+            "dddd3333dddd3333",
+            false,
+            None,
+            staging,
+        ));
+        let out = run_bash(&input);
+        let mut d = Demux::new("dddd3333dddd3333");
+        let mut ev = Vec::new();
+        d.feed(&out, &mut ev);
+        assert!(ev.iter().any(|e| matches!(e, Event::Capture(_))));
+        assert!(!ev.iter().any(|e| matches!(e, Event::Stayed { .. })));
     }
 
     #[test]

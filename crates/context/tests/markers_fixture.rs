@@ -4,7 +4,9 @@
 //! fixture (and so the forged-marker tests) must change with it.
 
 use context::capture;
-use context::demux::{Demux, Event, ctx_marker, end_marker, ready_marker, start_marker};
+use context::demux::{
+    Demux, Event, ctx_marker, end_marker, ready_marker, start_marker, stay_marker,
+};
 
 const NONCE: &str = "0123456789abcdef0123456789abcdef";
 
@@ -35,6 +37,7 @@ fn the_fixture_markers_are_the_kernels() {
     assert_eq!(with_nonce(&f, "ready"), ready_marker(NONCE));
     assert_eq!(with_nonce(&f, "ctx"), ctx_marker(NONCE));
     assert_eq!(with_nonce(&f, "end"), end_marker(NONCE));
+    assert_eq!(with_nonce(&f, "stay"), stay_marker(NONCE));
 }
 
 #[test]

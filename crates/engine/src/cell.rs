@@ -161,6 +161,29 @@ pub struct CellResult {
     /// The prompt the cell could not answer, with [`StopReason::Unanswerable`].
     pub unanswered: Option<String>,
     pub sudo: SudoOutcome,
+    /// The shell said it stays for the next cell (`script::Staging::stay`): what it printed
+    /// since, for that cell.
+    pub stay_leftover: Option<Vec<u8>>,
+    /// Something came between the capture and the stay marker (`demux::Event::Stayed`).
+    pub stay_in_doubt: bool,
+    /// The shell that stayed, for the next cell: only after a cell that ended on its own,
+    /// with a whole capture right before it said it stays, at the size it started with.
+    pub stayed: Option<Stayed>,
+}
+
+/// A shell that stayed after its cell, waiting for the next cell's second stage.
+pub struct Stayed {
+    pub proc: PtyProcess,
+    /// What it printed after it said it stays (normally nothing).
+    pub leftover: Vec<u8>,
+}
+
+impl std::fmt::Debug for Stayed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stayed")
+            .field("leftover", &self.leftover.len())
+            .finish()
+    }
 }
 
 /// Keeps the sudo marker out of everything shown: a prompt the kernel did not answer (a
@@ -284,6 +307,9 @@ pub async fn run(
         pid: 0,
         unanswered: None,
         sudo: SudoOutcome::default(),
+        stay_leftover: None,
+        stay_in_doubt: false,
+        stayed: None,
     };
     let answers = spec.answers;
     let mut scrub = Scrub {
@@ -330,6 +356,9 @@ pub async fn run(
     // A frontend that shows the terminal live and sends keys itself is attached: no keys
     // box is opened for a full-screen program, and a headless run does not stop one.
     let mut attached = false;
+    // The PTY was resized during the cell: a shell that stays has another size than the
+    // one the next cell asks for.
+    let mut resized = false;
 
     // Stop the cell as an interrupt does (Ctrl-C, then hang-up, then kill).
     macro_rules! stop {
@@ -497,6 +526,7 @@ pub async fn run(
                         let _ = input.send(PtyInput::Data(keys));
                     },
                     Some(CellEvent::Resize { cols, rows }) => {
+                        resized = true;
                         renderer.resize(cols, rows);
                         let _ = input.send(PtyInput::Resize { cols, rows });
                     }
@@ -534,7 +564,9 @@ pub async fn run(
                 }
                 handle(&mut events, &mut renderer, &mut result, sink);
                 detector.output();
-                if exited_at.is_some() && (result.captured.is_some() || result.capture_too_large) {
+                if (exited_at.is_some() || result.stay_leftover.is_some())
+                    && (result.captured.is_some() || result.capture_too_large)
+                {
                     done = true;
                 }
                 let replies = renderer.take_replies();
@@ -685,6 +717,28 @@ pub async fn run(
     {
         result.sudo.accepted = Some(pending);
     }
+    if let (Some(leftover), None) = (result.stay_leftover.take(), &exit) {
+        // The shell is waiting for the next cell's second stage. It goes to the next cell
+        // only if nothing about it is in doubt; otherwise it is hung up, as it would be
+        // had it exited.
+        let status = match &result.captured {
+            Some(Ok(c)) => Some(c.status),
+            _ => None,
+        };
+        // Functions the capture could not tell apart are not kept in the context: the
+        // shell would hold definitions the context does not.
+        let whole = matches!(&result.captured, Some(Ok(c)) if !c.functions_unreadable);
+        result.exit = match status {
+            Some(s) => Exit::Code(s),
+            None => Exit::Unknown("the shell's state could not be read".into()),
+        };
+        if whole && !result.stay_in_doubt && stop_at.is_none() && !hung_up && !killed && !resized {
+            result.stayed = Some(Stayed { proc, leftover });
+        } else {
+            let _ = proc.input.send(PtyInput::HangUp);
+        }
+        return Ok(result);
+    }
     result.exit = match exit {
         Some(e) => e,
         // After an abandoned stop the process is past asking; do not wait long.
@@ -750,10 +804,15 @@ fn handle(
 ) {
     for e in events.drain(..) {
         match e {
-            Event::Noise(n) => {
-                if result.noise.len() < 64 * 1024 {
-                    result.noise.extend(n);
-                }
+            Event::Noise(n) => match &mut result.stay_leftover {
+                Some(after) if after.len() < 64 * 1024 => after.extend(n),
+                Some(_) => {}
+                None if result.noise.len() < 64 * 1024 => result.noise.extend(n),
+                None => {}
+            },
+            Event::Stayed { right_after } => {
+                result.stay_leftover = Some(Vec::new());
+                result.stay_in_doubt = !right_after;
             }
             Event::Started { cd_failed, pid } => {
                 result.started = true;

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use context::capture::Captured;
 use context::demux::{ctx_marker, end_marker, ready_marker, start_marker};
-use context::script::STAGE_END;
+use context::script::{STAGE_END, STAGE_START};
 use targets::{
     BoxFuture, ExecOutput, Exit, PipeProcess, Progress, PtyCommand, PtyInput, PtyProcess, Target,
     TargetError, TargetInfo,
@@ -390,7 +390,12 @@ async fn runner(
             let Some(end) = buf.iter().position(|&b| b == STAGE_END) else {
                 continue;
             };
-            let body = unarmor(&buf[..end]);
+            // As the shell does: only what follows the last STAGE_START.
+            let from = buf[..end]
+                .iter()
+                .rposition(|&b| b == STAGE_START)
+                .map_or(0, |i| i + 1);
+            let body = unarmor(&buf[from..end]);
             let text = [stage.as_slice(), &body].concat();
             let _ = script.send(read_script(text, true));
             cell_read = true;

@@ -107,14 +107,22 @@ impl Engine {
                 },
             )
             .await;
+        let mut uses = 0;
         let (nonce, input, started) = match taken {
-            // The shell restored the context already: it waits for the rest.
+            // The shell holds the context already: it waits for the rest.
             Some(warm::Taken {
                 proc,
                 nonce: Some(nonce),
+                uses: before,
                 leftover,
             }) => {
-                let input = script::second_stage(&ctx, code, &nonce, strict, Some(&sudo_marker));
+                uses = before + 1;
+                let staging = script::Staging {
+                    reused: before > 0,
+                    stay: may_stay(&ctx, code, before),
+                };
+                let input =
+                    script::second_stage(&ctx, code, &nonce, strict, Some(&sudo_marker), staging);
                 (nonce, input, Some((proc, leftover)))
             }
             taken => {
@@ -162,9 +170,11 @@ impl Engine {
         self.inner.running.send_replace(false);
         let prepare_next = result.is_ok() && !*self.inner.kill.borrow();
         let whole = out.finish().await;
+        let mut stayed = None;
         let outcome = match result {
             Err(e) => Err(Failure::Target(Box::new(e))),
             Ok(mut r) => {
+                stayed = r.stayed.take();
                 let sudo = std::mem::take(&mut r.sudo);
                 {
                     let mut st = self.state();
@@ -179,9 +189,14 @@ impl Engine {
                 self.conclude(&name, &target, &ctx, r, strict, timeout, out)
             }
         };
-        if prepare_next {
-            // After `conclude`: the next cell's shell restores the context this cell left.
-            self.prepare_spare(&name, &target);
+        match stayed {
+            // After `conclude`: the shell holds the context this cell left, which the
+            // host's context now is.
+            Some(stayed) if prepare_next => self.keep_stayed(&name, &target, stayed, uses),
+            // The next cell's shell restores the context this cell left.
+            _ if prepare_next => self.prepare_spare(&name, &target),
+            // Dropped: hung up.
+            _ => {}
         }
         if let Some(file) = whole {
             out.note(&format!(
@@ -218,6 +233,28 @@ impl Engine {
             script::bootstrap(&h.context),
             (st.settings.cols, st.settings.rows),
             staged.then_some(&h.context),
+        );
+    }
+
+    /// Keep the shell that stayed after a cell on host `name` for the next cell there, in
+    /// place of starting one (see `warm::Spare::keep`).
+    fn keep_stayed(&self, name: &str, target: &Arc<dyn Target>, stayed: cell::Stayed, uses: u32) {
+        let st = self.state();
+        let Some(h) = st
+            .hosts
+            .get(name)
+            .filter(|h| Arc::ptr_eq(&h.target, target))
+        else {
+            let _ = stayed.proc.input.send(targets::PtyInput::HangUp);
+            return;
+        };
+        self.inner.spare.keep(
+            target.clone(),
+            script::bootstrap(&h.context),
+            (st.settings.cols, st.settings.rows),
+            stayed,
+            script::restore_state(&h.context),
+            uses,
         );
     }
 
@@ -355,4 +392,22 @@ impl Engine {
             (None, Exit::Unknown(why)) => Err(Failure::EndUnknown { why: why.clone() }),
         }
     }
+}
+
+/// Cells one shell runs at most, one after another, staying after each: each nests the
+/// next one's `eval` in its own, so the chain is cut before bash's stack could matter.
+const STAY_MAX_USES: u32 = 100;
+
+/// Whether the shell stays for the next cell after this one (`script::Staging::stay`),
+/// having run `before` cells. Not when the cell or a definition it may call sets a trap: an
+/// `EXIT` trap runs when the cell's shell ends, as it always has.
+fn may_stay(ctx: &context::Context, code: &str, before: u32) -> bool {
+    let mentions_trap = |b: &[u8]| b.windows(4).any(|w| w == b"trap");
+    before + 1 < STAY_MAX_USES
+        && !mentions_trap(code.as_bytes())
+        && !ctx
+            .functions
+            .values()
+            .chain(ctx.aliases.values())
+            .any(|b| mentions_trap(b))
 }

@@ -4,6 +4,11 @@
 //! both as soon as a cell ends, and the next cell only sends its code (see
 //! `context::script::prepare_payload`).
 //!
+//! A cell's shell may also stay after its cell (`script::Staging::stay`, `cell::Stayed`):
+//! it is kept here in place of a started one ([`Spare::keep`]), holding the context its cell
+//! left, and the next cell on that host runs in it with no process, channel or restore to
+//! wait for (Run All).
+//!
 //! A started shell is used only for the target, bootstrap and terminal size it was
 //! started with, only if the context it restored is still the cell's, and only while it
 //! still runs; otherwise it is dropped (hanging it up) and the cell starts its own. A cell
@@ -34,9 +39,13 @@ const BEFORE_READY_MAX: usize = 64 * 1024;
 
 /// What the shell ahead restored, and the nonce its capture and markers use.
 struct Prepared {
-    nonce: String,
-    /// `script::restore_state` of the context it restored.
+    /// None for a shell that stayed after a cell: the next cell brings a nonce of its own.
+    nonce: Option<String>,
+    /// `script::restore_state` of the context it restored (or, for a shell that stayed,
+    /// of the context its cell left).
     state: Vec<u8>,
+    /// Cells it ran before (a shell that stayed).
+    uses: u32,
 }
 
 struct Warm {
@@ -61,9 +70,11 @@ impl Drop for Warm {
 /// A shell taken by a cell.
 pub struct Taken {
     pub proc: PtyProcess,
-    /// Set when it restored the cell's context and waits for the second stage with this
+    /// Set when it holds the cell's context and waits for the second stage with this
     /// nonce; None: it waits for a whole payload.
     pub nonce: Option<String>,
+    /// Cells it ran before: it stayed after the last one (see [`Spare::keep`]).
+    pub uses: u32,
     pub leftover: Vec<u8>,
 }
 
@@ -114,10 +125,20 @@ impl Spare {
             (Some(_), None) | (None, Some(_)) => None,
             _ => {
                 let mut w = slot.take()?;
+                let prepared = w.prepared.take();
+                let mut proc = w.proc.take()?;
+                let mut leftover = std::mem::take(&mut w.leftover);
+                // What a shell that stayed printed while it waited (normally nothing).
+                while let Ok(chunk) = proc.output.try_recv() {
+                    if leftover.len() < BEFORE_READY_MAX {
+                        leftover.extend_from_slice(&chunk);
+                    }
+                }
                 Some(Taken {
-                    proc: w.proc.take()?,
-                    nonce: w.prepared.take().map(|p| p.nonce),
-                    leftover: std::mem::take(&mut w.leftover),
+                    proc,
+                    uses: prepared.as_ref().map_or(0, |p| p.uses),
+                    nonce: prepared.map(|p| p.nonce.unwrap_or_else(new_nonce)),
+                    leftover,
                 })
             }
         }
@@ -142,7 +163,11 @@ impl Spare {
             let state = script::restore_state(ctx);
             (
                 script::prepare_payload(&state, &nonce),
-                Prepared { nonce, state },
+                Prepared {
+                    nonce: Some(nonce),
+                    state,
+                    uses: 0,
+                },
             )
         });
         let generation = self.generation.clone();
@@ -176,7 +201,7 @@ impl Spare {
                 let _ = proc
                     .input
                     .send(PtyInput::Data(Bytes::from(script::framed(&payload))));
-                let ready = ready_marker(&prepared.nonce);
+                let ready = ready_marker(prepared.nonce.as_deref().unwrap_or_default());
                 match tokio::time::timeout(START_WITHIN, after_marker(&mut proc, &ready)).await {
                     Ok(Some(rest)) => {
                         warm.leftover = rest;
@@ -193,6 +218,35 @@ impl Spare {
                 *slot = Some(warm);
             }
         });
+    }
+
+    /// Keep a shell that stayed after its cell (`cell::Stayed`) for the next cell: it holds
+    /// the context whose `restore_state` is `state` and has run `uses` cells. Instead of
+    /// [`prepare`](Self::prepare); if a start is under way, the shell is hung up.
+    pub fn keep(
+        &self,
+        target: Arc<dyn Target>,
+        bootstrap: &'static str,
+        size: (u16, u16),
+        stayed: crate::cell::Stayed,
+        state: Vec<u8>,
+        uses: u32,
+    ) {
+        let warm = Warm {
+            target,
+            bootstrap,
+            size,
+            proc: Some(stayed.proc),
+            prepared: Some(Prepared {
+                nonce: None,
+                state,
+                uses,
+            }),
+            leftover: stayed.leftover,
+        };
+        if let Ok(mut slot) = self.slot.try_lock() {
+            *slot = Some(warm);
+        }
     }
 
     /// Drop the started shell (logout, shutdown), or only if it is on `target`; a start

@@ -9,6 +9,8 @@ On both targets (targets.py).
 from __future__ import annotations
 
 import re
+import time
+import uuid
 
 from targets import (  # noqa: F401  (fixtures are used by name)
     interrupted,
@@ -82,3 +84,59 @@ def test_one_shell_runs_a_hundred_cells_at_most(local):
     # The chain is cut at 100 cells (its evals nest), and a new shell takes over.
     assert max(runs) <= 100, runs
     assert len(runs) <= 5 and max(runs) >= 90, runs
+
+
+def test_one_connection_stays_within_five_sessions(ssh):
+    """The README's budget of sessions per connection: an sshd with `MaxSessions 5` serves
+    cells back to back, completion, a transfer, and cells too large for the waiting shell
+    (a second shell beside it) that are stopped while they ignore Ctrl-C and the hang-up (a
+    look at /proc, then a kill, each on a channel of its own); repeated, so a session left
+    open would show."""
+    sshd = ssh.lab.start_sshd(name=f"budget-{uuid.uuid4().hex[:8]}", MaxSessions=5)
+    try:
+        ssh.add_host("budget", sshd, "sshpty-ops")
+        nb = ssh.login("budget")
+        pad = "# " + "x" * 4200 + "\n"  # over 4 KiB: the cell starts a shell of its own
+        for round_ in range(3):
+            for i in range(5):
+                assert nb.ok(f"echo b2b-{round_}-{i}").lines == [f"b2b-{round_}-{i}"]
+            assert "echo" in nb.complete("ech")["matches"]
+            nb.ok(f"%upload {__file__} /tmp/budget-{round_}.py")
+            assert nb.ok(f"echo {round_}; cat /tmp/budget-{round_}.py | wc -l").lines[0] == \
+                str(round_)
+            n = 1480 + round_
+            cell = nb.submit(f"{pad}bash -c \"trap '' INT HUP; sleep {n}\"")
+            end = time.monotonic() + 30
+            while not ssh.remote_processes("budget", sleeping(n)):
+                assert time.monotonic() < end, "the cell's sleep did not start"
+                time.sleep(0.1)
+            assert "echo" in nb.complete("ech")["matches"]
+            nb.interrupt()
+            res = cell.result(30)
+            assert res.status == "error", res.describe()
+            assert not ssh.wait_remote_gone("budget", sleeping(n), 10)
+        assert nb.ok("echo still-serving").lines == ["still-serving"]
+        log = sshd.log()
+        assert not re.search(r"(?i)no more sessions|open failed|administratively prohibited",
+                             log), log[-3000:]
+    finally:
+        sshd.stop()
+
+
+def test_a_refused_session_is_a_clear_error_and_the_connection_stays(ssh):
+    """With `MaxSessions 2`, a third session is refused: the cell that needed it fails saying
+    so (not "connection lost"), and the next cell runs on the same connection."""
+    sshd = ssh.lab.start_sshd(name=f"max2-{uuid.uuid4().hex[:8]}", MaxSessions=2)
+    try:
+        ssh.add_host("max2", sshd, "sshpty-ops")
+        nb = ssh.login("max2")
+        conn = nb.ok('echo "$SSH_CONNECTION"').text.split()
+        assert "echo" in nb.complete("ech")["matches"]  # the helper: the second session
+        res = nb.run("# " + "x" * 4200 + "\necho big")  # a shell of its own: a third
+        res.failed()
+        assert re.search(r"refused a new session.*MaxSessions.*connection is kept",
+                         res.error_text), res.describe()
+        assert "lost" not in res.error_text, res.describe()
+        assert nb.ok('echo "$SSH_CONNECTION"').text.split() == conn
+    finally:
+        sshd.stop()

@@ -68,6 +68,11 @@ pub enum TargetError {
     },
     #[error("the connection to {host} is lost: {reason}")]
     ConnectionLost { host: String, reason: String },
+    /// sshd refused to open another channel; the connection itself is fine.
+    #[error(
+        "{host} refused a new session on the connection ({why}); sshd allows MaxSessions of them per connection (10 unless its sshd_config says otherwise), and the connection is kept: run the cell again once fewer are open"
+    )]
+    SessionRefused { host: String, why: String },
     #[error("the host refused the SFTP subsystem: {0}")]
     SftpRefused(#[source] russh::Error),
     #[error("SFTP failed to start: {0}")]

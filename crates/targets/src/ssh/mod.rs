@@ -267,10 +267,27 @@ impl SshTarget {
         if self.is_closed() {
             return Err(self.lost_error());
         }
-        self.handle
-            .channel_open_session()
-            .await
-            .map_err(|_| self.lost_error())
+        match self.handle.channel_open_session().await {
+            Ok(ch) => Ok(ch),
+            // A refusal is an answer: the connection is alive (MaxSessions reached, say).
+            Err(russh::Error::ChannelOpenFailure(why)) => Err(TargetError::SessionRefused {
+                host: self.info.lock().map(|i| i.host.clone()).unwrap_or_default(),
+                why: match why {
+                    russh::ChannelOpenFailure::AdministrativelyProhibited => {
+                        "administratively prohibited".into()
+                    }
+                    russh::ChannelOpenFailure::ResourceShortage => "resource shortage".into(),
+                    russh::ChannelOpenFailure::ConnectFailed => "connect failed".into(),
+                    russh::ChannelOpenFailure::UnknownChannelType => {
+                        "unknown channel type".into()
+                    }
+                    russh::ChannelOpenFailure::Other { code, reason } => {
+                        format!("code {code}: {reason}")
+                    }
+                },
+            }),
+            Err(_) => Err(self.lost_error()),
+        }
     }
 
     fn is_closed(&self) -> bool {

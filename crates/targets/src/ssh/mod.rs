@@ -278,9 +278,7 @@ impl SshTarget {
                     }
                     russh::ChannelOpenFailure::ResourceShortage => "resource shortage".into(),
                     russh::ChannelOpenFailure::ConnectFailed => "connect failed".into(),
-                    russh::ChannelOpenFailure::UnknownChannelType => {
-                        "unknown channel type".into()
-                    }
+                    russh::ChannelOpenFailure::UnknownChannelType => "unknown channel type".into(),
                     russh::ChannelOpenFailure::Other { code, reason } => {
                         format!("code {code}: {reason}")
                     }

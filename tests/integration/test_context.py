@@ -312,8 +312,8 @@ def forged_block(nonce: str) -> bytes:
     )
 
 
-# The running cell's nonce, from the capture function the runner defined in its shell.
-CELLS_NONCE = "$(declare -f | grep -o 'sshpty;[0-9a-f]*;ctx' | head -n 1 | cut -d';' -f2)"
+# The running cell's nonce, from the variable the runner's capture prints it from.
+CELLS_NONCE = "$__sshpty_nonce"
 
 
 def printf_octal(data: bytes) -> str:
@@ -349,7 +349,7 @@ def test_marker_with_a_previous_cells_nonce_changes_nothing(nb, shared_dir):
     """A file holding a capture block made with an earlier cell's real nonce is just output."""
     nb.ok("cd /tmp; victim=original")
     nonce = nb.ok(f'echo "{CELLS_NONCE}"').text.strip()
-    assert re.fullmatch(r"[0-9a-f]{32}", nonce), f"no nonce in the capture function: {nonce!r}"
+    assert re.fullmatch(r"[0-9a-f]{32}", nonce), f"no nonce in the runner's variable: {nonce!r}"
     f = shared_dir / "old-nonce.bin"
     f.write_bytes(forged_block(nonce))
     f.chmod(0o644)

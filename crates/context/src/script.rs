@@ -57,21 +57,27 @@ export LANG PAGER GIT_PAGER SYSTEMD_PAGER MANPAGER
 /// `local` comes before `declare -p`, which would print the local instead of the user's
 /// variable (IFS).
 fn capture_function(nonce: &str, login: bool) -> String {
-    let ctx = String::from_utf8_lossy(&ctx_marker(nonce)).replace('\x1b', "\\033");
-    // printf format of `end_marker` (`\0E\x1f<nonce>\0ESC \`).
-    let end = format!("\\0E\\037{nonce}\\0\\033\\\\");
+    // printf formats of `ctx_marker` and `end_marker` (`\0E\x1f<nonce>\0ESC \`), the nonce
+    // taken from `__sshpty_nonce`: a shell that stays for the next cell gets that cell's
+    // nonce by one short assignment rather than this whole function again (its stage is
+    // read a byte at a time: about 1 µs a byte).
+    let ctx = "\\033_sshpty;%s;ctx;";
+    let end = "\\0E\\037%s\\0\\033\\\\";
+    debug_assert_eq!(ctx_marker(nonce), format!("\x1b_sshpty;{nonce};ctx;").into_bytes());
     debug_assert_eq!(
         end_marker(nonce),
         format!("\0E\x1f{nonce}\0\x1b\\").into_bytes()
     );
+    debug_assert!(nonce.bytes().all(|b| b.is_ascii_alphanumeric()));
     let login_files = if login {
         "  local IFS=$' \\t\\n'\n  shopt -s extdebug\n  for __sshpty_n in $(compgen -A function); do printf 'L\\037%s\\037' \"$__sshpty_n\"; declare -F -- \"$__sshpty_n\"; printf '\\0'; done\n  shopt -u extdebug\n"
     } else {
         ""
     };
     format!(
-        r#"__sshpty_capture() {{
-  printf '{ctx}\n\t;S\037%s\0O\037' "$1"
+        r#"__sshpty_nonce={nonce}
+__sshpty_capture() {{
+  printf '{ctx}\n\t;S\037%s\0O\037' "$__sshpty_nonce" "$1"
   set +o
   set +euxv -f +o pipefail
   trap - INT
@@ -89,7 +95,7 @@ fn capture_function(nonce: &str, login: bool) -> String {
 {login_files}  for __sshpty_n in "${{!BASH_ALIASES[@]}}"; do
     printf 'A\037%s\037%s\0' "$__sshpty_n" "${{BASH_ALIASES[$__sshpty_n]}}"
   done
-  printf '{end}'
+  printf '{end}' "$__sshpty_nonce"
 }}
 "#
     )
@@ -306,7 +312,7 @@ fn stage_reader() -> String {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Staging {
     /// The shell is one that stayed after an earlier cell (see `stay`): its capture
-    /// function prints that cell's nonce, so the stage defines it anew.
+    /// prints that cell's nonce, so the stage sets this one's.
     pub reused: bool,
     /// After the capture, the shell stays for the next cell rather than exiting: it prints
     /// [`stay_marker`](crate::demux::stay_marker) and reads the next second stage. Not if
@@ -334,7 +340,7 @@ pub fn second_stage(
 ) -> Vec<u8> {
     let mut body = Vec::new();
     if staging.reused {
-        body.extend(capture_function(nonce, false).as_bytes());
+        body.extend(format!("__sshpty_nonce={nonce}\n").as_bytes());
         // The directory the last cell left may be gone (it deleted it, or something else
         // did since): then the cell runs in its nearest existing parent, as a fresh
         // shell's restore would put it, and says so.

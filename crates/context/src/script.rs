@@ -63,7 +63,10 @@ fn capture_function(nonce: &str, login: bool) -> String {
     // read a byte at a time: about 1 µs a byte).
     let ctx = "\\033_sshpty;%s;ctx;";
     let end = "\\0E\\037%s\\0\\033\\\\";
-    debug_assert_eq!(ctx_marker(nonce), format!("\x1b_sshpty;{nonce};ctx;").into_bytes());
+    debug_assert_eq!(
+        ctx_marker(nonce),
+        format!("\x1b_sshpty;{nonce};ctx;").into_bytes()
+    );
     debug_assert_eq!(
         end_marker(nonce),
         format!("\0E\x1f{nonce}\0\x1b\\").into_bytes()

@@ -344,9 +344,7 @@ pub fn second_stage(
     let mut body = Vec::new();
     if staging.reused {
         body.extend(format!("__sshpty_nonce={nonce}\n").as_bytes());
-        // The directory the last cell left may be gone (it deleted it, or something else
-        // did since): then the cell runs in its nearest existing parent, as a fresh
-        // shell's restore would put it, and says so.
+        // The last cell's fallback flag (see below) must not count for this one.
         body.extend(b"unset __sshpty_cdfail\n");
         // The capture turned `noglob` on for itself (`set -f`): back to the user's. (It
         // changes no other option but those set for each cell.)
@@ -356,6 +354,9 @@ pub fn second_stage(
         } else {
             &b"set +f\n"[..]
         });
+        // The directory the last cell left may be gone (it deleted it, or something else
+        // did since): then the cell runs in its nearest existing parent, as a fresh
+        // shell's restore would put it, and says so.
         if !ctx.cwd.is_empty() {
             body.extend(b"\\builtin test -d \"$PWD\" -a -x \"$PWD\" || {\n");
             body.extend(enter_directory(&ansi_c_quote(&ctx.cwd)));

@@ -3,6 +3,7 @@
 //! `execute` requests queue for the executor, one cell at a time, in order.
 
 mod adapter;
+mod presence;
 mod status;
 
 use std::path::Path;
@@ -21,6 +22,7 @@ use jupyter::channels::{Iopub, Replier, Stdin};
 use jupyter::connection::{self, ConnectionError};
 use jupyter::wire::{self, Request, Session, Signer};
 use jupyter::zmtp::{self, Limits, PubSocket, RouterSocket};
+use presence::Comms;
 use status::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +94,8 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
     let stdin = Stdin::new(stdin_sock.sender(), session.clone());
     let engine = Engine::new(opts);
     let status = Status::new(iopub.clone());
+    let comms = Comms::new(iopub.clone(), engine.clone());
+    tokio::spawn(comms.clone().watch());
     iopub.send(
         JupyterMessageContent::Status(jupyter_protocol::Status::starting()),
         None,
@@ -136,6 +140,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
         let signer = session.signer().clone();
         let engine = engine.clone();
         let status = status.clone();
+        let comms = comms.clone();
         let shutdown_tx = shutdown_tx.clone();
         tokio::spawn(async move {
             while let Some((id, frames)) = control.recv().await {
@@ -161,7 +166,16 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                         );
                         let _ = shutdown_tx.send(()).await;
                     }
-                    _ => handle_common(&req, &control_reply, &status, &engine, &shutdown_tx).await,
+                    _ => {
+                        let to = Handlers {
+                            reply: &control_reply,
+                            status: &status,
+                            engine: &engine,
+                            comms: &comms,
+                            shutdown: &shutdown_tx,
+                        };
+                        handle_common(&req, &to).await
+                    }
                 }
             }
         });
@@ -189,14 +203,34 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                     JupyterMessageContent::CompleteRequest(_)
                     | JupyterMessageContent::InspectRequest(_) => {
                         // These ask the target's shell: do not hold up other requests.
-                        let (engine, reply, status) =
-                            (engine.clone(), shell_reply.clone(), status.clone());
+                        let (engine, reply, status, comms) = (
+                            engine.clone(),
+                            shell_reply.clone(),
+                            status.clone(),
+                            comms.clone(),
+                        );
                         let tx = shutdown_tx.clone();
                         tokio::spawn(async move {
-                            handle_common(&req, &reply, &status, &engine, &tx).await
+                            let to = Handlers {
+                                reply: &reply,
+                                status: &status,
+                                engine: &engine,
+                                comms: &comms,
+                                shutdown: &tx,
+                            };
+                            handle_common(&req, &to).await
                         });
                     }
-                    _ => handle_common(&req, &shell_reply, &status, &engine, &shutdown_tx).await,
+                    _ => {
+                        let to = Handlers {
+                            reply: &shell_reply,
+                            status: &status,
+                            engine: &engine,
+                            comms: &comms,
+                            shutdown: &shutdown_tx,
+                        };
+                        handle_common(&req, &to).await
+                    }
                 }
             }
         });
@@ -215,14 +249,24 @@ fn with_identity(id: bytes::Bytes, mut frames: Vec<bytes::Bytes>) -> Vec<bytes::
     frames
 }
 
+/// What a request is answered with.
+struct Handlers<'a> {
+    reply: &'a Replier,
+    status: &'a Status,
+    engine: &'a Engine,
+    comms: &'a Comms,
+    shutdown: &'a mpsc::Sender<()>,
+}
+
 /// Requests answered the same on shell and control.
-async fn handle_common(
-    req: &Request,
-    reply: &Replier,
-    status: &Status,
-    engine: &Engine,
-    shutdown: &mpsc::Sender<()>,
-) {
+async fn handle_common(req: &Request, to: &Handlers<'_>) {
+    let Handlers {
+        reply,
+        status,
+        engine,
+        comms,
+        shutdown,
+    } = *to;
     let parent = &req.message.header;
     status.busy(parent);
     let content = match &req.message.content {
@@ -328,9 +372,25 @@ async fn handle_common(
                 error: None,
             }))
         }
-        JupyterMessageContent::CommInfoRequest(_) => Some(JupyterMessageContent::CommInfoReply(
-            CommInfoReply::default(),
-        )),
+        JupyterMessageContent::CommInfoRequest(r) => {
+            Some(JupyterMessageContent::CommInfoReply(CommInfoReply {
+                comms: comms.info(r.target_name.as_deref()),
+                ..CommInfoReply::default()
+            }))
+        }
+        // Comm messages have no reply; what they start goes out on IOPub.
+        JupyterMessageContent::CommOpen(open) => {
+            comms.open(parent, open);
+            None
+        }
+        JupyterMessageContent::CommMsg(msg) => {
+            comms.message(parent, msg);
+            None
+        }
+        JupyterMessageContent::CommClose(close) => {
+            comms.close(close);
+            None
+        }
         other => {
             let t = other.message_type().to_owned();
             log::warn!("unsupported request {t}");

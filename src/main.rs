@@ -31,6 +31,8 @@ Usage:
   sshpty --version | --help
 
 In a notebook, %help lists the magics. Logging: SSHPTY_LOG=error|warn|info|debug (stderr).
+Host marks (production, staging, ...): $SSHPTY_MARKS, else $XDG_CONFIG_HOME/sshpty/marks,
+else ~/.config/sshpty/marks; one `PATTERNS MARK [COLOUR]` per line (README, \"Marks\").
 ";
 
 struct StderrLog(log::LevelFilter);
@@ -132,11 +134,26 @@ fn install(args: &[String]) -> ExitCode {
     }
 }
 
+/// The user's marks file: `$SSHPTY_MARKS`, else `$XDG_CONFIG_HOME/sshpty/marks`, else
+/// `~/.config/sshpty/marks`. Read from the kernel's own environment, which a notebook cannot
+/// change: a shared notebook must not point the kernel at marks of its own.
+fn marks_path() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(p) = var("SSHPTY_MARKS") {
+        return Some(PathBuf::from(p));
+    }
+    let config = var("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(config.join("sshpty").join("marks"))
+}
+
 fn kernel(args: &[String]) -> ExitCode {
     let mut file: Option<PathBuf> = None;
     let mut opts = Options {
         header: true,
         sudo_cache: true,
+        marks_path: marks_path(),
         ..Default::default()
     };
     let mut it = args.iter();

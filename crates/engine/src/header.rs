@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::display::{LIVE_EVERY, html_escape, strip_sgr};
 use crate::failure::Outcome;
 use crate::frontend::{Display, Output, Outputs};
+use crate::marks::Mark;
 use targets::TargetInfo;
 
 pub struct Header {
@@ -16,6 +17,8 @@ pub struct Header {
     facts: Map<String, Value>,
     started: chrono::DateTime<chrono::Utc>,
     user_host: String,
+    /// The host's mark (production, staging, …), shown first in text and in colour.
+    mark: Option<Mark>,
     /// The still-changing part of the output shown under the header line: what is shown,
     /// what is to be shown next, and when it was last sent.
     live_shown: Option<String>,
@@ -24,7 +27,12 @@ pub struct Header {
 }
 
 impl Header {
-    pub fn start(outputs: &dyn Outputs, info: &TargetInfo, cwd: &str) -> Header {
+    pub fn start(
+        outputs: &dyn Outputs,
+        info: &TargetInfo,
+        cwd: &str,
+        mark: Option<Mark>,
+    ) -> Header {
         let started = chrono::Utc::now();
         let mut facts = Map::new();
         facts.insert("target".into(), json!(info.name));
@@ -36,11 +44,18 @@ impl Header {
             json!(started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         );
         facts.insert("status".into(), json!("running"));
+        if let Some(m) = &mark {
+            facts.insert(
+                "mark".into(),
+                json!({"name": m.name, "colour": m.colour.name()}),
+            );
+        }
         let h = Header {
             display_id: format!("sshpty-header-{}", uuid::Uuid::new_v4()),
             facts,
             started,
             user_host: format!("{}@{}", info.user, info.host),
+            mark,
             live_shown: None,
             live_due: None,
             live_sent_at: None,
@@ -51,11 +66,28 @@ impl Header {
 
     fn render(&self, cwd: &str, outcome: &str, live: Option<&str>) -> Display {
         let when = self.started.format("%Y-%m-%d %H:%M:%S UTC");
-        let mut text = format!("{}:{} · {when} · {outcome}", self.user_host, cwd);
-        let mut html = format!(
-            "<div style=\"font-family:monospace;font-size:85%;opacity:0.7\">{}</div>",
-            html_escape(&text)
-        );
+        let line = format!("{}:{} · {when} · {outcome}", self.user_host, cwd);
+        let (mut text, mut html) = match &self.mark {
+            // The mark first, so that a log or a plain viewer shows it too; in HTML on its
+            // colour, with the colour down the header's edge.
+            Some(m) => (
+                format!("[{}] {line}", m.name),
+                format!(
+                    "<div style=\"font-family:monospace;font-size:85%;border-left:4px solid {bg};padding-left:6px\"><span class=\"sshpty-mark\" style=\"background:{bg};color:{fg};font-weight:bold;padding:0 0.4em;border-radius:3px\">{}</span> <span style=\"opacity:0.7\">{}</span></div>",
+                    html_escape(&m.name),
+                    html_escape(&line),
+                    bg = m.colour.css(),
+                    fg = m.colour.text_css(),
+                ),
+            ),
+            None => (
+                line.clone(),
+                format!(
+                    "<div style=\"font-family:monospace;font-size:85%;opacity:0.7\">{}</div>",
+                    html_escape(&line)
+                ),
+            ),
+        };
         if let Some(live) = live {
             text.push('\n');
             text.push_str(live);

@@ -9,7 +9,9 @@
 //! `header.rs` and `display.rs` what a cell shows, `hosts.rs` the hosts and settings,
 //! `failure.rs` why a request fails, `sudo.rs` sudo passwords, `warm.rs` the next cell's
 //! shell started ahead, `complete.rs` completion and inspection, `nonce.rs`,
-//! `history.rs`, `shell_syntax.rs` (is_complete), `size.rs` (byte sizes).
+//! `history.rs`, `shell_syntax.rs` (is_complete), `size.rs` (byte sizes), `marks.rs` (which
+//! hosts are production, staging, …: patterns, pure), `presence.rs` (where the kernel is, for
+//! a frontend's status bar).
 
 mod cell;
 mod complete;
@@ -22,8 +24,10 @@ mod header;
 pub mod history;
 mod hosts;
 pub mod magics;
+pub mod marks;
 mod nonce;
 mod output;
+pub mod presence;
 mod run;
 mod session;
 mod shell;

@@ -63,6 +63,8 @@ impl Engine {
     }
 
     async fn run_code(&self, cell: &Cell, req: &Request, out: &mut StreamOut<'_>) -> Outcome {
+        // The user may have edited their marks file since the last cell.
+        self.refresh_marks(out);
         let pending = self.state().pending_login.take();
         if let Some(target) = pending {
             self.login(&target, req, true, out).await?;
@@ -77,7 +79,10 @@ impl Engine {
             ) {
                 self.settle_login(out).await?;
             }
-            self.magic(m, req, out).await?;
+            let done = self.magic(m, req, out).await;
+            // %login, %logout, %become, %mark: a status bar shows the outcome at once.
+            self.presence_may_have_changed();
+            done?;
         }
         if parsed.shell.trim().is_empty() {
             return Ok(());

@@ -26,6 +26,8 @@ pub struct Options {
     pub login: Option<LoginTarget>,
     pub header: bool,
     pub sudo_cache: bool,
+    /// The user's marks file (`marks`), read again whenever it changes; None: no file.
+    pub marks_path: Option<std::path::PathBuf>,
 }
 
 /// What the engine keeps between requests, behind one lock (`Engine::state`).
@@ -40,6 +42,8 @@ pub struct State {
     /// Configuration warnings already shown.
     pub warned: std::collections::HashSet<String>,
     pub(crate) pending_login: Option<LoginTarget>,
+    /// The hosts' marks: the user's file and the session's `%mark`s.
+    pub marks: crate::magics::MarksState,
 }
 
 pub(crate) struct Inner {
@@ -53,6 +57,12 @@ pub(crate) struct Inner {
     pub(crate) spare: Arc<warm::Spare>,
     /// Where events for the running cell go, and the request it runs for.
     cell_events: Mutex<Option<(RequestId, mpsc::Sender<CellEvent>)>>,
+    /// The `%login` under way (the name given, and whether it reconnects a lost host),
+    /// for `presence`: the state lock is not held while a login waits on the network.
+    logging_in: Mutex<Option<(String, bool)>>,
+    /// Bumped when where the kernel is may have changed (a login starts or ends, a magic
+    /// ran), so a frontend is told at once, not at the next look (`presence_changes`).
+    changed: watch::Sender<u64>,
 }
 
 #[derive(Clone)]
@@ -76,12 +86,15 @@ impl Engine {
                     history: History::new(),
                     warned: Default::default(),
                     pending_login: opts.login,
+                    marks: crate::magics::MarksState::new(opts.marks_path),
                 }),
                 interrupt,
                 kill,
                 running,
                 spare: Arc::default(),
                 cell_events: Mutex::new(None),
+                logging_in: Mutex::new(None),
+                changed: watch::channel(0).0,
             }),
         }
     }
@@ -119,6 +132,36 @@ impl Engine {
         }
     }
 
+    /// The login under way, if any (see `Inner::logging_in`).
+    pub(crate) fn logging_in(&self) -> Option<(String, bool)> {
+        self.inner
+            .logging_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Bumped whenever the presence may have changed; a connection lost while idle is not
+    /// announced here (russh notices it on its own task): look every so often too.
+    pub fn presence_changes(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    pub(crate) fn presence_may_have_changed(&self) {
+        self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Say that a login to `name` is under way until the guard returned is dropped.
+    pub(crate) fn start_logging_in(&self, name: &str, reconnect: bool) -> LoggingIn {
+        *self
+            .inner
+            .logging_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((name.to_owned(), reconnect));
+        self.presence_may_have_changed();
+        LoggingIn(self.clone())
+    }
+
     fn cell_events(&self) -> MutexGuard<'_, Option<(RequestId, mpsc::Sender<CellEvent>)>> {
         self.inner
             .cell_events
@@ -145,5 +188,20 @@ impl Engine {
         self.inner.spare.clear(None);
         let mut running = self.inner.running.subscribe();
         let _ = tokio::time::timeout(Duration::from_secs(3), running.wait_for(|r| !*r)).await;
+    }
+}
+
+/// A login under way; dropping it (the login done, failed or cancelled) says so.
+pub(crate) struct LoggingIn(Engine);
+
+impl Drop for LoggingIn {
+    fn drop(&mut self) {
+        *self
+            .0
+            .inner
+            .logging_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        self.0.presence_may_have_changed();
     }
 }

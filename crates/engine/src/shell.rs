@@ -71,10 +71,12 @@ impl Engine {
         }
         out.set_limit(limit, &info.host, count);
         if show_header {
+            let mark = self.mark_of(&name, &info.host);
             out.start_header(header::Header::start(
                 req.outputs.as_ref(),
                 &info,
                 &ctx.cwd_lossy(),
+                mark,
             ));
         }
         let began = std::time::Instant::now();

@@ -111,6 +111,7 @@ fn engine_on(name: &str, target: Arc<FakeTarget>, context: Context) -> Engine {
         login: None,
         header: false,
         sudo_cache: true,
+        ..Options::default()
     });
     engine.state().hosts.log_in(
         name,
@@ -848,6 +849,7 @@ async fn a_watched_cell_shows_pending_lines_live_and_keeps_what_tmux_shows() {
             login: None,
             header,
             sudo_cache: true,
+            ..Options::default()
         });
         engine.state().hosts.log_in(
             "web1",
@@ -1069,4 +1071,75 @@ async fn a_program_cleaning_up_gets_its_time_until_the_cell_is_stopped_again() {
         "{notes}"
     );
     assert!(notes.contains("stop the cell again to kill it"), "{notes}");
+}
+
+/// The user's marks file marks the host: every header says so first in its text and on the
+/// mark's colour in its HTML (names escaped), the saved facts keep it, the presence a status
+/// bar shows carries it, and a notebook's `%mark` cannot relabel it.
+#[tokio::test]
+async fn a_marked_host_shows_its_mark_and_a_notebook_cannot_relabel_it() {
+    let dir = std::env::temp_dir().join(format!("sshpty-marks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("marks");
+    std::fs::write(&file, "web* <b>prod</b> red\nbad line pink\n").unwrap();
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = Engine::new(Options {
+        header: true,
+        marks_path: Some(file.clone()),
+        ..Options::default()
+    });
+    engine.state().hosts.log_in(
+        "web1",
+        Host::ready(target, Context::default(), "bash 5.2.15(1)-release".into()),
+    );
+    let p = engine.presence();
+    assert_eq!(p.state, crate::presence::State::Connected);
+    assert_eq!(
+        p.mark.as_ref().map(|m| m.name.as_str()),
+        Some("<b>prod</b>")
+    );
+
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        pty.capture_and_exit(&script, &state(0, "/", &[]), 0).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "%mark web1 staging green\ntrue", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let notes = out.text(Stream::Err);
+    assert!(notes.contains("line 2: unknown colour \"pink\""), "{notes}");
+    assert!(
+        notes.contains("your marks file marks web1 (<b>prod</b>) otherwise"),
+        "{notes}"
+    );
+    let headers: Vec<crate::frontend::Display> = out
+        .outputs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Display(d) | Output::Update(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!headers.is_empty());
+    for d in &headers {
+        assert!(d.plain.starts_with("[<b>prod</b>] "), "{}", d.plain);
+        let html = d.html.as_deref().unwrap_or("");
+        assert!(html.contains("&lt;b&gt;prod&lt;/b&gt;</span>"), "{html}");
+        assert!(!html.contains("<b>prod"), "{html}");
+        assert!(html.contains(crate::marks::Colour::Red.css()), "{html}");
+        assert_eq!(d.metadata["sshpty"]["mark"]["name"], "<b>prod</b>");
+        assert_eq!(d.metadata["sshpty"]["mark"]["colour"], "red");
+    }
+    // The file changed: the next look reads it again; without a file rule the session's
+    // %mark applies.
+    std::fs::write(&file, "db* production red\n").unwrap();
+    engine.state().marks.refresh();
+    let p = engine.presence();
+    assert_eq!(p.mark.map(|m| m.name), Some("staging".into()));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -167,6 +167,8 @@ impl Engine {
                 }
             }
         };
+        // Frontends show the login under way until it ends, however it ends.
+        let _connecting = self.start_logging_in(&name, existing.is_some());
         let target: Arc<dyn Target> = match args {
             LoginTarget::Local => Arc::new(LocalTarget::new()),
             LoginTarget::Ssh(request) => {
@@ -206,6 +208,7 @@ impl Engine {
             tokio::spawn(async move {
                 engine.read_login_environment(&name, target).await;
                 let _ = done.send(true);
+                engine.presence_may_have_changed();
             });
             return Ok(());
         };

@@ -41,6 +41,8 @@ pub enum Magic {
     Upload { local: String, remote: String },
     /// `%download REMOTE LOCAL`
     Download { remote: String, local: String },
+    /// `%mark [PATTERNS MARK [COLOUR] | clear]`
+    Mark(super::mark::MarkCommand),
 }
 
 /// `%sudo ...`

@@ -2,7 +2,7 @@
 //! and its running together: `login.rs` (`%login`, `%logout`), `transfer.rs` (`%upload`,
 //! `%download`), `status.rs` (`%status`, `%hosts`), `settings.rs` (`%strict`, `%timeout`,
 //! `%header`, `%term`, `%output-limit`, `%param`, `%help`), `sudo.rs` (`%sudo`),
-//! `become.rs` (`%become`, `%unbecome`). A magic's arguments are checked where it is
+//! `become.rs` (`%become`, `%unbecome`), `mark.rs` (`%mark`, and the user's marks file). A magic's arguments are checked where it is
 //! parsed, so a mistake is reported before any magic of the cell runs. `args.rs` reads the
 //! arguments; this file says which lines are magics and runs them.
 //!
@@ -26,6 +26,7 @@ mod r#become;
 pub mod lines;
 pub mod login;
 mod magic;
+mod mark;
 mod settings;
 mod status;
 mod sudo;
@@ -37,6 +38,7 @@ pub use args::is_user_name;
 pub use lines::split_magic_lines;
 pub use login::parse_target;
 pub use magic::{Magic, ParsedCell, Spec, SudoCommand};
+pub use mark::{MarkCommand, MarksState};
 
 use crate::cell::Sink;
 use crate::failure::{MagicError, Outcome};
@@ -64,6 +66,7 @@ pub const KNOWN: &[Spec] = &[
     r#become::UNBECOME,
     transfer::UPLOAD,
     transfer::DOWNLOAD,
+    mark::MARK,
 ];
 
 /// `%login, %logout, ...` for the unknown-magic error.
@@ -178,6 +181,7 @@ impl Engine {
             Magic::Download { remote, local } => {
                 self.transfer(false, &local, &remote, req, out).await
             }
+            Magic::Mark(cmd) => self.mark(cmd, out).map_err(Into::into),
         }
     }
 }

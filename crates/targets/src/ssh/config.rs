@@ -1041,7 +1041,7 @@ pub(crate) fn match_pattern(text: &str, pattern: &str) -> bool {
 /// match.c `match_pattern_list` with `dolower`: comma-separated, case-insensitive patterns.
 /// `Some(true)` when one matches, `Some(false)` when a `!negated` one does (that wins), `None`
 /// when none does.
-pub(crate) fn match_pattern_list(text: &str, list: &str) -> Option<bool> {
+pub fn match_pattern_list(text: &str, list: &str) -> Option<bool> {
     let text = text.to_ascii_lowercase();
     let mut matched = None;
     for pattern in list.split(',') {

@@ -10,7 +10,7 @@
 //! `failure.rs` why a request fails, `sudo.rs` sudo passwords, `warm.rs` the next cell's
 //! shell started ahead, `complete.rs` completion and inspection, `nonce.rs`,
 //! `history.rs`, `shell_syntax.rs` (is_complete), `size.rs` (byte sizes), `marks.rs` (which
-//! hosts are production, staging, …: patterns, pure), `presence.rs` (where the kernel is, for
+//! hosts are production, staging, …: patterns, pure) and `marks_file.rs` (the user's file), `presence.rs` (where the kernel is, for
 //! a frontend's status bar).
 
 mod cell;
@@ -25,6 +25,7 @@ pub mod history;
 mod hosts;
 pub mod magics;
 pub mod marks;
+mod marks_file;
 mod nonce;
 mod output;
 pub mod presence;

@@ -43,7 +43,7 @@ pub struct State {
     pub warned: std::collections::HashSet<String>,
     pub(crate) pending_login: Option<LoginTarget>,
     /// The hosts' marks: the user's file and the session's `%mark`s.
-    pub marks: crate::magics::MarksState,
+    pub marks: crate::marks_file::MarksState,
 }
 
 pub(crate) struct Inner {
@@ -86,7 +86,7 @@ impl Engine {
                     history: History::new(),
                     warned: Default::default(),
                     pending_login: opts.login,
-                    marks: crate::magics::MarksState::new(opts.marks_path),
+                    marks: crate::marks_file::MarksState::new(opts.marks_path),
                 }),
                 interrupt,
                 kill,

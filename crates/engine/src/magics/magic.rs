@@ -42,7 +42,7 @@ pub enum Magic {
     /// `%download REMOTE LOCAL`
     Download { remote: String, local: String },
     /// `%mark [PATTERNS MARK [COLOUR] | clear]`
-    Mark(super::mark::MarkCommand),
+    Mark(MarkCommand),
 }
 
 /// `%sudo ...`
@@ -56,6 +56,17 @@ pub enum SudoCommand {
     PasswordFromCommand(String),
     /// `%sudo password-from-env NAME`
     PasswordFromEnv(String),
+}
+
+/// `%mark ...`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkCommand {
+    /// `%mark`: list the file's marks and the session's.
+    List,
+    /// `%mark PATTERNS MARK [COLOUR]`
+    Add(crate::marks::Rule),
+    /// `%mark clear`: drop the session's.
+    Clear,
 }
 
 /// A cell split into its magics and the shell text after them.

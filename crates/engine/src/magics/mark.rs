@@ -1,13 +1,10 @@
-//! `%mark`: the hosts' marks (production, staging, …) for this session, and the user's own
-//! marks file, which the session's marks never override (see `marks`).
+//! `%mark`: the hosts' marks (production, staging, …) for this session, which never
+//! override the user's own marks file (see `marks`, and `marks_file` for its reading).
 
-use std::path::PathBuf;
-use std::time::SystemTime;
-
-use super::magic::{Magic, Spec};
+use super::magic::{Magic, MarkCommand, Spec};
 use crate::cell::Sink;
 use crate::failure::MagicError;
-use crate::marks::{self, Marks, Rule, Source};
+use crate::marks::{self, Rule, Source};
 use crate::output::StreamOut;
 use crate::session::Engine;
 
@@ -17,14 +14,6 @@ pub(super) const MARK: Spec = Spec {
     description: "mark hosts (production, staging, ...) in every header and the status bar for this session; your marks file wins; alone, list the marks",
     parse: parse_mark,
 };
-
-/// What `%mark` asks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MarkCommand {
-    List,
-    Add(Rule),
-    Clear,
-}
 
 fn parse_mark(a: &super::args::Args) -> Result<Magic, MagicError> {
     let words = a.words()?;
@@ -36,73 +25,6 @@ fn parse_mark(a: &super::args::Args) -> Result<Magic, MagicError> {
             .map(|r| Magic::Mark(MarkCommand::Add(r)))
             .map_err(|why| a.usage(why)),
     }
-}
-
-/// The marks and where the user's file is, with what was last read from it.
-pub struct MarksState {
-    pub rules: Marks,
-    path: Option<PathBuf>,
-    /// The file's modification time and size when last read: read again when they change.
-    stamp: Option<(SystemTime, u64)>,
-    /// What the file's reading found wrong, not yet said.
-    untold: Vec<String>,
-}
-
-impl MarksState {
-    pub fn new(path: Option<PathBuf>) -> MarksState {
-        let mut m = MarksState {
-            rules: Marks::default(),
-            path,
-            stamp: None,
-            untold: Vec::new(),
-        };
-        m.refresh();
-        m
-    }
-
-    /// Read the file again if it changed (or appeared, or went away). A stat per call.
-    pub fn refresh(&mut self) {
-        let Some(path) = &self.path else {
-            return;
-        };
-        let meta = std::fs::metadata(path).ok();
-        let stamp = meta
-            .as_ref()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
-        if stamp == self.stamp {
-            return;
-        }
-        self.stamp = stamp;
-        if meta.is_none() {
-            self.rules.set_file(Vec::new());
-            return;
-        }
-        let shown = path.display();
-        match read_bounded(path) {
-            Ok(text) => {
-                let (rules, errors) = marks::parse_file(&text);
-                self.rules.set_file(rules);
-                self.untold
-                    .extend(errors.iter().map(|e| format!("marks file {shown}: {e}")));
-            }
-            Err(e) => {
-                // Unreadable: keep no marks rather than stale ones, and say so.
-                self.rules.set_file(Vec::new());
-                self.untold
-                    .push(format!("marks file {shown}: cannot read it: {e}"));
-            }
-        }
-    }
-}
-
-/// At most `MAX_FILE_BYTES` and a byte more, so `parse_file` can tell it was cut.
-fn read_bounded(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?
-        .take(marks::MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 fn describe(r: &Rule) -> String {

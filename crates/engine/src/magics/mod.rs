@@ -37,8 +37,7 @@ use std::collections::BTreeMap;
 pub use args::is_user_name;
 pub use lines::split_magic_lines;
 pub use login::parse_target;
-pub use magic::{Magic, ParsedCell, Spec, SudoCommand};
-pub use mark::{MarkCommand, MarksState};
+pub use magic::{Magic, MarkCommand, ParsedCell, Spec, SudoCommand};
 
 use crate::cell::Sink;
 use crate::failure::{MagicError, Outcome};

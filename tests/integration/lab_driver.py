@@ -54,10 +54,12 @@ def ensure_browser_tools() -> None:
 
 
 def lab_server(workdir: Path, env: dict | None = None, real_home: bool = False,
-               name: str = "jupyter-lab") -> JupyterServer:
+               name: str = "jupyter-lab", python: str | None = None) -> JupyterServer:
     """`jupyter lab` with default server settings; the one UI setting changed is the news
-    notification, whose toast would cover the bottom of the screenshots."""
-    server = JupyterServer(workdir, app="lab", env=env, real_home=real_home, name=name)
+    notification, whose toast would cover the bottom of the screenshots. PYTHON: whose
+    JupyterLab (the package venv's, with our extension); the test venv's when not given."""
+    server = JupyterServer(workdir, app="lab", env=env, real_home=real_home, name=name,
+                           python=python)
     settings = Path(server.env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text(
@@ -152,6 +154,37 @@ class LabRun:
         return self
 
 
+def run_driver(script: str, scenario: dict, work: Path, env: dict, timeout: float,
+               server: JupyterServer) -> dict:
+    """Run tests/browser/SCRIPT on SCENARIO (written to WORK/scenario.json) and return the
+    result it wrote; fail with its log and the server's when it wrote none or failed."""
+    (work / "scenario.json").write_text(json.dumps(scenario, indent=1))
+    result_file = work / "result.json"
+    log = open(work / "driver.log", "wb")
+    # Its own process group: chromium and its helpers go with it if the driver must be killed.
+    proc = subprocess.Popen(["node", str(BROWSER_DIR / script), str(work / "scenario.json"),
+                             str(result_file)], cwd=BROWSER_DIR, env=env, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the browser
+        except OSError:
+            pass
+        proc.wait(timeout=10)
+        log.close()
+    driver_log = (work / "driver.log").read_text(errors="replace")[-3000:]
+    assert result_file.is_file(), (
+        f"the browser driver wrote no result (exit {proc.returncode}):\n{driver_log}\n"
+        f"{server.log_tail(2000)}")
+    result = json.loads(result_file.read_text())
+    assert proc.returncode == 0, f"the browser driver exited {proc.returncode}:\n{driver_log}"
+    return result
+
+
 def run_in_lab(server: JupyterServer, notebook: str, steps: list[Step], name: str,
                save: bool = True, timeout: float = 240) -> LabRun:
     """Run STEPS on NOTEBOOK (a path under the server's root) in headless chromium."""
@@ -175,30 +208,7 @@ def run_in_lab(server: JupyterServer, notebook: str, steps: list[Step], name: st
         "url": f"{server.url}/lab/tree/{notebook}?token={server.token}",
         "artifacts": str(ARTIFACTS / "lab"), "name": name, "steps": scenario_steps, "save": save,
     }
-    (work / "scenario.json").write_text(json.dumps(scenario, indent=1))
-    result_file = work / "result.json"
-    log = open(work / "driver.log", "wb")
-    # Its own process group: chromium and its helpers go with it if the driver must be killed.
-    proc = subprocess.Popen(["node", str(BROWSER_DIR / "run-notebook.js"), str(work / "scenario.json"),
-                             str(result_file)], cwd=BROWSER_DIR, env=env, stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the browser
-        except OSError:
-            pass
-        proc.wait(timeout=10)
-        log.close()
-    driver_log = (work / "driver.log").read_text(errors="replace")[-3000:]
-    assert result_file.is_file(), (
-        f"the browser driver wrote no result (exit {proc.returncode}):\n{driver_log}\n"
-        f"{server.log_tail(2000)}")
-    result = json.loads(result_file.read_text())
-    assert proc.returncode == 0, f"the browser driver exited {proc.returncode}:\n{driver_log}"
+    result = run_driver("run-notebook.js", scenario, work, env, timeout, server)
     saved = None
     if result.get("saved"):
         saved = json.loads((server.root_dir / notebook).read_text())

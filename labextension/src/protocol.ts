@@ -29,7 +29,7 @@ export const STATES = [
 
 export type PresenceState = (typeof STATES)[number];
 
-/** A host's mark (`%login --mark`): a name and a colour from the kernel's palette. */
+/** A host's mark (the user's marks file, or `%mark`): a name and a colour from the kernel's palette. */
 export interface Mark {
   name: string;
   /** Palette name: red, orange, yellow, green, blue, purple or grey. */

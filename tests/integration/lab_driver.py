@@ -54,12 +54,13 @@ def ensure_browser_tools() -> None:
 
 
 def lab_server(workdir: Path, env: dict | None = None, real_home: bool = False,
-               name: str = "jupyter-lab", python: str | None = None) -> JupyterServer:
+               name: str = "jupyter-lab", python: str | None = None,
+               wrap: list[str] | None = None) -> JupyterServer:
     """`jupyter lab` with default server settings; the one UI setting changed is the news
     notification, whose toast would cover the bottom of the screenshots. PYTHON: whose
     JupyterLab (the package venv's, with our extension); the test venv's when not given."""
     server = JupyterServer(workdir, app="lab", env=env, real_home=real_home, name=name,
-                           python=python)
+                           python=python, wrap=wrap)
     settings = Path(server.env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text(

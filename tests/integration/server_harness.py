@@ -68,11 +68,13 @@ class JupyterServer:
     """`jupyter server` (app="server") or `jupyter lab` (app="lab") on 127.0.0.1."""
 
     def __init__(self, workdir: Path, app: str = "server", env: dict | None = None,
-                 real_home: bool = False, name: str | None = None, python: str | None = None):
+                 real_home: bool = False, name: str | None = None, python: str | None = None,
+                 wrap: list[str] | None = None):
         """PYTHON: the interpreter whose Jupyter runs (another venv's, say); this one's when
-        not given."""
+        not given. WRAP: a command the server runs under (`unshare --uts ...`)."""
         self.app = app
         self.python = python or sys.executable
+        self.wrap = wrap or []
         self.workdir = Path(workdir)
         self.root_dir = self.workdir / "root"
         self.root_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,7 @@ class JupyterServer:
 
     # ---- lifecycle
     def start(self, timeout: float = 60) -> "JupyterServer":
-        argv = [self.python, "-m", "jupyter", self.app, "--no-browser",
+        argv = [*self.wrap, self.python, "-m", "jupyter", self.app, "--no-browser",
                 "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
                 "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={self.root_dir}"]

@@ -11,6 +11,7 @@ toolbar. Screenshots: tests/artifacts/lab/host-*.png.
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -116,3 +117,48 @@ def test_status_bar_and_toolbar_show_the_host_its_state_and_its_mark(ssh, packag
     shots = {os.path.basename(p) for p in result["screenshots"]}
     assert {"host-production.png", "host-lost.png", "host-notebook7-html-mark.png"} <= shots, shots
     assert (REPO / "tests" / "artifacts" / "lab" / "host-lost.png").is_file()
+
+
+def test_a_host_name_with_html_shows_as_text(package_venv, tmp_path):
+    """The one host name a user cannot refuse: this machine's own. The server (and the kernels
+    it starts) run in a UTS namespace whose host name is HTML; `%login local` reports it, and
+    the status bar and the header show it as text."""
+    ensure_browser_tools()
+    hostile = "<img/src=x/onerror=window.__pwned=1>"
+    # `hostname` refuses such a name; the kernel's interface does not.
+    name_it = 'printf %s "$1" > /proc/sys/kernel/hostname'
+    probe = subprocess.run(["unshare", "--uts", "--", "sh", "-c", f"{name_it} && uname -n",
+                            "sh", hostile], capture_output=True, text=True, timeout=20)
+    assert probe.returncode == 0 and probe.stdout.strip() == hostile, \
+        f"cannot name a UTS namespace's host (root and unshare are needed): {probe.stderr}"
+    r = run_in(package_venv, "sshpty", "install", "--prefix", str(package_venv))
+    assert r.returncode == 0, r.stderr
+    env = {**os.environ, "PATH": f"{package_venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    wrap = ["unshare", "--uts", "--", "sh", "-c", f'{name_it} && shift && exec "$@"', "sh",
+            hostile]
+    server = lab_server(tmp_path / "lab", env=env, name="jupyter-lab-hostname",
+                        python=str(package_venv / "bin" / "python"), wrap=wrap).start()
+    try:
+        write_notebook(server.root_dir / "local.ipynb", "sshpty", ["%login local", "echo hi"])
+        steps = [
+            {"open": f"{server.url}/lab/tree/local.ipynb?token={server.token}", "page": "lab"},
+            {"run": 0, "timeout": 60000},
+            {"expect": {"where": "statusbar", "state": "connected", "label": hostile}},
+            {"run": 1},
+            {"output": 1},
+            {"eval": "typeof window.__pwned"},
+            {"shot": "html-hostname"},
+        ]
+        work = tmp_path / "driver"
+        work.mkdir()
+        scenario = {"artifacts": str(ARTIFACTS / "lab"), "name": "host", "steps": steps}
+        result = run_driver("host-status.js", scenario, work, dict(os.environ), 300, server)
+    finally:
+        server.stop()
+    rec = result["steps"]
+    assert not result["error"] and all(s["ok"] for s in rec) and len(rec) == len(steps), \
+        f"{result['error']}\nlast step: {rec[-1] if rec else None}"
+    assert rec[2]["seen"]["label"].endswith(f"@{hostile} (local)"), rec[2]["seen"]
+    out = rec[4]["output"]
+    assert f"@{hostile}:" in out["text"] and out["images"] == 0, out
+    assert rec[5]["value"] == "undefined", "the host name's HTML ran in the page"

@@ -75,7 +75,9 @@ async function expectItem(page, want) {
 // Open URL in a new tab and wait until the notebook's first cell can be typed into and the
 // toolbar's host item has heard from the kernel (its state is no longer "none").
 async function open(browser, url) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // Wide enough for JupyterLab's notebook toolbar to keep every item (a narrower one moves
+  // the last items, ours among them, into its overflow menu).
+  const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
   page.setDefaultTimeout(30000);
   await page.goto(url, { timeout: 60000 });
   await page.locator('.jp-NotebookPanel').first().waitFor({ timeout: 60000 });

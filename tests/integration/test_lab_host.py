@@ -27,6 +27,19 @@ PURPLE = "rgb(106, 27, 154)"  # #6a1b9a
 HOSTILE_MARK = "<img/src=x/onerror=window.__pwned=1>"
 
 
+def run_steps(server, steps: list[dict], tmp_path, timeout: float) -> dict:
+    """Run STEPS with tests/browser/host-status.js; fail unless every one of them went."""
+    work = tmp_path / "driver"
+    work.mkdir()
+    scenario = {"artifacts": str(ARTIFACTS / "lab"), "name": "host", "steps": steps}
+    result = run_driver("host-status.js", scenario, work, dict(os.environ), timeout, server)
+    rec = result["steps"]
+    assert not result["error"] and len(rec) == len(steps) and all(s["ok"] for s in rec), \
+        f"{result['error']}\nlast step: {rec[-1] if rec else None}\n" \
+        f"screenshots: {result['screenshots']}"
+    return result
+
+
 def test_status_bar_and_toolbar_show_the_host_its_state_and_its_mark(ssh, package_venv, tmp_path):
     ensure_browser_tools()
     # The kernelspec, as a user of the package installs it.
@@ -80,16 +93,10 @@ def test_status_bar_and_toolbar_show_the_host_its_state_and_its_mark(ssh, packag
             {"expect": {"page": "lab", "where": "statusbar", "state": "connected",
                         "label": label}},
         ]
-        work = tmp_path / "driver"
-        work.mkdir()
-        scenario = {"artifacts": str(ARTIFACTS / "lab"), "name": "host", "steps": steps}
-        result = run_driver("host-status.js", scenario, work, dict(os.environ), 400, server)
+        result = run_steps(server, steps, tmp_path, 400)
     finally:
         server.stop()
     rec = result["steps"]
-    done = [s for s in rec if s["ok"]]
-    assert not result["error"] and len(done) == len(steps), \
-        f"{result['error']}\nlast step: {rec[-1] if rec else None}\nscreenshots: {result['screenshots']}"
 
     def seen(i: int) -> dict:
         return rec[i]["seen"]
@@ -149,15 +156,10 @@ def test_a_host_name_with_html_shows_as_text(package_venv, tmp_path):
             {"eval": "typeof window.__pwned"},
             {"shot": "html-hostname"},
         ]
-        work = tmp_path / "driver"
-        work.mkdir()
-        scenario = {"artifacts": str(ARTIFACTS / "lab"), "name": "host", "steps": steps}
-        result = run_driver("host-status.js", scenario, work, dict(os.environ), 300, server)
+        result = run_steps(server, steps, tmp_path, 300)
     finally:
         server.stop()
     rec = result["steps"]
-    assert not result["error"] and all(s["ok"] for s in rec) and len(rec) == len(steps), \
-        f"{result['error']}\nlast step: {rec[-1] if rec else None}"
     assert rec[2]["seen"]["label"].endswith(f"@{hostile} (local)"), rec[2]["seen"]
     out = rec[4]["output"]
     assert f"@{hostile}:" in out["text"] and out["images"] == 0, out

@@ -54,6 +54,18 @@ pub struct Presence {
 }
 
 impl Presence {
+    /// No host: what a kernel shows before its first `%login`.
+    pub fn nobody() -> Presence {
+        Presence {
+            state: State::NotLoggedIn,
+            target: None,
+            user: None,
+            host: None,
+            become_user: None,
+            mark: None,
+        }
+    }
+
     /// `root@10.0.0.5 (db1)`: user and host, then the name the user gave when it says
     /// something the host does not (an alias).
     pub fn label(&self) -> String {
@@ -132,14 +144,7 @@ impl Engine {
             };
         }
         let (Some(name), Some(h)) = (st.hosts.current_name(), st.hosts.current()) else {
-            return Presence {
-                state: State::NotLoggedIn,
-                target: None,
-                user: None,
-                host: None,
-                become_user: None,
-                mark: None,
-            };
+            return Presence::nobody();
         };
         let info = h.target.info();
         Presence {
@@ -186,15 +191,7 @@ mod tests {
         let mut p = at("local", "root", "box");
         p.become_user = Some("postgres".into());
         assert_eq!(p.label(), "root@box (local) as postgres");
-        let none = Presence {
-            state: State::NotLoggedIn,
-            target: None,
-            user: None,
-            host: None,
-            become_user: None,
-            mark: None,
-        };
-        assert_eq!(none.label(), "not logged in");
+        assert_eq!(Presence::nobody().label(), "not logged in");
     }
 
     #[test]

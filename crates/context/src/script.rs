@@ -139,17 +139,7 @@ pub fn restore_state(ctx: &Context) -> Vec<u8> {
             s.extend(format!("shopt {flag} {} 2>/dev/null\n", names.join(" ")).as_bytes());
         }
     }
-    s.extend(set_options(ctx));
-    if !ctx.umask.is_empty() && ctx.umask.bytes().all(|b| b.is_ascii_digit()) {
-        s.extend(format!("umask {}\n", ctx.umask).as_bytes());
-    }
-    s.extend(b"shopt -s expand_aliases\nexport TERM=xterm-256color\n");
-    s
-}
-
-/// `set -o` options of the context, but for those set for each cell (`CELL_OPTIONS`).
-fn set_options(ctx: &Context) -> Vec<u8> {
-    let mut s = Vec::new();
+    // `set -o` options, but for those set for each cell (`CELL_OPTIONS`).
     for (name, on) in &ctx.set_options {
         if !CELL_OPTIONS.contains(&name.as_str()) {
             s.extend(
@@ -157,6 +147,10 @@ fn set_options(ctx: &Context) -> Vec<u8> {
             );
         }
     }
+    if !ctx.umask.is_empty() && ctx.umask.bytes().all(|b| b.is_ascii_digit()) {
+        s.extend(format!("umask {}\n", ctx.umask).as_bytes());
+    }
+    s.extend(b"shopt -s expand_aliases\nexport TERM=xterm-256color\n");
     s
 }
 

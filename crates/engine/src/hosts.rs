@@ -114,6 +114,17 @@ impl Hosts {
         self.by_name.get_mut(name)
     }
 
+    /// Host `name` if it is still the one on `target`: work that started on a host (a cell,
+    /// a login's reading) leaves nothing behind on one logged out or replaced meanwhile.
+    pub fn still(&self, name: &str, target: &Arc<dyn Target>) -> Option<&Host> {
+        self.get(name).filter(|h| Arc::ptr_eq(&h.target, target))
+    }
+
+    pub fn still_mut(&mut self, name: &str, target: &Arc<dyn Target>) -> Option<&mut Host> {
+        self.get_mut(name)
+            .filter(|h| Arc::ptr_eq(&h.target, target))
+    }
+
     /// Keep `host` as `name` (replacing what was there) and make it current.
     pub fn log_in(&mut self, name: &str, host: Host) {
         self.by_name.insert(name.to_owned(), host);

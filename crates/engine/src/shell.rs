@@ -232,11 +232,7 @@ impl Engine {
     /// host's context restored in it, where a cell can use that (bash, not `%become`).
     pub(crate) fn prepare_spare(&self, name: &str, target: &Arc<dyn Target>) {
         let st = self.state();
-        let Some(h) = st
-            .hosts
-            .get(name)
-            .filter(|h| Arc::ptr_eq(&h.target, target))
-        else {
+        let Some(h) = st.hosts.still(name, target) else {
             return;
         };
         let staged = h.become_user.is_none() && h.context.dialect == Dialect::Bash;
@@ -252,11 +248,7 @@ impl Engine {
     /// place of starting one (see `warm::Spare::keep`).
     fn keep_stayed(&self, name: &str, target: &Arc<dyn Target>, stayed: cell::Stayed, uses: u32) {
         let st = self.state();
-        let Some(h) = st
-            .hosts
-            .get(name)
-            .filter(|h| Arc::ptr_eq(&h.target, target))
-        else {
+        let Some(h) = st.hosts.still(name, target) else {
             let _ = stayed.proc.input.send(targets::PtyInput::HangUp);
             return;
         };
@@ -350,9 +342,7 @@ impl Engine {
                 }
                 let mut st = self.state();
                 // Only if the user did not log out or switch the host's target meanwhile.
-                if let Some(h) = st.hosts.get_mut(name)
-                    && Arc::ptr_eq(&h.target, target)
-                {
+                if let Some(h) = st.hosts.still_mut(name, target) {
                     h.context.apply(c, strict);
                 }
             }

@@ -255,8 +255,8 @@ impl Engine {
             let params = st.params.clone();
             let Some(h) = st
                 .hosts
-                .get_mut(name)
-                .filter(|h| Arc::ptr_eq(&h.target, &target) && h.condition() == Condition::Reading)
+                .still_mut(name, &target)
+                .filter(|h| h.condition() == Condition::Reading)
             else {
                 return;
             };

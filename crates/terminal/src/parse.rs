@@ -113,25 +113,11 @@ impl Parser {
                     continue;
                 }
                 0x1b => return i,
-                0x00..=0x1f => term.control(b),
-                0x7f => vte::Perform::print(term, '\x7f'),
-                _ => {
-                    let n = term.print_text(&bytes[i..]);
-                    if n > 0 {
-                        i += n;
-                        continue;
-                    }
-                    match decode_utf8(&bytes[i..]) {
-                        // A C1 control (what else `print_text` stops at is cut off).
-                        Utf8::Char(c, n) => {
-                            term.control(c as u8);
-                            i += n - 1;
-                        }
-                        Utf8::Incomplete | Utf8::Invalid(_) => return i,
-                    }
-                }
+                _ => match ground_step(term, bytes, i) {
+                    Some(next) => i = next,
+                    None => return i,
+                },
             }
-            i += 1;
         }
         i
     }
@@ -146,36 +132,44 @@ impl Parser {
                 self.ground = std::mem::take(&mut term.back_to_ground);
                 continue;
             }
-            match bytes[i] {
-                0x1b => {
-                    self.ground = false;
-                    continue;
-                }
-                b @ 0x00..=0x1f => term.control(b),
-                0x7f => vte::Perform::print(term, '\x7f'),
-                _ => {
-                    let n = term.print_text(&bytes[i..]);
-                    if n > 0 {
-                        i += n;
-                        continue;
-                    }
-                    match decode_utf8(&bytes[i..]) {
-                        Utf8::Char(c, n) => {
-                            term.control(c as u8);
-                            i += n - 1;
-                        }
-                        // Not what the filter hands over: let vte (in its ground state,
-                        // which this leaves it in) deal with it as it would anyway.
-                        Utf8::Incomplete | Utf8::Invalid(_) => {
-                            self.ground = false;
-                            continue;
-                        }
-                    }
-                }
+            if bytes[i] == 0x1b {
+                self.ground = false;
+                continue;
             }
-            i += 1;
+            match ground_step(term, bytes, i) {
+                Some(next) => i = next,
+                // Not what the filter hands over: let vte (in its ground state, which this
+                // leaves it in) deal with it as it would anyway.
+                None => self.ground = false,
+            }
         }
     }
+}
+
+/// One step of the ground state at `bytes[i]` (anything but ESC): a C0 control, DEL, a run
+/// of text, or a C1 control. Returns the index after it; None where the bytes are not a
+/// whole character (an incomplete or invalid sequence), which each caller treats its way.
+#[inline]
+fn ground_step(term: &mut Term, bytes: &[u8], i: usize) -> Option<usize> {
+    match bytes[i] {
+        b @ 0x00..=0x1f => term.control(b),
+        0x7f => vte::Perform::print(term, '\x7f'),
+        _ => {
+            let n = term.print_text(&bytes[i..]);
+            if n > 0 {
+                return Some(i + n);
+            }
+            match decode_utf8(&bytes[i..]) {
+                // A C1 control (what else `print_text` stops at is cut off).
+                Utf8::Char(c, n) => {
+                    term.control(c as u8);
+                    return Some(i + n);
+                }
+                Utf8::Incomplete | Utf8::Invalid(_) => return None,
+            }
+        }
+    }
+    Some(i + 1)
 }
 
 /// The length of the escape sequence at the start of `bytes` if it is ESC and printable

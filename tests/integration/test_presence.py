@@ -9,6 +9,7 @@ drives the extension itself in a browser).
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 import uuid
@@ -169,6 +170,9 @@ def test_a_marked_host_is_marked_in_every_header_and_the_comm(ssh, tmp_path):
     page = header["data"]["text/html"]
     assert "#c62828" in page and ">production</span>" in page, page
     assert header["metadata"]["sshpty"]["mark"] == {"name": "production", "colour": "red"}
+
+    assert "\nmark: production (red, from your marks file)\n" in nb.ok("%status").text
+    assert re.search(r"^\* h1-ops \[production\]: sshpty-ops@", nb.ok("%hosts").text, re.M)
 
     # The notebook tries to relabel it: the file wins, and the user is told.
     res = nb.ok("%mark h1-* staging green\necho again")

@@ -1,12 +1,13 @@
 //! `%status` and `%hosts`: where cells run, as whom, in which state, with which options.
 
 use super::magic::{Magic, Spec};
+use crate::marks::{self, Source};
 use crate::session::Engine;
 
 pub(super) const STATUS: Spec = Spec {
     name: "status",
     usage: "%status",
-    description: "show the target, user, working directory, connection state and shell",
+    description: "show the target, its mark, user, working directory, connection state and shell",
     parse: |a| a.none().map(|()| Magic::Status),
 };
 
@@ -36,8 +37,20 @@ impl Engine {
         };
         let i = h.target.info();
         let c = &h.context;
+        let mark = match st.marks.rules.find(&marks::host_names(&i.name, &i.host)) {
+            Some((m, src)) => format!(
+                "mark: {} ({}, from {})\n",
+                m.name,
+                m.colour.name(),
+                match src {
+                    Source::File => "your marks file",
+                    Source::Session => "%mark",
+                }
+            ),
+            None => String::new(),
+        };
         format!(
-            "target: {}\nhost: {}{}\nuser: {}\ncwd: {}\nstate: {} since {}\nshell: {}\ncontext: {:.1} KiB ({} variables, {} functions, {} aliases)\n{opts}",
+            "target: {}\nhost: {}{}\n{mark}user: {}\ncwd: {}\nstate: {} since {}\nshell: {}\ncontext: {:.1} KiB ({} variables, {} functions, {} aliases)\n{opts}",
             i.name,
             i.host,
             i.address.map(|a| format!(" ({a})")).unwrap_or_default(),
@@ -66,8 +79,14 @@ impl Engine {
             .iter()
             .map(|(name, h)| {
                 let i = h.target.info();
+                let mark = st
+                    .marks
+                    .rules
+                    .find(&marks::host_names(name, &i.host))
+                    .map(|(m, _)| format!(" [{}]", m.name))
+                    .unwrap_or_default();
                 format!(
-                    "{} {name}: {}@{} · {} · {}\n",
+                    "{} {name}{mark}: {}@{} · {} · {}\n",
                     if st.hosts.current_name() == Some(name.as_str()) {
                         "*"
                     } else {

@@ -204,14 +204,17 @@ pub fn host_names<'a>(target: &'a str, host: &'a str) -> Vec<&'a str> {
 }
 
 fn first_match<'r>(rules: &'r [Rule], names: &[&str]) -> Option<&'r Rule> {
-    rules.iter().find(|r| {
-        // A negated pattern matching any of the names rules the host out.
-        let answers: Vec<Option<bool>> = names
-            .iter()
-            .map(|n| match_pattern_list(n, &r.patterns))
-            .collect();
-        !answers.contains(&Some(false)) && answers.contains(&Some(true))
-    })
+    rules.iter().find(|r| r.matches(names))
+}
+
+impl Rule {
+    /// Whether the rule marks a host known by `names` (from [`host_names`]): one pattern
+    /// matches one of them, and no negated pattern matches any.
+    pub fn matches(&self, names: &[&str]) -> bool {
+        let answer = |n: &&str| match_pattern_list(n, &self.patterns);
+        !names.iter().any(|n| answer(n) == Some(false))
+            && names.iter().any(|n| answer(n) == Some(true))
+    }
 }
 
 /// The file's rules and the session's.

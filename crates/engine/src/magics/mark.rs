@@ -93,11 +93,7 @@ impl Engine {
                         let host = h.target.info().host;
                         let names = marks::host_names(name, &host);
                         let (m, src) = st.marks.rules.find(&names)?;
-                        let wanted = names.iter().any(|n| {
-                            targets::ssh::config::match_pattern_list(n, &rule.patterns)
-                                == Some(true)
-                        });
-                        (src == Source::File && wanted && m != &rule.mark)
+                        (src == Source::File && rule.matches(&names) && m != &rule.mark)
                             .then(|| format!("{name} ({})", m.name))
                     })
                     .collect();

@@ -202,6 +202,44 @@ def test_headless_sudo_fails_fast_and_leaves_nothing(ssh, h1):
     assert "[sshpty:" not in all_iopub_text(h1)  # the unanswered prompt reads as sudo's own
 
 
+# A prompt program that catches SIGINT with a handler that only notes it (as sudo's tgetpass
+# does), and a moment between writing the prompt and reading: a Ctrl-C in that moment is
+# noted and the read() after it waits for a line. That moment is microseconds in sudo, and
+# this test's 1.5 s window makes it certain; a headless stop must still end it well within
+# the bound (one Ctrl-C alone leaves it for the 10 s hang-up, 11 s in all).
+CAUGHT_BEFORE_READ = r"""
+import os, signal, time
+seen, reading = [], False
+class Interrupted(Exception): pass
+def noted(signum, frame):
+    seen.append(signum)
+    if reading: raise Interrupted()
+signal.signal(signal.SIGINT, noted)
+tty = os.open("/dev/tty", os.O_RDWR)
+os.write(tty, b"Passphrase for the vault: ")
+time.sleep(1.5)
+try:
+    reading = True
+    os.read(tty, 100)
+except Interrupted:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+print("read a line")
+"""
+
+
+def test_headless_prompt_that_caught_the_stop_before_reading_still_ends(local, tmp_path):
+    prog = tmp_path / "caught_before_read.py"
+    prog.write_text(CAUGHT_BEFORE_READ)
+    t0 = time.monotonic()
+    res = local.run(f"python3 {prog}", timeout=30)
+    res.failed()
+    assert res.errors[0]["ename"] == "WaitsForInput", res.describe()
+    assert time.monotonic() - t0 < HEADLESS_BOUND - 3, res.describe()
+    assert "cleaning up" not in res.text, res.describe()  # a prompt is not a cleanup
+    assert not pgrep(re.escape(str(prog)))
+
+
 def test_password_from_command_for_headless_runs(ssh, h1, tmp_path):
     secret = tmp_path / "vault"
     secret.write_text(ssh.lab.password + "\n")

@@ -668,6 +668,16 @@ pub async fn run(
                     {
                         (now, Next::HangUp)
                     }
+                    crate::stopping::Verdict::Handling { .. }
+                        if result.stopped == Some(StopReason::Unanswerable) =>
+                    {
+                        // A prompt nobody answers, not a cleanup: its program may have taken
+                        // the Ctrl-C between writing the prompt and reading (sudo's handler
+                        // only notes the signal, and the read() after it then waits for a
+                        // line), so it gets another at each look, until the rule above.
+                        write(b"\x03".to_vec());
+                        (now + INSPECT_EVERY, Next::Inspect)
+                    }
                     crate::stopping::Verdict::Handling { pid, name } => {
                         if !told_cleanup {
                             told_cleanup = true;

@@ -109,16 +109,6 @@ impl Engine {
                 },
             )
             .await;
-        // A cell that may call sudo does not run in a shell that stayed: in one, a headless
-        // sudo prompt was intermittently not ended by the stop's Ctrl-C (test_prompts'
-        // headless sudo test, 2 runs in 7; not yet explained). It gets a fresh shell.
-        let taken = match taken {
-            Some(t) if t.uses > 0 && may_sudo => {
-                let _ = t.proc.input.send(targets::PtyInput::HangUp);
-                None
-            }
-            t => t,
-        };
         let mut uses = 0;
         let (nonce, input, started) = match taken {
             // The shell holds the context already: it waits for the rest.

@@ -23,20 +23,24 @@
 //! Module map: `input` (UTF-8 repair, OSC length bound, in front of the parser), `parse`
 //! (the filter and vte's parser, with vte's ground state run there, without a callback per
 //! character), `term` (the emulator), `grid` (cells and rows), `style` (SGR), `text` (rows to line output),
-//! `screen` (screen snapshots), `renderer` (the public API).
+//! `screen` (screen snapshots), `replay` (the screen and modes as bytes for a fresh terminal),
+//! `modes` (mouse reporting modes), `renderer` (the public API).
 
 pub mod fuzzing;
 mod grid;
 mod input;
 pub mod keys;
+mod modes;
 mod parse;
 pub mod prompt;
 mod renderer;
+mod replay;
 mod screen;
 mod style;
 mod term;
 mod text;
 
+pub use modes::{MouseEncoding, MouseTracking};
 pub use renderer::{Renderer, ScreenSnapshot};
 pub use screen::html_escape;
 pub use style::{Color, Style};

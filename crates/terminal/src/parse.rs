@@ -84,6 +84,13 @@ impl Parser {
         }
     }
 
+    /// Nothing under way: the input so far ends between characters and sequences. False
+    /// also after a sequence vte ignored, until the next one it dispatches (it cannot be
+    /// asked), so false means "maybe in the middle of something".
+    pub fn idle(&self) -> bool {
+        self.ground && self.filter.idle()
+    }
+
     /// End of input: a character left incomplete becomes U+FFFD.
     pub fn finish(&mut self, term: &mut Term) {
         let mut buf = std::mem::take(&mut self.scratch);

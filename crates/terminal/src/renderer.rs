@@ -1,6 +1,8 @@
 //! The public face of the crate: bytes from the PTY in, cell output out.
 
+use crate::modes::{MouseEncoding, MouseTracking};
 use crate::parse::Parser;
+use crate::replay;
 use crate::screen;
 use crate::term::Term;
 use crate::text::LineWriter;
@@ -269,6 +271,52 @@ impl Renderer {
     /// Whether the program asked for bracketed paste (mode 2004).
     pub fn bracketed_paste(&self) -> bool {
         self.term.bracketed_paste
+    }
+
+    /// Whether the program asked for application keypad mode (DECKPAM `ESC =`, or mode 66):
+    /// the numeric keypad must then send `ESC O p` … rather than digits.
+    pub fn application_keypad(&self) -> bool {
+        self.term.app_keypad
+    }
+
+    /// Which mouse events the program wants reported (modes 9, 1000, 1002, 1003).
+    pub fn mouse_tracking(&self) -> MouseTracking {
+        self.term.mouse_tracking
+    }
+
+    /// How the program wants mouse reports encoded (modes 1005, 1006, 1015).
+    pub fn mouse_encoding(&self) -> MouseEncoding {
+        self.term.mouse_encoding
+    }
+
+    /// Whether the program wants focus in/out reports (mode 1004).
+    pub fn focus_events(&self) -> bool {
+        self.term.focus_events
+    }
+
+    /// Bytes that, written to a fresh terminal of the same size (xterm.js, or
+    /// `Renderer::new(cols, rows)`), show the same screen with the same modes: what a
+    /// browser attaching to a running program is sent before the live stream. The main
+    /// screen's visible rows, then, while a program holds it, the alternate screen; the
+    /// scroll region, the cursor, its pen and saved cursor, tab stops, and the modes
+    /// (cursor keys, keypad, autowrap, insert, cursor visibility, bracketed paste, mouse,
+    /// focus). Not the history. Bounded by the screen size. See `replay.rs` for the few
+    /// states no escape sequence can set.
+    ///
+    /// The replay shows the input up to its last complete character or sequence: one cut
+    /// off by the end of what was fed (`ESC [ 3` waiting for `1 m`) is not in it, and its
+    /// rest, arriving in the live stream, would then be shown as text. Take the replay when
+    /// [`at_boundary`](Self::at_boundary) holds.
+    pub fn replay(&self) -> Vec<u8> {
+        replay::replay(&self.term)
+    }
+
+    /// Whether the input so far ends between characters and escape sequences, so that
+    /// [`replay`](Self::replay) followed by the bytes fed next is what was fed. (False also
+    /// for a while after a malformed sequence, until the next escape sequence: when in
+    /// doubt, false.)
+    pub fn at_boundary(&self) -> bool {
+        self.parser.idle()
     }
 
     /// Back to a fresh terminal of the same size (between cells). Output not taken is

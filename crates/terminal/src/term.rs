@@ -16,6 +16,7 @@ use unicode_width::UnicodeWidthChar;
 
 use crate::grid::{Cell, Line, Rows};
 use crate::input::{Utf8, decode_utf8, printable_prefix};
+use crate::modes::{MouseEncoding, MouseTracking};
 use crate::style::Attrs;
 use crate::text::LineWriter;
 
@@ -60,22 +61,24 @@ pub(crate) struct LeftScreen {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Charset {
+pub(crate) enum Charset {
     #[default]
     Ascii,
     /// DEC special graphics: the line-drawing set whiptail and dialog boxes are drawn with.
     DecSpecial,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct SavedCursor {
-    row: usize,
-    col: usize,
-    wrap_pending: bool,
-    pen: Attrs,
-    origin: bool,
-    charsets: [Charset; 2],
-    gl: usize,
+/// The cursor and what DECSC saves with it; also the shape [`Term::cursor`] gives the
+/// current cursor in, for the replay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SavedCursor {
+    pub row: usize,
+    pub col: usize,
+    pub wrap_pending: bool,
+    pub pen: Attrs,
+    pub origin: bool,
+    pub charsets: [Charset; 2],
+    pub gl: usize,
 }
 
 pub(crate) struct Term {
@@ -92,18 +95,25 @@ pub(crate) struct Term {
     /// The cursor is on the last column after writing there; the next character wraps.
     pub wrap_pending: bool,
     pen: Attrs,
-    saved: [SavedCursor; 2],
-    top: usize,
-    bottom: usize,
-    autowrap: bool,
+    /// What DECSC saved, for the main screen and for the alternate one.
+    pub saved: [SavedCursor; 2],
+    pub top: usize,
+    pub bottom: usize,
+    pub autowrap: bool,
     origin: bool,
-    insert: bool,
+    pub insert: bool,
     pub cursor_visible: bool,
     pub app_cursor: bool,
+    /// DECKPAM (`ESC =`) / DECNKM (mode 66): the keypad sends application sequences.
+    pub app_keypad: bool,
     pub bracketed_paste: bool,
+    pub mouse_tracking: MouseTracking,
+    pub mouse_encoding: MouseEncoding,
+    /// Mode 1004: the program wants `CSI I` / `CSI O` when the terminal gains or loses focus.
+    pub focus_events: bool,
     charsets: [Charset; 2],
     gl: usize,
-    tabs: Vec<bool>,
+    pub tabs: Vec<bool>,
     last_char: Option<char>,
     pub replies: Vec<u8>,
     pub history: History,
@@ -145,7 +155,7 @@ pub(crate) struct Term {
 const WIDTH_CACHE: usize = 256;
 const NO_WIDTH: u32 = u32::MAX;
 
-fn default_tabs(cols: usize) -> Vec<bool> {
+pub(crate) fn default_tabs(cols: usize) -> Vec<bool> {
     (0..cols).map(|c| c % 8 == 0 && c != 0).collect()
 }
 
@@ -177,7 +187,11 @@ impl Term {
             insert: false,
             cursor_visible: true,
             app_cursor: false,
+            app_keypad: false,
             bracketed_paste: false,
+            mouse_tracking: MouseTracking::Off,
+            mouse_encoding: MouseEncoding::Default,
+            focus_events: false,
             charsets: [Charset::Ascii; 2],
             gl: 0,
             tabs: default_tabs(cols),
@@ -217,6 +231,24 @@ impl Term {
 
     pub fn primary(&self) -> &[Line] {
         &self.primary
+    }
+
+    /// The alternate screen (stale while the main screen is shown).
+    pub fn alt(&self) -> &[Line] {
+        &self.alt
+    }
+
+    /// The cursor with the state DECSC would save now.
+    pub fn cursor(&self) -> SavedCursor {
+        SavedCursor {
+            row: self.row,
+            col: self.col,
+            wrap_pending: self.wrap_pending,
+            pen: self.pen,
+            origin: self.origin,
+            charsets: self.charsets,
+            gl: self.gl,
+        }
     }
 
     fn cur_line(&mut self) -> &mut Line {
@@ -1173,6 +1205,21 @@ impl Term {
                     self.restore_cursor();
                 }
             }
+            66 => self.app_keypad = on,
+            9 | 1000 | 1002 | 1003 => {
+                self.mouse_tracking = match MouseTracking::from_mode(mode) {
+                    Some(m) if on => m,
+                    _ => MouseTracking::Off,
+                }
+            }
+            1004 => self.focus_events = on,
+            1005 | 1006 | 1015 => {
+                if on {
+                    self.mouse_encoding = MouseEncoding::from_mode(mode).unwrap_or_default();
+                } else if self.mouse_encoding.mode() == Some(mode) {
+                    self.mouse_encoding = MouseEncoding::Default;
+                }
+            }
             2004 => self.bracketed_paste = on,
             _ => {}
         }
@@ -1185,6 +1232,10 @@ impl Term {
             7 => self.autowrap,
             25 => self.cursor_visible,
             47 | 1047 | 1049 => self.in_alt,
+            66 => self.app_keypad,
+            9 | 1000 | 1002 | 1003 => self.mouse_tracking.mode() == Some(mode),
+            1004 => self.focus_events,
+            1005 | 1006 | 1015 => self.mouse_encoding.mode() == Some(mode),
             2004 => self.bracketed_paste,
             _ => return None,
         })
@@ -1591,6 +1642,9 @@ impl Term {
                 self.autowrap = true;
                 self.cursor_visible = true;
                 self.app_cursor = false;
+                // VT510 DECSTR: the keypad goes back to numeric. Mouse modes are kept, as
+                // in xterm.js.
+                self.app_keypad = false;
                 self.top = 0;
                 self.bottom = self.rows - 1;
                 self.charsets = [Charset::Ascii; 2];
@@ -1649,6 +1703,8 @@ impl Term {
                 }
             }
             ([], b'c') => self.full_reset(),
+            ([], b'=') => self.app_keypad = true,
+            ([], b'>') => self.app_keypad = false,
             ([b'('], b) | ([b')'], b) => {
                 let set = if b == b'0' {
                     Charset::DecSpecial

@@ -5,6 +5,7 @@
 mod adapter;
 mod presence;
 mod status;
+mod terminal;
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use jupyter::wire::{self, Request, Session, Signer};
 use jupyter::zmtp::{self, Limits, PubSocket, RouterSocket};
 use presence::Comms;
 use status::Status;
+use terminal::Terminals;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -96,6 +98,8 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
     let status = Status::new(iopub.clone());
     let comms = Comms::new(iopub.clone(), engine.clone());
     tokio::spawn(comms.clone().watch());
+    let terminals = Terminals::new(iopub.clone(), engine.clone());
+    tokio::spawn(terminals.clone().pump());
     iopub.send(
         JupyterMessageContent::Status(jupyter_protocol::Status::starting()),
         None,
@@ -110,6 +114,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
         iopub.clone(),
         status.clone(),
         stdin.clone(),
+        terminals.clone(),
     ));
 
     // stdin: answers to input_request.
@@ -141,6 +146,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
         let engine = engine.clone();
         let status = status.clone();
         let comms = comms.clone();
+        let terminals = terminals.clone();
         let shutdown_tx = shutdown_tx.clone();
         tokio::spawn(async move {
             while let Some((id, frames)) = control.recv().await {
@@ -172,6 +178,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                             status: &status,
                             engine: &engine,
                             comms: &comms,
+                            terminals: &terminals,
                             shutdown: &shutdown_tx,
                         };
                         handle_common(&req, &to).await
@@ -203,11 +210,12 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                     JupyterMessageContent::CompleteRequest(_)
                     | JupyterMessageContent::InspectRequest(_) => {
                         // These ask the target's shell: do not hold up other requests.
-                        let (engine, reply, status, comms) = (
+                        let (engine, reply, status, comms, terminals) = (
                             engine.clone(),
                             shell_reply.clone(),
                             status.clone(),
                             comms.clone(),
+                            terminals.clone(),
                         );
                         let tx = shutdown_tx.clone();
                         tokio::spawn(async move {
@@ -216,6 +224,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                                 status: &status,
                                 engine: &engine,
                                 comms: &comms,
+                                terminals: &terminals,
                                 shutdown: &tx,
                             };
                             handle_common(&req, &to).await
@@ -227,6 +236,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
                             status: &status,
                             engine: &engine,
                             comms: &comms,
+                            terminals: &terminals,
                             shutdown: &shutdown_tx,
                         };
                         handle_common(&req, &to).await
@@ -255,6 +265,7 @@ struct Handlers<'a> {
     status: &'a Status,
     engine: &'a Engine,
     comms: &'a Comms,
+    terminals: &'a Terminals,
     shutdown: &'a mpsc::Sender<()>,
 }
 
@@ -265,6 +276,7 @@ async fn handle_common(req: &Request, to: &Handlers<'_>) {
         status,
         engine,
         comms,
+        terminals,
         shutdown,
     } = *to;
     let parent = &req.message.header;
@@ -373,21 +385,42 @@ async fn handle_common(req: &Request, to: &Handlers<'_>) {
             }))
         }
         JupyterMessageContent::CommInfoRequest(r) => {
+            let target = r.target_name.as_deref();
+            let mut open = comms.info(target);
+            if target.is_none_or(|t| t == terminal::TARGET) {
+                for id in terminals.comm_ids() {
+                    open.insert(
+                        jupyter_protocol::CommId(id),
+                        jupyter_protocol::CommInfo {
+                            target_name: terminal::TARGET.into(),
+                        },
+                    );
+                }
+            }
             Some(JupyterMessageContent::CommInfoReply(CommInfoReply {
-                comms: comms.info(r.target_name.as_deref()),
+                comms: open,
                 ..CommInfoReply::default()
             }))
         }
         // Comm messages have no reply; what they start goes out on IOPub.
         JupyterMessageContent::CommOpen(open) => {
-            comms.open(parent, open);
+            if open.target_name == terminal::TARGET {
+                terminals.open(parent, open);
+            } else {
+                comms.open(parent, open);
+            }
             None
         }
         JupyterMessageContent::CommMsg(msg) => {
-            comms.message(parent, msg);
+            if terminals.has(&msg.comm_id.0) {
+                terminals.message(parent, msg);
+            } else {
+                comms.message(parent, msg);
+            }
             None
         }
         JupyterMessageContent::CommClose(close) => {
+            terminals.close(&close.comm_id.0);
             comms.close(close);
             None
         }
@@ -439,6 +472,7 @@ async fn executor(
     iopub: Iopub,
     status: Status,
     stdin: Stdin,
+    terminals: Terminals,
 ) {
     while let Some(req) = rx.recv().await {
         let JupyterMessageContent::ExecuteRequest(ex) = &req.message.content else {
@@ -451,7 +485,11 @@ async fn executor(
             silent: ex.silent,
             store_history: ex.store_history,
         };
-        let io = adapter::request(&iopub, &stdin, &req, ex.allow_stdin);
+        let mut io = adapter::request(&iopub, &stdin, &req, ex.allow_stdin);
+        // A live terminal only for a client that can answer (one showing a page).
+        if ex.allow_stdin {
+            io.terminal = terminals.for_request(&parent);
+        }
         let (count, outcome) = engine.execute(&cell, &io).await;
         let failed = outcome.is_err();
         reply.reply(&req, execute_reply(count, outcome));

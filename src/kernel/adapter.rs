@@ -35,6 +35,7 @@ pub fn request(
                 req: req.clone(),
             }) as Arc<dyn Asker>
         }),
+        terminal: None,
     }
 }
 
@@ -43,10 +44,20 @@ struct IopubOutputs {
     parent: Header,
 }
 
-fn media(plain: String, html: Option<String>) -> Media {
+/// The MIME type of a display standing for a live terminal (see `terminal`): a frontend
+/// with our extension shows the terminal; others show the text beside it.
+pub const TERMINAL_MIME: &str = "application/vnd.sshpty.terminal+json";
+
+fn media(plain: String, html: Option<String>, terminal: Option<String>) -> Media {
     let mut m = vec![MediaType::Plain(plain)];
     if let Some(h) = html {
         m.push(MediaType::Html(h));
+    }
+    if let Some(id) = terminal {
+        m.push(MediaType::Other((
+            TERMINAL_MIME.into(),
+            serde_json::json!({"version": 1, "terminal": id}),
+        )));
     }
     Media::new(m)
 }
@@ -75,14 +86,14 @@ impl Outputs for IopubOutputs {
                 text,
             }),
             Output::Display(d) => JupyterMessageContent::DisplayData(DisplayData {
-                data: media(d.plain, d.html),
+                data: media(d.plain, d.html, d.terminal),
                 metadata: d.metadata,
                 transient: Some(Transient {
                     display_id: Some(d.id),
                 }),
             }),
             Output::Update(d) => JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
-                data: media(d.plain, d.html),
+                data: media(d.plain, d.html, d.terminal),
                 metadata: d.metadata,
                 transient: Transient {
                     display_id: Some(d.id),

@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use zeroize::Zeroizing;
 
-use crate::frontend::{Asker, BoxFuture, CellEvent};
+use crate::frontend::{Asker, BoxFuture, CellEvent, LiveTerminal};
+use crate::live::LiveTerm;
 use context::capture::{self, CaptureError, Captured};
 use context::demux::{Demux, Event};
 use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
@@ -76,6 +77,8 @@ pub trait Sink: Send {
     fn interlude(&mut self) {}
     /// A full-screen program's screen; `last`: the final one (the program left).
     fn screen(&mut self, _plain: String, _html: String, _last: bool) {}
+    /// The screen's display stands for live terminal `id` from now (None: no longer).
+    fn terminal(&mut self, _id: Option<String>) {}
     /// A message of the kernel's own.
     fn note(&mut self, text: &str) {
         self.text(text);
@@ -143,6 +146,8 @@ pub struct RunSpec<'a> {
     /// Keys, resizes and a frontend attaching, from outside the cell's request (see
     /// `Engine::cell_event`); None: nothing comes.
     pub events: Option<mpsc::Receiver<CellEvent>>,
+    /// The live terminal the request's client shows, if it can.
+    pub terminal: Option<&'a dyn LiveTerminal>,
 }
 
 #[derive(Debug)]
@@ -230,6 +235,9 @@ impl Sink for Scrub<'_> {
     }
     fn interlude(&mut self) {
         self.inner.interlude();
+    }
+    fn terminal(&mut self, id: Option<String>) {
+        self.inner.terminal(id);
     }
 }
 
@@ -319,6 +327,7 @@ pub async fn run(
             p[..p.find(']').map_or(p.len(), |i| i + 1)].to_owned()
         }),
     };
+    let mut live = LiveTerm::new(spec.terminal, scrub.tag.as_deref());
     let sink: &mut dyn Sink = &mut scrub;
     let mut detector = terminal::prompt::Detector::new(answers.sudo_marker.as_deref());
     let mut remembered = answers.sudo_password;
@@ -353,9 +362,6 @@ pub async fn run(
     // that ends under one blocks JupyterLab: it waits for the answer, which goes nowhere).
     let mut done = false;
     let mut cell_events = spec.events;
-    // A frontend that shows the terminal live and sends keys itself is attached: no keys
-    // box is opened for a full-screen program, and a headless run does not stop one.
-    let mut attached = false;
     // The PTY was resized during the cell: a shell that stays has another size than the
     // one the next cell asks for.
     let mut resized = false;
@@ -395,8 +401,13 @@ pub async fn run(
         if done && open.is_none() {
             break;
         }
-        // Questions: only while the cell runs and is not being stopped.
-        if open.is_none() && !done && stop_at.is_none() && (result.started || answers.before_start)
+        // Questions: only while the cell runs and is not being stopped, and never while a
+        // live terminal runs: the user types the answer there (a box cannot be withdrawn).
+        if open.is_none()
+            && !done
+            && stop_at.is_none()
+            && !live.is_open()
+            && (result.started || answers.before_start)
         {
             let idle = last_output.elapsed();
             let screen = renderer.screen_mode();
@@ -409,7 +420,6 @@ pub async fn run(
             if found.is_none() && screen {
                 let since = *screen_since.get_or_insert_with(Instant::now);
                 match answers.asker {
-                    _ if attached => {}
                     Some(asker) if idle >= terminal::prompt::IDLE_FOR_PROMPT => {
                         sink.screen(renderer.screen_text(), renderer.screen_html(), false);
                         sink.flush();
@@ -529,9 +539,13 @@ pub async fn run(
                         resized = true;
                         renderer.resize(cols, rows);
                         let _ = input.send(PtyInput::Resize { cols, rows });
+                        live.resized(cols, rows);
                     }
-                    Some(CellEvent::Attach) => attached = true,
-                    Some(CellEvent::Detach) => attached = false,
+                    Some(CellEvent::Attach { viewer, typing }) => {
+                        if !live.attach(viewer, typing, &renderer) {
+                            log::info!("a viewer attached to a live terminal that is not running");
+                        }
+                    }
                 }
             }
             chunk = proc.output.recv(), if output_open && blocked.is_none() => {
@@ -562,7 +576,7 @@ pub async fn run(
                         }
                     }
                 }
-                handle(&mut events, &mut renderer, &mut result, sink);
+                handle(&mut events, &mut renderer, &mut result, &mut live, sink);
                 detector.output();
                 if (exited_at.is_some() || result.stay_leftover.is_some())
                     && (result.captured.is_some() || result.capture_too_large)
@@ -706,11 +720,12 @@ pub async fn run(
         });
     }
     demux.finish(&mut events);
-    handle(&mut events, &mut renderer, &mut result, sink);
+    handle(&mut events, &mut renderer, &mut result, &mut live, sink);
     if renderer.screen_mode() {
         // Still on the screen at the end (killed, or a program that never left it).
         sink.screen(renderer.screen_text(), renderer.screen_html(), true);
     }
+    live.close(sink);
     let rest = renderer.finish();
     if !rest.is_empty() {
         sink.text(&rest);
@@ -810,6 +825,7 @@ fn handle(
     events: &mut Vec<Event>,
     renderer: &mut terminal::Renderer,
     result: &mut CellResult,
+    live: &mut LiveTerm<'_>,
     sink: &mut dyn Sink,
 ) {
     for e in events.drain(..) {
@@ -831,6 +847,7 @@ fn handle(
             }
             Event::Output(o) => {
                 renderer.feed(&o);
+                live.output(renderer, &o, sink);
                 if let Some(last) = renderer.take_left_screen() {
                     sink.screen(last.text, last.html, true);
                 }

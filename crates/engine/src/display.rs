@@ -22,7 +22,16 @@ pub struct LiveDisplay {
     last: Option<(String, Option<String>)>,
     /// Created empty, its content sent as an update (see [`Output::Placeholder`]).
     placeholder: bool,
+    /// The live terminal the display stands for, while it runs: the frontend draws the
+    /// screen from the terminal's own stream then, so the text is refreshed only every
+    /// [`LIVE_EVERY_BEHIND_TERMINAL`] (for clients that show the text).
+    terminal: Option<String>,
 }
+
+/// How often a display behind a live terminal is refreshed: its text is for clients
+/// without the terminal, and every update counts against jupyter_server's message budget,
+/// which the terminal's stream shares.
+pub const LIVE_EVERY_BEHIND_TERMINAL: Duration = Duration::from_secs(1);
 
 impl LiveDisplay {
     /// A display created empty and filled by updates: clients that print displays as they
@@ -40,6 +49,16 @@ impl LiveDisplay {
         self.id.as_deref()
     }
 
+    /// Stand for a live terminal (Some), or no longer (None, sent as soon as possible).
+    pub fn set_terminal(&mut self, terminal: Option<String>) {
+        if self.terminal != terminal {
+            self.terminal = terminal;
+            // Due again, even with the same text: the frontend must see the change.
+            self.due = self.due.take().or_else(|| self.last.clone());
+            self.last = None;
+        }
+    }
+
     pub fn set(&mut self, plain: String, html: Option<String>) {
         let new = Some((plain, html));
         if new != self.last {
@@ -51,11 +70,13 @@ impl LiveDisplay {
 
     /// Send what is due, if the rate allows (or `force`). Returns whether a message went.
     pub fn send(&mut self, outputs: &dyn Outputs, now: Instant, force: bool) -> bool {
+        let every = if self.terminal.is_some() {
+            LIVE_EVERY_BEHIND_TERMINAL
+        } else {
+            LIVE_EVERY
+        };
         if self.due.is_none()
-            || (!force
-                && self
-                    .sent_at
-                    .is_some_and(|t| now.duration_since(t) < LIVE_EVERY))
+            || (!force && self.sent_at.is_some_and(|t| now.duration_since(t) < every))
         {
             return false;
         }
@@ -72,6 +93,7 @@ impl LiveDisplay {
             plain: plain.clone(),
             html: html.clone(),
             metadata: Default::default(),
+            terminal: self.terminal.clone(),
         };
         if !created && self.placeholder {
             outputs.emit(Output::Placeholder {

@@ -29,6 +29,10 @@ pub struct Display {
     pub html: Option<String>,
     /// Kept with the output in the saved notebook (the header's facts).
     pub metadata: Map<String, Value>,
+    /// The live terminal this display stands for while it runs (see [`LiveTerminal`]): a
+    /// frontend that can show one shows it instead of the text; the display's last update
+    /// has none, so the saved notebook keeps the screen as text.
+    pub terminal: Option<String>,
 }
 
 /// One output of a request, in the order it is emitted.
@@ -102,6 +106,8 @@ pub struct Request {
     /// None: this client cannot answer questions (nbclient, papermill: `allow_stdin`
     /// false), so a program that waits for input ends the cell.
     pub asker: Option<Arc<dyn Asker>>,
+    /// Some when the client that sent the request can show a live terminal in the cell.
+    pub terminal: Option<Arc<dyn LiveTerminal>>,
 }
 
 impl Request {
@@ -111,8 +117,31 @@ impl Request {
             id: RequestId::default(),
             outputs: Arc::new(Discard),
             asker: None,
+            terminal: None,
         }
     }
+}
+
+/// A terminal that the request's client shows live in the cell (xterm.js in JupyterLab),
+/// fed by the cell from the moment its program takes the screen until the cell ends. The
+/// calls come from the cell in order; an implementation delivers them in that order.
+pub trait LiveTerminal: Send + Sync {
+    /// The program took the screen: the terminal starts, `cols` × `rows`. Returns its id,
+    /// which the screen's display carries while the terminal runs.
+    fn open(&self, cols: u16, rows: u16) -> String;
+    /// The program's output, as it arrives. False: the terminal is too far behind to take
+    /// more (its viewers are then sent a [`redraw`](Self::redraw) instead).
+    fn output(&self, bytes: &[u8]) -> bool;
+    /// What viewer `viewer` is sent first when it attaches: bytes that redraw the screen
+    /// and set the modes the program set (`terminal::Renderer::replay`), at this size.
+    /// `typing`: it is the viewer whose keys the program takes.
+    fn screen(&self, viewer: u64, typing: bool, replay: Vec<u8>, cols: u16, rows: u16);
+    /// Every viewer is sent this instead of the output it is behind on.
+    fn redraw(&self, replay: Vec<u8>, cols: u16, rows: u16);
+    /// The PTY's size changed.
+    fn resized(&self, cols: u16, rows: u16);
+    /// The cell ended: no more output.
+    fn close(&self);
 }
 
 /// What a frontend sends a running cell from outside its execute_request.
@@ -122,10 +151,10 @@ pub enum CellEvent {
     Keys(Bytes),
     /// The frontend's terminal changed size.
     Resize { cols: u16, rows: u16 },
-    /// A frontend that can show the terminal live attached to the cell.
-    Attach,
-    /// It went away.
-    Detach,
+    /// A viewer of the cell's live terminal attached: it is sent the screen first.
+    /// `typing`: it is the one whose keys the program takes (the client that ran the
+    /// cell); the kernel decides that, and delivers [`CellEvent::Keys`] from it alone.
+    Attach { viewer: u64, typing: bool },
 }
 
 /// A [`CellEvent`] and the request it was meant for.

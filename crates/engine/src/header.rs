@@ -103,6 +103,7 @@ impl Header {
             plain: text,
             html: Some(html),
             metadata,
+            terminal: None,
         }
     }
 

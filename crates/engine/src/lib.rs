@@ -5,7 +5,8 @@
 //! From the top: `run.rs` a request's course (magics, then shell text; completion;
 //! shutdown), `magics/` each magic's parsing and running, `shell.rs` shell text on a host
 //! and `conclude`, `session.rs` the shared state and handles (`Engine`). Below them:
-//! `cell.rs` one payload in a PTY (markers, rendering, prompts, interrupt), `output.rs`,
+//! `cell.rs` one payload in a PTY (markers, rendering, prompts, interrupt), `live.rs` its
+//! live terminal, `output.rs`,
 //! `header.rs` and `display.rs` what a cell shows, `hosts.rs` the hosts and settings,
 //! `failure.rs` why a request fails, `sudo.rs` sudo passwords, `warm.rs` the next cell's
 //! shell started ahead, `complete.rs` completion and inspection, `nonce.rs`,
@@ -23,6 +24,7 @@ pub mod frontend;
 mod header;
 pub mod history;
 mod hosts;
+mod live;
 pub mod magics;
 pub mod marks;
 mod marks_file;

@@ -653,6 +653,12 @@ impl Sink for StreamOut<'_> {
     fn interlude(&mut self) {
         StreamOut::interlude(self);
     }
+
+    fn terminal(&mut self, id: Option<String>) {
+        if !self.silent {
+            self.screen.set_terminal(id);
+        }
+    }
 }
 
 /// The last `n` lines of `text` (a last line without newline counts), each cut to

@@ -158,6 +158,7 @@ impl Engine {
                 before_start: become_user.is_some(),
             },
             events: Some(self.open_cell_events(&req.id)),
+            terminal: req.terminal.as_deref(),
         };
         self.inner.running.send_replace(true);
         let result = cell::run(

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::cell::{self, Answers, RunSpec};
 use crate::fake::{self, FakePty, FakeTarget, Ptys, Script, Seen};
 use crate::frontend::{
-    Asker, BoxFuture, CellEvent, ForCell, Output, Outputs, Request, RequestId, Stream,
+    Asker, BoxFuture, CellEvent, ForCell, LiveTerminal, Output, Outputs, Request, RequestId, Stream,
 };
 use crate::output::StreamOut;
 use crate::{Cell, Engine, Failure, Host, Options};
@@ -125,6 +125,7 @@ fn request(outputs: &Arc<Recorder>, asker: Option<&Arc<ScriptedAsker>>) -> Reque
         id: RequestId("r".into()),
         outputs: outputs.clone(),
         asker: asker.map(|a| a.clone() as Arc<dyn Asker>),
+        terminal: None,
     }
 }
 
@@ -610,6 +611,7 @@ async fn two_targets_run_cells_at_once_each_with_its_own_output_and_state() {
             let code = format!("hostname; cd /var/{name}");
             let spec = RunSpec {
                 events: None,
+                terminal: None,
                 bootstrap: script::BOOTSTRAP,
                 started: None,
                 input: script::framed(&script::cell_payload(&ctx, &code, &nonce, false, None)),
@@ -716,15 +718,70 @@ async fn keys_and_a_resize_from_outside_the_request_reach_the_running_cell() {
     assert!(!engine.cell_event(to("r", CellEvent::Keys("late".into()))));
 }
 
-/// With a live terminal attached, a full-screen program gets its keys from it: no keys box
-/// is asked for, and it is not stopped as waiting for input.
+/// What a live terminal was told, in order (the sudo marker and a typed password never
+/// appear: the terminal shows what the PTY shows).
+#[derive(Default)]
+struct RecordingTerminal {
+    calls: Mutex<Vec<String>>,
+}
+
+impl RecordingTerminal {
+    fn push(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl LiveTerminal for RecordingTerminal {
+    fn open(&self, cols: u16, rows: u16) -> String {
+        self.push(format!("open {cols}x{rows}"));
+        "t1".into()
+    }
+    fn output(&self, bytes: &[u8]) -> bool {
+        self.push(format!("output {}", String::from_utf8_lossy(bytes)));
+        true
+    }
+    fn screen(&self, viewer: u64, typing: bool, replay: Vec<u8>, cols: u16, rows: u16) {
+        // The replay redraws what the program drew before the viewer came.
+        let mut fresh = terminal::Renderer::new(cols, rows);
+        fresh.feed(&replay);
+        let first = fresh
+            .screen_text()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        self.push(format!("screen {viewer} {typing} {cols}x{rows} {first}"));
+    }
+    fn redraw(&self, _replay: Vec<u8>, cols: u16, rows: u16) {
+        self.push(format!("redraw {cols}x{rows}"));
+    }
+    fn resized(&self, cols: u16, rows: u16) {
+        self.push(format!("resized {cols}x{rows}"));
+    }
+    fn close(&self) {
+        self.push("close".into());
+    }
+}
+
+/// A full-screen program in a cell whose client shows a live terminal: the terminal starts
+/// when the program takes the screen, a viewer attaching is sent the screen so far, the
+/// program gets keys from outside the request with no keys box asked for (and is not
+/// stopped as waiting), every byte after reaches the terminal, a resize is passed on, and
+/// the terminal ends with the cell, the screen's display then standing for no terminal.
 #[tokio::test(start_paused = true)]
-async fn an_attached_terminal_drives_a_full_screen_program_without_a_keys_box() {
+async fn a_live_terminal_starts_with_the_screen_and_takes_the_keys_without_a_box() {
     let (target, mut ptys) = FakeTarget::new("web1");
     let engine = engine_on("web1", target, Context::default());
     let out = Arc::new(Recorder::default());
     let asker = ScriptedAsker::answering(&[]);
-    let req = request(&out, Some(&asker));
+    let live = Arc::new(RecordingTerminal::default());
+    let req = Request {
+        terminal: Some(live.clone() as Arc<dyn LiveTerminal>),
+        ..request(&out, Some(&asker))
+    };
     let event = |event| ForCell {
         request: RequestId("r".into()),
         event,
@@ -734,18 +791,91 @@ async fn an_attached_terminal_drives_a_full_screen_program_without_a_keys_box() 
         let mut pty = ptys.next().await;
         let script = pty.cell().await;
         pty.start(&script).await;
-        assert!(engine.cell_event(event(CellEvent::Attach)));
+        pty.print("before\r\n").await;
         // The alternate screen, and a pause far beyond the keys box's.
         pty.print("\x1b[?1049h\x1b[H\x1b[2Jtop - 10:00:00").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(engine.cell_event(event(CellEvent::Attach {
+            viewer: 7,
+            typing: true
+        })));
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(engine.cell_event(event(CellEvent::Keys("q".into()))));
         assert_eq!(pty.next().await, Seen::Typed(b"q".to_vec()));
+        assert!(engine.cell_event(event(CellEvent::Resize {
+            cols: 100,
+            rows: 30
+        })));
+        assert_eq!(
+            pty.next().await,
+            Seen::Resize {
+                cols: 100,
+                rows: 30
+            }
+        );
         pty.print("\x1b[?1049l").await;
         pty.capture_and_exit(&script, &state(0, "/", &[]), 0).await;
     };
     let (outcome, ()) = run(&engine, &req, "top", program).await;
     assert!(outcome.is_ok(), "{outcome:?}");
     assert_eq!(asker.asked(), Vec::new(), "a box was asked for");
+    let calls = live.calls();
+    assert_eq!(
+        calls,
+        vec![
+            "open 160x50".to_owned(),
+            "screen 7 true 160x50 top - 10:00:00".to_owned(),
+            "resized 100x30".to_owned(),
+            "output \x1b[?1049l".to_owned(),
+            "close".to_owned(),
+        ],
+        "{calls:#?}"
+    );
+    let displays: Vec<Option<String>> = out
+        .outputs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Display(d) | Output::Update(d) if d.id.starts_with("sshpty-live-") => {
+                Some(d.terminal.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        displays.first(),
+        Some(&Some("t1".to_owned())),
+        "{displays:?}"
+    );
+    assert_eq!(displays.last(), Some(&None), "{displays:?}");
+}
+
+/// Without a live terminal (nbclient, a JupyterLab without the extension), an attach is
+/// not taken: nothing runs for it.
+#[tokio::test]
+async fn an_attach_without_a_live_terminal_changes_nothing() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        assert!(engine.cell_event(ForCell {
+            request: RequestId("r".into()),
+            event: CellEvent::Attach {
+                viewer: 1,
+                typing: true
+            },
+        }));
+        pty.print("plain\r\n").await;
+        pty.capture_and_exit(&script, &state(0, "/", &[]), 0).await;
+    };
+    let (outcome, ()) = run(&engine, &req, "echo plain", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(out.text(Stream::Out), "plain\n");
 }
 
 // --- where lines live while a cell runs (output.rs) ------------------------------------

@@ -412,6 +412,7 @@ impl Engine {
             timeout: Some(LOGIN_TIMEOUT),
             answers: Default::default(),
             events: None,
+            terminal: None,
         };
         let r = cell::run(
             target,

@@ -124,6 +124,7 @@ fn progress_display(
             plain: text,
             html: None,
             metadata: Default::default(),
+            terminal: None,
         };
         outputs.emit(if st.1 {
             Output::Update(display)

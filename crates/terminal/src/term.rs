@@ -120,6 +120,10 @@ pub(crate) struct Term {
     /// The main screen was erased whole since the last time line output took over again:
     /// with cursor addressing after it, a program is drawing a screen (busybox vi, whiptail).
     cleared: bool,
+    /// Lines were fed since the screen was erased: addressing the top row after that is a
+    /// redraw (top draws each refresh from the home position with line feeds, and never
+    /// addresses another row), where `clear; ls` never goes back up.
+    fed_since_clear: bool,
     pub takeover: bool,
     /// The alternate screen as it was when the program left it, until taken.
     pub left_screen: Option<LeftScreen>,
@@ -199,6 +203,7 @@ impl Term {
             replies: Vec::new(),
             history: History::default(),
             cleared: false,
+            fed_since_clear: false,
             takeover: false,
             scrolled_since_addressing: 0,
             left_screen: None,
@@ -318,6 +323,7 @@ impl Term {
     }
 
     fn linefeed(&mut self) {
+        self.fed_since_clear = true;
         if self.row == self.bottom {
             if !self.in_alt && self.top == 0 && self.bottom + 1 == self.rows {
                 // The whole main screen scrolls one row (most lines of output): what
@@ -878,7 +884,7 @@ impl Term {
     /// Note absolute cursor addressing for the screen-takeover heuristic.
     fn addressed(&mut self, row: usize) {
         self.scrolled_since_addressing = 0;
-        if self.cleared && !self.in_alt && row > 0 {
+        if self.cleared && !self.in_alt && (row > 0 || self.fed_since_clear) {
             self.takeover = true;
         }
     }
@@ -1033,6 +1039,7 @@ impl Term {
             }
             self.primary.rotate_left(used);
             self.cleared = true;
+            self.fed_since_clear = false;
             self.max_row = self.row;
             if used > 0 {
                 // The rows that scrolled in are fresh; only the ones left need erasing.

@@ -69,9 +69,27 @@ fn clear_and_cursor_addressing_takes_over_the_screen() {
 }
 
 #[test]
+fn clear_then_redrawing_from_home_takes_over_the_screen() {
+    // procps top: each refresh from the home position with line feeds, no other row
+    // addressed; the second refresh is what shows it is a screen.
+    let mut r = Renderer::new(30, 4);
+    let refresh = b"\x1b[Htop - 10:00:01\x1b[K\r\nTasks: 64\x1b[K\r\n\r\n  PID USER";
+    r.feed(b"\x1b[?1h\x1b=\x1b[?25l\x1b[H\x1b[2J");
+    r.feed(refresh);
+    assert!(!r.screen_mode());
+    r.feed(refresh);
+    assert!(r.screen_mode());
+    assert_eq!(r.screen_text(), "top - 10:00:01\nTasks: 64\n\n  PID USER");
+}
+
+#[test]
 fn clear_then_plain_output_stays_line_mode() {
     let mut r = Renderer::new(20, 5);
     r.feed(b"\x1b[H\x1b[2J\x1b[3Jfile1\r\nfile2\r\n");
+    assert!(!r.screen_mode());
+    // Erased, then the cursor sent home before anything was printed: still a `clear`.
+    let mut r = Renderer::new(20, 5);
+    r.feed(b"prompt\r\n\x1b[2J\x1b[Hfile1\r\nfile2\r\n");
     assert!(!r.screen_mode());
 }
 

@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// node terminal.js SCENARIO.json RESULT.json
+//
+// Drives the live terminal in a cell (labextension/src/terminal*.ts) in JupyterLab or Notebook
+// 7 in headless chromium, with real key presses: starts a cell without waiting for it, waits
+// for its output to become a terminal (typing or watching), clicks into it, types, presses
+// keys, waits for text on the terminal's screen, reloads a tab, and records what the page shows
+// (the terminal's rows, the cell's output, input boxes). The assertions live in
+// tests/integration/test_lab_terminal.py; this file drives and observes.
+//
+// SCENARIO: {"artifacts": "/dir", "name": "prefix", "steps": [
+//   {"open": "http://.../lab/tree/a.ipynb?token=...", "page": "a"},  // a new tab named "a"
+//   {"start": 0, "page": "a"},                     // click into cell 0, Shift+Enter, no wait
+//   {"terminal": 0, "typing": true, "timeout": 30000},   // wait for cell 0's terminal
+//   {"click": 0},                                  // click into cell 0's terminal (focus)
+//   {"type": "ihello"}, {"press": "Escape"},       // real key presses, into what has focus
+//   {"screen": 0, "contains": "hello", "timeout": 10000},  // wait for text on its screen
+//   {"done": 0, "timeout": 30000},                 // wait until cell 0 ended; its output
+//   {"reload": true},                              // reload the tab (same tab: sessionStorage)
+//   {"viewport": [1200, 900]},                     // resize the window
+//   {"exec": ["cmd", "arg"]}, {"shot": "label"}, {"eval": "js expression"}]}
+// Stops at the first step that fails; every step's record goes to RESULT.json.
+
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
+const lab = require('./lab');
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function terminalOf(page, index) {
+  return lab.cells(page).nth(index).locator('.sshpty-terminal').first();
+}
+
+// What a cell's terminal shows: its attributes and the rows on its screen.
+async function readTerminal(page, index) {
+  const term = terminalOf(page, index);
+  if ((await term.count()) === 0) return null;
+  return term.evaluate((el) => ({
+    id: el.dataset.sshptyTerminal || null,
+    typing: el.dataset.sshptyTyping || null,
+    ended: el.dataset.sshptyEnded || null,
+    rows: el.querySelector('.xterm-rows')?.innerText ?? '',
+    focused: el.contains(document.activeElement),
+    width: el.getBoundingClientRect().width,
+  }));
+}
+
+async function until(what, timeout, probe) {
+  const end = Date.now() + timeout;
+  let last = null;
+  for (;;) {
+    last = await probe();
+    if (last && last.ok) return last.value;
+    if (Date.now() > end) {
+      throw new Error(`${what} not seen within ${timeout} ms; last: ${JSON.stringify(last)}`);
+    }
+    await sleep(100);
+  }
+}
+
+// Open URL (or reload PAGE) and wait until the notebook's first cell can be typed into and the
+// extension's host item has heard from the kernel (its comms are open).
+async function ready(page) {
+  await page.locator('.jp-NotebookPanel').first().waitFor({ timeout: 60000 });
+  await lab.cells(page).first().locator('.jp-InputArea-editor').waitFor({ timeout: 60000 });
+  await until('the host item hearing from the kernel', 60000, async () => {
+    const dialog = await lab.dialogText(page);
+    if (dialog) throw new Error(`a dialog opened with the notebook: ${JSON.stringify(dialog)}`);
+    const state = await page.locator('.jp-NotebookPanel-toolbar .sshpty-host').first()
+      .getAttribute('data-sshpty-state').catch(() => null);
+    return { ok: state !== null && state !== 'none', value: state };
+  });
+}
+
+async function output(page, index) {
+  const cell = lab.cells(page).nth(index);
+  return {
+    prompt: (await cell.locator('.jp-InputPrompt').first().innerText()).trim(),
+    text: await cell.locator('.jp-OutputArea').first().innerText().catch(() => ''),
+    boxes: await cell.locator('.jp-Stdin').count(),
+    terminals: await cell.locator('.sshpty-terminal').count(),
+  };
+}
+
+async function main() {
+  const [scenarioFile, resultFile] = process.argv.slice(2);
+  const sc = JSON.parse(fs.readFileSync(scenarioFile, 'utf8'));
+  const result = { steps: [], screenshots: [], error: null };
+  const write = () => fs.writeFileSync(resultFile, JSON.stringify(result, null, 1));
+  fs.mkdirSync(sc.artifacts, { recursive: true });
+  const pages = {};
+  const shot = async (page, label) => {
+    const file = path.join(sc.artifacts, `${sc.name}-${label}.png`);
+    await page.screenshot({ path: file }).then(() => result.screenshots.push(file), () => {});
+  };
+  const browser = await lab.launch();
+  let current = null;
+  try {
+    for (const step of sc.steps) {
+      const record = { step, ok: false };
+      result.steps.push(record);
+      write();
+      if (step.page && !step.open) current = pages[step.page];
+      const page = current;
+      const t0 = Date.now();
+      if (step.open) {
+        const p = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+        p.setDefaultTimeout(30000);
+        await p.goto(step.open, { timeout: 60000 });
+        await ready(p);
+        pages[step.page] = p;
+        current = p;
+      } else if (step.start !== undefined) {
+        await lab.cells(page).nth(step.start).locator('.jp-InputArea-editor').click();
+        await page.keyboard.press('Shift+Enter');
+      } else if (step.terminal !== undefined) {
+        record.seen = await until(`a terminal in cell ${step.terminal}`, step.timeout || 30000,
+          async () => {
+            const t = await readTerminal(page, step.terminal);
+            const want = step.typing === undefined ? null : String(step.typing);
+            return { ok: t && t.typing !== null && (want === null || t.typing === want), value: t };
+          });
+      } else if (step.click !== undefined) {
+        await terminalOf(page, step.click).locator('.xterm-screen').click();
+        record.seen = await readTerminal(page, step.click);
+      } else if (step.type !== undefined) {
+        await page.keyboard.type(step.type, { delay: 15 });
+      } else if (step.press !== undefined) {
+        await page.keyboard.press(step.press);
+      } else if (step.screen !== undefined) {
+        record.seen = await until(`${JSON.stringify(step.contains)} on cell ${step.screen}'s terminal`,
+          step.timeout || 15000, async () => {
+            const t = await readTerminal(page, step.screen);
+            return { ok: t && t.rows.includes(step.contains), value: t };
+          });
+      } else if (step.done !== undefined) {
+        record.output = await until(`the end of cell ${step.done}`, step.timeout || 30000,
+          async () => {
+            const o = await output(page, step.done);
+            return { ok: /^\[\d+\]:$/.test(o.prompt), value: o };
+          });
+      } else if (step.output !== undefined) {
+        record.output = await output(page, step.output);
+      } else if (step.reload) {
+        await page.reload({ timeout: 60000 });
+        await ready(page);
+      } else if (step.viewport) {
+        await page.setViewportSize({ width: step.viewport[0], height: step.viewport[1] });
+      } else if (step.exec) {
+        record.stdout = execFileSync(step.exec[0], step.exec.slice(1), { timeout: 20000 })
+          .toString();
+      } else if (step.shot) {
+        await shot(page, step.shot);
+      } else if (step.eval) {
+        record.value = await page.evaluate(step.eval);
+      } else if (step.sleep) {
+        await sleep(step.sleep);
+      }
+      record.ms = Date.now() - t0;
+      record.ok = true;
+      write();
+    }
+  } catch (e) {
+    result.error = String(e && e.stack ? e.stack : e);
+    for (const [name, page] of Object.entries(pages)) await shot(page, `error-${name}`);
+  } finally {
+    write();
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});

@@ -11,7 +11,8 @@
 //! only for the running cell's terminal, by id, so a key sent after the cell ended is
 //! dropped. Keys and screen contents are never logged.
 //!
-//! Frontend → kernel (`comm_msg` data): `{"request": "attach", "terminal", "cols", "rows"}`,
+//! Frontend → kernel (`comm_msg` data): `{"request": "attach", "terminal", "cols", "rows"}`
+//! (the typing page's cols resize the PTY; rows are the PTY's until a `resize` asks),
 //! `{"request": "keys", "terminal", "data", "binary"?}`, `{"request": "resize", "terminal",
 //! "cols", "rows"}`, `{"request": "detach", "terminal"}`.
 //! Kernel → frontend: `{"event": "screen", "terminal", "cols", "rows", "typing", "data"}`
@@ -83,6 +84,8 @@ struct Running {
     viewers: Vec<(u64, String, bool)>,
     /// Output not yet sent, with an incomplete UTF-8 sequence at its end kept for the next.
     held: Vec<u8>,
+    /// The PTY's size as last told (cols, rows).
+    size: (u16, u16),
 }
 
 impl Terminals {
@@ -168,7 +171,7 @@ impl Terminals {
             };
             side("cols").zip(side("rows"))
         };
-        let (viewer, request, typing) = {
+        let (viewer, request, typing, pty_size) = {
             let inner = self.inner();
             let Some(comm) = inner.comms.iter().find(|c| c.id == msg.comm_id.0) else {
                 return;
@@ -178,7 +181,7 @@ impl Terminals {
                     let typing = comm.session == r.session
                         || (!r.tab.is_empty() && comm.tab == r.tab)
                         || parent.session == r.session;
-                    (comm.viewer, r.request.clone(), typing)
+                    (comm.viewer, r.request.clone(), typing, r.size)
                 }
                 _ => {
                     drop(inner);
@@ -212,8 +215,16 @@ impl Terminals {
                         r.viewers.remove(0);
                     }
                 }
-                if typing && let Some((cols, rows)) = size() {
-                    to_cell(CellEvent::Resize { cols, rows });
+                // The typing page's width gives the cols; its rows are not taken (it cannot
+                // know the PTY's before the screen arrives): they stay the PTY's.
+                if typing
+                    && let Some((cols, _)) = size()
+                    && cols != pty_size.0
+                {
+                    to_cell(CellEvent::Resize {
+                        cols,
+                        rows: pty_size.1,
+                    });
                 }
                 // The cell answers with `screen`, which adds the viewer.
                 to_cell(CellEvent::Attach { viewer, typing });
@@ -367,7 +378,7 @@ impl CellTerminal {
 }
 
 impl LiveTerminal for CellTerminal {
-    fn open(&self, _cols: u16, _rows: u16) -> String {
+    fn open(&self, cols: u16, rows: u16) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         self.terminals.inner().running = Some(Running {
             id: id.clone(),
@@ -376,6 +387,7 @@ impl LiveTerminal for CellTerminal {
             tab: self.tab.clone(),
             viewers: Vec::new(),
             held: Vec::new(),
+            size: (cols, rows),
         });
         id
     }
@@ -440,6 +452,7 @@ impl LiveTerminal for CellTerminal {
     }
 
     fn resized(&self, cols: u16, rows: u16) {
+        self.running(|r| r.size = (cols, rows));
         self.terminals.flush();
         self.to_viewers(|id| json!({"event": "size", "terminal": id, "cols": cols, "rows": rows}));
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 from queue import Empty
 
 from harness import Deadline, Notebook
+from ssh_kernel import ssh, ssh_servers  # noqa: F401  (fixtures are used by name)
 from ssh_kernel import answering
 
 TARGET = "sshpty.terminal"
@@ -117,7 +118,7 @@ def test_a_full_screen_program_becomes_a_live_terminal_typed_by_its_session(loca
     comm.send({"request": "attach", "terminal": term, "cols": 100, "rows": 30})
     screen = comm.wait("screen")
     assert screen["typing"] is True and screen["terminal"] == term, screen
-    assert (screen["cols"], screen["rows"]) == (100, 30), screen
+    assert (screen["cols"], screen["rows"]) == (100, 50), screen
     # The replay redraws vim's screen: its empty-line tildes are in it.
     assert "~" in screen["data"] and "\x1b[?1049h" in screen["data"], screen["data"][:200]
     comm.send({"request": "keys", "terminal": term, "data": "ihello from the terminal"})
@@ -187,9 +188,10 @@ def test_the_owner_resizes_the_pty_and_the_program_sees_it(local, tmp_path):
             "printf '\\033[?1049l'")
     cell = local.submit(code, allow_stdin=True)
     term = terminal_display(local, cell.msg_id)
-    comm.send({"request": "attach", "terminal": term, "cols": 123, "rows": 33})
+    comm.send({"request": "attach", "terminal": term, "cols": 123, "rows": 7})
     screen = comm.wait("screen")
-    assert (screen["cols"], screen["rows"]) == (123, 33), screen
+    # The page's width gives the cols; the rows stay the PTY's until a resize asks.
+    assert (screen["cols"], screen["rows"]) == (123, 50), screen
     comm.send({"request": "resize", "terminal": term, "cols": 97, "rows": 31})
     assert (comm.wait("size")["cols"]) == 97
     comm.send({"request": "keys", "terminal": term, "data": "\r"})
@@ -206,3 +208,69 @@ def test_a_client_without_the_comm_gets_the_keys_box_as_before(local):
     assert len(a.asked) == 1
     assert not any(MIME in m["content"].get("data", {}) for m in a.result.outputs
                    if m["msg_type"] in ("display_data", "update_display_data"))
+
+
+def start_shell(nb: Notebook, comm: Comm):
+    """A `%shell` cell, attached: (the cell, its terminal id)."""
+    cell = nb.submit("%shell", allow_stdin=True)
+    term = terminal_display(nb, cell.msg_id)
+    comm.send({"request": "attach", "terminal": term, "cols": 100, "rows": 30})
+    assert comm.wait("screen")["typing"] is True
+    return cell, term
+
+
+def test_the_shell_magic_is_a_shell_whose_context_carries_after_exit(local, tmp_path):
+    home = Path(local.ok("echo $HOME").lines[-1])
+    history = home / ".bash_history"
+    before = history.read_bytes() if history.exists() else None
+    comm = Comm(Client(local), tab="tab-a")
+    cell, term = start_shell(local, comm)
+    keys = lambda s: comm.send({"request": "keys", "terminal": term, "data": s})  # noqa: E731
+    keys(f"cd {tmp_path}; carried=42; greet() {{ echo \"hi $1\"; }}\r")
+    keys("for i in 1 2\r")  # a command over several lines is read on until whole
+    keys("do echo \"n$i\"; done\r")
+    assert "n2" in comm.output_until("n2")
+    keys("sleep 300\r")
+    time.sleep(0.5)
+    keys("\x03")  # Ctrl-C stops the command, not the shell
+    keys("echo still-here\r")
+    assert "still-here" in comm.output_until("still-here")
+    keys("exit\r")
+    res = cell.result(30)
+    res.ok()
+    assert comm.wait("ended")["terminal"] == term
+    assert not no_input_requests(local)
+    # The session is the cell's transcript; the context carries to the next cells.
+    assert "n1\nn2\n" in res.text, res.describe()
+    assert local.ok('pwd; echo "$carried"; greet you').lines == [str(tmp_path), "42", "hi you"]
+    after = history.read_bytes() if history.exists() else None
+    assert after == before, "the session wrote to ~/.bash_history"
+    assert "sleep 300" not in local.ok("history 5 2>/dev/null || true").text
+
+
+def test_the_shell_magic_needs_a_live_terminal_and_runs_alone(local):
+    res = local.run("%shell", allow_stdin=True)  # no comm: no terminal
+    assert res.errors[0]["ename"] == "NeedsTerminal", res.describe()
+    res = local.run("%shell")  # headless
+    assert res.errors[0]["ename"] == "NeedsTerminal", res.describe()
+    Comm(Client(local), tab="tab-a")
+    res = local.run("%shell\necho after", allow_stdin=True)
+    assert res.errors[0]["ename"] == "MagicUsage", res.describe()
+
+
+def test_sudo_in_the_terminal_is_answered_there_with_no_box(ssh):
+    nb = ssh.login("h1-ops")
+    comm = Comm(Client(nb), tab="tab-a")
+    cell, term = start_shell(nb, comm)
+    keys = lambda s: comm.send({"request": "keys", "terminal": term, "data": s})  # noqa: E731
+    keys("sudo -k; sudo whoami\r")
+    seen = comm.output_until("password for")
+    assert "[sudo] password for sshpty-ops:" in seen and "[sshpty:" not in seen, seen
+    keys(ssh.lab.password + "\r")
+    seen = comm.output_until("root")
+    assert ssh.lab.password not in seen
+    keys("exit\r")
+    res = cell.result(30)
+    res.ok()
+    assert not no_input_requests(nb), "a box was asked for while the terminal ran"
+    assert ssh.lab.password not in str(nb._iopub)

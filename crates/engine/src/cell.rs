@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::frontend::{Asker, BoxFuture, CellEvent, LiveTerminal};
 use crate::live::LiveTerm;
+use crate::sink::Sink;
 use context::capture::{self, CaptureError, Captured};
 use context::demux::{Demux, Event};
 use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
@@ -57,33 +58,6 @@ const AFTER_EXIT_QUIET: Duration = Duration::from_millis(60);
 /// How long a cell must have run before its pending output is shown live (a quick cell
 /// opens no live view at all).
 const LIVE_AFTER: Duration = Duration::from_millis(100);
-
-/// Where rendered text goes.
-pub trait Sink: Send {
-    /// Finished text.
-    fn text(&mut self, text: &str);
-    /// Called every [`FLUSH_EVERY`] while the cell runs.
-    fn flush(&mut self);
-    /// While Some, the sink holds more than it may send yet: stop reading the program's
-    /// output (it waits, as for a slow terminal) until then, and flush.
-    fn blocked_until(&self) -> Option<Instant> {
-        None
-    }
-    /// The pending part of the output, what the program can still redraw (None: nothing),
-    /// for a live view.
-    fn live(&mut self, _text: Option<&str>) {}
-    /// Something is about to appear below every output (an input box): what is held for
-    /// a live view goes out first.
-    fn interlude(&mut self) {}
-    /// A full-screen program's screen; `last`: the final one (the program left).
-    fn screen(&mut self, _plain: String, _html: String, _last: bool) {}
-    /// The screen's display stands for live terminal `id` from now (None: no longer).
-    fn terminal(&mut self, _id: Option<String>) {}
-    /// A message of the kernel's own.
-    fn note(&mut self, text: &str) {
-        self.text(text);
-    }
-}
 
 /// Why the kernel stopped a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +122,8 @@ pub struct RunSpec<'a> {
     pub events: Option<mpsc::Receiver<CellEvent>>,
     /// The live terminal the request's client shows, if it can.
     pub terminal: Option<&'a dyn LiveTerminal>,
+    /// The terminal starts with the cell, not when a program takes the screen (`%shell`).
+    pub live_from_start: bool,
 }
 
 #[derive(Debug)]
@@ -239,6 +215,9 @@ impl Sink for Scrub<'_> {
     fn terminal(&mut self, id: Option<String>) {
         self.inner.terminal(id);
     }
+    fn withdraw_screen(&mut self) {
+        self.inner.withdraw_screen();
+    }
 }
 
 /// What a box on the screen asks for.
@@ -327,7 +306,7 @@ pub async fn run(
             p[..p.find(']').map_or(p.len(), |i| i + 1)].to_owned()
         }),
     };
-    let mut live = LiveTerm::new(spec.terminal, scrub.tag.as_deref());
+    let mut live = LiveTerm::new(spec.terminal, scrub.tag.as_deref(), spec.live_from_start);
     let sink: &mut dyn Sink = &mut scrub;
     let mut detector = terminal::prompt::Detector::new(answers.sudo_marker.as_deref());
     let mut remembered = answers.sudo_password;
@@ -841,6 +820,7 @@ fn handle(
                 result.stay_in_doubt = !right_after;
             }
             Event::Started { cd_failed, pid } => {
+                live.started(renderer, sink);
                 result.started = true;
                 result.pid = pid;
                 result.cd_failed = cd_failed;

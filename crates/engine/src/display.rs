@@ -49,6 +49,17 @@ impl LiveDisplay {
         self.id.as_deref()
     }
 
+    /// Empty the display, if shown (it keeps its place); a later `set` shows a new one.
+    pub fn withdraw(&mut self, outputs: &dyn Outputs) {
+        if let Some(id) = self.id.take() {
+            outputs.emit(Output::Withdraw { id });
+        }
+        *self = LiveDisplay {
+            placeholder: self.placeholder,
+            ..Default::default()
+        };
+    }
+
     /// Stand for a live terminal (Some), or no longer (None, sent as soon as possible).
     pub fn set_terminal(&mut self, terminal: Option<String>) {
         if self.terminal != terminal {

@@ -98,6 +98,17 @@ pub enum Failure {
     SudoPasswordCommand(String),
     #[error("the kernel's environment has no variable {name}")]
     SudoPasswordEnv { name: String },
+    #[error(
+        "%shell needs a live terminal to type into: JupyterLab or Notebook 7 with the sshpty \
+         extension (installed with the sshpty package); this client has none (nbclient, \
+         papermill, a console, a JupyterLab without the extension). Run the commands as \
+         cells instead"
+    )]
+    NeedsTerminal,
+    #[error(
+        "%shell runs alone in its cell: type the commands in the session, or run them in a cell of their own"
+    )]
+    ShellNotAlone,
 }
 
 impl From<SshError> for Failure {
@@ -127,6 +138,8 @@ impl Failure {
             Failure::Transfer(_) => "TransferFailed",
             Failure::SudoCacheNotAllowed => "NotAllowed",
             Failure::SudoPasswordCommand(_) | Failure::SudoPasswordEnv { .. } => "SudoPassword",
+            Failure::NeedsTerminal => "NeedsTerminal",
+            Failure::ShellNotAlone => "MagicUsage",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! shutdown), `magics/` each magic's parsing and running, `shell.rs` shell text on a host
 //! and `conclude`, `session.rs` the shared state and handles (`Engine`). Below them:
 //! `cell.rs` one payload in a PTY (markers, rendering, prompts, interrupt), `live.rs` its
-//! live terminal, `output.rs`,
+//! live terminal, `sink.rs` where its output goes, `output.rs`,
 //! `header.rs` and `display.rs` what a cell shows, `hosts.rs` the hosts and settings,
 //! `failure.rs` why a request fails, `sudo.rs` sudo passwords, `warm.rs` the next cell's
 //! shell started ahead, `complete.rs` completion and inspection, `nonce.rs`,
@@ -35,6 +35,7 @@ mod run;
 mod session;
 mod shell;
 pub mod shell_syntax;
+mod sink;
 mod size;
 mod stopping;
 mod sudo;

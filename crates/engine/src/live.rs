@@ -3,8 +3,8 @@
 //! sudo marker shown as sudo's own `[sudo]`), and what a viewer attaching is sent first
 //! (the screen and modes, from the cell's own terminal emulator).
 
-use crate::cell::Sink;
 use crate::frontend::LiveTerminal;
+use crate::sink::Sink;
 
 pub(crate) struct LiveTerm<'a> {
     terminal: Option<&'a dyn LiveTerminal>,
@@ -19,19 +19,49 @@ pub(crate) struct LiveTerm<'a> {
     /// The viewers fell behind (the terminal took no more output): they are sent the
     /// screen anew at the next boundary, and nothing until then.
     redraw_due: bool,
+    /// The terminal starts with the cell (`%shell`).
+    from_start: bool,
+    /// A program held the screen while the terminal ran: its last screen is the display's
+    /// final text. Otherwise (a `%shell` of line commands) the display is withdrawn at the
+    /// end: the session's lines are the cell's text output.
+    took_screen: bool,
 }
 
 impl<'a> LiveTerm<'a> {
     /// `terminal`: None when the request's client cannot show one. `tag`: the sudo
     /// marker's tag, as the terminal would show it.
-    pub fn new(terminal: Option<&'a dyn LiveTerminal>, tag: Option<&str>) -> LiveTerm<'a> {
+    pub fn new(
+        terminal: Option<&'a dyn LiveTerminal>,
+        tag: Option<&str>,
+        from_start: bool,
+    ) -> LiveTerm<'a> {
         LiveTerm {
             terminal,
             id: None,
             tag: tag.map(|t| t.as_bytes().to_vec()),
             waiting: Vec::new(),
             redraw_due: false,
+            from_start,
+            took_screen: false,
         }
+    }
+
+    /// The cell's program started: a terminal that starts with the cell starts now.
+    pub fn started(&mut self, renderer: &terminal::Renderer, sink: &mut dyn Sink) {
+        if self.from_start && self.id.is_none() {
+            self.open(renderer, sink);
+        }
+    }
+
+    fn open(&mut self, renderer: &terminal::Renderer, sink: &mut dyn Sink) {
+        let Some(t) = self.terminal else { return };
+        let (cols, rows) = renderer.size();
+        let id = t.open(cols, rows);
+        sink.terminal(Some(id.clone()));
+        // The display the frontend finds the terminal by, shown now (a screen program's
+        // display is shown anyway; a `%shell` at its prompt would have none).
+        sink.screen(renderer.screen_text(), renderer.screen_html(), true);
+        self.id = Some(id);
     }
 
     pub fn is_open(&self) -> bool {
@@ -44,6 +74,7 @@ impl<'a> LiveTerm<'a> {
     /// and the prompt of what it runs): it is where the user types.
     pub fn output(&mut self, renderer: &terminal::Renderer, bytes: &[u8], sink: &mut dyn Sink) {
         let Some(t) = self.terminal else { return };
+        self.took_screen |= renderer.screen_mode();
         if self.id.is_some() {
             if !self.redraw_due {
                 let bytes = self.clean(bytes);
@@ -59,10 +90,7 @@ impl<'a> LiveTerm<'a> {
                 }
             }
         } else if renderer.screen_mode() {
-            let (cols, rows) = renderer.size();
-            let id = t.open(cols, rows);
-            sink.terminal(Some(id.clone()));
-            self.id = Some(id);
+            self.open(renderer, sink);
         }
     }
 
@@ -97,7 +125,11 @@ impl<'a> LiveTerm<'a> {
     pub fn close(&mut self, sink: &mut dyn Sink) {
         if let (Some(t), Some(_)) = (self.terminal, self.id.take()) {
             t.close();
-            sink.terminal(None);
+            if self.took_screen {
+                sink.terminal(None);
+            } else {
+                sink.withdraw_screen();
+            }
         }
     }
 

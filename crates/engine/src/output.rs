@@ -41,11 +41,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cell::Sink;
 use crate::display::{LiveDisplay, html_escape, strip_sgr};
 use crate::frontend::{Output, Outputs, Stream};
 use crate::header;
 use crate::nonce::new_nonce;
+use crate::sink::Sink;
 
 const MAX_MESSAGE: usize = 256 * 1024;
 /// Text waiting for the pacer beyond this stops the reading of the program's output
@@ -658,6 +658,10 @@ impl Sink for StreamOut<'_> {
         if !self.silent {
             self.screen.set_terminal(id);
         }
+    }
+
+    fn withdraw_screen(&mut self) {
+        self.screen.withdraw(self.outputs);
     }
 }
 

@@ -71,6 +71,10 @@ impl Engine {
         }
         let params = self.state().params.clone();
         let parsed = magics::parse_cell(&cell.code, &params)?;
+        let interactive = parsed.magics.contains(&Magic::Shell);
+        if interactive && !parsed.shell.trim().is_empty() {
+            return Err(crate::failure::Failure::ShellNotAlone);
+        }
         for m in parsed.magics {
             // Magics that show or use the context wait for a login's to be read.
             if matches!(
@@ -83,6 +87,15 @@ impl Engine {
             // %login, %logout, %become, %mark: a status bar shows the outcome at once.
             self.presence_may_have_changed();
             done?;
+        }
+        if interactive {
+            if req.terminal.is_none() {
+                return Err(crate::failure::Failure::NeedsTerminal);
+            }
+            self.settle_login(out).await?;
+            return self
+                .run_shell(req, cell.silent, magics::REPL, true, out)
+                .await;
         }
         if parsed.shell.trim().is_empty() {
             return Ok(());

@@ -31,6 +31,19 @@ impl Engine {
         code: &str,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
+        self.run_shell(req, silent, code, false, out).await
+    }
+
+    /// Run shell text on the current target; `live`: in the request's live terminal from
+    /// its start (`%shell`), not only once a program takes the screen.
+    pub(crate) async fn run_shell(
+        &self,
+        req: &Request,
+        silent: bool,
+        code: &str,
+        live: bool,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
         let (
             name,
             target,
@@ -159,6 +172,7 @@ impl Engine {
             },
             events: Some(self.open_cell_events(&req.id)),
             terminal: req.terminal.as_deref(),
+            live_from_start: live,
         };
         self.inner.running.send_replace(true);
         let result = cell::run(

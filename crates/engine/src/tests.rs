@@ -612,6 +612,7 @@ async fn two_targets_run_cells_at_once_each_with_its_own_output_and_state() {
             let spec = RunSpec {
                 events: None,
                 terminal: None,
+                live_from_start: false,
                 bootstrap: script::BOOTSTRAP,
                 started: None,
                 input: script::framed(&script::cell_payload(&ctx, &code, &nonce, false, None)),

@@ -3,10 +3,10 @@
 
 use super::args::is_user_name;
 use super::magic::{Magic, Spec};
-use crate::cell::Sink;
 use crate::failure::{Failure, Outcome};
 use crate::output::StreamOut;
 use crate::session::Engine;
+use crate::sink::Sink;
 
 pub(super) const BECOME: Spec = Spec {
     name: "become",

@@ -14,13 +14,13 @@ use targets::{LOCAL, LoginTarget};
 use super::args::Args;
 use super::magic::{Magic, Spec};
 use crate::cell::NullSink;
-use crate::cell::Sink;
 use crate::cell::{self, RunSpec};
 use crate::failure::{Failure, MagicError, Outcome, Stage};
 use crate::frontend::Request;
 use crate::hosts::{Condition, Host, Login};
 use crate::output::StreamOut;
 use crate::session::Engine;
+use crate::sink::Sink;
 
 /// A login shell that waits for input or loops in its profile must not hold the cell.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -413,6 +413,7 @@ impl Engine {
             answers: Default::default(),
             events: None,
             terminal: None,
+            live_from_start: false,
         };
         let r = cell::run(
             target,

@@ -43,6 +43,8 @@ pub enum Magic {
     Download { remote: String, local: String },
     /// `%mark [PATTERNS MARK [COLOUR] | clear]`
     Mark(MarkCommand),
+    /// `%shell`: an interactive shell in the cell (see `interactive`).
+    Shell,
 }
 
 /// `%sudo ...`

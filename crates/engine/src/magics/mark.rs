@@ -2,11 +2,11 @@
 //! override the user's own marks file (see `marks`, and `marks_file` for its reading).
 
 use super::magic::{Magic, MarkCommand, Spec};
-use crate::cell::Sink;
 use crate::failure::MagicError;
 use crate::marks::{self, Rule, Source};
 use crate::output::StreamOut;
 use crate::session::Engine;
+use crate::sink::Sink;
 
 pub(super) const MARK: Spec = Spec {
     name: "mark",

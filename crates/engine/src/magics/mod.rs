@@ -2,7 +2,8 @@
 //! and its running together: `login.rs` (`%login`, `%logout`), `transfer.rs` (`%upload`,
 //! `%download`), `status.rs` (`%status`, `%hosts`), `settings.rs` (`%strict`, `%timeout`,
 //! `%header`, `%term`, `%output-limit`, `%param`, `%help`), `sudo.rs` (`%sudo`),
-//! `become.rs` (`%become`, `%unbecome`), `mark.rs` (`%mark`, and the user's marks file). A magic's arguments are checked where it is
+//! `become.rs` (`%become`, `%unbecome`), `mark.rs` (`%mark`, and the user's marks file),
+//! `interactive.rs` (`%shell`). A magic's arguments are checked where it is
 //! parsed, so a mistake is reported before any magic of the cell runs. `args.rs` reads the
 //! arguments; this file says which lines are magics and runs them.
 //!
@@ -23,6 +24,7 @@
 
 mod args;
 mod r#become;
+mod interactive;
 pub mod lines;
 pub mod login;
 mod magic;
@@ -35,15 +37,16 @@ mod transfer;
 use std::collections::BTreeMap;
 
 pub use args::is_user_name;
+pub(crate) use interactive::REPL;
 pub use lines::split_magic_lines;
 pub use login::parse_target;
 pub use magic::{Magic, MarkCommand, ParsedCell, Spec, SudoCommand};
 
-use crate::cell::Sink;
 use crate::failure::{MagicError, Outcome};
 use crate::frontend::Request;
 use crate::output::StreamOut;
 use crate::session::Engine;
+use crate::sink::Sink;
 use args::Args;
 
 /// Every magic, in the order `%help` shows them.
@@ -66,6 +69,7 @@ pub const KNOWN: &[Spec] = &[
     transfer::UPLOAD,
     transfer::DOWNLOAD,
     mark::MARK,
+    interactive::SHELL,
 ];
 
 /// `%login, %logout, ...` for the unknown-magic error.
@@ -181,6 +185,8 @@ impl Engine {
                 self.transfer(false, &local, &remote, req, out).await
             }
             Magic::Mark(cmd) => self.mark(cmd, out).map_err(Into::into),
+            // Run by `run_code` after the cell's other magics, as the cell's shell text.
+            Magic::Shell => Ok(()),
         }
     }
 }
@@ -472,6 +478,8 @@ mod tests {
         usage_error("%become -u", "become", "needs a user name");
         usage_error("%become a b", "become", "takes at most one argument");
         assert_eq!(one("%unbecome"), Magic::Unbecome);
+        assert_eq!(one("%shell"), Magic::Shell);
+        usage_error("%shell bash", "shell", "takes no arguments");
         usage_error("%unbecome now", "unbecome", "takes no arguments");
         assert_eq!(
             one("%upload 'my file.txt' /tmp/x"),

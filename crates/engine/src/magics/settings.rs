@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use super::args::{Args, is_name};
 use super::magic::{Magic, Spec};
-use crate::cell::Sink;
 use crate::failure::MagicError;
 use crate::hosts::MAX_TERM_SIDE;
 use crate::output::StreamOut;
 use crate::session::Engine;
+use crate::sink::Sink;
 
 pub(super) const STRICT: Spec = Spec {
     name: "strict",

@@ -4,10 +4,10 @@
 
 use super::args::{Args, is_name};
 use super::magic::{Magic, Spec, SudoCommand};
-use crate::cell::Sink;
 use crate::failure::{Failure, MagicError, Outcome};
 use crate::output::StreamOut;
 use crate::session::Engine;
+use crate::sink::Sink;
 use crate::sudo;
 
 pub(super) const SUDO: Spec = Spec {

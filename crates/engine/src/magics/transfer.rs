@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::magic::{Magic, Spec};
-use crate::cell::Sink;
 use crate::failure::{Failure, Outcome};
 use crate::frontend::{Display, Output, Outputs, Request};
 use crate::output::StreamOut;
 use crate::session::Engine;
+use crate::sink::Sink;
 
 pub(super) const UPLOAD: Spec = Spec {
     name: "upload",

@@ -19,8 +19,9 @@
 //! (the answer to attach: the screen and modes, then the stream follows), `{"event":
 //! "output", "terminal", "data"}`, `{"event": "size", …}`, `{"event": "ended", "terminal"}`.
 //!
-//! Output is batched: held for [`BATCH`] after the first byte, then sent to each viewer as
-//! one message (comm messages count against jupyter_server's 1000 messages/s like output).
+//! Output is batched: the first bytes after a quiet [`BATCH`] go at once (a key's echo), the
+//! rest of a burst once per [`BATCH`], as one message to each viewer (comm messages count
+//! against jupyter_server's 1000 messages/s like output).
 //! What is held is bounded ([`MAX_HELD`]): a viewer further behind is sent the screen anew.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -302,13 +303,16 @@ impl Terminals {
         }
     }
 
-    /// Sends held output [`BATCH`] after it arrived, for as long as the kernel runs; it
-    /// sleeps while nothing is held.
+    /// Sends held output, for as long as the kernel runs: at once when nothing was sent in
+    /// the last [`BATCH`] (a key's echo is not delayed), else when that much has passed since
+    /// (a burst goes as one message per batch). It sleeps while nothing is held.
     pub async fn pump(self) {
+        let mut last = tokio::time::Instant::now() - BATCH;
         loop {
             self.held.notified().await;
-            tokio::time::sleep(BATCH).await;
+            tokio::time::sleep_until(last + BATCH).await;
             self.flush();
+            last = tokio::time::Instant::now();
         }
     }
 }

@@ -142,3 +142,41 @@ pub fn check_prompts(data: &[u8]) {
     }
     let _ = answered.finish();
 }
+
+/// The replay a live terminal attaching mid-program is sent (`Renderer::replay`), on
+/// arbitrary input: the first two bytes choose the size as in [`check`], the rest is the
+/// stream. A fresh renderer of that size fed the replay must show the same screen (text and
+/// HTML), cursor and modes, ask nothing (no replies), and the replay must stay bounded by the
+/// screen's size whatever came before.
+pub fn check_replay(data: &[u8]) {
+    let [c, r, stream @ ..] = data else { return };
+    let cols = u16::from(*c % 160) + 1;
+    let rows = u16::from(*r % 50) + 1;
+    let mut orig = Renderer::new(cols, rows);
+    orig.feed(stream);
+    let replay = orig.replay();
+    assert!(
+        replay.len() <= 200 + usize::from(cols) * usize::from(rows) * 80,
+        "a replay of {} bytes for {cols}x{rows}",
+        replay.len()
+    );
+    let mut copy = Renderer::new(cols, rows);
+    copy.feed(&replay);
+    let seen = |r: &Renderer| {
+        (
+            r.screen_text(),
+            r.screen_html(),
+            r.cursor_position(),
+            (r.alternate_screen(), r.application_cursor_keys()),
+            (r.application_keypad(), r.bracketed_paste(), r.focus_events()),
+            (r.mouse_tracking(), r.mouse_encoding()),
+        )
+    };
+    assert_eq!(
+        seen(&copy),
+        seen(&orig),
+        "replay {:?}",
+        String::from_utf8_lossy(&replay)
+    );
+    assert!(copy.take_replies().is_empty(), "the replay asks something");
+}

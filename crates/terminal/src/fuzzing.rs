@@ -168,7 +168,11 @@ pub fn check_replay(data: &[u8]) {
             r.screen_html(),
             r.cursor_position(),
             (r.alternate_screen(), r.application_cursor_keys()),
-            (r.application_keypad(), r.bracketed_paste(), r.focus_events()),
+            (
+                r.application_keypad(),
+                r.bracketed_paste(),
+                r.focus_events(),
+            ),
             (r.mouse_tracking(), r.mouse_encoding()),
         )
     };

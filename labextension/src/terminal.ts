@@ -225,6 +225,13 @@ export class TerminalRenderer
         break;
       case 'ended':
         this._setEnded(true);
+        if (event.screen !== undefined) {
+          // The final screen: a page that did not run the cell never gets the display's
+          // last update (JupyterLab applies it only where the request came from).
+          term.reset();
+          term.write(event.screen.split('\n').join('\r\n'));
+          term.write('\x1b[?25l');
+        }
         break;
     }
   }
@@ -407,7 +414,7 @@ export class TerminalRenderer
     } else {
       this.node.dataset.sshptyTyping = String(typing);
     }
-    this._note.hidden = typing !== false;
+    this._note.hidden = typing !== false || this._ended;
     this._term.options.disableStdin = typing !== true || this._ended;
   }
 
@@ -415,6 +422,7 @@ export class TerminalRenderer
     this._ended = ended;
     if (ended) {
       this.node.dataset.sshptyEnded = 'true';
+      this._note.hidden = true;
       this._term.options.disableStdin = true;
       this._term.options.cursorBlink = false;
       this._term.write('\x1b[?25l'); // hide the cursor: nothing more will be typed

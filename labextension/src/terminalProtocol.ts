@@ -63,10 +63,15 @@ export interface SizeEvent extends TerminalSize {
   terminal: string;
 }
 
-/** "ended": the program is over; input is disabled, the screen stays. */
+/**
+ * "ended": the program is over; input is disabled. `screen`: the program's last screen as
+ * text, when it held one (a page whose display the kernel cannot replace, one that did not
+ * run the cell, shows it); without it the terminal stays as it is (a %shell session).
+ */
 export interface EndedEvent {
   event: 'ended';
   terminal: string;
+  screen?: string;
 }
 
 export type TerminalEvent = ScreenEvent | OutputEvent | SizeEvent | EndedEvent;
@@ -196,7 +201,12 @@ export function parseTerminalEvent(data: unknown): EventParseResult {
         : size;
     }
     case 'ended':
-      return { ok: true, event: { event, terminal } };
+      if (data.screen !== undefined && typeof data.screen !== 'string') {
+        return { ok: false, reason: 'screen is not a string' };
+      }
+      return typeof data.screen === 'string'
+        ? { ok: true, event: { event, terminal, screen: data.screen } }
+        : { ok: true, event: { event, terminal } };
     default:
       return { ok: false, reason: `unknown event ${JSON.stringify(event)}` };
   }

@@ -88,6 +88,15 @@ test('output, size and ended', () => {
     ok: true,
     event: { event: 'ended', terminal: 't1' }
   });
+  // With the program's last screen, for a page whose display is not replaced.
+  assert.deepEqual(
+    parseTerminalEvent({ event: 'ended', terminal: 't1', screen: 'top - 1\n' }),
+    { ok: true, event: { event: 'ended', terminal: 't1', screen: 'top - 1\n' } }
+  );
+  assert.equal(
+    parseTerminalEvent({ event: 'ended', terminal: 't1', screen: 3 }).ok,
+    false
+  );
 });
 
 test('output data may be empty', () => {

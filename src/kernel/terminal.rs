@@ -17,7 +17,10 @@
 //! "cols", "rows"}`, `{"request": "detach", "terminal"}`.
 //! Kernel → frontend: `{"event": "screen", "terminal", "cols", "rows", "typing", "data"}`
 //! (the answer to attach: the screen and modes, then the stream follows), `{"event":
-//! "output", "terminal", "data"}`, `{"event": "size", …}`, `{"event": "ended", "terminal"}`.
+//! "output", "terminal", "data"}`, `{"event": "size", …}`, `{"event": "ended", "terminal",
+//! "screen"?}` (the program's last screen as text, when one held the screen: a page that did
+//! not run the cell never gets the display's last update, JupyterLab gives it to the page
+//! that sent the request only).
 //!
 //! Output is batched: the first bytes after a quiet [`BATCH`] go at once (a key's echo), the
 //! rest of a burst once per [`BATCH`], as one message to each viewer (comm messages count
@@ -461,9 +464,12 @@ impl LiveTerminal for CellTerminal {
         self.to_viewers(|id| json!({"event": "size", "terminal": id, "cols": cols, "rows": rows}));
     }
 
-    fn close(&self) {
+    fn close(&self, screen: Option<String>) {
         self.terminals.flush();
-        self.to_viewers(|id| json!({"event": "ended", "terminal": id}));
+        self.to_viewers(|id| match &screen {
+            Some(s) => json!({"event": "ended", "terminal": id, "screen": s}),
+            None => json!({"event": "ended", "terminal": id}),
+        });
         let mut inner = self.terminals.inner();
         if inner
             .running

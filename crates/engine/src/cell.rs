@@ -354,6 +354,11 @@ pub async fn run(
             write(b"\x03".to_vec());
         }};
     }
+    // A `%shell` session that is still there after the stop's Ctrl-C (which stopped what
+    // ran in it, or dropped the line typed) is sent Ctrl-D once: the end of input ends the
+    // session, which keeps its context as `exit` does. Not with the Ctrl-C: the terminal
+    // flushes its input when it turns Ctrl-C into a signal.
+    let mut session_ended = !spec.live_from_start;
 
     // Kill the cell's process group now (hung up first unless it was); stop waiting a
     // moment later.
@@ -655,6 +660,11 @@ pub async fn run(
                     }
                     crate::stopping::Verdict::Gone => (now + INSPECT_EVERY, Next::Inspect),
                     crate::stopping::Verdict::Ignoring => (now, Next::HangUp),
+                    crate::stopping::Verdict::Handling { .. } if !session_ended => {
+                        session_ended = true;
+                        write(b"\x04".to_vec());
+                        (now + INSPECT_EVERY, Next::Inspect)
+                    }
                     crate::stopping::Verdict::Handling { .. }
                         if result.stopped != Some(StopReason::Interrupt)
                             && since_stop >= UNATTENDED_CLEANUP =>
@@ -704,7 +714,7 @@ pub async fn run(
         // Still on the screen at the end (killed, or a program that never left it).
         sink.screen(renderer.screen_text(), renderer.screen_html(), true);
     }
-    live.close(sink);
+    live.close(&renderer, sink);
     let rest = renderer.finish();
     if !rest.is_empty() {
         sink.text(&rest);
@@ -829,6 +839,7 @@ fn handle(
                 renderer.feed(&o);
                 live.output(renderer, &o, sink);
                 if let Some(last) = renderer.take_left_screen() {
+                    live.left_screen(&last.text);
                     sink.screen(last.text, last.html, true);
                 }
                 let text = renderer.take_finished();

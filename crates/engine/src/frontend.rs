@@ -140,8 +140,9 @@ pub trait LiveTerminal: Send + Sync {
     fn redraw(&self, replay: Vec<u8>, cols: u16, rows: u16);
     /// The PTY's size changed.
     fn resized(&self, cols: u16, rows: u16);
-    /// The cell ended: no more output.
-    fn close(&self);
+    /// The cell ended: no more output. `screen`: the program's last screen as text, when one
+    /// held the screen (a viewer whose display is not replaced shows it).
+    fn close(&self, screen: Option<String>);
 }
 
 /// What a frontend sends a running cell from outside its execute_request.

@@ -25,6 +25,8 @@ pub(crate) struct LiveTerm<'a> {
     /// final text. Otherwise (a `%shell` of line commands) the display is withdrawn at the
     /// end: the session's lines are the cell's text output.
     took_screen: bool,
+    /// The screen the last program to leave it showed (vi's last screen), as text.
+    left: Option<String>,
 }
 
 impl<'a> LiveTerm<'a> {
@@ -43,6 +45,14 @@ impl<'a> LiveTerm<'a> {
             redraw_due: false,
             from_start,
             took_screen: false,
+            left: None,
+        }
+    }
+
+    /// A program left the screen showing `text`.
+    pub fn left_screen(&mut self, text: &str) {
+        if self.id.is_some() {
+            self.left = Some(text.to_owned());
         }
     }
 
@@ -122,9 +132,14 @@ impl<'a> LiveTerm<'a> {
     }
 
     /// The cell ended: the terminal ends, and the screen's display shows text again.
-    pub fn close(&mut self, sink: &mut dyn Sink) {
+    pub fn close(&mut self, renderer: &terminal::Renderer, sink: &mut dyn Sink) {
         if let (Some(t), Some(_)) = (self.terminal, self.id.take()) {
-            t.close();
+            let screen = if renderer.screen_mode() {
+                Some(renderer.screen_text())
+            } else {
+                self.left.take()
+            };
+            t.close(screen.filter(|_| self.took_screen));
             if self.took_screen {
                 sink.terminal(None);
             } else {

@@ -762,8 +762,8 @@ impl LiveTerminal for RecordingTerminal {
     fn resized(&self, cols: u16, rows: u16) {
         self.push(format!("resized {cols}x{rows}"));
     }
-    fn close(&self) {
-        self.push("close".into());
+    fn close(&self, screen: Option<String>) {
+        self.push(format!("close {}", screen.unwrap_or_default()));
     }
 }
 
@@ -828,7 +828,7 @@ async fn a_live_terminal_starts_with_the_screen_and_takes_the_keys_without_a_box
             "screen 7 true 160x50 top - 10:00:00".to_owned(),
             "resized 100x30".to_owned(),
             "output \x1b[?1049l".to_owned(),
-            "close".to_owned(),
+            "close top - 10:00:00".to_owned(),
         ],
         "{calls:#?}"
     );

@@ -6,8 +6,10 @@
 //! reading; it does not end the shell before its capture). History is kept in memory for
 //! the session's arrow keys only: the shell is not interactive, so nothing is written to
 //! `~/.bash_history` (and `HISTFILE` is unset while it runs). Ctrl-C at the prompt drops
-//! the line; Ctrl-C while a command runs stops the command (its process group gets the
-//! signal), not the shell. A command spread over lines (`for …; do` Enter) is read on, with
+//! the line and shows a new prompt (while readline reads, Ctrl-C is not the terminal's
+//! interrupt character but a readline key: `read -e` would otherwise take the signal and go
+//! on editing a line readline no longer shows); Ctrl-C while a command runs stops the
+//! command (its process group gets the signal), not the shell. A command spread over lines (`for …; do` Enter) is read on, with
 //! `PS2`, until it is whole.
 
 use super::magic::{Magic, Spec};
@@ -32,13 +34,17 @@ set +e
 unset HISTFILE
 set -o history
 trap 'printf "\n"' INT
+bind -x '"\C-c": printf "^C\n"; READLINE_LINE=; READLINE_POINT=0' 2>/dev/null
 __sshpty_sh_status=0
 while :; do
   __sshpty_sh_line=
   __sshpty_sh_prompt=${__sshpty_sh_ps1@P}
   while :; do
+    __sshpty_sh_tty=$(stty -g 2>/dev/null)
+    stty intr undef 2>/dev/null
     IFS= read -e -r -p "$__sshpty_sh_prompt" __sshpty_sh_more
     __sshpty_sh_rc=$?
+    [[ -z $__sshpty_sh_tty ]] || stty "$__sshpty_sh_tty" 2>/dev/null
     if (( __sshpty_sh_rc > 128 )); then __sshpty_sh_line=; break; fi
     if (( __sshpty_sh_rc != 0 )); then printf 'exit\n'; break 2; fi
     __sshpty_sh_line+=${__sshpty_sh_line:+$'\n'}$__sshpty_sh_more
@@ -59,7 +65,8 @@ if [[ $__sshpty_sh_histfile != __sshpty_sh_unset ]]; then HISTFILE=$__sshpty_sh_
 [[ $__sshpty_sh_hist == on ]] || set +o history
 eval "${__sshpty_sh_trap:-trap - INT}"
 [[ $__sshpty_sh_e != on ]] || set -e
+bind -r '\C-c' 2>/dev/null
 unset __sshpty_sh_trap __sshpty_sh_hist __sshpty_sh_histfile __sshpty_sh_ps1 __sshpty_sh_line \
-  __sshpty_sh_prompt __sshpty_sh_more __sshpty_sh_err __sshpty_sh_rc __sshpty_sh_e
+  __sshpty_sh_prompt __sshpty_sh_more __sshpty_sh_err __sshpty_sh_rc __sshpty_sh_e __sshpty_sh_tty
 eval "unset __sshpty_sh_status; ( exit $__sshpty_sh_status )"
 "#;

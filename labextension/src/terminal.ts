@@ -207,7 +207,9 @@ export class TerminalRenderer
     switch (event.event) {
       case 'screen':
         this._screenSeen = true;
-        term.reset();
+        // A full reset in the write queue (term.reset() would act before output still
+        // queued), then the kernel's screen.
+        term.write('\x1bc');
         term.resize(event.cols, event.rows);
         term.write(event.data);
         this._setTyping(event.typing);
@@ -227,10 +229,11 @@ export class TerminalRenderer
         this._setEnded(true);
         if (event.screen !== undefined) {
           // The final screen: a page that did not run the cell never gets the display's
-          // last update (JupyterLab applies it only where the request came from).
-          term.reset();
-          term.write(event.screen.split('\n').join('\r\n'));
-          term.write('\x1b[?25l');
+          // last update (JupyterLab applies it only where the request came from). One
+          // write, after the output still queued: term.reset() would act before it.
+          term.write(
+            '\x1bc' + event.screen.split('\n').join('\r\n') + '\x1b[?25l'
+          );
         }
         break;
     }

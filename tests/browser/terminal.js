@@ -4,21 +4,39 @@
 // Drives the live terminal in a cell (labextension/src/terminal*.ts) in JupyterLab or Notebook
 // 7 in headless chromium, with real key presses: starts a cell without waiting for it, waits
 // for its output to become a terminal (typing or watching), clicks into it, types, presses
-// keys, waits for text on the terminal's screen, reloads a tab, and records what the page shows
-// (the terminal's rows, the cell's output, input boxes). The assertions live in
-// tests/integration/test_lab_terminal.py; this file drives and observes.
+// keys, waits for text on the terminal's screen (or for it to go), saves the notebook, reloads
+// a tab, answers the keys box a page without the extension shows, and records what the page
+// shows (the terminal's rows, the cell's output, input boxes, the notebook's cells and mode).
+// The assertions live in tests/integration/test_lab_terminal.py; this file drives and observes.
 //
 // SCENARIO: {"artifacts": "/dir", "name": "prefix", "steps": [
-//   {"open": "http://.../lab/tree/a.ipynb?token=...", "page": "a"},  // a new tab named "a"
+//   {"open": "http://.../lab/tree/a.ipynb?token=...", "page": "a"},  // a new tab named "a";
+//       // ready when the toolbar's host item heard from the kernel (JupyterLab, Notebook 7)
+//   {"open": URL, "page": "a", "extension": false},  // JupyterLab without our extension:
+//       // ready when the kernel is idle (lab.openNotebook); records the host items seen (0)
 //   {"start": 0, "page": "a"},                     // click into cell 0, Shift+Enter, no wait
 //   {"terminal": 0, "typing": true, "timeout": 30000},   // wait for cell 0's terminal
+//   {"terminal": 0, "ended": true},                // ... until it says its program ended
 //   {"click": 0},                                  // click into cell 0's terminal (focus)
+//   {"look": 0},                                   // cell 0's terminal now (no wait), or null
 //   {"type": "ihello"}, {"press": "Escape"},       // real key presses, into what has focus
-//   {"screen": 0, "contains": "hello", "timeout": 10000},  // wait for text on its screen
-//   {"done": 0, "timeout": 30000},                 // wait until cell 0 ended; its output
+//   {"screen": 0, "contains": "hello", "timeout": 10000},  // wait for text on its screen;
+//   {"screen": 0, "matches": "^1$"},               //  or a match of a regex there (flags:
+//                                                  //  "flags", "m" when not given);
+//   {"screen": 0, "lacks": "-- INSERT --"},        //  or until that text is gone from it
+//   {"notebook": true},                            // the notebook: cells (code, markdown),
+//                                                  //  command mode, the tab's dirty mark, focus
+//   {"save": true},                                // Ctrl+S into what has focus, then wait
+//                                                  //  until the tab's dirty mark is gone
+//   {"box": 1, "keys": "ihi<Esc>:wq<CR>"},         // wait for cell 1's input box, record it and
+//                                                  //  the output, answer it (lab.typeKeys)
+//   {"done": 0, "timeout": 30000},                 // wait until cell 0 ended (its prompt
+//                                                  //  shows a count: only in the page that
+//                                                  //  sent the execute_request); its output
+//   {"output": 0},                                 // cell 0's output now
 //   {"reload": true},                              // reload the tab (same tab: sessionStorage)
 //   {"viewport": [1200, 900]},                     // resize the window
-//   {"exec": ["cmd", "arg"]}, {"shot": "label"}, {"eval": "js expression"}]}
+//   {"exec": ["cmd", "arg"]}, {"shot": "label"}, {"eval": "js expression"}, {"sleep": ms}]}
 // Stops at the first step that fails; every step's record goes to RESULT.json.
 
 'use strict';
@@ -75,6 +93,25 @@ async function ready(page) {
   });
 }
 
+// The notebook of PAGE: how many cells of each kind, whether it is in command mode, whether
+// its tab is marked unsaved (JupyterLab's tab bar), and where the focus is.
+async function notebookState(page) {
+  return page.evaluate(() => {
+    const nb = document.querySelector('.jp-NotebookPanel .jp-Notebook');
+    const cells = nb ? [...nb.querySelectorAll('.jp-Cell')] : [];
+    const el = document.activeElement;
+    return {
+      cells: cells.length,
+      code: cells.filter((c) => c.classList.contains('jp-CodeCell')).length,
+      markdown: cells.filter((c) => c.classList.contains('jp-MarkdownCell')).length,
+      commandMode: !!nb && nb.classList.contains('jp-mod-commandMode'),
+      dirty: document.querySelectorAll('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty').length > 0,
+      inTerminal: !!(el && el.closest('.sshpty-terminal')),
+      focus: el ? `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}` : null,
+    };
+  });
+}
+
 async function output(page, index) {
   const cell = lab.cells(page).nth(index);
   return {
@@ -109,8 +146,13 @@ async function main() {
       if (step.open) {
         const p = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
         p.setDefaultTimeout(30000);
-        await p.goto(step.open, { timeout: 60000 });
-        await ready(p);
+        if (step.extension === false) {
+          record.kernel = await lab.openNotebook(p, step.open);
+          record.hostItems = await p.locator('.sshpty-host').count();
+        } else {
+          await p.goto(step.open, { timeout: 60000 });
+          await ready(p);
+        }
         pages[step.page] = p;
         current = p;
       } else if (step.start !== undefined) {
@@ -121,20 +163,42 @@ async function main() {
           async () => {
             const t = await readTerminal(page, step.terminal);
             const want = step.typing === undefined ? null : String(step.typing);
-            return { ok: t && t.typing !== null && (want === null || t.typing === want), value: t };
+            const ended = step.ended === undefined || (t && (t.ended === 'true') === step.ended);
+            return {
+              ok: t && t.typing !== null && (want === null || t.typing === want) && ended,
+              value: t,
+            };
           });
       } else if (step.click !== undefined) {
         await terminalOf(page, step.click).locator('.xterm-screen').click();
         record.seen = await readTerminal(page, step.click);
+      } else if (step.look !== undefined) {
+        record.seen = await readTerminal(page, step.look);
       } else if (step.type !== undefined) {
         await page.keyboard.type(step.type, { delay: 15 });
       } else if (step.press !== undefined) {
         await page.keyboard.press(step.press);
       } else if (step.screen !== undefined) {
-        record.seen = await until(`${JSON.stringify(step.contains)} on cell ${step.screen}'s terminal`,
+        let want;
+        let what;
+        if (step.contains !== undefined) {
+          want = (rows) => rows.includes(step.contains);
+          what = JSON.stringify(step.contains);
+        } else if (step.matches !== undefined) {
+          const flags = step.flags === undefined ? 'm' : step.flags;
+          const re = new RegExp(step.matches, flags);
+          want = (rows) => re.test(rows);
+          what = `a match of /${step.matches}/${flags}`;
+        } else if (step.lacks !== undefined) {
+          want = (rows) => !rows.includes(step.lacks);
+          what = `no ${JSON.stringify(step.lacks)}`;
+        } else {
+          throw new Error(`a screen step wants contains, matches or lacks: ${JSON.stringify(step)}`);
+        }
+        record.seen = await until(`${what} on cell ${step.screen}'s terminal`,
           step.timeout || 15000, async () => {
             const t = await readTerminal(page, step.screen);
-            return { ok: t && t.rows.includes(step.contains), value: t };
+            return { ok: t && want(t.rows), value: t };
           });
       } else if (step.done !== undefined) {
         record.output = await until(`the end of cell ${step.done}`, step.timeout || 30000,
@@ -142,6 +206,26 @@ async function main() {
             const o = await output(page, step.done);
             return { ok: /^\[\d+\]:$/.test(o.prompt), value: o };
           });
+      } else if (step.notebook) {
+        record.value = await notebookState(page);
+      } else if (step.save) {
+        record.before = await notebookState(page);
+        await page.keyboard.press('Control+s');
+        record.value = await until('the notebook saved (its tab not marked dirty)',
+          step.timeout || 15000, async () => {
+            const st = await notebookState(page);
+            return { ok: !st.dirty, value: st };
+          });
+      } else if (step.box !== undefined) {
+        const cell = lab.cells(page).nth(step.box);
+        const box = await until(`an input box in cell ${step.box}`, step.timeout || 30000,
+          async () => {
+            const b = await lab.openBox(cell);
+            return { ok: !!b, value: b };
+          });
+        record.prompt = box.prompt;
+        record.output = await output(page, step.box);
+        await lab.typeKeys(box, step.keys);
       } else if (step.output !== undefined) {
         record.output = await output(page, step.output);
       } else if (step.reload) {

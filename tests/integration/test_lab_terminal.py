@@ -10,6 +10,8 @@ JupyterLab's command-mode shortcuts (dd, a, b, m, y) do not fire. A tab reloaded
 (the notebook saved after Ctrl+Shift+Enter left the terminal) gets the terminal back, typing,
 with what was typed before. Notebook 7 runs vi the same way. With the extension disabled, a
 full-screen program shows no terminal and asks for keys in a text box (vim notation).
+`%shell` on the SSH host: sudo answered in the terminal (no box), Ctrl+C stops ping, and the
+next cell runs where the session left off after `exit`.
 Screenshots: tests/artifacts/lab/term-*.png.
 """
 
@@ -25,6 +27,7 @@ import pytest
 
 from lab_driver import ARTIFACTS, ensure_browser_tools, lab_server, run_driver, write_notebook
 from package_venv import PACKAGE_TIMEOUT, package_venv, package_venv_build, run_in  # noqa: F401
+from ssh_kernel import ssh, ssh_servers  # noqa: F401  (fixtures, used by name)
 
 pytestmark = pytest.mark.timeout(PACKAGE_TIMEOUT)
 
@@ -444,3 +447,54 @@ def test_without_the_extension_a_keys_box_drives_vim(package_venv, tmp_path):
     assert typed.read_text() == "hello\n", typed.read_text()
     out = rec[5]["output"]
     assert out["boxes"] == 0 and out["terminals"] == 0, out
+
+
+def test_shell_magic_over_ssh_sudo_in_the_terminal_and_the_context_after_exit(
+        ssh, package_venv, tmp_path):
+    """%shell on the SSH host: typed into with real keys; sudo's password typed in the
+    terminal (no box, never in the page's outputs); Ctrl+C stops ping and the session goes
+    on; after `exit` the next cell runs where the session left off."""
+    ensure_browser_tools()
+    r = run_in(package_venv, "sshpty", "install", "--prefix", str(package_venv))
+    assert r.returncode == 0, r.stderr
+    env = {**ssh.env(), "PATH": f"{package_venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    server = lab_server(tmp_path / "lab", env=env, real_home=True, name="jupyter-lab-shell",
+                        python=str(package_venv / "bin" / "python")).start()
+    try:
+        write_notebook(server.root_dir / "shell.ipynb", "sshpty", [
+            "%login h1-ops", "%shell", 'pwd; echo "carried=$carried"'])
+        url = f"{server.url}/lab/tree/shell.ipynb?token={server.token}"
+        steps = [
+            {"open": url, "page": "a"},
+            {"start": 0}, {"done": 0, "timeout": 60000},
+            {"start": 1}, {"terminal": 1, "typing": True},
+            {"click": 1},
+            {"type": "cd /tmp; carried=yes"}, {"press": "Enter"},
+            {"type": "sudo -k; sudo whoami"}, {"press": "Enter"},
+            {"screen": 1, "contains": "[sudo] password for sshpty-ops:"},
+            {"type": ssh.lab.password}, {"press": "Enter"},
+            {"screen": 1, "matches": r"^root\s*$", "flags": "m"},
+            {"type": "ping -i 0.2 127.0.0.1"}, {"press": "Enter"},
+            {"screen": 1, "contains": "icmp_seq=3"},
+            {"press": "Control+c"},
+            {"screen": 1, "contains": "packet loss"},
+            {"type": "echo after-ping"}, {"press": "Enter"},
+            {"screen": 1, "matches": r"^after-ping\s*$", "flags": "m"},
+            {"shot": "shell"},
+            {"type": "exit"}, {"press": "Enter"},
+            {"done": 1},
+            {"start": 2}, {"done": 2},
+            {"eval": "document.body.innerText"},
+        ]
+        result = run_steps(server, steps, tmp_path, 300)
+    finally:
+        server.stop()
+    by = by_step(result["steps"])
+    end = by[("done", 1)][0]["output"]
+    assert end["boxes"] == 0, end  # sudo was answered in the terminal
+    assert end["terminals"] == 0 and "root" in end["text"], end  # the transcript is the output
+    after = by[("done", 2)][0]["output"]["text"]
+    assert "/tmp" in after and "carried=yes" in after, after
+    page = [s for s in result["steps"] if "eval" in s["step"]][0]["value"]
+    assert ssh.lab.password not in page
+    assert "[sshpty:" not in page

@@ -171,3 +171,22 @@ impl<'a> LiveTerm<'a> {
         out.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LiveTerm;
+
+    #[test]
+    fn the_sudo_marker_reads_as_sudo_in_the_terminal() {
+        let live = LiveTerm::new(None, Some("[sshpty:abc123]"), false);
+        let shown = live.clean(b"x[sshpty:abc123] password for ops: [sshpty:abc123]");
+        assert_eq!(&*shown, b"x[sudo] password for ops: [sudo]");
+        // Output without it is passed on as it is, not copied.
+        assert!(matches!(
+            live.clean(b"plain [sshpty:other]"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let none = LiveTerm::new(None, None, false);
+        assert_eq!(&*none.clean(b"[sshpty:abc123]"), b"[sshpty:abc123]");
+    }
+}

@@ -280,7 +280,22 @@ async fn handle_common(req: &Request, to: &Handlers<'_>) {
         shutdown,
     } = *to;
     let parent = &req.message.header;
-    status.busy(parent);
+    // A key typed in a live terminal is no request a client waits on: its busy and idle
+    // (and the running cell's busy again) would be three IOPub messages per key, through
+    // jupyter_server to every page, and a kernel indicator flickering while one types.
+    let typing = match &req.message.content {
+        JupyterMessageContent::CommMsg(m) => {
+            terminals.has(&m.comm_id.0)
+                && matches!(
+                    m.data.get("request").and_then(|r| r.as_str()),
+                    Some("keys" | "resize")
+                )
+        }
+        _ => false,
+    };
+    if !typing {
+        status.busy(parent);
+    }
     let content = match &req.message.content {
         JupyterMessageContent::KernelInfoRequest(_) => Some(
             JupyterMessageContent::KernelInfoReply(Box::new(kernel_info())),
@@ -437,7 +452,9 @@ async fn handle_common(req: &Request, to: &Handlers<'_>) {
     if let Some(c) = content {
         reply.reply(req, c);
     }
-    status.idle(parent);
+    if !typing {
+        status.idle(parent);
+    }
 }
 
 /// The reply to `x_request` saying it failed, for request types we do not know.

@@ -48,9 +48,10 @@ class Comm:
             "comm_open",
             {"comm_id": self.id, "target_name": TARGET, "data": {"version": 1, "tab": tab}}))
 
-    def send(self, data: dict) -> None:
-        self.client.kc.shell_channel.send(
-            self.client.session.msg("comm_msg", {"comm_id": self.id, "data": data}))
+    def send(self, data: dict) -> str:
+        msg = self.client.session.msg("comm_msg", {"comm_id": self.id, "data": data})
+        self.client.kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
 
     def _pump(self, timeout: float) -> None:
         kc = self.client.kc
@@ -228,11 +229,18 @@ def test_the_shell_magic_is_a_shell_whose_context_carries_after_exit(local, tmp_
     before = history.read_bytes() if history.exists() else None
     comm = Comm(Client(local), tab="tab-a")
     cell, term = start_shell(local, comm)
-    keys = lambda s: comm.send({"request": "keys", "terminal": term, "data": s})  # noqa: E731
+    sent = []
+    keys = lambda s: sent.append(comm.send({"request": "keys", "terminal": term, "data": s}))  # noqa: E731
     keys(f"cd {tmp_path}; carried=42; greet() {{ echo \"hi $1\"; }}\r")
     keys("for i in 1 2\r")  # a command over several lines is read on until whole
     keys("do echo \"n$i\"; done\r")
     assert "n2" in comm.output_until("n2")
+    # While the terminal shows it, the session's text is held (the page would only draw a
+    # copy hidden under the terminal), and a key costs no status messages.
+    local._pump_iopub(0.3)
+    assert not [m for m in local._iopub[cell.msg_id] if m["msg_type"] == "stream"]
+    key_status = [m for k in sent for m in local._iopub[k] if m["msg_type"] == "status"]
+    assert not key_status, key_status[:2]
     keys("sleep 300\r")
     time.sleep(0.5)
     keys("\x03")  # Ctrl-C stops the command, not the shell

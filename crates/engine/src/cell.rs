@@ -51,6 +51,11 @@ enum Next {
 }
 /// How often finished output is sent while a cell runs.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// How often once its output has been quiet for [`QUIET_AFTER`]: a cell that waits (an
+/// interactive session at its prompt, a `sleep`) must not wake the kernel 20 times a second
+/// (0.3 % of a core measured for an idle `%shell`). Output brings the short period back.
+const QUIET_FLUSH_EVERY: Duration = Duration::from_millis(500);
+const QUIET_AFTER: Duration = Duration::from_secs(1);
 /// After the shell exited without a capture, how long the output must be quiet to be
 /// complete (what is still in flight arrives well within it).
 const AFTER_EXIT_QUIET: Duration = Duration::from_millis(60);
@@ -328,8 +333,7 @@ pub async fn run(
     let mut told_cleanup = false;
     let mut hung_up = false;
     let deadline = spec.timeout.map(|t| Instant::now() + t);
-    let mut flush = tokio::time::interval(FLUSH_EVERY);
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_flush = Instant::now() + FLUSH_EVERY;
     let mut exit: Option<Exit> = None;
     let mut last_output = Instant::now();
     let mut exited_at: Option<Instant> = None;
@@ -542,6 +546,7 @@ pub async fn run(
                 // handled (parsed, rendered, sent on) as one.
                 let chunk = coalesce(first, &mut proc.output);
                 last_output = Instant::now();
+                next_flush = next_flush.min(last_output + FLUSH_EVERY);
                 dirty = true;
                 demux.feed(&chunk, &mut events);
                 if sudo_pending.is_some()
@@ -593,12 +598,14 @@ pub async fn run(
                 stop_at.get_or_insert_with(Instant::now);
                 kill_now!();
             }
-            _ = flush.tick() => {
+            _ = sleep_until(next_flush) => {
                 if dirty && began.elapsed() >= LIVE_AFTER {
                     dirty = false;
                     show_live(&mut renderer, sink);
                 }
-                sink.flush()
+                sink.flush();
+                let quiet = last_output.elapsed() >= QUIET_AFTER && !dirty;
+                next_flush = Instant::now() + if quiet { QUIET_FLUSH_EVERY } else { FLUSH_EVERY };
             }
             r = interrupt.changed(), if !killed || open.is_some() => {
                 if r.is_err() { continue; }

@@ -69,6 +69,10 @@ const MAX_VIEWS: usize = 8;
 const VIEW_LINES: usize = 60;
 /// Bytes of one line the live view shows (a 1 MiB line is cut).
 const VIEW_LINE_MAX: usize = 2048;
+/// Text held while a live terminal runs, at most: the terminal shows it, and the page
+/// would only spend its time on a copy hidden under it (`%shell`'s transcript); past this
+/// (an output limit turned off) it goes out as it comes.
+const TERMINAL_HOLD_MAX: usize = 8 << 20;
 
 /// Where the live view is shown.
 enum View {
@@ -133,6 +137,9 @@ pub struct StreamOut<'a> {
     after_header: bool,
     /// The output's pending part, as last given (watched cells only).
     pending: String,
+    /// A live terminal shows the output: text is held, and no live view opens, until it
+    /// ends (see [`TERMINAL_HOLD_MAX`]).
+    terminal_live: bool,
 }
 
 const KEEP: usize = 64 * 1024;
@@ -162,6 +169,7 @@ impl<'a> StreamOut<'a> {
             views_off: false,
             after_header: false,
             pending: String::new(),
+            terminal_live: false,
         }
     }
 
@@ -201,6 +209,9 @@ impl<'a> StreamOut<'a> {
     /// Send as much of the queue as the pacer allows now; nothing while the live view is
     /// open (it shows the queue's last lines).
     fn send(&mut self, now: Instant) {
+        if self.terminal_live && self.queued < TERMINAL_HOLD_MAX {
+            return;
+        }
         if self.view.is_some() {
             if self.queued < HOLD_MAX {
                 return;
@@ -363,7 +374,7 @@ impl<'a> StreamOut<'a> {
     /// The pending part of the output (None: nothing), shown in the live view of a watched
     /// cell, or with the tail of an output over its limit.
     pub fn live(&mut self, text: Option<&str>) {
-        if !self.watched {
+        if !self.watched || self.terminal_live {
             return;
         }
         self.pending.clear();
@@ -631,7 +642,8 @@ impl Sink for StreamOut<'_> {
     }
 
     fn blocked_until(&self) -> Option<tokio::time::Instant> {
-        if self.queued >= BACKLOG {
+        // While a terminal shows the output, the program is never held for the page's sake.
+        if self.queued >= BACKLOG && !(self.terminal_live && self.queued < TERMINAL_HOLD_MAX) {
             Some(self.paced_until.unwrap_or_else(Instant::now).into())
         } else {
             None
@@ -655,12 +667,18 @@ impl Sink for StreamOut<'_> {
     }
 
     fn terminal(&mut self, id: Option<String>) {
+        if id.is_some() {
+            // What the live view held goes out before the terminal's display.
+            self.close_view(Instant::now());
+        }
+        self.terminal_live = id.is_some();
         if !self.silent {
             self.screen.set_terminal(id);
         }
     }
 
     fn withdraw_screen(&mut self) {
+        self.terminal_live = false;
         self.screen.withdraw(self.outputs);
     }
 }

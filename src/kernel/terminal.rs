@@ -47,6 +47,9 @@ const MAX_VIEWERS: usize = 32;
 pub const BATCH: Duration = Duration::from_millis(25);
 /// Output held for the viewers at most; past it they are sent the screen anew.
 const MAX_HELD: usize = 1 << 20;
+/// Output held that is sent without waiting for the batch: a fast program (a 10 MiB `cat`)
+/// fills [`MAX_HELD`] within one batch, and its viewers would get screens, not its stream.
+const SEND_AT: usize = 256 << 10;
 /// One keys message at most (a paste).
 const MAX_KEYS: usize = 1 << 20;
 /// A tab token at most (it is only compared).
@@ -59,6 +62,8 @@ pub struct Terminals {
     inner: Arc<Mutex<Inner>>,
     /// Output arrived: the pump sends it after [`BATCH`].
     held: Arc<Notify>,
+    /// [`SEND_AT`] is held: the pump sends it now.
+    full: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -99,6 +104,7 @@ impl Terminals {
             engine,
             inner: Arc::default(),
             held: Arc::new(Notify::new()),
+            full: Arc::new(Notify::new()),
         }
     }
 
@@ -308,12 +314,16 @@ impl Terminals {
 
     /// Sends held output, for as long as the kernel runs: at once when nothing was sent in
     /// the last [`BATCH`] (a key's echo is not delayed), else when that much has passed since
-    /// (a burst goes as one message per batch). It sleeps while nothing is held.
+    /// (a burst goes as one message per batch), or as soon as [`SEND_AT`] is held. It sleeps
+    /// while nothing is held.
     pub async fn pump(self) {
         let mut last = tokio::time::Instant::now() - BATCH;
         loop {
             self.held.notified().await;
-            tokio::time::sleep_until(last + BATCH).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(last + BATCH) => {}
+                _ = self.full.notified() => {}
+            }
             self.flush();
             last = tokio::time::Instant::now();
         }
@@ -406,6 +416,9 @@ impl LiveTerminal for CellTerminal {
                 return false;
             }
             r.held.extend_from_slice(bytes);
+            if r.held.len() >= SEND_AT {
+                self.terminals.full.notify_one();
+            }
             true
         });
         if taken == Some(true) {

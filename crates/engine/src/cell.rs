@@ -54,7 +54,7 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// How often once its output has been quiet for [`QUIET_AFTER`]: a cell that waits (an
 /// interactive session at its prompt, a `sleep`) must not wake the kernel 20 times a second
 /// (0.3 % of a core measured for an idle `%shell`). Output brings the short period back.
-const QUIET_FLUSH_EVERY: Duration = Duration::from_millis(500);
+const QUIET_FLUSH_EVERY: Duration = Duration::from_secs(1);
 const QUIET_AFTER: Duration = Duration::from_secs(1);
 /// After the shell exited without a capture, how long the output must be quiet to be
 /// complete (what is still in flight arrives well within it).

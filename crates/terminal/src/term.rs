@@ -947,15 +947,7 @@ impl Term {
     }
 
     fn save_cursor(&mut self) {
-        self.saved[usize::from(self.in_alt)] = SavedCursor {
-            row: self.row,
-            col: self.col,
-            wrap_pending: self.wrap_pending,
-            pen: self.pen,
-            origin: self.origin,
-            charsets: self.charsets,
-            gl: self.gl,
-        };
+        self.saved[usize::from(self.in_alt)] = self.cursor();
     }
 
     fn restore_cursor(&mut self) {

@@ -214,3 +214,18 @@ def run_in_lab(server: JupyterServer, notebook: str, steps: list[Step], name: st
     if result.get("saved"):
         saved = json.loads((server.root_dir / notebook).read_text())
     return LabRun(result, saved)
+
+
+def run_steps(script: str, name: str, server: JupyterServer, steps: list[dict], tmp_path: Path,
+              timeout: float) -> dict:
+    """Run STEPS with tests/browser/SCRIPT (a step driver: host-status.js, terminal.js), its
+    screenshots named NAME-*.png in tests/artifacts/lab/; fail unless every step went."""
+    work = tmp_path / "driver"
+    work.mkdir()
+    scenario = {"artifacts": str(ARTIFACTS / "lab"), "name": name, "steps": steps}
+    result = run_driver(script, scenario, work, dict(os.environ), timeout, server)
+    rec = result["steps"]
+    assert not result["error"] and len(rec) == len(steps) and all(s["ok"] for s in rec), \
+        f"{result['error']}\nlast step: {rec[-1] if rec else None}\n" \
+        f"screenshots: {result['screenshots']}"
+    return result

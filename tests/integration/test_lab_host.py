@@ -16,7 +16,8 @@ import subprocess
 import pytest
 
 from harness import REPO
-from lab_driver import ARTIFACTS, ensure_browser_tools, lab_server, run_driver, write_notebook
+import lab_driver
+from lab_driver import ensure_browser_tools, lab_server, write_notebook
 from package_venv import PACKAGE_TIMEOUT, package_venv, package_venv_build, run_in  # noqa: F401
 from ssh_kernel import LOSS_BOUND, ssh, ssh_servers  # noqa: F401  (fixtures, used by name)
 
@@ -28,16 +29,7 @@ HOSTILE_MARK = "<img/src=x/onerror=window.__pwned=1>"
 
 
 def run_steps(server, steps: list[dict], tmp_path, timeout: float) -> dict:
-    """Run STEPS with tests/browser/host-status.js; fail unless every one of them went."""
-    work = tmp_path / "driver"
-    work.mkdir()
-    scenario = {"artifacts": str(ARTIFACTS / "lab"), "name": "host", "steps": steps}
-    result = run_driver("host-status.js", scenario, work, dict(os.environ), timeout, server)
-    rec = result["steps"]
-    assert not result["error"] and len(rec) == len(steps) and all(s["ok"] for s in rec), \
-        f"{result['error']}\nlast step: {rec[-1] if rec else None}\n" \
-        f"screenshots: {result['screenshots']}"
-    return result
+    return lab_driver.run_steps("host-status.js", "host", server, steps, tmp_path, timeout)
 
 
 def test_status_bar_and_toolbar_show_the_host_its_state_and_its_mark(ssh, package_venv, tmp_path):

@@ -25,7 +25,8 @@ import subprocess
 
 import pytest
 
-from lab_driver import ARTIFACTS, ensure_browser_tools, lab_server, run_driver, write_notebook
+import lab_driver
+from lab_driver import ensure_browser_tools, lab_server, write_notebook
 from package_venv import PACKAGE_TIMEOUT, package_venv, package_venv_build, run_in  # noqa: F401
 from ssh_kernel import ssh, ssh_servers  # noqa: F401  (fixtures, used by name)
 
@@ -85,15 +86,7 @@ def term_server(package_venv, tmp_path_factory):
 
 
 def run_steps(server, steps: list[dict], tmp_path, timeout: float) -> dict:
-    work = tmp_path / "driver"
-    work.mkdir()
-    scenario = {"artifacts": str(ARTIFACTS / "lab"), "name": "term", "steps": steps}
-    result = run_driver("terminal.js", scenario, work, dict(os.environ), timeout, server)
-    rec = result["steps"]
-    assert not result["error"] and len(rec) == len(steps) and all(s["ok"] for s in rec), \
-        f"{result['error']}\nlast step: {rec[-1] if rec else None}\n" \
-        f"screenshots: {result['screenshots']}"
-    return result
+    return lab_driver.run_steps("terminal.js", "term", server, steps, tmp_path, timeout)
 
 
 def by_step(rec: list[dict], keys=("done", "terminal", "screen", "click", "look")) -> dict:

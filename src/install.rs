@@ -17,6 +17,8 @@ pub struct InstallOptions {
     pub login: Option<String>,
     pub header: bool,
     pub sudo_cache: bool,
+    /// false: `--no-local` (see the engine's `magics::local`).
+    pub local: bool,
 }
 
 impl Default for InstallOptions {
@@ -28,6 +30,7 @@ impl Default for InstallOptions {
             login: None,
             header: true,
             sudo_cache: true,
+            local: true,
         }
     }
 }
@@ -109,6 +112,9 @@ pub fn kernel_json(binary: &Path, o: &InstallOptions) -> serde_json::Value {
     }
     if !o.sudo_cache {
         argv.push("--no-sudo-cache".into());
+    }
+    if !o.local {
+        argv.push("--no-local".into());
     }
     serde_json::json!({
         "argv": argv,

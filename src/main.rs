@@ -15,7 +15,7 @@ sshpty: a Jupyter kernel whose cells run in a terminal on a server over SSH, or 
 
 Usage:
   sshpty install [--user | --sys-prefix | --prefix DIR] [--name NAME] [--display-name TEXT]
-                 [--login TARGET] [--no-header] [--no-sudo-cache]
+                 [--login TARGET] [--no-header] [--no-sudo-cache] [--no-local]
       Write a kernelspec so Jupyter (Lab, Notebook, console, nbclient, papermill) finds the kernel.
       --user          into the user's Jupyter data directory (the default)
       --sys-prefix    into the prefix of the `jupyter` found on PATH (the sys.prefix of the
@@ -26,7 +26,11 @@ Usage:
       --login TARGET  log in to TARGET (`local`, or a host) at the first cell
       --no-header     no per-cell header (user, host, directory, time)
       --no-sudo-cache never remember sudo passwords
+      --no-local      nothing a cell does runs or reads on this machine: no `!` commands, no
+                      `%login local`, no %upload/%download, no sudo password command, no
+                      `%login -F` or -o ProxyCommand (a cell cannot turn it back on)
   sshpty kernel --connection-file FILE [--login TARGET] [--no-header] [--no-sudo-cache]
+                [--no-local]
       Run the kernel (Jupyter does this, from the kernelspec).
   sshpty --version | --help
 
@@ -111,6 +115,7 @@ fn install(args: &[String]) -> ExitCode {
                 }
                 "--no-header" => o.header = false,
                 "--no-sudo-cache" => o.sudo_cache = false,
+                "--no-local" => o.local = false,
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown option {other:?} for install")),
             }
@@ -124,6 +129,14 @@ fn install(args: &[String]) -> ExitCode {
         }
         Err(e) => return fail(&e),
         Ok(()) => {}
+    }
+    let flags = Options {
+        login: o.login.as_deref().and_then(|t| parse_target(t).ok()),
+        no_local: !o.local,
+        ..Default::default()
+    };
+    if let Some(why) = flags.contradiction() {
+        return fail(why);
     }
     match install::install(&o) {
         Ok(dir) => {
@@ -173,11 +186,18 @@ fn kernel(args: &[String]) -> ExitCode {
                 opts.sudo_cache = false;
                 Ok(())
             }
+            "--no-local" => {
+                opts.no_local = true;
+                Ok(())
+            }
             other => Err(format!("unknown option {other:?} for kernel")),
         };
         if let Err(e) = r {
             return fail(&e);
         }
+    }
+    if let Some(why) = opts.contradiction() {
+        return fail(why);
     }
     let Some(file) = file else {
         return fail("kernel needs --connection-file FILE (Jupyter passes it from the kernelspec)");

@@ -199,9 +199,16 @@ impl Context {
         }
     }
 
-    /// Set a variable as `%param` does: a plain shell variable in this context.
+    /// Set a variable as `%param` does: exported, so programs see it too (the original SSH
+    /// Kernel made its parameters environment variables of the remote shell).
     pub fn set_param(&mut self, name: &str, value: &str) {
-        let mut text = format!("declare -- {name}=").into_bytes();
+        self.set_variable(name, value, true);
+    }
+
+    /// Set a scalar shell variable in this context, `exported` or not.
+    pub fn set_variable(&mut self, name: &str, value: &str, exported: bool) {
+        let flags = if exported { "-x" } else { "--" };
+        let mut text = format!("declare {flags} {name}=").into_bytes();
         text.extend(ansi_c_quote(value.as_bytes()));
         self.vars.insert(name.to_owned(), text);
     }
@@ -299,8 +306,10 @@ mod tests {
         ctx.set_param("NAME", "a \"b\" 'c'");
         assert_eq!(
             ctx.vars["NAME"],
-            b"declare -- NAME=$'a \"b\" \\'c\\''".to_vec()
+            b"declare -x NAME=$'a \"b\" \\'c\\''".to_vec()
         );
+        ctx.set_variable("NAME", "v", false);
+        assert_eq!(ctx.vars["NAME"], b"declare -- NAME=$'v'".to_vec());
         ctx.vars
             .insert("P".into(), b"declare -x P=\"x \\\"y\\\"\"".to_vec());
         assert_eq!(ctx.scalar("P").as_deref(), Some("x \"y\""));

@@ -94,6 +94,11 @@ pub enum Failure {
     Transfer(Box<TargetError>),
     #[error("this kernel was installed with --no-sudo-cache: sudo passwords are never remembered")]
     SudoCacheNotAllowed,
+    #[error(
+        "this kernel was installed with --no-local: {what} would run or read something on the \
+         kernel's own machine, which its administrator has turned off"
+    )]
+    LocalTurnedOff { what: &'static str },
     #[error("{0}")]
     SudoPasswordCommand(String),
     #[error("the kernel's environment has no variable {name}")]
@@ -136,7 +141,7 @@ impl Failure {
                 "TargetError"
             }
             Failure::Transfer(_) => "TransferFailed",
-            Failure::SudoCacheNotAllowed => "NotAllowed",
+            Failure::SudoCacheNotAllowed | Failure::LocalTurnedOff { .. } => "NotAllowed",
             Failure::SudoPasswordCommand(_) | Failure::SudoPasswordEnv { .. } => "SudoPassword",
             Failure::NeedsTerminal => "NeedsTerminal",
             Failure::ShellNotAlone => "MagicUsage",

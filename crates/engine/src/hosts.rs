@@ -140,6 +140,14 @@ impl Hosts {
         known
     }
 
+    /// Make `name` current again (`None`: no host), if it is still logged in; for a command
+    /// that ran elsewhere for a while (`!`).
+    pub fn set_current(&mut self, name: Option<&str>) {
+        self.current = name
+            .filter(|n| self.by_name.contains_key(*n))
+            .map(str::to_owned);
+    }
+
     /// Forget `name`; if it was current, no host is.
     pub fn log_out(&mut self, name: &str) -> Option<Host> {
         if self.current.as_deref() == Some(name) {

@@ -8,7 +8,7 @@
 //! `cell.rs` one payload in a PTY (markers, rendering, prompts, interrupt), `live.rs` its
 //! live terminal, `sink.rs` where its output goes, `output.rs`,
 //! `header.rs` and `display.rs` what a cell shows, `hosts.rs` the hosts and settings,
-//! `failure.rs` why a request fails, `sudo.rs` sudo passwords, `warm.rs` the next cell's
+//! `failure.rs` why a request fails, `early.rs` (assignments before any login, pure), `sudo.rs` sudo passwords, `warm.rs` the next cell's
 //! shell started ahead, `complete.rs` completion and inspection, `nonce.rs`,
 //! `history.rs`, `shell_syntax.rs` (is_complete), `size.rs` (byte sizes), `marks.rs` (which
 //! hosts are production, staging, …: patterns, pure) and `marks_file.rs` (the user's file), `presence.rs` (where the kernel is, for
@@ -17,6 +17,7 @@
 mod cell;
 mod complete;
 mod display;
+pub mod early;
 mod failure;
 #[cfg(test)]
 mod fake;

@@ -173,6 +173,11 @@ impl<'a> StreamOut<'a> {
         }
     }
 
+    /// The request is `silent` (shows nothing).
+    pub fn is_silent(&self) -> bool {
+        self.silent
+    }
+
     /// Start the cell's header (its first output).
     pub fn start_header(&mut self, header: header::Header) {
         self.header = Some(header);

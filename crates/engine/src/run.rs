@@ -69,7 +69,12 @@ impl Engine {
         if let Some(target) = pending {
             self.login(&target, req, true, out).await?;
         }
-        let params = self.state().params.clone();
+        let params = {
+            let st = self.state();
+            let mut params = st.early.clone();
+            params.extend(st.params.clone());
+            params
+        };
         let parsed = magics::parse_cell(&cell.code, &params)?;
         let interactive = parsed.magics.contains(&Magic::Shell);
         if interactive && !parsed.shell.trim().is_empty() {
@@ -98,6 +103,13 @@ impl Engine {
                 .await;
         }
         if parsed.shell.trim().is_empty() {
+            return Ok(());
+        }
+        if self.state().hosts.current().is_none()
+            && let Some(found) = crate::early::assignments(&parsed.shell)
+        {
+            // papermill's parameters before `%login`: kept for the targets to come.
+            self.state().early.extend(found);
             return Ok(());
         }
         self.settle_login(out).await?;

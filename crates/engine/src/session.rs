@@ -26,8 +26,19 @@ pub struct Options {
     pub login: Option<LoginTarget>,
     pub header: bool,
     pub sudo_cache: bool,
+    /// `--no-local`: nothing a cell does runs or reads on the kernel's machine (`!`,
+    /// `%login local`, transfers, a sudo password command); see `magics::local`.
+    pub no_local: bool,
     /// The user's marks file (`marks`), read again whenever it changes; None: no file.
     pub marks_path: Option<std::path::PathBuf>,
+}
+
+impl Options {
+    /// Flags that contradict each other, said the way the command line spells them.
+    pub fn contradiction(&self) -> Option<&'static str> {
+        (self.no_local && matches!(self.login, Some(LoginTarget::Local)))
+            .then_some("--login local runs cells on this machine, which --no-local turns off")
+    }
 }
 
 /// What the engine keeps between requests, behind one lock (`Engine::state`).
@@ -36,6 +47,9 @@ pub struct State {
     pub settings: Settings,
     /// `%param` values, set in every host's context and replacing `{NAME}` in magics.
     pub params: BTreeMap<String, String>,
+    /// Assignments made before any login (`early`): set, unexported, in the context of every
+    /// target logged in after them, and `{NAME}`'s value when no `%param` gives one.
+    pub early: BTreeMap<String, String>,
     pub sudo: sudo::SudoCache,
     pub execution_count: usize,
     pub history: History,
@@ -55,6 +69,8 @@ pub(crate) struct Inner {
     pub(crate) running: watch::Sender<bool>,
     /// The next cell's shell, started ahead.
     pub(crate) spare: Arc<warm::Spare>,
+    /// `Options::no_local`, fixed for the kernel's life.
+    pub(crate) no_local: bool,
     /// Where events for the running cell go, and the request it runs for.
     cell_events: Mutex<Option<(RequestId, mpsc::Sender<CellEvent>)>>,
     /// The `%login` under way (the name given, and whether it reconnects a lost host),
@@ -81,6 +97,7 @@ impl Engine {
                     hosts: Hosts::default(),
                     settings: Settings::new(opts.header),
                     params: BTreeMap::new(),
+                    early: BTreeMap::new(),
                     sudo: sudo::SudoCache::new(opts.sudo_cache),
                     execution_count: 0,
                     history: History::new(),
@@ -92,6 +109,7 @@ impl Engine {
                 kill,
                 running,
                 spare: Arc::default(),
+                no_local: opts.no_local,
                 cell_events: Mutex::new(None),
                 logging_in: Mutex::new(None),
                 changed: watch::channel(0).0,

@@ -150,6 +150,7 @@ impl Engine {
         quiet: bool,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
+        self.login_allowed(args)?;
         let name = args.name();
         // Already logged in: switch to it; a lost connection is opened again and keeps
         // the context it had.
@@ -253,6 +254,7 @@ impl Engine {
         {
             let mut st = self.state();
             let params = st.params.clone();
+            let early = st.early.clone();
             let Some(h) = st
                 .hosts
                 .still_mut(name, &target)
@@ -262,6 +264,9 @@ impl Engine {
             };
             match captured {
                 Ok((mut context, shell)) => {
+                    for (k, v) in &early {
+                        context.set_variable(k, v, false);
+                    }
                     for (k, v) in &params {
                         context.set_param(k, v);
                     }

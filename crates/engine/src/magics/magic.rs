@@ -45,6 +45,9 @@ pub enum Magic {
     Mark(MarkCommand),
     /// `%shell`: an interactive shell in the cell (see `interactive`).
     Shell,
+    /// `!COMMAND` (one line) or `!!` (the rest of the cell): shell text for the kernel's own
+    /// machine, as MetaKernel's `%shell` (SSH Kernel's notebooks start with one).
+    Local { code: String },
 }
 
 /// `%sudo ...`

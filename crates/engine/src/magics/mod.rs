@@ -9,6 +9,10 @@
 //!
 //! Which lines are magics:
 //! - A magic line starts with `%` in its first column; one magic per line.
+//! - MetaKernel's `!` lines are magic lines too: `!COMMAND` runs COMMAND on the kernel's own
+//!   machine (the `local` target), and `!!` runs the rest of the cell there. The original SSH
+//!   Kernel is a MetaKernel, and its notebooks start with `! head ~/.ssh/config`. bash's own
+//!   `! cmd` (negation) after the cell's first shell line is untouched.
 //! - Magics come first in a cell. Blank lines and shell comment lines (`# note`) may come before
 //!   and between them. The first other line ends the magics: it and everything after it is the
 //!   cell's shell text, run after the magics. A `%` line after shell text is shell text (bash
@@ -26,6 +30,7 @@ mod args;
 mod r#become;
 mod interactive;
 pub mod lines;
+mod local;
 pub mod login;
 mod magic;
 mod mark;
@@ -90,6 +95,11 @@ pub fn help_text() -> String {
         let (usage, description) = (spec.usage, spec.description);
         out.push_str(&format!("  {usage:<COLUMN$}  {description}\n"));
     }
+    let (usage, description) = (
+        "!COMMAND, !!",
+        "run COMMAND (!!: the rest of the cell) on the kernel's own machine, as MetaKernel does",
+    );
+    out.push_str(&format!("  {usage:<COLUMN$}  {description}\n"));
     out
 }
 
@@ -114,6 +124,13 @@ pub fn parse_cell(code: &str, params: &BTreeMap<String, String>) -> Result<Parse
 
 /// One magic line, `%` included.
 fn parse_line(line: &str, params: &BTreeMap<String, String>) -> Result<Magic, MagicError> {
+    if let Some(code) = line.strip_prefix('!') {
+        // As written: shell text, so no `{NAME}` substitution (bash expands `$NAME`).
+        let code = code.strip_prefix('!').unwrap_or(code);
+        return Ok(Magic::Local {
+            code: code.to_string(),
+        });
+    }
     let body = line.strip_prefix('%').unwrap_or(line);
     let (name, args) = match body.find(char::is_whitespace) {
         Some(n) => (&body[..n], body[n..].trim()),
@@ -180,13 +197,18 @@ impl Engine {
             Magic::Sudo(cmd) => self.sudo_magic(cmd, out).await,
             Magic::Become(user) => self.become_user(user, out),
             Magic::Unbecome => self.unbecome(out),
-            Magic::Upload { local, remote } => self.transfer(true, &local, &remote, req, out).await,
+            Magic::Upload { local, remote } => {
+                self.local_allowed("`%upload` (it reads a file of the kernel's machine)")?;
+                self.transfer(true, &local, &remote, req, out).await
+            }
             Magic::Download { remote, local } => {
+                self.local_allowed("`%download` (it writes a file on the kernel's machine)")?;
                 self.transfer(false, &local, &remote, req, out).await
             }
             Magic::Mark(cmd) => self.mark(cmd, out).map_err(Into::into),
             // Run by `run_code` after the cell's other magics, as the cell's shell text.
             Magic::Shell => Ok(()),
+            Magic::Local { code } => self.local_command(&code, req, out).await,
         }
     }
 }
@@ -593,6 +615,40 @@ mod tests {
     }
 
     #[test]
+    fn metakernel_bang_lines() {
+        let local = |code: &str| Magic::Local { code: code.into() };
+        // SSH Kernel's getting-started notebook: `! head` before `%login`.
+        let cell = parse("! head -n6 ~/.ssh/config").unwrap_or_default();
+        assert_eq!(cell.magics, vec![local(" head -n6 ~/.ssh/config")]);
+        assert_eq!(cell.shell, "");
+        // Leading `!` and `%` lines, in order; then the shell text, where `!` is bash's.
+        let cell =
+            parse("!ls {X}\n%status\n! pwd\n! grep -q x f || echo none\n!true").unwrap_or_default();
+        assert_eq!(
+            cell.magics,
+            vec![
+                local("ls {X}"),
+                Magic::Status,
+                local(" pwd"),
+                local(" grep -q x f || echo none"),
+                local("true")
+            ]
+        );
+        let cell = parse("echo a\n! false\n").unwrap_or_default();
+        assert!(cell.magics.is_empty());
+        assert_eq!(cell.shell, "echo a\n! false\n");
+        // `!!`: the rest of the cell, from its line on.
+        let cell = parse("%status\n!!cd /tmp\npwd\n%status\n").unwrap_or_default();
+        assert_eq!(
+            cell.magics,
+            vec![Magic::Status, local("cd /tmp\npwd\n%status\n")]
+        );
+        assert_eq!(cell.shell, "");
+        // An indented `!` is shell text.
+        assert_eq!(parse("  ! true").unwrap_or_default().shell, "  ! true");
+    }
+
+    #[test]
     fn shell_cells_are_untouched() {
         for code in [
             "",
@@ -632,7 +688,7 @@ mod tests {
         }
 
         #[test]
-        fn non_magic_cells_are_returned_as_written(code in "[^%]*") {
+        fn non_magic_cells_are_returned_as_written(code in "[^%!]*") {
             let cell = parse_cell(&code, &BTreeMap::new());
             prop_assert_eq!(cell.map(|c| c.shell), Ok(code.clone()));
         }
@@ -670,7 +726,8 @@ mod tests {
             }
         }
         let help = help_text();
-        assert_eq!(help.lines().count(), KNOWN.len() + 1);
+        // A title line, the magics, and the `!` line.
+        assert_eq!(help.lines().count(), KNOWN.len() + 2);
         for Spec {
             usage, description, ..
         } in KNOWN

@@ -1,0 +1,105 @@
+//! MetaKernel's `!` lines (a command on the kernel's own machine), and the administrator's
+//! switch that turns off everything a cell could run or read on that machine
+//! (`sshpty install --no-local`).
+//!
+//! A `!` line runs on the `local` target, as `%login local` cells do (a PTY, prompts,
+//! interrupts, the output limit, the context carried from one `!` line to the next), without
+//! making `local` the notebook's target: the cells after it run where they ran before. The
+//! original SSH Kernel ran them in MetaKernel's persistent local bash, which carries its
+//! state the same way.
+
+use targets::{LOCAL, LoginTarget};
+
+use crate::failure::{Failure, Outcome};
+use crate::frontend::Request;
+use crate::output::StreamOut;
+use crate::session::Engine;
+
+/// `-o` keys of `%login` that make ssh run a command (or read a file chosen by the cell) on
+/// the kernel's machine, refused under `--no-local`.
+const LOCAL_OPTIONS: &[&str] = &[
+    "proxycommand",
+    "localcommand",
+    "permitlocalcommand",
+    "knownhostscommand",
+    "identityagent",
+    "userknownhostsfile",
+    "globalknownhostsfile",
+];
+
+impl Engine {
+    /// The administrator's `--no-local`: `what` would run or read something on the kernel's
+    /// machine, so it is refused. No magic can turn it back on: it comes from the kernelspec.
+    pub(crate) fn local_allowed(&self, what: &'static str) -> Outcome {
+        if self.inner.no_local {
+            return Err(Failure::LocalTurnedOff { what });
+        }
+        Ok(())
+    }
+
+    /// Whether a login may go ahead under `--no-local`.
+    pub(crate) fn login_allowed(&self, target: &LoginTarget) -> Outcome {
+        match target {
+            LoginTarget::Local => self.local_allowed("`%login local`"),
+            LoginTarget::Ssh(r) => {
+                if r.config_file.is_some() {
+                    self.local_allowed(
+                        "`%login -F` (a configuration file of the kernel's machine)",
+                    )?;
+                }
+                if r.options
+                    .iter()
+                    .any(|(k, _)| LOCAL_OPTIONS.contains(&k.to_ascii_lowercase().as_str()))
+                {
+                    self.local_allowed("a `%login -o` option that runs a command or reads a file on the kernel's machine")?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `!COMMAND` / `!!`: run `code` on the `local` target, then come back to the current
+    /// target (or to none, before any `%login`).
+    pub(crate) async fn local_command(
+        &self,
+        code: &str,
+        req: &Request,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        self.local_allowed("a `!` command")?;
+        let silent = out.is_silent();
+        if code.trim().is_empty() {
+            return Ok(());
+        }
+        let before = self.state().hosts.current_name().map(str::to_owned);
+        let outcome = self.run_on_local(code, req, silent, out).await;
+        let back = {
+            let mut st = self.state();
+            st.hosts.set_current(before.as_deref());
+            let h = st.hosts.current();
+            h.filter(|h| h.condition() == crate::hosts::Condition::Ready)
+                .map(|h| h.target.clone())
+                .zip(before)
+        };
+        // The `!` command used the shell started ahead for the current target: start another.
+        if let Some((target, name)) = back {
+            self.prepare_spare(&name, &target);
+        }
+        outcome
+    }
+
+    async fn run_on_local(
+        &self,
+        code: &str,
+        req: &Request,
+        silent: bool,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        let logged_in = self.state().hosts.switch_to(LOCAL);
+        if !logged_in {
+            self.login(&LoginTarget::Local, req, true, out).await?;
+        }
+        self.settle_login(out).await?;
+        self.run_shell(req, silent, code, false, out).await
+    }
+}

@@ -1,0 +1,262 @@
+"""Notebooks from elsewhere run unchanged (issue 16): the original SSH Kernel's example and
+integration notebooks, MetaKernel's `!` lines, `%param` as environment variables, papermill's
+parameters before `%login`, and the administrator's `--no-local`.
+
+The SSH Kernel notebooks are NII-cloud-operation/sshkernel's `examples/getting-started.ipynb`,
+`examples/parameterized-notebook.ipynb`, `tests/integration/login-logout-ubuntu-18.ipynb` and
+`tests/integration/parameterized-ubuntu-18.ipynb`: their code cells are written out below as
+they stand there, with only the host names rewritten to the test sshd's aliases (`test`,
+`ubuntu18`, `127.0.0.1`, `test.example.com` → h1-ops, h2-ops; `grep localhost` of the
+known_hosts → the test host's address). Each cell must end with the status it has in the
+notebook SSH Kernel saved (all ok) and show the lines its command printed there.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from harness import LOCAL, PLAIN, kernel_env, plain_text, sshpty
+from ssh_kernel import restore_jupyter_path, ssh, ssh_servers  # noqa: F401 (fixtures)
+from test_notebooks import notebook_with, parameters_cell
+
+SSHKERNEL_METADATA = {
+    # As the SSH Kernel notebooks have it; the tests run them on sshpty's kernelspecs.
+    "kernelspec": {"display_name": "SSH", "language": "bash", "name": "ssh"},
+    "language_info": {"codemirror_mode": "shell", "file_extension": ".sh",
+                      "mimetype": "text/x-sh", "name": "ssh"},
+}
+
+OPS_HOME = "/home/sshpty-ops"
+
+GETTING_STARTED = [
+    "! head -n6 ~/.ssh/config",
+    "! grep 127.0.0.1 ~/.ssh/known_hosts",
+    "%login h1-ops",
+    "pwd",
+    "cd /",
+    "ls -lahrt",
+    "hostname",
+    "ps aux",
+    "%logout",
+]
+
+PARAMETERIZED = [
+    "%param HOST_A h1-ops\n%param HOST_B h2-ops",
+    "%login {HOST_A}",
+    "echo Hey, this is HOST_A",
+    "%logout",
+    "%login {HOST_B}",
+    'printenv |sort | grep --color=always "HOST_."',
+    "echo HOST_A is $HOST_A\necho HOST_B is $HOST_B",
+    "%logout",
+]
+
+LOGIN_LOGOUT = ["%login h1-ops", "id", "%logout"]
+
+PARAMETERIZED_INTEGRATION = ["%param TARGET_HOST h1-ops", "%login {TARGET_HOST}", "id", "%logout"]
+
+
+def sshkernel_notebook(sources: list[str]) -> nbformat.NotebookNode:
+    cells = [new_markdown_cell("# as in SSH Kernel's notebook")]
+    cells += [new_code_cell(s) for s in sources]
+    nb = new_notebook(cells=cells)
+    nb.metadata.update(SSHKERNEL_METADATA)
+    return nb
+
+
+def outputs_by_cell(nb) -> list[str]:
+    return [plain_text("".join(o.get("text", "") for o in c.outputs if o.output_type == "stream"))
+            for c in nb.cells if c.cell_type == "code"]
+
+
+def errors_of(nb) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for c in nb.cells if c.cell_type == "code"
+            for o in c.outputs if o.output_type == "error"]
+
+
+def run_nbclient(nb, env: dict):
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, kernel_name=PLAIN, timeout=60).execute(env=env)
+    return nb
+
+
+def ssh_env(ssh) -> dict:  # noqa: F811 (the fixture's value)
+    return kernel_env(ssh.env(), real_home=True)
+
+
+# ---- SSH Kernel's notebooks, with nbclient and papermill
+
+
+def test_sshkernel_getting_started_runs_unchanged(ssh):  # noqa: F811
+    nb = run_nbclient(sshkernel_notebook(GETTING_STARTED), ssh_env(ssh))
+    assert errors_of(nb) == []
+    out = outputs_by_cell(nb)
+    config = (ssh.home / ".ssh" / "config").read_text().splitlines()
+    # `!` ran on the kernel's machine, with the kernel's HOME: the client config's first lines.
+    assert out[0].splitlines() == config[:6], out[0]
+    assert "ssh-ed25519" in out[1] or "ecdsa" in out[1] or "ssh-rsa" in out[1], out[1]
+    assert out[3].strip() == OPS_HOME
+    assert out[4].strip() == ""
+    listing = out[5]
+    assert " etc" in listing and " tmp" in listing and listing.startswith("total"), listing
+    assert out[6].strip() == socket.gethostname(), out[6]
+    assert out[7].splitlines()[0].split()[:3] == ["USER", "PID", "%CPU"], out[7]
+    assert "sshpty-ops" in out[7]
+
+
+def test_sshkernel_parameterized_example_exports_its_params(ssh):  # noqa: F811
+    nb = run_nbclient(sshkernel_notebook(PARAMETERIZED), ssh_env(ssh))
+    assert errors_of(nb) == []
+    out = outputs_by_cell(nb)
+    assert out[2].strip() == "Hey, this is HOST_A"
+    # printenv: programs see the params (SSH Kernel made them environment variables).
+    assert out[5].splitlines() == ["HOST_A=h1-ops", "HOST_B=h2-ops"], out[5]
+    assert out[6].splitlines() == ["HOST_A is h1-ops", "HOST_B is h2-ops"]
+
+
+@pytest.mark.parametrize("sources", [LOGIN_LOGOUT, PARAMETERIZED_INTEGRATION],
+                         ids=["login-logout", "parameterized"])
+def test_sshkernel_integration_notebooks_with_papermill(ssh, tmp_path, sources):  # noqa: F811
+    src, dst = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(sshkernel_notebook(sources), src)
+    r = run_papermill_env(src, dst, ssh_env(ssh), "-k", PLAIN)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = nbformat.read(dst, as_version=4)
+    assert errors_of(out) == []
+    ops = pwd.getpwnam("sshpty-ops")
+    ids = [o for o in outputs_by_cell(out) if o.startswith("uid=")]
+    assert len(ids) == 1 and ids[0].startswith(f"uid={ops.pw_uid}(sshpty-ops)"), outputs_by_cell(out)
+
+
+def run_papermill_env(src: Path, dst: Path, env: dict, *args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "papermill", str(src), str(dst), *args],
+                          capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL, env=env)
+
+
+# ---- `!` lines: MetaKernel's rule
+
+
+def test_bang_runs_on_the_kernels_machine_and_the_target_stays(ssh):  # noqa: F811
+    nb = ssh.login("h1-ops")
+    # The kernel runs as root; the SSH cells as sshpty-ops.
+    res = nb.ok("! id -un\n!echo \"local $((6 * 7))\"\nid -un")
+    assert plain_text(res.stream).splitlines()[-3:] == ["root", "local 42", "sshpty-ops"], res.describe()
+    assert nb.ok("id -un").text.strip().endswith("sshpty-ops")
+    # Its exit status counts: the cell fails there, and nothing after it runs.
+    res = nb.run("! exit 3\necho never")
+    assert res.status == "error" and "never" not in res.stream, res.describe()
+    assert res.errors[0]["ename"] == "ExitStatus"
+    # `!!`: the rest of the cell, several lines, on the kernel's machine.
+    res = nb.ok("!!\ncd /tmp\nprintf '%s@%s\\n' \"$(id -un)\" \"$PWD\"")
+    assert "root@/tmp" in res.stream, res.describe()
+    # bash's own `!` (negation) inside a cell is bash's.
+    res = nb.ok("id -un\n! false")
+    assert res.text.strip().endswith("sshpty-ops")
+
+
+def test_bang_before_any_login_leaves_no_target(notebook):
+    nb = notebook(PLAIN)
+    res = nb.ok("! echo from-the-kernel-machine")
+    assert "from-the-kernel-machine" in res.stream
+    # The notebook has not logged in anywhere: a shell cell still says how to.
+    res = nb.run("echo where")
+    assert res.status == "error" and res.errors[0]["ename"] == "NoTarget", res.describe()
+
+
+# ---- papermill parameters before %login
+
+
+def test_papermill_parameters_before_login_reach_the_host(ssh, tmp_path):  # noqa: F811
+    # An sshpty notebook (language bash: papermill has no translator for SSH Kernel's "ssh";
+    # `papermill --language bash` gives one to those).
+    nb = notebook_with(PLAIN, [
+        parameters_cell("HOST=nowhere\nGREETING='hi there'"),
+        new_code_cell("%login {HOST}"),
+        new_code_cell('echo "$GREETING from $(id -un) via $HOST"'),
+    ])
+    src, dst = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    r = run_papermill_env(src, dst, ssh_env(ssh), "-k", PLAIN, "-p", "HOST", "h1-ops",
+                          "-p", "GREETING", "it's \"quoted\"")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = nbformat.read(dst, as_version=4)
+    assert errors_of(out) == []
+    assert "it's \"quoted\" from sshpty-ops via h1-ops" in outputs_by_cell(out)[-1]
+
+
+def test_shell_text_before_login_is_still_an_error(notebook):
+    nb = notebook(PLAIN)
+    res = nb.run("A=1\necho $A")
+    assert res.status == "error" and res.errors[0]["ename"] == "NoTarget", res.describe()
+
+
+# ---- the administrator's switch
+
+
+NO_LOCAL = "sshpty-test-no-local"
+
+
+@pytest.fixture(scope="module")
+def no_local_kernelspec(kernelspecs, tmp_path_factory):
+    prefix = tmp_path_factory.mktemp("no-local")
+    r = sshpty("install", "--prefix", str(prefix), "--name", NO_LOCAL, "--no-local", "--no-header")
+    assert r.returncode == 0, r.stderr
+    share = prefix / "share" / "jupyter"
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(share)] + ([old] if old else []))
+    yield share / "kernels" / NO_LOCAL
+    restore_jupyter_path(old)
+
+
+def test_no_local_refuses_what_runs_on_the_kernels_machine(notebook, no_local_kernelspec, tmp_path):
+    import json
+
+    argv = json.loads((no_local_kernelspec / "kernel.json").read_text())["argv"]
+    assert "--no-local" in argv
+    nb = notebook(NO_LOCAL)
+    witness = tmp_path / "ran"
+    refused = [
+        f"! touch {witness}",
+        f"!!\ntouch {witness}",
+        "%login local",
+        f"%sudo password-from-command 'touch {witness}'",
+        f"%login -o ProxyCommand='touch {witness}' h1-ops",
+        f"%login -F {tmp_path}/config h1-ops",
+        f"%upload {tmp_path}/x /tmp/x",
+        f"%download /etc/hostname {witness}",
+    ]
+    for code in refused:
+        res = nb.run(code)
+        assert res.status == "error" and res.errors[0]["ename"] == "NotAllowed", res.describe()
+        assert "--no-local" in res.error_text
+    assert not witness.exists()
+    # The rest of the kernel works: its magics, and logging in to a server is not refused
+    # (this one fails for want of a host, with the usual error).
+    assert "sshpty magics" in nb.ok("%help").stream
+    res = nb.run("%login -p 1 nobody@127.0.0.1")
+    assert res.errors[0]["ename"] == "LoginFailed", res.describe()
+
+
+def test_no_local_with_login_local_is_refused_at_install(tmp_path):
+    r = sshpty("install", "--prefix", str(tmp_path), "--login", "local", "--no-local")
+    assert r.returncode != 0 and "--no-local" in r.stderr
+    assert not (tmp_path / "share").exists()
+
+
+def test_local_kernel_params_are_exported(notebook):
+    nb = notebook(LOCAL)
+    nb.ok("%param REGION eu-west")
+    assert nb.ok("printenv REGION").text.strip() == "eu-west"
+    assert nb.ok("bash -c 'echo child:$REGION'").text.strip() == "child:eu-west"

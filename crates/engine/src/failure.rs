@@ -13,8 +13,13 @@ pub const HOW_TO_LOGIN: &str = "no target to run on: log in first with %login lo
 pub enum MagicError {
     /// `name` is what followed `%` (`%bash` for a `%%bash` line); `known` lists the
     /// magics there are.
-    #[error("unknown magic %{name}; known magics: {known}")]
-    Unknown { name: String, known: String },
+    #[error("unknown magic %{name}{hint}; known magics: {known}")]
+    Unknown {
+        name: String,
+        /// For a MetaKernel magic (the original SSH Kernel's), what to use here instead.
+        hint: String,
+        known: String,
+    },
     /// `magic` is the name without `%`; `usage` its line in `%help`.
     #[error("%{magic} {detail}: {usage}")]
     Usage {
@@ -203,6 +208,7 @@ mod tests {
             (
                 Failure::Magic(MagicError::Unknown {
                     name: "bash".into(),
+                    hint: String::new(),
                     known: "%login, %logout".into(),
                 }),
                 "UnknownMagic",

@@ -18,7 +18,16 @@ pub(super) const SHELL: Spec = Spec {
     name: "shell",
     usage: "%shell",
     description: "an interactive shell in the cell, in a live terminal, until exit or Ctrl-D; its cd, variables and functions carry on",
-    parse: |a| a.none().map(|()| Magic::Shell),
+    parse: |a| {
+        if !a.args.is_empty() {
+            // MetaKernel's `%shell COMMAND` (the original SSH Kernel had it).
+            return Err(a.usage(format!(
+                "takes no arguments (got {:?}); MetaKernel's `%shell COMMAND` is `!COMMAND` here",
+                a.args
+            )));
+        }
+        Ok(Magic::Shell)
+    },
 };
 
 /// The shell text a `%shell` cell runs. Every name it uses starts with `__sshpty_sh_` and

@@ -139,6 +139,9 @@ fn parse_line(line: &str, params: &BTreeMap<String, String>) -> Result<Magic, Ma
     let Some(spec) = KNOWN.iter().find(|s| s.name == name) else {
         return Err(MagicError::Unknown {
             name: name.to_string(),
+            hint: metakernel_hint(name)
+                .map(|h| format!(" (a MetaKernel magic; here: {h})"))
+                .unwrap_or_default(),
             known: known_names(),
         });
     };
@@ -147,6 +150,26 @@ fn parse_line(line: &str, params: &BTreeMap<String, String>) -> Result<Magic, Ma
         name: spec.name,
         usage: spec.usage,
         args: &args,
+    })
+}
+
+/// What to use instead of a MetaKernel magic the original SSH Kernel offered (MetaKernel's
+/// standard magics; `%%NAME` is seen here as `%NAME` with a leading `%`).
+fn metakernel_hint(name: &str) -> Option<&'static str> {
+    Some(match name.trim_start_matches('%') {
+        "shell" | "bash" | "sh" => "`!COMMAND` for one line, `!!` for the rest of the cell",
+        "cd" => "`cd DIR` in a cell; the directory carries to the next cells",
+        "time" => "`time COMMAND` in a cell",
+        "run" | "load" | "include" => {
+            "`source FILE` in a cell, or `!` for a file of the kernel's machine"
+        }
+        "get" | "set" => "`%param NAME VALUE`, and `{NAME}` in a magic's arguments",
+        "connect_info" | "kernel" | "parallel" | "px" | "pipe" | "edit" | "macro" | "magic"
+        | "install" | "install_magic" | "reload_magics" | "restart" | "show" | "html"
+        | "javascript" | "latex" | "markdown" | "plot" | "python" | "activity" | "conversation"
+        | "dot" | "file" | "spell" | "brain" | "debug" | "jigsaw" | "scheme" | "processing"
+        | "tutor" | "blockly" | "ls" => "no equivalent; see %help",
+        _ => return None,
     })
 }
 
@@ -545,7 +568,10 @@ mod tests {
             matches!(&e, MagicError::Unknown { name, .. } if name == "%bash"),
             "{e:?}"
         );
-        assert!(text.starts_with("unknown magic %%bash;"), "{text}");
+        assert!(
+            text.starts_with("unknown magic %%bash (a MetaKernel magic; here: `!COMMAND`"),
+            "{text}"
+        );
         let (e, _) = error("%");
         assert!(
             matches!(&e, MagicError::Unknown { name, .. } if name.is_empty()),
@@ -612,6 +638,24 @@ mod tests {
         let cell = parse("%status\r\n%hosts\r\n").unwrap_or_default();
         assert_eq!(cell.magics, vec![Magic::Status, Magic::Hosts]);
         assert_eq!(cell.shell, "");
+    }
+
+    #[test]
+    fn metakernel_magics_say_what_to_use() {
+        for (code, says) in [
+            ("%%shell\nls", "`!!`"),
+            ("%cd /tmp", "`cd DIR`"),
+            ("%get X", "%param"),
+            ("%connect_info", "no equivalent"),
+        ] {
+            let (_, text) = error(code);
+            assert!(
+                text.contains("a MetaKernel magic; here:") && text.contains(says),
+                "{text}"
+            );
+        }
+        assert!(!error("%nonsense").1.contains("MetaKernel"));
+        usage_error("%shell ls -l", "shell", "`!COMMAND` here");
     }
 
     #[test]

@@ -58,6 +58,25 @@ PARAMETERIZED = [
     "%logout",
 ]
 
+# doc/ssh-kernel-how-to.ipynb, without its three `!docker` cells (they start its demo sshd;
+# here the test sshd is that server). With the status each cell has in SSH Kernel's saved
+# outputs, except `%python` (MetaKernel's Python magic: a clear error naming what to use).
+HOW_TO = [
+    ("!head -n5 ~/.ssh/config", "ok"),
+    # OpenSSH reads the passwd entry's home, not $HOME: the test's client config by -F.
+    ("!ssh -F ~/.ssh/config h1-ops id", "ok"),
+    ("%login h1-ops", "ok"),
+    ("id", "ok"),
+    ("%logout", "ok"),
+    ("id", "error"),  # not logged in
+    ("%login notfound.invalid", "error"),
+    ("!id", "ok"),
+    ("%python x = 1+1", "error"),
+    ("%help", "ok"),
+    ("%help %login", "ok"),
+    ("%help %%python", "ok"),
+]
+
 LOGIN_LOGOUT = ["%login h1-ops", "id", "%logout"]
 
 PARAMETERIZED_INTEGRATION = ["%param TARGET_HOST h1-ops", "%login {TARGET_HOST}", "id", "%logout"]
@@ -112,6 +131,25 @@ def test_sshkernel_getting_started_runs_unchanged(ssh):  # noqa: F811
     assert "sshpty-ops" in out[7]
 
 
+def test_sshkernel_how_to_cells_end_as_they_did_there(ssh):  # noqa: F811
+    from nbclient import NotebookClient
+
+    nb = sshkernel_notebook([code for code, _ in HOW_TO])
+    NotebookClient(nb, kernel_name=PLAIN, timeout=60, allow_errors=True).execute(env=ssh_env(ssh))
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    status = ["error" if any(o.output_type == "error" for o in c.outputs) else "ok" for c in code]
+    assert status == [want for _, want in HOW_TO], list(zip(status, [c.source for c in code], outputs_by_cell(nb)))
+    out = outputs_by_cell(nb)
+    ops = pwd.getpwnam("sshpty-ops").pw_uid
+    assert out[1].startswith(f"uid={ops}(sshpty-ops)"), out[1]  # the machine's own ssh
+    assert out[3].startswith(f"uid={ops}(sshpty-ops)"), out[3]
+    assert out[7].startswith("uid=0(root)"), out[7]
+    python_error = [o for o in code[8].outputs if o.output_type == "error"][0]
+    assert "MetaKernel magic" in python_error.evalue, python_error.evalue
+    assert out[10].startswith("%login [-p PORT]"), out[10]
+    assert "MetaKernel magic" in out[11], out[11]
+
+
 def test_sshkernel_parameterized_example_exports_its_params(ssh):  # noqa: F811
     nb = run_nbclient(sshkernel_notebook(PARAMETERIZED), ssh_env(ssh))
     assert errors_of(nb) == []
@@ -122,18 +160,26 @@ def test_sshkernel_parameterized_example_exports_its_params(ssh):  # noqa: F811
     assert out[6].splitlines() == ["HOST_A is h1-ops", "HOST_B is h2-ops"]
 
 
-@pytest.mark.parametrize("sources", [LOGIN_LOGOUT, PARAMETERIZED_INTEGRATION],
-                         ids=["login-logout", "parameterized"])
-def test_sshkernel_integration_notebooks_with_papermill(ssh, tmp_path, sources):  # noqa: F811
+@pytest.mark.parametrize("sources", [GETTING_STARTED, PARAMETERIZED, LOGIN_LOGOUT,
+                                     PARAMETERIZED_INTEGRATION],
+                         ids=["getting-started", "parameterized-example", "login-logout",
+                              "parameterized-integration"])
+def test_sshkernel_notebooks_with_papermill(ssh, tmp_path, sources):  # noqa: F811
     src, dst = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
     nbformat.write(sshkernel_notebook(sources), src)
     r = run_papermill_env(src, dst, ssh_env(ssh), "-k", PLAIN)
     assert r.returncode == 0, r.stderr[-3000:]
     out = nbformat.read(dst, as_version=4)
     assert errors_of(out) == []
-    ops = pwd.getpwnam("sshpty-ops")
-    ids = [o for o in outputs_by_cell(out) if o.startswith("uid=")]
-    assert len(ids) == 1 and ids[0].startswith(f"uid={ops.pw_uid}(sshpty-ops)"), outputs_by_cell(out)
+    texts = outputs_by_cell(out)
+    assert len(texts) == len(sources) and all(c.execution_count for c in out.cells
+                                                if c.cell_type == "code")
+    if "id" in sources:
+        ops = pwd.getpwnam("sshpty-ops")
+        ids = [o for o in texts if o.startswith("uid=")]
+        assert len(ids) == 1 and ids[0].startswith(f"uid={ops.pw_uid}(sshpty-ops)"), texts
+    if sources is PARAMETERIZED:
+        assert texts[5].splitlines() == ["HOST_A=h1-ops", "HOST_B=h2-ops"], texts
 
 
 def run_papermill_env(src: Path, dst: Path, env: dict, *args: str):

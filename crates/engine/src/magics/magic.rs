@@ -25,6 +25,8 @@ pub enum Magic {
     Header(bool),
     /// `%help`, `%lsmagic`
     Help,
+    /// `%help MAGIC` (`%help %login` too, as MetaKernel takes it)
+    HelpOn(String),
     /// `%param NAME VALUE`
     Param { name: String, value: String },
     /// `%term COLSxROWS`

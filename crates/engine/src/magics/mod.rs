@@ -153,6 +153,22 @@ fn parse_line(line: &str, params: &BTreeMap<String, String>) -> Result<Magic, Ma
     })
 }
 
+/// `%help NAME`: the magic's line of `%help`, or what to use for a MetaKernel magic.
+fn help_on(name: &str) -> String {
+    let bare = name.trim_start_matches('%');
+    if let Some(spec) = KNOWN.iter().find(|s| s.name == bare) {
+        return format!("{}\n  {}\n", spec.usage, spec.description);
+    }
+    if bare.starts_with('!') {
+        return "!COMMAND, !!\n  run COMMAND (!!: the rest of the cell) on the kernel's own machine\n"
+            .to_string();
+    }
+    match metakernel_hint(bare) {
+        Some(hint) => format!("{name} is a MetaKernel magic, not sshpty's; here: {hint}\n"),
+        None => format!("no magic {name}; %help lists them\n"),
+    }
+}
+
 /// What to use instead of a MetaKernel magic the original SSH Kernel offered (MetaKernel's
 /// standard magics; `%%NAME` is seen here as `%NAME` with a leading `%`).
 fn metakernel_hint(name: &str) -> Option<&'static str> {
@@ -203,6 +219,10 @@ impl Engine {
             }
             Magic::Help => {
                 out.text(&help_text());
+                Ok(())
+            }
+            Magic::HelpOn(name) => {
+                out.text(&help_on(&name));
                 Ok(())
             }
             Magic::Param { name, value } => {
@@ -374,10 +394,18 @@ mod tests {
         assert_eq!(one("%status"), Magic::Status);
         assert_eq!(one("%hosts"), Magic::Hosts);
         assert_eq!(one("%help"), Magic::Help);
+        assert_eq!(one("%help %login"), Magic::HelpOn("%login".into()));
+        assert!(help_on("%login").starts_with("%login [-p PORT]"));
+        assert!(help_on("login").contains("log in to HOST"));
+        assert!(
+            help_on("%%python").contains("MetaKernel magic, not sshpty's; here: no equivalent")
+        );
+        assert!(help_on("!").contains("kernel's own machine"));
+        assert_eq!(help_on("%zzz"), "no magic %zzz; %help lists them\n");
         assert_eq!(one("%lsmagic"), Magic::Help);
         usage_error("%status now", "status", "takes no arguments (got \"now\")");
         usage_error("%hosts all", "hosts", "takes no arguments");
-        usage_error("%help login", "help", "takes no arguments");
+        usage_error("%help login logout", "help", "takes at most one argument");
     }
 
     #[test]

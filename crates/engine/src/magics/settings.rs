@@ -34,9 +34,14 @@ pub(super) const HEADER: Spec = Spec {
 
 pub(super) const HELP: Spec = Spec {
     name: "help",
-    usage: "%help",
-    description: "show this list",
-    parse: |a| a.none().map(|()| Magic::Help),
+    usage: "%help [MAGIC]",
+    description: "show this list, or what MAGIC does",
+    parse: |a| {
+        Ok(match a.optional_word()? {
+            Some(name) => Magic::HelpOn(name),
+            None => Magic::Help,
+        })
+    },
 };
 
 pub(super) const LSMAGIC: Spec = Spec {

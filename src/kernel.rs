@@ -31,10 +31,10 @@ use terminal::Terminals;
 pub enum KernelError {
     #[error(transparent)]
     Connection(#[from] ConnectionError),
-    #[error("cannot listen on {what} port {port}: {source}")]
+    #[error("cannot listen for the {what} channel at {at}: {source}")]
     Bind {
         what: &'static str,
-        port: u16,
+        at: zmtp::Endpoint,
         source: std::io::Error,
     },
 }
@@ -70,22 +70,25 @@ fn kernel_info() -> KernelInfoReply {
 /// Run the kernel until a shutdown request, or until the parent process dies.
 pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelError> {
     let info = connection::read(connection_file)?;
-    let ip = info.ip.as_str();
     let limits = Limits::default();
-    let bind_err = |what, port| move |source| KernelError::Bind { what, port, source };
-    let mut shell = RouterSocket::bind(ip, info.shell_port, limits.clone())
+    let at = |port| connection::endpoint(&info, port);
+    let bind_err = |what, port| {
+        let at = at(port);
+        move |source| KernelError::Bind { what, at, source }
+    };
+    let mut shell = RouterSocket::bind_at(&at(info.shell_port), limits.clone())
         .await
         .map_err(bind_err("shell", info.shell_port))?;
-    let mut control = RouterSocket::bind(ip, info.control_port, limits.clone())
+    let mut control = RouterSocket::bind_at(&at(info.control_port), limits.clone())
         .await
         .map_err(bind_err("control", info.control_port))?;
-    let mut stdin_sock = RouterSocket::bind(ip, info.stdin_port, limits.clone())
+    let mut stdin_sock = RouterSocket::bind_at(&at(info.stdin_port), limits.clone())
         .await
         .map_err(bind_err("stdin", info.stdin_port))?;
-    let iopub_sock = PubSocket::bind(ip, info.iopub_port, limits.clone())
+    let iopub_sock = PubSocket::bind_at(&at(info.iopub_port), limits.clone())
         .await
         .map_err(bind_err("iopub", info.iopub_port))?;
-    let (_hb_port, _hb) = zmtp::serve_heartbeat(ip, info.hb_port, limits.clone())
+    let (_hb_port, _hb) = zmtp::serve_heartbeat_at(&at(info.hb_port), limits.clone())
         .await
         .map_err(bind_err("heartbeat", info.hb_port))?;
 

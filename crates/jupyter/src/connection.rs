@@ -5,6 +5,8 @@ use std::path::Path;
 
 use jupyter_protocol::ConnectionInfo;
 
+use crate::zmtp::Endpoint;
+
 /// Why the connection file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -18,7 +20,7 @@ pub enum ConnectionError {
         path: String,
         source: serde_json::Error,
     },
-    #[error("the connection file asks for transport {0}; sshpty serves tcp only")]
+    #[error("the connection file asks for transport {0}; sshpty serves tcp and ipc")]
     Transport(String),
     #[error("the connection file asks for signature scheme {0}; sshpty supports hmac-sha256")]
     Scheme(String),
@@ -45,15 +47,29 @@ pub fn read(path: &Path) -> Result<ConnectionInfo, ConnectionError> {
             path: shown.clone(),
             source,
         })?;
-    let transport = serde_json::to_value(&info.transport)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    if transport != "tcp" {
+    let transport = transport(&info);
+    if Endpoint::from_connection(&transport, &info.ip, 0).is_none() {
         return Err(ConnectionError::Transport(transport));
     }
     if !info.key.is_empty() && info.signature_scheme != "hmac-sha256" {
         return Err(ConnectionError::Scheme(info.signature_scheme.clone()));
     }
     Ok(info)
+}
+
+/// The connection file's transport, as written there (`tcp`, `ipc`).
+fn transport(info: &ConnectionInfo) -> String {
+    serde_json::to_value(&info.transport)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Where the socket of `port` (one of `info`'s) listens: `ip:port` over TCP, or the Unix
+/// socket `{ip}-{port}` for `ipc` (jupyter_client's naming).
+pub fn endpoint(info: &ConnectionInfo, port: u16) -> Endpoint {
+    Endpoint::from_connection(&transport(info), &info.ip, port).unwrap_or(Endpoint::Tcp {
+        ip: info.ip.clone(),
+        port,
+    })
 }

@@ -4,9 +4,7 @@
 //! a REP would reply with its envelope restored.
 
 use std::io;
-use std::net::SocketAddr;
 
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -14,6 +12,7 @@ use super::command::SocketType;
 use super::frame::Event;
 use super::peer::{self, Connected, Outgoing, PeerError, PeerLabel, PeerSlot, common_command};
 use super::socket::{Limits, SendError};
+use super::transport::{Endpoint, Listener, PeerAddr, Stream};
 
 /// Listen on `ip:port` (0 picks a free port) and echo until the returned task is
 /// aborted; aborting it also disconnects every heartbeat peer. Returns the port
@@ -23,8 +22,17 @@ pub async fn serve_heartbeat(
     port: u16,
     limits: Limits,
 ) -> io::Result<(u16, JoinHandle<()>)> {
-    let listener = peer::bind(ip, port).await?;
-    let port = listener.local_addr()?.port();
+    let ip = ip.to_owned();
+    serve_heartbeat_at(&Endpoint::Tcp { ip, port }, limits).await
+}
+
+/// [`serve_heartbeat`] at `endpoint` (TCP or ipc; the port returned is 0 for ipc).
+pub async fn serve_heartbeat_at(
+    endpoint: &Endpoint,
+    limits: Limits,
+) -> io::Result<(u16, JoinHandle<()>)> {
+    let listener = Listener::bind(endpoint).await?;
+    let port = listener.port()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(());
     let task = tokio::spawn(async move {
         // Owned by this task: when it ends or is aborted, connections see the
@@ -52,8 +60,8 @@ pub async fn serve_heartbeat(
 }
 
 async fn serve_peer(
-    stream: TcpStream,
-    addr: SocketAddr,
+    stream: Stream,
+    addr: PeerAddr,
     _slot: PeerSlot,
     limits: Limits,
     mut shutdown: watch::Receiver<()>,

@@ -6,15 +6,12 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -22,6 +19,7 @@ use super::command::{self, Command, CommandError, SocketType};
 use super::frame::{self, DecodeError, Decoder, Event, FrameLimits};
 use super::greeting::{self, GREETING_LEN, GREETING_PREFIX_LEN, GreetingError};
 use super::socket::{Limits, SendError};
+use super::transport::{Listener, PeerAddr, ReadHalf, Stream, WriteHalf};
 
 /// The brief's bound on greeting + READY exchange; a peer that stalls there is
 /// holding one of `max_peers` slots for nothing.
@@ -85,7 +83,7 @@ impl PeerError {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerLabel {
     pub kind: &'static str,
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
 }
 
 impl fmt::Display for PeerLabel {
@@ -108,22 +106,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Parse the address Jupyter gives us. "*" is ZeroMQ's spelling of "all
-/// interfaces"; "localhost" is accepted for convenience. Names are not resolved.
-pub(crate) async fn bind(ip: &str, port: u16) -> io::Result<TcpListener> {
-    let addr: IpAddr = match ip {
-        "*" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        _ => ip.parse().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot listen on {ip:?}: not an IPv4 or IPv6 address"),
-            )
-        })?,
-    };
-    TcpListener::bind(SocketAddr::new(addr, port)).await
-}
-
 /// Held by a connection's task for as long as it counts against `max_peers`.
 pub(crate) struct PeerSlot(Arc<AtomicUsize>);
 
@@ -136,27 +118,27 @@ impl Drop for PeerSlot {
 /// Accept connections until `shutdown` closes, handing each to `on_peer` with a
 /// slot; beyond `max_peers` live connections a new one is closed at once.
 pub(crate) fn spawn_accept_loop<F>(
-    listener: TcpListener,
+    listener: Listener,
     kind: &'static str,
     max_peers: usize,
     shutdown: watch::Receiver<()>,
     on_peer: F,
 ) -> JoinHandle<()>
 where
-    F: FnMut(TcpStream, SocketAddr, PeerSlot) + Send + 'static,
+    F: FnMut(Stream, PeerAddr, PeerSlot) + Send + 'static,
 {
     tokio::spawn(accept_loop(listener, kind, max_peers, shutdown, on_peer))
 }
 
 /// The body of [`spawn_accept_loop`], for callers that own the task themselves.
 pub(crate) async fn accept_loop<F>(
-    listener: TcpListener,
+    listener: Listener,
     kind: &'static str,
     max_peers: usize,
     mut shutdown: watch::Receiver<()>,
     mut on_peer: F,
 ) where
-    F: FnMut(TcpStream, SocketAddr, PeerSlot),
+    F: FnMut(Stream, PeerAddr, PeerSlot),
 {
     let live = Arc::new(AtomicUsize::new(0));
     let mut refusing = false;
@@ -193,13 +175,13 @@ pub(crate) async fn accept_loop<F>(
 
 /// Reads events from a connection, a chunk at a time.
 pub(crate) struct FrameReader {
-    io: OwnedReadHalf,
+    io: ReadHalf,
     buf: BytesMut,
     decoder: Decoder,
 }
 
 impl FrameReader {
-    fn new(io: OwnedReadHalf, limits: &Limits) -> FrameReader {
+    fn new(io: ReadHalf, limits: &Limits) -> FrameReader {
         FrameReader {
             io,
             buf: BytesMut::new(),
@@ -245,20 +227,16 @@ pub(crate) struct Connected {
     pub queue: Arc<OutQueue>,
 }
 
-/// Set up an accepted connection: TCP_NODELAY, the handshake within
+/// Set up an accepted connection: TCP_NODELAY (`transport`), the handshake within
 /// `handshake_timeout` (the sockets pass [`HANDSHAKE_TIMEOUT`]), then the writer
 /// task. `None` (after logging) if the peer is not one we will talk to.
 pub(crate) async fn establish(
-    stream: TcpStream,
+    stream: Stream,
     label: PeerLabel,
     ours: SocketType,
     limits: &Limits,
     handshake_timeout: Duration,
 ) -> Option<Connected> {
-    // Jupyter messages are small and latency-bound; Nagle would delay replies.
-    if let Err(e) = stream.set_nodelay(true) {
-        log::debug!("{label}: cannot set TCP_NODELAY: {e}");
-    }
     let (r, mut w) = stream.into_split();
     let mut reader = FrameReader::new(r, limits);
     let handshake = tokio::time::timeout(handshake_timeout, handshake(&mut reader, &mut w, ours))
@@ -284,7 +262,7 @@ pub(crate) async fn establish(
 /// RFC 23: exchange greetings, then READY commands (NULL mechanism).
 async fn handshake(
     reader: &mut FrameReader,
-    w: &mut OwnedWriteHalf,
+    w: &mut WriteHalf,
     ours: SocketType,
 ) -> Result<PeerInfo, PeerError> {
     w.write_all(&greeting::ours()).await?;
@@ -331,7 +309,7 @@ async fn handshake(
     })
 }
 
-async fn read_handshake_bytes(r: &mut OwnedReadHalf, buf: &mut [u8]) -> Result<(), PeerError> {
+async fn read_handshake_bytes(r: &mut ReadHalf, buf: &mut [u8]) -> Result<(), PeerError> {
     match r.read_exact(buf).await {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(PeerError::EofInHandshake),
@@ -514,7 +492,7 @@ impl OutQueue {
 
 /// The writer task: drain the queue into the socket until the queue closes or a
 /// write fails; either way the connection is over, so close the queue.
-async fn write_task(queue: Arc<OutQueue>, w: OwnedWriteHalf, label: PeerLabel) {
+async fn write_task(queue: Arc<OutQueue>, w: WriteHalf, label: PeerLabel) {
     let result = tokio::select! {
         r = write_loop(&queue, w) => r,
         // A peer that stopped reading leaves write_all pending forever; closing
@@ -527,7 +505,7 @@ async fn write_task(queue: Arc<OutQueue>, w: OwnedWriteHalf, label: PeerLabel) {
     queue.close();
 }
 
-async fn write_loop(queue: &OutQueue, w: OwnedWriteHalf) -> io::Result<()> {
+async fn write_loop(queue: &OutQueue, w: WriteHalf) -> io::Result<()> {
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, w);
     while let Some(batch) = queue.next_batch().await {
         let mut cost = 0usize;
@@ -556,7 +534,7 @@ async fn write_loop(queue: &OutQueue, w: OwnedWriteHalf) -> io::Result<()> {
     Ok(())
 }
 
-async fn write_frame(w: &mut BufWriter<OwnedWriteHalf>, flags: u8, body: &Bytes) -> io::Result<()> {
+async fn write_frame(w: &mut BufWriter<WriteHalf>, flags: u8, body: &Bytes) -> io::Result<()> {
     let (h, n) = frame::header(flags, body.len());
     w.write_all(&h[..n]).await?;
     w.write_all(body).await

@@ -5,12 +5,10 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::command::{Command, SocketType};
@@ -19,6 +17,7 @@ use super::peer::{
     self, Connected, OutQueue, Outgoing, PeerError, PeerLabel, PeerSlot, common_command, lock,
 };
 use super::socket::{Limits, SendError};
+use super::transport::{Endpoint, Listener, PeerAddr, Stream};
 
 /// Bytes a subscriber's queue may hold beyond `peer_queue_bytes` for
 /// [`Publisher::publish_status`]: some 2 000 status messages.
@@ -104,10 +103,16 @@ impl Topics {
 }
 
 impl PubSocket {
-    /// Listen on `ip:port` (`port` 0 picks a free port; see [`PubSocket::port`]).
+    /// Listen on `ip:port` over TCP (`port` 0 picks a free port; see [`PubSocket::port`]).
     pub async fn bind(ip: &str, port: u16, limits: Limits) -> io::Result<PubSocket> {
-        let listener = peer::bind(ip, port).await?;
-        let port = listener.local_addr()?.port();
+        let ip = ip.to_owned();
+        Self::bind_at(&Endpoint::Tcp { ip, port }, limits).await
+    }
+
+    /// Listen at `endpoint` (TCP or ipc).
+    pub async fn bind_at(endpoint: &Endpoint, limits: Limits) -> io::Result<PubSocket> {
+        let listener = Listener::bind(endpoint).await?;
+        let port = listener.port()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(());
         let shared = Arc::new(PubShared {
             subscribers: Mutex::new(HashMap::new()),
@@ -140,7 +145,7 @@ impl PubSocket {
         })
     }
 
-    /// The port actually bound.
+    /// The TCP port actually bound (0 for ipc).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -247,8 +252,8 @@ impl Publisher {
 }
 
 async fn serve_subscriber(
-    stream: TcpStream,
-    addr: SocketAddr,
+    stream: Stream,
+    addr: PeerAddr,
     _slot: PeerSlot,
     shared: Arc<PubShared>,
     limits: Limits,

@@ -4,12 +4,10 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::command::SocketType;
@@ -18,6 +16,7 @@ use super::peer::{
     self, Connected, OutQueue, Outgoing, PeerError, PeerLabel, PeerSlot, common_command, lock,
 };
 use super::socket::{Identity, Limits, SendError};
+use super::transport::{Endpoint, Listener, PeerAddr, Stream};
 
 /// Messages read but not yet taken by `recv`. When it is full, peer readers stop
 /// reading, so a flood turns into TCP backpressure on the flooding peer instead
@@ -54,10 +53,16 @@ struct RouterPeer {
 }
 
 impl RouterSocket {
-    /// Listen on `ip:port` (`port` 0 picks a free port; see [`RouterSocket::port`]).
+    /// Listen on `ip:port` over TCP (`port` 0 picks a free port; see [`RouterSocket::port`]).
     pub async fn bind(ip: &str, port: u16, limits: Limits) -> io::Result<RouterSocket> {
-        let listener = peer::bind(ip, port).await?;
-        let port = listener.local_addr()?.port();
+        let ip = ip.to_owned();
+        Self::bind_at(&Endpoint::Tcp { ip, port }, limits).await
+    }
+
+    /// Listen at `endpoint` (TCP or ipc).
+    pub async fn bind_at(endpoint: &Endpoint, limits: Limits) -> io::Result<RouterSocket> {
+        let listener = Listener::bind(endpoint).await?;
+        let port = listener.port()?;
         let (inbox_tx, inbox) = mpsc::channel(INBOX_CAPACITY);
         let (shutdown_tx, shutdown_rx) = watch::channel(());
         let shared = Arc::new(RouterShared {
@@ -94,7 +99,7 @@ impl RouterSocket {
         })
     }
 
-    /// The port actually bound.
+    /// The TCP port actually bound (0 for ipc).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -199,8 +204,8 @@ impl RouterShared {
 }
 
 async fn serve_peer(
-    stream: TcpStream,
-    addr: SocketAddr,
+    stream: Stream,
+    addr: PeerAddr,
     _slot: PeerSlot,
     shared: Arc<RouterShared>,
     inbox: mpsc::Sender<(Identity, Vec<Bytes>)>,

@@ -68,8 +68,12 @@ fn msg(frames: &[&[u8]]) -> Vec<Bytes> {
     frames.iter().map(|f| Bytes::copy_from_slice(f)).collect()
 }
 
+/// A TCP or Unix stream.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 struct RawPeer {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     buf: BytesMut,
     decoder: Decoder,
 }
@@ -79,6 +83,10 @@ impl RawPeer {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect");
+        RawPeer::over(Box::new(stream))
+    }
+
+    fn over(stream: Box<dyn Io>) -> RawPeer {
         RawPeer {
             stream,
             buf: BytesMut::new(),
@@ -98,7 +106,18 @@ impl RawPeer {
         identity: Option<&[u8]>,
         expect: &str,
     ) -> RawPeer {
-        let mut p = RawPeer::connect(port).await;
+        let p = RawPeer::connect(port).await;
+        p.handshake_as(socket_type, identity, expect).await
+    }
+
+    /// The handshake on a connected peer (see [`RawPeer::handshake`]).
+    async fn handshake_as(
+        mut self,
+        socket_type: &str,
+        identity: Option<&[u8]>,
+        expect: &str,
+    ) -> RawPeer {
+        let p = &mut self;
         p.send_raw(&PEER_GREETING).await;
         let mut g = [0u8; 64];
         tokio::time::timeout(WAIT, p.stream.read_exact(&mut g))
@@ -112,7 +131,7 @@ impl RawPeer {
         want.extend_from_slice(&(expect.len() as u32).to_be_bytes());
         want.extend_from_slice(expect.as_bytes());
         assert_eq!(p.next().await, Some(Event::Command(Bytes::from(want))));
-        p
+        self
     }
 
     async fn send_raw(&mut self, bytes: &[u8]) {
@@ -654,11 +673,14 @@ async fn heartbeat_echoes_everything() {
 async fn a_stalled_handshake_is_dropped_after_the_timeout() {
     use super::command::SocketType;
     use super::peer::{PeerLabel, establish};
+    use super::transport::Listener;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
+    let at = Endpoint::Tcp {
+        ip: "127.0.0.1".into(),
+        port: 0,
+    };
+    let listener = Listener::bind(&at).await.expect("bind");
+    let port = listener.port().expect("port");
     let mut client = RawPeer::connect(port).await;
     let (stream, addr) = listener.accept().await.expect("accept");
     // Half a greeting, then nothing.
@@ -685,4 +707,64 @@ fn handles_are_send_sync_static() {
     check::<RouterSender>();
     check::<Publisher>();
     check::<SendError>();
+}
+
+#[tokio::test]
+async fn ipc_sockets_are_private_unix_sockets_removed_at_the_end() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = std::env::temp_dir().join(format!("sshpty-zmtp-ipc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("kernel-ipc-1");
+    // A socket left by a kernel that died is replaced, as ZeroMQ does.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("stale socket"));
+    assert!(path.exists());
+    let endpoint =
+        Endpoint::from_connection("ipc", &dir.join("kernel-ipc").display().to_string(), 1)
+            .expect("ipc endpoint");
+    assert_eq!(endpoint, Endpoint::Ipc(path.clone()));
+    let mut socket = RouterSocket::bind_at(&endpoint, Limits::default())
+        .await
+        .expect("bind");
+    let mode = std::fs::metadata(&path)
+        .expect("socket file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    let stream = tokio::net::UnixStream::connect(&path)
+        .await
+        .expect("connect");
+    let mut peer = RawPeer::over(Box::new(stream))
+        .handshake_as("DEALER", Some(b"me"), "ROUTER")
+        .await;
+    peer.send(&[b"", b"over ipc"]).await;
+    assert_eq!(
+        recv(&mut socket).await,
+        (Bytes::from_static(b"me"), msg(&[b"", b"over ipc"]))
+    );
+    socket
+        .sender()
+        .send(&Bytes::from_static(b"me"), msg(&[b"back"]))
+        .expect("send");
+    assert_eq!(peer.recv_message().await, msg(&[b"back"]));
+
+    // A regular file where the socket should be is not removed: the bind fails.
+    let file = dir.join("kernel-ipc-2");
+    std::fs::write(&file, b"keep").expect("file");
+    let taken = Endpoint::Ipc(file.clone());
+    assert!(PubSocket::bind_at(&taken, Limits::default()).await.is_err());
+    assert_eq!(std::fs::read(&file).expect("kept"), b"keep");
+    // Too long for a Unix socket address: a clear error.
+    let long = Endpoint::Ipc(dir.join("x".repeat(120)));
+    let e = RouterSocket::bind_at(&long, Limits::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("at most 107 bytes"), "{e}");
+
+    // The accept task owns the listener and ends when the socket goes.
+    drop(socket);
+    eventually("the socket file to go with its socket", || !path.exists()).await;
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

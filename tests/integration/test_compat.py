@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pwd
 import socket
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -24,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from harness import LOCAL, PLAIN, kernel_env, plain_text, sshpty
 from ssh_kernel import restore_jupyter_path, ssh, ssh_servers  # noqa: F401 (fixtures)
-from test_notebooks import notebook_with, parameters_cell
+from test_notebooks import notebook_with, parameters_cell, run_papermill
 
 SSHKERNEL_METADATA = {
     # As the SSH Kernel notebooks have it; the tests run them on sshpty's kernelspecs.
@@ -167,7 +166,7 @@ def test_sshkernel_parameterized_example_exports_its_params(ssh):  # noqa: F811
 def test_sshkernel_notebooks_with_papermill(ssh, tmp_path, sources):  # noqa: F811
     src, dst = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
     nbformat.write(sshkernel_notebook(sources), src)
-    r = run_papermill_env(src, dst, ssh_env(ssh), "-k", PLAIN)
+    r = run_papermill(src, dst, "-k", PLAIN, env=ssh_env(ssh))
     assert r.returncode == 0, r.stderr[-3000:]
     out = nbformat.read(dst, as_version=4)
     assert errors_of(out) == []
@@ -180,15 +179,6 @@ def test_sshkernel_notebooks_with_papermill(ssh, tmp_path, sources):  # noqa: F8
         assert len(ids) == 1 and ids[0].startswith(f"uid={ops.pw_uid}(sshpty-ops)"), texts
     if sources is PARAMETERIZED:
         assert texts[5].splitlines() == ["HOST_A=h1-ops", "HOST_B=h2-ops"], texts
-
-
-def run_papermill_env(src: Path, dst: Path, env: dict, *args: str):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "papermill", str(src), str(dst), *args],
-                          capture_output=True, text=True, timeout=180,
-                          stdin=subprocess.DEVNULL, env=env)
 
 
 # ---- `!` lines: MetaKernel's rule
@@ -234,8 +224,8 @@ def test_papermill_parameters_before_login_reach_the_host(ssh, tmp_path):  # noq
     ])
     src, dst = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, src)
-    r = run_papermill_env(src, dst, ssh_env(ssh), "-k", PLAIN, "-p", "HOST", "h1-ops",
-                          "-p", "GREETING", "it's \"quoted\"")
+    r = run_papermill(src, dst, "-k", PLAIN, "-p", "HOST", "h1-ops",
+                      "-p", "GREETING", "it's \"quoted\"", env=ssh_env(ssh))
     assert r.returncode == 0, r.stderr[-3000:]
     out = nbformat.read(dst, as_version=4)
     assert errors_of(out) == []

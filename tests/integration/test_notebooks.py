@@ -35,10 +35,11 @@ def stream_text(cell) -> str:
     return plain_text("".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream"))
 
 
-def run_papermill(src: Path, dst: Path, *args: str) -> subprocess.CompletedProcess:
+def run_papermill(src: Path, dst: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "papermill", str(src), str(dst), *args],
-        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, env=kernel_env(),
+        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+        env=env or kernel_env(),
     )
 
 

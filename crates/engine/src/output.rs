@@ -615,9 +615,14 @@ fn output_file_name(host: &str, count: usize) -> String {
 }
 
 fn open_private(path: &std::path::Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        // Directories it creates are the user's alone too (the file names say which hosts
+        // and when; without HOME they would be under the shared temporary directory).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     std::fs::OpenOptions::new()
         .write(true)

@@ -15,7 +15,8 @@
 //   {"exec": ["pkill", "-KILL", "-u", "user"]},                      // on this machine
 //   {"output": 1, "page": "a"},                                      // a cell's output
 //   {"shot": "label", "page": "a"},
-//   {"eval": "typeof window.__pwned", "page": "a"}]}
+//   {"eval": "typeof window.__pwned", "page": "a"},
+//   {"restart": true, "page": "a"}]}                                 // 0 0, then Restart
 // Stops at the first step that fails; every step's record goes to RESULT.json.
 
 'use strict';
@@ -145,6 +146,16 @@ async function main() {
         await shot(page, step.shot);
       } else if (step.eval) {
         record.value = await page.evaluate(step.eval);
+      } else if (step.restart) {
+        // The notebook's own shortcut (command mode: 0 0), then the dialog's Restart.
+        await lab.cells(page).first().locator('.jp-InputPrompt').click();
+        await page.keyboard.press('Escape');
+        await page.keyboard.press('0');
+        await page.keyboard.press('0');
+        const accept = page.locator('.jp-Dialog .jp-mod-accept');
+        await accept.waitFor({ timeout: 10000 });
+        await accept.click();
+        await page.locator('.jp-Dialog').waitFor({ state: 'detached', timeout: 10000 });
       }
       record.ok = true;
       write();

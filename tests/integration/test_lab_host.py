@@ -10,8 +10,10 @@ toolbar. Screenshots: tests/artifacts/lab/host-*.png.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -26,6 +28,29 @@ pytestmark = pytest.mark.timeout(PACKAGE_TIMEOUT)
 RED = "rgb(198, 40, 40)"  # the palette's red, #c62828
 PURPLE = "rgb(106, 27, 154)"  # #6a1b9a
 HOSTILE_MARK = "<img/src=x/onerror=window.__pwned=1>"
+
+
+# Prints {connection file: {target: open comms}} for every kernel in the runtime directory.
+COMM_COUNT = """
+import glob, json, sys
+from jupyter_client import BlockingKernelClient
+counts = {}
+for f in sorted(glob.glob(sys.argv[1] + "/kernel-*.json")):
+    kc = BlockingKernelClient(connection_file=f)
+    kc.load_connection_file()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=10)
+        counts[f] = {}
+        for target in ("sshpty.host", "sshpty.terminal"):
+            reply = kc.comm_info(target_name=target, reply=True, timeout=10)
+            counts[f][target] = len(reply["content"]["comms"])
+    except RuntimeError:
+        pass  # a kernel that is gone (an earlier test's)
+    finally:
+        kc.stop_channels()
+print(json.dumps(counts))
+"""
 
 
 def run_steps(server, steps: list[dict], tmp_path, timeout: float) -> dict:
@@ -84,6 +109,12 @@ def test_status_bar_and_toolbar_show_the_host_its_state_and_its_mark(ssh, packag
             # narrow notebook toolbar moves the item into its overflow menu).
             {"expect": {"page": "lab", "where": "statusbar", "state": "connected",
                         "label": label}},
+            # A restart: a new kernel, not logged in, with one comm of each kind per
+            # notebook, as before (the extension closes the old ones).
+            {"restart": True, "page": "lab"},
+            {"expect": {"page": "lab", "where": "statusbar", "state": "not-logged-in",
+                        "timeout": 30000}},
+            {"exec": [sys.executable, "-c", COMM_COUNT, os.environ["JUPYTER_RUNTIME_DIR"]]},
         ]
         result = run_steps(server, steps, tmp_path, 400)
     finally:
@@ -113,6 +144,11 @@ def test_status_bar_and_toolbar_show_the_host_its_state_and_its_mark(ssh, packag
     assert seen(21)["mark"] == HOSTILE_MARK and seen(21)["markBackground"] == PURPLE, seen(21)
     assert "&lt;img" in seen(21)["markHtml"], seen(21)
     assert rec[22]["value"] == "undefined", "the mark's HTML ran in the page"
+    # After the restart, each kernel (the restarted one and Notebook 7's) has one host comm
+    # and one terminal comm: one notebook each, one tab.
+    counts = json.loads(rec[27]["stdout"])
+    assert len(counts) == 2 and all(c == {"sshpty.host": 1, "sshpty.terminal": 1}
+                                    for c in counts.values()), counts
     shots = {os.path.basename(p) for p in result["screenshots"]}
     assert {"host-production.png", "host-lost.png", "host-notebook7-html-mark.png"} <= shots, shots
     assert (REPO / "tests" / "artifacts" / "lab" / "host-lost.png").is_file()

@@ -779,6 +779,14 @@ async fn authenticate(
             }
         }
     }
+    // Nothing was tried (no agent, no key file, BatchMode): ask the server which methods it
+    // takes, as ssh's first "none" request does, so the error can say what it offers.
+    if methods.is_none()
+        && let Ok(r) = h.authenticate_none(&user).await
+        && record(r, &mut methods)
+    {
+        return Ok(());
+    }
     Err(SshError::PermissionDenied {
         label: label.to_owned(),
         user,
@@ -850,5 +858,127 @@ pub fn sig_name(s: &russh::Sig) -> String {
     match s {
         russh::Sig::Custom(n) => n.clone(),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::ssh::config::{ConfigEnv, LoginRequest, resolve};
+
+    /// `text` as the only configuration file (`-F`).
+    fn config(text: &str) -> HostConfig {
+        let env = ConfigEnv {
+            home: "/home/me".into(),
+            local_user: "me".into(),
+            local_host: "laptop".into(),
+        };
+        let text = text.to_string();
+        let read = move |p: &Path| (p == Path::new("/cfg")).then(|| text.clone());
+        let req = LoginRequest {
+            host: "web".into(),
+            config_file: Some("/cfg".into()),
+            ..LoginRequest::default()
+        };
+        resolve(&req, &env, &read, &|_| Vec::new()).expect("resolves")
+    }
+
+    fn names<T: AsRef<str>>(v: &[T]) -> Vec<&str> {
+        v.iter().map(AsRef::as_ref).collect()
+    }
+
+    #[test]
+    fn fedora_default_policy_restricts_what_russh_offers() {
+        let policy = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/data/ssh_config/fedora-40/etc/crypto-policies/back-ends/openssh.config"),
+        )
+        .expect("test data");
+        let p = preferred(&config(&policy), false).expect("usable");
+        // The policy's order; russh has all five.
+        assert_eq!(
+            names(&p.cipher),
+            [
+                "aes256-gcm@openssh.com",
+                "chacha20-poly1305@openssh.com",
+                "aes256-ctr",
+                "aes128-gcm@openssh.com",
+                "aes128-ctr"
+            ]
+        );
+        // umac-* are not in russh: dropped.
+        assert_eq!(
+            names(&p.mac),
+            [
+                "hmac-sha2-256-etm@openssh.com",
+                "hmac-sha1-etm@openssh.com",
+                "hmac-sha2-512-etm@openssh.com",
+                "hmac-sha2-256",
+                "hmac-sha1",
+                "hmac-sha2-512"
+            ]
+        );
+        let kex = names(&p.kex);
+        assert_eq!(kex[0], "curve25519-sha256");
+        assert!(kex.contains(&"ecdh-sha2-nistp256"));
+        assert!(!kex.contains(&"mlkem768x25519-sha256"), "{kex:?}");
+        // The extension markers stay.
+        assert!(kex.contains(&"ext-info-c"), "{kex:?}");
+        let keys: Vec<&str> = p.key.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "ecdsa-sha2-nistp256",
+                "ecdsa-sha2-nistp384",
+                "ecdsa-sha2-nistp521",
+                "ssh-ed25519",
+                "rsa-sha2-256",
+                "rsa-sha2-512"
+            ]
+        );
+        assert!(p.host_key_certificates.is_empty());
+        // Under a @cert-authority the policy's certificate names are offered too.
+        let p = preferred(&config(&policy), true).expect("usable");
+        assert!(!p.host_key_certificates.is_empty());
+    }
+
+    #[test]
+    fn no_directive_keeps_russh_defaults_and_an_empty_list_is_refused() {
+        let p = preferred(&config(""), false).expect("usable");
+        let d = russh::Preferred::default();
+        assert_eq!(names(&p.cipher), names(&d.cipher));
+        assert_eq!(names(&p.kex), names(&d.kex));
+        let e = preferred(&config("Ciphers 3des-cbc,blowfish-cbc\n"), false)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().starts_with("Ciphers 3des-cbc,blowfish-cbc: none of"), "{e}");
+    }
+
+    #[test]
+    fn signature_lists() {
+        assert_eq!(signature_list(&None, true), None);
+        let fedora = "ecdsa-sha2-nistp256,ssh-ed25519,rsa-sha2-256,rsa-sha2-512".to_string();
+        let list = signature_list(&Some(fedora), false).expect("a list");
+        assert!(list.contains(&"rsa-sha2-512".to_string()));
+        assert!(!list.contains(&"ssh-rsa".to_string()));
+        let list = signature_list(&Some("+ssh-rsa*".into()), true).expect("a list");
+        assert!(list.contains(&"ssh-rsa-cert-v01@openssh.com".to_string()));
+        assert!(list.contains(&"ssh-ed25519".to_string()));
+    }
+
+    #[test]
+    fn a_failed_login_says_what_batch_mode_and_gssapi_mean() {
+        let e = SshError::PermissionDenied {
+            label: "web".into(),
+            user: "me".into(),
+            tried: vec!["agent"],
+            batch_mode: true,
+            gssapi_offered: true,
+        }
+        .to_string();
+        assert!(e.contains("BatchMode is yes"), "{e}");
+        assert!(e.contains("GSSAPI (Kerberos), which sshpty does not"), "{e}");
     }
 }

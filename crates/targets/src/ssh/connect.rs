@@ -891,10 +891,9 @@ mod tests {
 
     #[test]
     fn fedora_default_policy_restricts_what_russh_offers() {
-        let policy = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../tests/data/ssh_config/fedora-40/etc/crypto-policies/back-ends/openssh.config"),
-        )
+        let policy = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../../tests/data/ssh_config/fedora-40/etc/crypto-policies/back-ends/openssh.config",
+        ))
         .expect("test data");
         let p = preferred(&config(&policy), false).expect("usable");
         // The policy's order; russh has all five.
@@ -953,7 +952,11 @@ mod tests {
         let e = preferred(&config("Ciphers 3des-cbc,blowfish-cbc\n"), false)
             .err()
             .expect("refused");
-        assert!(e.to_string().starts_with("Ciphers 3des-cbc,blowfish-cbc: none of"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("Ciphers 3des-cbc,blowfish-cbc: none of"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -979,6 +982,9 @@ mod tests {
         }
         .to_string();
         assert!(e.contains("BatchMode is yes"), "{e}");
-        assert!(e.contains("GSSAPI (Kerberos), which sshpty does not"), "{e}");
+        assert!(
+            e.contains("GSSAPI (Kerberos), which sshpty does not"),
+            "{e}"
+        );
     }
 }

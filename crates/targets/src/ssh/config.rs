@@ -141,8 +141,9 @@ pub struct HostConfig {
     pub algorithms: AlgorithmSpecs,
     /// RequiredRSASize: smaller RSA host keys are refused, smaller RSA user keys not offered.
     pub required_rsa_size: u32,
-    /// Unsupported directives, skipped `Match` blocks and malformed lines, each once, with
-    /// `file:line`.
+    /// Directives that would change behaviour and are not honoured, `Match` blocks not
+    /// applied for criteria sshpty does not evaluate (`exec`...), malformed lines: each once,
+    /// with `file:line`.
     pub warnings: Vec<String>,
 }
 
@@ -2936,6 +2937,38 @@ Match final all
             let mut r = req(&host);
             r.options = lines.iter().map(|(k, _, v)| (k.to_string(), v.clone())).collect();
             let _ = fs.resolve(&r);
+        }
+
+        /// `Match !C` applies exactly when `Match C` does not, and `Match C D` exactly when
+        /// both do, for the criteria sshpty evaluates and any pattern lists.
+        #[test]
+        fn match_negation_and_conjunction(
+            a in (
+                prop::sample::select(vec!["host", "originalhost", "user", "localuser"]),
+                "[a-z.*?!,]{1,10}",
+            ),
+            b in (
+                prop::sample::select(vec!["host", "originalhost", "user", "localuser"]),
+                "[a-z.*?!,]{1,10}",
+            ),
+            alias in "[a-z]{1,4}",
+        ) {
+            let applies = |criteria: &str| {
+                let text = format!(
+                    "Host {alias}\n  HostName {alias}.example\n  User al\nMatch {criteria}\n  Port 2200\n"
+                );
+                let c = user_config(&text).host(&alias);
+                (c.port == 2200, c.warnings)
+            };
+            let one = format!("{} {}", a.0, a.1);
+            let two = format!("{} {}", b.0, b.1);
+            let (yes, w1) = applies(&one);
+            let (no, w2) = applies(&format!("!{one}"));
+            let (yes2, _) = applies(&two);
+            let (both, w3) = applies(&format!("{one} {two}"));
+            prop_assert!(w1.is_empty() && w2.is_empty() && w3.is_empty());
+            prop_assert_eq!(yes, !no);
+            prop_assert_eq!(both, yes && yes2);
         }
 
         #[test]

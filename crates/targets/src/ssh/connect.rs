@@ -949,9 +949,7 @@ mod tests {
         let d = russh::Preferred::default();
         assert_eq!(names(&p.cipher), names(&d.cipher));
         assert_eq!(names(&p.kex), names(&d.kex));
-        let e = preferred(&config("Ciphers 3des-cbc,blowfish-cbc\n"), false)
-            .err()
-            .expect("refused");
+        let e = preferred(&config("Ciphers 3des-cbc,blowfish-cbc\n"), false).expect_err("refused");
         assert!(
             e.to_string()
                 .starts_with("Ciphers 3des-cbc,blowfish-cbc: none of"),

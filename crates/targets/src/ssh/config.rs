@@ -794,6 +794,8 @@ impl Resolver<'_> {
                     match arg.strip_prefix('-') {
                         // readconf.c `rm_env`: earlier names matching the pattern are removed.
                         Some(pattern) => v.send_env.retain(|name| !match_pattern(name, pattern)),
+                        // Once each: the final pass reads the same lines again.
+                        None if v.send_env.contains(arg) => {}
                         None => v.send_env.push(arg.clone()),
                     }
                 }

@@ -2575,6 +2575,27 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(3));
         assert_eq!(c.server_alive_interval, Duration::from_secs(7));
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        // The installed ssh agrees (skipped where it is not installed).
+        if Command::new("ssh").arg("-V").output().is_ok() {
+            let file = std::env::temp_dir().join(format!("sshpty-final-{}", std::process::id()));
+            std::fs::write(&file, &fs.0[0].1).expect("write config");
+            let out = Command::new("ssh")
+                .args(["-G", "-F"])
+                .arg(&file)
+                .arg("web")
+                .output()
+                .expect("ssh -G");
+            let _ = std::fs::remove_file(&file);
+            let text = String::from_utf8_lossy(&out.stdout);
+            for want in [
+                "user alice",
+                "port 2200",
+                "connecttimeout 3",
+                "serveraliveinterval 7",
+            ] {
+                assert!(text.lines().any(|l| l == want), "ssh -G: no {want:?}");
+            }
+        }
         // Without a `Match final`, no second pass: `canonical` never holds.
         let c = user_config("Match canonical\n  Port 7\n").host("web");
         assert_eq!(c.port, 22);

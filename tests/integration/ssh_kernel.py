@@ -190,13 +190,15 @@ class SSHSession:
     def env(self, agent: bool = True) -> dict:
         return self.cfg.env(agent=agent)
 
-    def kernel(self, agent: bool = True, kernel_name: str = PLAIN) -> Notebook:
-        """A kernel (no login yet) with HOME = the client's home, SSH_AUTH_SOCK = the agent."""
+    def kernel(self, agent: bool = True, kernel_name: str = PLAIN,
+               env: dict | None = None) -> Notebook:
+        """A kernel (no login yet) with HOME = the client's home, SSH_AUTH_SOCK = the agent;
+        ENV: more variables for the kernel's environment."""
         kw = {}
         if "real_home" in inspect.signature(self._make).parameters:
             # The harness gives kernels a test HOME of its own unless told to keep env's.
             kw["real_home"] = True
-        return self._make(kernel_name, env=self.env(agent), **kw)
+        return self._make(kernel_name, env={**self.env(agent), **(env or {})}, **kw)
 
     def login(self, alias: str, nb: Notebook | None = None, agent: bool = True) -> Notebook:
         """A kernel logged in to ALIAS by `%login ALIAS`, its login line checked."""

@@ -340,14 +340,17 @@ def test_the_cells_sudo_marker_is_hidden_from_its_programs(ssh):
     assert not re.search(r"sshpty:[0-9a-f]", all_iopub_text(nb)), "the marker was shown"
 
 
-def test_malformed_config_lines_and_a_match_block_still_log_in(ssh):
-    """Garbage lines, a Match block that would send the alias elsewhere, and an unknown
-    directive: the login goes where the Host block says, with each problem warned about once."""
+def test_malformed_config_lines_and_match_blocks_still_log_in(ssh, tmp_path):
+    """Garbage lines, Match blocks that would send the alias elsewhere (one for another name,
+    one behind a command that is never run), and an unknown directive: the login goes where
+    the Host block says, with each problem warned about once."""
+    pwned = tmp_path / "pwned"
     cfg = ssh.cfg.path
     good = cfg.read_text()
     cfg.write_text(
         "Port abc\nUser\nFrobnicate yes\nHost \"unterminated\n  Port 1\n"
-        "Match host h1-ops\n  Port 1\n  HostName no-such-host.invalid\n  User root\n"
+        "Match originalhost h1-other\n  Port 1\n  HostName no-such-host.invalid\n  User root\n"
+        f"Match exec \"touch {pwned}\"\n  Port 1\n  User root\n"
         + good
         + "\nMatch all\n  Port 2\n"
     )
@@ -355,7 +358,8 @@ def test_malformed_config_lines_and_a_match_block_still_log_in(ssh):
     res = no_questions(nb, "%login h1-ops")
     assert res.status == "ok", res.describe()
     assert nb.ok("whoami; echo $SSH_CONNECTION").lines[0] == "sshpty-ops"
+    assert not pwned.exists(), "a Match exec command ran"
     text = res.text
-    assert text.count("Match blocks are not supported") == 2, text
+    assert text.count("does not run Match exec") == 1, text
     for n in (1, 2, 3, 4):
         assert text.count(f"config:{n}:") == 1, (n, text)

@@ -46,6 +46,10 @@ impl Engine {
         }
         let mut out = StreamOut::new(req.outputs.as_ref(), cell.silent, req.asker.is_some());
         let outcome = self.run_code(cell, req, &mut out).await;
+        let later = std::mem::take(&mut self.state().later_notes);
+        for n in later {
+            out.note(&format!("sshpty: {n}\n"));
+        }
         out.drain().await;
         if store && !out.kept.is_empty() {
             let kept = std::mem::take(&mut out.kept);

@@ -55,6 +55,9 @@ pub struct State {
     pub history: History,
     /// Configuration warnings already shown.
     pub warned: std::collections::HashSet<String>,
+    /// Configuration warnings of a kernelspec's own `--login`, told after the output of the
+    /// cell it logged in for, never ahead of that cell's text.
+    pub(crate) later_notes: Vec<String>,
     pub(crate) pending_login: Option<LoginTarget>,
     /// The hosts' marks: the user's file and the session's `%mark`s.
     pub marks: crate::marks_file::MarksState,
@@ -102,6 +105,7 @@ impl Engine {
                     execution_count: 0,
                     history: History::new(),
                     warned: Default::default(),
+                    later_notes: Vec::new(),
                     pending_login: opts.login,
                     marks: crate::marks_file::MarksState::new(opts.marks_path),
                 }),

@@ -176,9 +176,15 @@ impl Engine {
                 let ask = self.asker(req);
                 let (t, notes) = SshTarget::login(&name, request, ask).await?;
                 for n in notes {
-                    // Each configuration warning once per kernel, not at every login.
-                    if self.state().warned.insert(n.clone()) {
-                        out.note(&format!("sshpty: {n}\n"));
+                    // Each configuration warning once per kernel, not at every login; the
+                    // kernelspec's own login tells them after the cell's output (`execute`).
+                    let mut st = self.state();
+                    if st.warned.insert(n.clone()) {
+                        if quiet {
+                            st.later_notes.push(n);
+                        } else {
+                            out.note(&format!("sshpty: {n}\n"));
+                        }
                     }
                 }
                 Arc::new(t)

@@ -93,6 +93,8 @@ impl Engine {
                 let host = host()?;
                 let value = std::env::var(&name)
                     .map_err(|_| Failure::SudoPasswordEnv { name: name.clone() })?;
+                // Nor does SendEnv ever send it to a server.
+                targets::ssh::send_env::never_send(&name);
                 // Cells on the local target never see it (only a fixed list of variables
                 // reaches them; see target::local); it stays in this process only.
                 self.state()

@@ -129,8 +129,21 @@ pub struct HostConfig {
     pub server_alive_count_max: u32,
     /// Zero means no timeout of our own (ConnectTimeout 0). Ours is 10 s when nothing is said.
     pub connect_timeout: Duration,
-    /// Unsupported directives, skipped `Match` blocks and malformed lines, each once, with
-    /// `file:line`.
+    /// SendEnv patterns (`*`, `?`), after `-PATTERN` removals: the kernel's variables whose
+    /// names match are asked for on every session channel (see `send_env::to_send`).
+    pub send_env: Vec<String>,
+    /// SetEnv `NAME=VALUE` pairs, sent on every session channel after the SendEnv ones.
+    pub set_env: Vec<(String, String)>,
+    /// BatchMode: no question is ever asked (host key, passphrase, password, prompts).
+    pub batch_mode: bool,
+    /// Ciphers, MACs, KexAlgorithms, HostKeyAlgorithms as written (OpenSSH's `+`/`-`/`^`
+    /// list syntax); `algorithms::assemble` applies them to what russh offers.
+    pub algorithms: AlgorithmSpecs,
+    /// RequiredRSASize: smaller RSA host keys are refused, smaller RSA user keys not offered.
+    pub required_rsa_size: u32,
+    /// Directives that would change behaviour and are not honoured, `Match` blocks not
+    /// applied for criteria sshpty does not evaluate (`exec`...), malformed lines: each once,
+    /// with `file:line`.
     pub warnings: Vec<String>,
 }
 
@@ -160,6 +173,19 @@ impl HostConfig {
             options: Vec::new(),
         })
     }
+}
+
+/// The crypto directives sshpty honours, each the first value obtained, as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlgorithmSpecs {
+    pub ciphers: Option<String>,
+    pub macs: Option<String>,
+    pub kex: Option<String>,
+    pub host_keys: Option<String>,
+    /// PubkeyAcceptedAlgorithms: the signature algorithms our keys may be offered with.
+    pub pubkey: Option<String>,
+    /// CASignatureAlgorithms: what a host certificate's authority may have signed with.
+    pub ca_signature: Option<String>,
 }
 
 /// What makes a `%login` unusable. Problems in configuration files are warnings instead.
@@ -219,6 +245,8 @@ pub fn resolve(
         seen_warnings: HashSet::new(),
         include_stack: Vec::new(),
         files_read: 0,
+        final_pass: None,
+        want_final_pass: false,
     };
 
     // 1. Command line (ssh.c): flags are set while getopt runs, `-o` lines are parsed as
@@ -261,24 +289,15 @@ pub fn resolve(
     }
 
     // 2. Files.
-    match &req.config_file {
-        // ssh.c: `-F none` reads no file at all.
-        Some(path) if path.as_os_str() == "none" => {}
-        Some(path) => {
-            let text = read(path)
-                .ok_or_else(|| ConfigError::ConfigFileUnreadable { path: path.clone() })?;
-            r.file(Source::User, path, &text, 0);
-        }
-        None => {
-            let user_config = env.home.join(".ssh/config");
-            if let Some(text) = read(&user_config) {
-                r.file(Source::User, &user_config, &text, 0);
-            }
-            let system_config = Path::new(SYSTEM_CONFIG);
-            if let Some(text) = read(system_config) {
-                r.file(Source::System, system_config, &text, 0);
-            }
-        }
+    r.files(req)?;
+    // 3. ssh.c: when a `Match final` was seen, the files are read once more, with `final`
+    //    and `canonical` now true and `Host`/`Match host` matching the HostName found so
+    //    far (ssh has no canonical name of its own without CanonicalizeHostname, nor have
+    //    we). Values already set keep winning; the pass fills what is still unset.
+    if r.want_final_pass {
+        r.final_pass = Some(r.resolved_hostname());
+        r.files_read = 0;
+        r.files(req)?;
     }
     Ok(r.finish())
 }
@@ -299,6 +318,8 @@ const DEFAULT_IDENTITIES: [&str; 5] = [
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 const DEFAULT_ALIVE_COUNT: u32 = 3;
+/// ssh_config(5), RequiredRSASize (OpenSSH 9.1).
+const DEFAULT_REQUIRED_RSA_SIZE: u32 = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -337,6 +358,18 @@ struct Values {
     alive_count: Option<u32>,
     connect_timeout: Option<Duration>,
     ignore_unknown: Option<String>,
+    /// SendEnv patterns, accumulated; `-PATTERN` removes earlier ones (readconf.c `rm_env`).
+    send_env: Vec<String>,
+    /// SetEnv: the first active line wins as a whole (readconf.c `oSetEnv`).
+    set_env: Option<Vec<(String, String)>>,
+    batch_mode: Option<bool>,
+    ciphers: Option<String>,
+    macs: Option<String>,
+    kex_algorithms: Option<String>,
+    host_key_algorithms: Option<String>,
+    pubkey_accepted: Option<String>,
+    ca_signature: Option<String>,
+    required_rsa_size: Option<u32>,
 }
 
 enum Outcome {
@@ -357,9 +390,141 @@ struct Resolver<'a> {
     seen_warnings: HashSet<String>,
     include_stack: Vec<PathBuf>,
     files_read: usize,
+    /// In the final pass: the HostName the first pass resolved.
+    final_pass: Option<String>,
+    /// A `Match final` was seen (readconf.c `want_final_pass`).
+    want_final_pass: bool,
 }
 
 impl Resolver<'_> {
+    /// The user's file (`-F` or `~/.ssh/config`), then the system one (not with `-F`).
+    fn files(&mut self, req: &LoginRequest) -> Result<(), ConfigError> {
+        match &req.config_file {
+            // ssh.c: `-F none` reads no file at all.
+            Some(path) if path.as_os_str() == "none" => {}
+            Some(path) => {
+                let text = (self.read)(path)
+                    .ok_or_else(|| ConfigError::ConfigFileUnreadable { path: path.clone() })?;
+                self.file(Source::User, path, &text, 0);
+            }
+            None => {
+                let user_config = self.env.home.join(".ssh/config");
+                if let Some(text) = (self.read)(&user_config) {
+                    self.file(Source::User, &user_config, &text, 0);
+                }
+                let system_config = Path::new(SYSTEM_CONFIG);
+                if let Some(text) = (self.read)(system_config) {
+                    self.file(Source::System, system_config, &text, 0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// HostName with `%h` expanded, lowercased (ssh.c), or the typed name: what `Host`
+    /// lines match in the final pass. Token problems are reported by `finish`.
+    fn resolved_hostname(&self) -> String {
+        match &self.values.hostname {
+            Some(name) => expand(name, &[('h', self.alias)]).0,
+            None => self.alias.to_string(),
+        }
+        .to_ascii_lowercase()
+    }
+
+    /// The name `Host` lines match: the typed one, or in the final pass the resolved one.
+    fn host_line_name(&self) -> String {
+        self.final_pass
+            .clone()
+            .unwrap_or_else(|| self.alias.to_string())
+    }
+
+    /// readconf.c `match_cfg_line` (OpenSSH 9.x): every criterion must hold. `Ok(None)` when
+    /// the block applies or not by the criteria sshpty evaluates; `Err` for a malformed line.
+    /// A criterion sshpty does not evaluate (`exec`, `localnetwork`, `tagged`, ...) makes the
+    /// block not apply, with a warning when the other criteria would have applied it.
+    fn match_line(&mut self, args: &[String]) -> Result<(bool, Option<String>), String> {
+        let mut result = true;
+        let mut not_evaluated: Vec<String> = Vec::new();
+        let mut criteria = 0;
+        let mut words = args.iter().peekable();
+        while let Some(word) = words.next() {
+            if word.starts_with('#') {
+                break;
+            }
+            let (negate, attrib) = match word.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, word.as_str()),
+            };
+            let attrib = attrib.to_ascii_lowercase();
+            let holds = |r: bool| r != negate;
+            if attrib == "all" {
+                if criteria > 1 || words.peek().is_some_and(|a| !a.starts_with('#')) {
+                    return Err("'all' cannot be combined with other Match criteria".into());
+                }
+                result &= holds(true);
+                break;
+            }
+            criteria += 1;
+            if attrib == "canonical" || attrib == "final" {
+                if attrib == "final" {
+                    self.want_final_pass = true;
+                }
+                result &= holds(self.final_pass.is_some());
+                continue;
+            }
+            let Some(arg) = words
+                .next()
+                .filter(|a| !a.is_empty() && !a.starts_with('#'))
+            else {
+                return Err(format!("missing Match criteria for {attrib}"));
+            };
+            let matched = match attrib.as_str() {
+                // Against HostName as resolved so far (`%h` expanded), else the name.
+                "host" => {
+                    let host = match (&self.final_pass, &self.values.hostname) {
+                        (Some(host), _) => host.clone(),
+                        (None, Some(name)) => expand(name, &[('h', self.alias)]).0,
+                        (None, None) => self.alias.to_string(),
+                    };
+                    pattern_list_matches(&host, arg, true) == Some(true)
+                }
+                "originalhost" => pattern_list_matches(self.alias, arg, true) == Some(true),
+                // The remote user as resolved so far (`user@`, `-o User`, earlier User lines),
+                // else the local one; case-sensitive (match_pattern_list with dolower 0).
+                "user" => {
+                    let user = self.values.user.as_deref().unwrap_or(&self.env.local_user);
+                    pattern_list_matches(user, arg, false) == Some(true)
+                }
+                "localuser" => pattern_list_matches(&self.env.local_user, arg, false) == Some(true),
+                _ => {
+                    not_evaluated.push(format!("{word} {arg}"));
+                    continue;
+                }
+            };
+            result &= holds(matched);
+        }
+        if !result || not_evaluated.is_empty() {
+            return Ok((result, None));
+        }
+        let exec = not_evaluated.iter().any(|c| {
+            let c = c.trim_start_matches('!');
+            c.len() >= 5 && c[..5].eq_ignore_ascii_case("exec ")
+        });
+        let why = if exec {
+            "sshpty does not run Match exec commands"
+        } else {
+            "sshpty does not evaluate these criteria"
+        };
+        Ok((
+            false,
+            Some(format!(
+                "{why} ({}): the settings under \"Match {}\" are not applied",
+                not_evaluated.join(", "),
+                args.join(" ")
+            )),
+        ))
+    }
+
     fn warn(&mut self, message: String) {
         if self.seen_warnings.insert(message.clone()) {
             self.warnings.push(message);
@@ -418,18 +583,20 @@ impl Resolver<'_> {
                 if args.is_empty() || args.iter().any(String::is_empty) {
                     return Outcome::Bad("Host with an empty pattern".into());
                 }
-                *active = host_matches(&args, self.alias);
+                *active = host_matches(&args, &self.host_line_name());
                 Outcome::Ok
             }
-            // ssh_config(5), Match: "up to the next Host or Match keyword". We do not evaluate
-            // the criteria, so the block applies to no host.
+            // ssh_config(5), Match: "up to the next Host or Match keyword".
             "match" => {
                 *active = false;
-                Outcome::Ignored(format!(
-                    "Match blocks are not supported: the settings under \"Match {}\" are not \
-                     applied",
-                    args.join(" ")
-                ))
+                match self.match_line(&args) {
+                    Ok((applies, None)) => {
+                        *active = applies;
+                        Outcome::Ok
+                    }
+                    Ok((_, Some(why))) => Outcome::Ignored(why),
+                    Err(why) => Outcome::Bad(why),
+                }
             }
             "include" => {
                 if !*active {
@@ -439,6 +606,11 @@ impl Resolver<'_> {
                 self.include(source, &args, depth)
             }
             _ => {
+                // Apple's keyword for its keychain: macOS's ssh knows it, so a config shared
+                // with a Mac has it; it changes nothing here (`changes_nothing`).
+                if keyword == "usekeychain" {
+                    return Outcome::Ok;
+                }
                 if !is_known_keyword(&keyword) {
                     let ignored = self
                         .values
@@ -612,8 +784,63 @@ impl Resolver<'_> {
                     parse_jump_list(text).map(|hops| set_first(&mut v.proxy, Proxy::Jump(hops)))
                 }
             }
+            "sendenv" => {
+                for arg in args {
+                    if arg.is_empty() || arg.contains('=') {
+                        return Outcome::Bad(format!("invalid environment name {arg:?}"));
+                    }
+                }
+                for arg in args {
+                    match arg.strip_prefix('-') {
+                        // readconf.c `rm_env`: earlier names matching the pattern are removed.
+                        Some(pattern) => v.send_env.retain(|name| !match_pattern(name, pattern)),
+                        // Once each: the final pass reads the same lines again.
+                        None if v.send_env.contains(arg) => {}
+                        None => v.send_env.push(arg.clone()),
+                    }
+                }
+                Ok(())
+            }
+            "setenv" => {
+                let mut pairs: Vec<(String, String)> = Vec::new();
+                for arg in args {
+                    let Some((name, value)) = arg.split_once('=').filter(|(n, _)| !n.is_empty())
+                    else {
+                        return Outcome::Bad(format!("invalid SetEnv {arg:?} (NAME=VALUE)"));
+                    };
+                    // readconf.c: a name repeated on the line keeps its first value.
+                    if !pairs.iter().any(|(n, _)| n == name) {
+                        pairs.push((name.to_string(), value.to_string()));
+                    }
+                }
+                set_first(&mut v.set_env, pairs);
+                Ok(())
+            }
+            "batchmode" => flag(args).map(|b| set_first(&mut v.batch_mode, b)),
+            "ciphers" => one(args).map(|a| set_first(&mut v.ciphers, a.to_string())),
+            "macs" => one(args).map(|a| set_first(&mut v.macs, a.to_string())),
+            "kexalgorithms" => one(args).map(|a| set_first(&mut v.kex_algorithms, a.to_string())),
+            "hostkeyalgorithms" => {
+                one(args).map(|a| set_first(&mut v.host_key_algorithms, a.to_string()))
+            }
+            "pubkeyacceptedalgorithms" | "pubkeyacceptedkeytypes" => {
+                one(args).map(|a| set_first(&mut v.pubkey_accepted, a.to_string()))
+            }
+            "casignaturealgorithms" => {
+                one(args).map(|a| set_first(&mut v.ca_signature, a.to_string()))
+            }
+            "requiredrsasize" => one(args)
+                .and_then(|a| parse_count(a).ok_or_else(|| format!("bad number {a:?}")))
+                .map(|n| set_first(&mut v.required_rsa_size, n)),
             _ => {
-                return Outcome::Ignored(format!("{written} is not supported by sshpty; ignored"));
+                if let Some(why) = changes_nothing(keyword, args) {
+                    log::debug!("ssh_config: {written} {}: {why}", args.join(" "));
+                    return Outcome::Ok;
+                }
+                return Outcome::Ignored(format!(
+                    "{written} {} is not supported by sshpty; ignored",
+                    args.join(" ")
+                ));
             }
         };
         match result {
@@ -783,6 +1010,18 @@ impl Resolver<'_> {
             server_alive_interval: v.alive_interval.unwrap_or(DEFAULT_ALIVE_INTERVAL),
             server_alive_count_max: v.alive_count.unwrap_or(DEFAULT_ALIVE_COUNT),
             connect_timeout: v.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            send_env: v.send_env,
+            set_env: v.set_env.unwrap_or_default(),
+            batch_mode: v.batch_mode.unwrap_or(false),
+            algorithms: AlgorithmSpecs {
+                ciphers: v.ciphers,
+                macs: v.macs,
+                kex: v.kex_algorithms,
+                host_keys: v.host_key_algorithms,
+                pubkey: v.pubkey_accepted,
+                ca_signature: v.ca_signature,
+            },
+            required_rsa_size: v.required_rsa_size.unwrap_or(DEFAULT_REQUIRED_RSA_SIZE),
             warnings: self.warnings,
         }
     }
@@ -793,6 +1032,90 @@ impl Resolver<'_> {
                 "{what}: token %{token} is not supported here; left as written"
             ));
         }
+    }
+}
+
+/// Why a directive sshpty does not act on changes nothing for it, or None when it would
+/// change what happens (then the user is told it is ignored). Decided per directive and,
+/// where only some values matter, per value: the ones equal to what sshpty does anyway.
+fn changes_nothing(keyword: &str, args: &[String]) -> Option<&'static str> {
+    let value = args
+        .first()
+        .map(|a| a.to_ascii_lowercase())
+        .unwrap_or_default();
+    let is = |values: &[&str]| values.contains(&value.as_str());
+    match keyword {
+        // GSSAPI (Kerberos) is never offered; a login that fails where the server offers it
+        // says so (`SshError::PermissionDenied`).
+        "gssapiauthentication"
+        | "gssapidelegatecredentials"
+        | "gssapikeyexchange"
+        | "gssapitrustdns"
+        | "gssapirenewalforcesrekey"
+        | "gssapiclientidentity"
+        | "gssapiserveridentity"
+        | "gssapikexalgorithms" => Some("GSSAPI is not offered by sshpty"),
+        // Only matter once X11 is forwarded, which sshpty never does.
+        "forwardx11trusted" | "forwardx11timeout" | "xauthlocation" => Some("X11 is not forwarded"),
+        "forwardx11" if is(&["no"]) => Some("X11 is not forwarded"),
+        // Only matter with port forwardings, which sshpty never sets up.
+        "exitonforwardfailure" | "clearallforwardings" | "gatewayports" => {
+            Some("no forwarding is set up")
+        }
+        // Host-based authentication is never offered.
+        "hostbasedacceptedalgorithms" | "hostbasedkeytypes" => {
+            Some("host-based authentication is not offered")
+        }
+        "hostbasedauthentication" | "enablesshkeysign" if is(&["no"]) => {
+            Some("host-based authentication is not offered")
+        }
+        // How ssh keeps passphrases between logins (the agent, macOS's keychain): sshpty asks
+        // again at the next login; the login itself is the same.
+        "addkeystoagent" | "usekeychain" => Some("keys are not added to an agent or keychain"),
+        // sshpty keeps one connection of its own per host.
+        "controlmaster" | "controlpath" | "controlpersist" => {
+            Some("sshpty keeps its own connection per host")
+        }
+        // What ssh prints or logs, and the interactive terminal's escape keys.
+        "loglevel"
+        | "logverbose"
+        | "syslogfacility"
+        | "visualhostkey"
+        | "fingerprinthash"
+        | "escapechar"
+        | "enableescapecommandline"
+        | "obscurekeystroketiming" => Some("only changes what ssh prints or how it types"),
+        // Extra host-key bookkeeping ssh does besides the check sshpty does in full.
+        "checkhostip" | "updatehostkeys" => Some("known_hosts is checked by host name"),
+        "protocol" if is(&["2"]) => Some("SSH 2 is the only protocol"),
+        // Transport details russh settles: packet marking, TCP keepalives, compression (it
+        // negotiates zlib), rekeying (russh rekeys by its own limits).
+        "ipqos" | "tcpkeepalive" | "compression" | "rekeylimit" => {
+            Some("a transport detail russh settles")
+        }
+        "addressfamily" if is(&["any"]) => Some("the default"),
+        "canonicalizehostname" if is(&["no"]) => Some("the default"),
+        "canonicaldomains"
+        | "canonicalizefallbacklocal"
+        | "canonicalizemaxdots"
+        | "canonicalizepermittedcnames" => Some("host names are not canonicalised"),
+        "verifyhostkeydns" | "nohostauthenticationforlocalhost" | "permitlocalcommand"
+            if is(&["no"]) =>
+        {
+            Some("the default")
+        }
+        "passwordauthentication"
+        | "kbdinteractiveauthentication"
+        | "challengeresponseauthentication"
+        | "pubkeyauthentication"
+            if is(&["yes"]) =>
+        {
+            Some("the default")
+        }
+        "requesttty" if is(&["yes", "auto", "force"]) => Some("cells always run in a PTY"),
+        "numberofpasswordprompts" if is(&["3"]) => Some("the default"),
+        "identityagent" if is(&["ssh_auth_sock", "$ssh_auth_sock"]) => Some("the default"),
+        _ => None,
     }
 }
 
@@ -1042,10 +1365,23 @@ pub(crate) fn match_pattern(text: &str, pattern: &str) -> bool {
 /// `Some(true)` when one matches, `Some(false)` when a `!negated` one does (that wins), `None`
 /// when none does.
 pub fn match_pattern_list(text: &str, list: &str) -> Option<bool> {
-    let text = text.to_ascii_lowercase();
+    pattern_list_matches(text, list, true)
+}
+
+/// match.c `match_pattern_list`; `fold_case` is its `dolower` (host names: yes; user names:
+/// no, as `Match user` compares them).
+fn pattern_list_matches(text: &str, list: &str, fold_case: bool) -> Option<bool> {
+    let fold = |t: &str| {
+        if fold_case {
+            t.to_ascii_lowercase()
+        } else {
+            t.to_string()
+        }
+    };
+    let text = fold(text);
     let mut matched = None;
     for pattern in list.split(',') {
-        let pattern = pattern.to_ascii_lowercase();
+        let pattern = fold(pattern);
         match pattern.strip_prefix('!') {
             Some(negated) if match_pattern(&text, negated) => return Some(false),
             Some(_) => {}
@@ -1904,10 +2240,10 @@ mod tests {
             );
         }
         // Supported by ssh, not by us: a warning, not an error.
-        let c = with("Compression", "yes").unwrap();
+        let c = with("LocalCommand", "ls").unwrap();
         assert_eq!(
             c.warnings,
-            ["-o Compression=yes: Compression is not supported by sshpty; ignored"]
+            ["-o LocalCommand=ls: LocalCommand ls is not supported by sshpty; ignored"]
         );
         // `-o "Key Value"` split by the caller at the first space keeps working.
         assert_eq!(
@@ -2105,19 +2441,13 @@ mod tests {
     }
 
     #[test]
-    fn match_blocks_are_skipped_up_to_the_next_host() {
+    fn match_blocks_end_at_the_next_host_or_match() {
         let fs = user_config(
             "Host web\n  User alice\nMatch user bob\n  Port 2222\n  User root\nHost web\n  Port 2200\n",
         );
         let c = fs.host("web");
         assert_eq!((c.user.as_str(), c.port), ("alice", 2200));
-        assert_eq!(
-            c.warnings,
-            [
-                "/home/me/.ssh/config:3: Match blocks are not supported: the settings under \
-              \"Match user bob\" are not applied"
-            ]
-        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         // Before any Host line too.
         let c = user_config("Match host other\n  User root\nHost web\n  User alice\n").host("web");
         assert_eq!(c.user, "alice");
@@ -2125,12 +2455,180 @@ mod tests {
         let c = Fs::new(&[
             (
                 "/home/me/.ssh/config",
-                "Match all\n  Include /m.conf\n  Port 5\n",
+                "Match host other\n  Include /m.conf\n  Port 5\nMatch all\n  Include /m.conf\n",
             ),
             ("/m.conf", "User m\n"),
         ])
         .host("web");
-        assert_eq!((c.user.as_str(), c.port), ("me", 22));
+        assert_eq!((c.user.as_str(), c.port), ("m", 22));
+    }
+
+    /// One `Match` line's criteria against `web` (HostName web.example.org, user alice,
+    /// local user me), as ssh_config(5) of OpenSSH 9.x defines them: whether the block
+    /// applies. `ssh -G` gives the same answers (`match_criteria_agree_with_ssh_g`).
+    const MATCH_CASES: &[(&str, bool)] = &[
+        ("all", true),
+        ("!all", false),
+        ("host web.example.org", true),
+        ("host *.example.org", true),
+        ("host web", false),
+        ("host WEB.example.org", true),
+        ("!host web", true),
+        ("host other,web.*", true),
+        ("host *.org,!web.*", false),
+        ("originalhost web", true),
+        ("originalhost web.example.org", false),
+        ("user alice", true),
+        ("user ALICE", false),
+        ("user al*,bob", true),
+        ("!user alice", false),
+        ("localuser me", true),
+        ("localuser nobody-here", false),
+        ("host *.org user alice", true),
+        ("host *.org user bob", false),
+        ("originalhost web !localuser nobody-here", true),
+        // With a `Match final` in the files there is a final pass, where it holds; `!final`
+        // holds in the first. Without one there is no final pass: `canonical` never holds.
+        ("canonical", false),
+        ("final", true),
+        ("!final", true),
+    ];
+
+    fn match_case_config(criteria: &str) -> String {
+        format!(
+            "Host web\n  HostName web.example.org\n  User alice\nMatch {criteria}\n  Port 2200\n"
+        )
+    }
+
+    #[test]
+    fn match_criteria() {
+        for (criteria, applies) in MATCH_CASES {
+            let c = user_config(&match_case_config(criteria)).host("web");
+            assert!(c.warnings.is_empty(), "{criteria}: {:?}", c.warnings);
+            assert_eq!(c.port == 2200, *applies, "Match {criteria}");
+        }
+    }
+
+    /// The same cases through the installed `ssh -G` (skipped where ssh is not installed).
+    #[test]
+    fn match_criteria_agree_with_ssh_g() {
+        if Command::new("ssh").arg("-V").output().is_err() {
+            eprintln!("ssh not installed: match_criteria_agree_with_ssh_g skipped");
+            return;
+        }
+        let me = env_for_ssh_g();
+        let dir = std::env::temp_dir().join(format!("sshpty-match-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (i, (criteria, applies)) in MATCH_CASES.iter().enumerate() {
+            let criteria = criteria.replace("localuser me", &format!("localuser {me}"));
+            let file = dir.join(format!("case{i}"));
+            std::fs::write(&file, match_case_config(&criteria)).expect("write config");
+            let out = Command::new("ssh")
+                .args(["-G", "-F"])
+                .arg(&file)
+                .arg("web")
+                .output()
+                .expect("ssh -G");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                text.lines().any(|l| l == "port 2200"),
+                *applies,
+                "ssh -G with Match {criteria}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn env_for_ssh_g() -> String {
+        nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn match_sees_what_earlier_lines_resolved() {
+        // `Match host` after a HostName; `Match user` after `user@` and earlier User lines.
+        let fs = user_config(
+            "Host db\n  HostName %h.internal\nMatch host *.internal\n  User ops\n\
+             Match user ops\n  Port 2022\n",
+        );
+        let c = fs.host("db");
+        assert_eq!((c.user.as_str(), c.port), ("ops", 2022));
+        let mut r = req("db");
+        r.user = Some("root".into());
+        let c = fs.resolve(&r).expect("resolves");
+        assert_eq!((c.user.as_str(), c.port), ("root", 22));
+    }
+
+    #[test]
+    fn match_final_reads_the_files_again_matching_the_hostname() {
+        // First pass: web -> HostName web.example.org; `Host *.example.org` does not match
+        // the typed name. The final pass matches Host lines against the HostName, applies
+        // `Match final` blocks, and fills only what is still unset.
+        let fs = user_config(
+            "Host web\n  HostName web.example.org\n  User alice\nHost *.example.org\n  Port 2200\n               User bob\nMatch final\n  ConnectTimeout 3\n  User carol\nMatch canonical\n               ServerAliveInterval 7\n",
+        );
+        let c = fs.host("web");
+        assert_eq!((c.user.as_str(), c.port), ("alice", 2200));
+        assert_eq!(c.connect_timeout, Duration::from_secs(3));
+        assert_eq!(c.server_alive_interval, Duration::from_secs(7));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        // The installed ssh agrees (skipped where it is not installed).
+        if Command::new("ssh").arg("-V").output().is_ok() {
+            let file = std::env::temp_dir().join(format!("sshpty-final-{}", std::process::id()));
+            std::fs::write(&file, &fs.0[0].1).expect("write config");
+            let out = Command::new("ssh")
+                .args(["-G", "-F"])
+                .arg(&file)
+                .arg("web")
+                .output()
+                .expect("ssh -G");
+            let _ = std::fs::remove_file(&file);
+            let text = String::from_utf8_lossy(&out.stdout);
+            for want in [
+                "user alice",
+                "port 2200",
+                "connecttimeout 3",
+                "serveraliveinterval 7",
+            ] {
+                assert!(text.lines().any(|l| l == want), "ssh -G: no {want:?}");
+            }
+        }
+        // Without a `Match final`, no second pass: `canonical` never holds.
+        let c = user_config("Match canonical\n  Port 7\n").host("web");
+        assert_eq!(c.port, 22);
+    }
+
+    #[test]
+    fn match_exec_and_unknown_criteria_do_not_apply_and_warn_once() {
+        let c = user_config(
+            "Match exec \"true\"\n  Port 7\nMatch host web localnetwork 10.0.0.0/8\n  User x\n\
+             Match host other exec \"true\"\n  Port 8\nHost *\n  Port 9\n",
+        )
+        .host("web");
+        assert_eq!((c.user.as_str(), c.port), ("me", 9));
+        assert_eq!(
+            c.warnings,
+            [
+                "/home/me/.ssh/config:1: sshpty does not run Match exec commands (exec true): \
+                 the settings under \"Match exec true\" are not applied",
+                "/home/me/.ssh/config:3: sshpty does not evaluate these criteria (localnetwork \
+                 10.0.0.0/8): the settings under \"Match host web localnetwork 10.0.0.0/8\" are \
+                 not applied",
+            ]
+        );
+        // Malformed: ssh refuses these; here the block does not apply.
+        for bad in [
+            "Match host",
+            "Match all host web",
+            "Match host a user b all",
+        ] {
+            let c = user_config(&format!("{bad}\n  Port 7\n")).host("web");
+            assert_eq!(c.port, 22, "{bad}");
+            assert_eq!(c.warnings.len(), 1, "{bad}: {:?}", c.warnings);
+        }
     }
 
     /// Fedora's /etc/ssh/ssh_config.d/50-redhat.conf, as shipped.
@@ -2172,30 +2670,166 @@ Match final all
         let c = fs.host("web");
         assert_eq!((c.user.as_str(), c.port), ("alice", 2200));
         assert_eq!(
-            c.warnings,
-            [
-                "/etc/ssh/ssh_config.d/50-redhat.conf:3: Match blocks are not supported: the \
-              settings under \"Match final all\" are not applied"
-            ]
+            c.algorithms.ciphers.as_deref(),
+            Some("aes256-gcm@openssh.com")
+        );
+        assert_eq!(c.send_env.len(), 7);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = fs.host("other");
+        assert_eq!(c.user, "crypto");
+    }
+
+    /// The stock files of a system (tests/data/ssh_config/SYSTEM, see its README.txt) as an
+    /// in-memory file system: `etc/...` at `/etc/...`, `home/...` at `/home/me/...`.
+    fn stock(system: &str) -> Fs {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/ssh_config")
+            .join(system);
+        let mut files = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("test data") {
+                let path = entry.expect("test data").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let rel = path
+                    .strip_prefix(&root)
+                    .expect("under root")
+                    .display()
+                    .to_string();
+                let at = match rel.strip_prefix("home/") {
+                    Some(rest) => format!("{HOME}/{rest}"),
+                    None => format!("/{rel}"),
+                };
+                files.push((at, std::fs::read_to_string(&path).expect("test data")));
+            }
+        }
+        assert!(!files.is_empty(), "no files for {system}");
+        Fs(files)
+    }
+
+    #[test]
+    fn stock_debian_12_and_ubuntu_24_04() {
+        for system in ["debian-12", "ubuntu-24.04"] {
+            let c = stock(system).host("web");
+            assert!(c.warnings.is_empty(), "{system}: {:?}", c.warnings);
+            assert_eq!(c.send_env, ["LANG", "LC_*"], "{system}");
+            assert!(c.hash_known_hosts, "{system}");
+            assert!(!c.batch_mode);
+            assert_eq!(c.algorithms, AlgorithmSpecs::default(), "{system}");
+        }
+    }
+
+    #[test]
+    fn stock_fedora_40() {
+        let c = stock("fedora-40").host("web");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(
+            c.send_env.join(" "),
+            "LANG LC_CTYPE LC_NUMERIC LC_TIME LC_COLLATE LC_MONETARY LC_MESSAGES LC_PAPER LC_NAME \
+             LC_ADDRESS LC_TELEPHONE LC_MEASUREMENT LC_IDENTIFICATION LC_ALL LANGUAGE XMODIFIERS"
+        );
+        // The DEFAULT crypto policy, applied through `Match final all`.
+        let a = &c.algorithms;
+        assert_eq!(
+            a.ciphers.as_deref(),
+            Some(
+                "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-ctr,\
+                 aes128-gcm@openssh.com,aes128-ctr"
+            )
+        );
+        assert!(
+            a.macs
+                .as_deref()
+                .is_some_and(|m| m.starts_with("hmac-sha2-256-etm@"))
+        );
+        assert!(
+            a.kex
+                .as_deref()
+                .is_some_and(|k| k.starts_with("curve25519-sha256,"))
+        );
+        assert!(
+            a.host_keys
+                .as_deref()
+                .is_some_and(|k| k.contains("ssh-ed25519,"))
+        );
+        assert!(
+            a.pubkey
+                .as_deref()
+                .is_some_and(|k| k.contains("rsa-sha2-512"))
+        );
+        assert!(
+            a.ca_signature
+                .as_deref()
+                .is_some_and(|k| !k.contains("ssh-rsa,"))
+        );
+        assert_eq!(c.required_rsa_size, 2048);
+        // The user's own settings still come first.
+        let mut fs = stock("fedora-40");
+        fs.0.push((
+            "/home/me/.ssh/config".into(),
+            "Host web\n  Ciphers aes128-ctr\n  SendEnv -LC_*\n".into(),
+        ));
+        let c = fs.host("web");
+        assert_eq!(c.algorithms.ciphers.as_deref(), Some("aes128-ctr"));
+        assert!(c.send_env.contains(&"LANG".to_string()));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn stock_macos_with_a_keychain_user_config() {
+        let c = stock("macos-14").host("web");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(c.send_env, ["LANG", "LC_*"]);
+        assert_eq!(
+            c.identity_files,
+            [PathBuf::from("/home/me/.ssh/id_ed25519")]
         );
     }
 
     #[test]
-    fn debian_default_system_config() {
-        let fs = Fs::new(&[(
-            "/etc/ssh/ssh_config",
-            "Include /etc/ssh/ssh_config.d/*.conf\n\nHost *\n#   ForwardAgent no\n    SendEnv LANG LC_*\n    \
-             HashKnownHosts yes\n    GSSAPIAuthentication yes\n",
-        )]);
-        let c = fs.host("web");
-        assert!(c.hash_known_hosts);
+    fn directives_that_change_something_still_warn() {
+        let c = user_config(
+            "ForwardX11 yes\nForwardX11 no\nPasswordAuthentication no\nAddressFamily inet\n\
+             CanonicalizeHostname yes\nGSSAPIAuthentication yes\nForwardX11Trusted yes\n",
+        )
+        .host("web");
+        let lines: Vec<&str> = c
+            .warnings
+            .iter()
+            .map(|w| w.split(": ").next().unwrap_or(""))
+            .collect();
         assert_eq!(
-            c.warnings,
-            [
-                "/etc/ssh/ssh_config:5: SendEnv is not supported by sshpty; ignored",
-                "/etc/ssh/ssh_config:7: GSSAPIAuthentication is not supported by sshpty; ignored",
-            ]
+            lines,
+            [1, 3, 4, 5].map(|n| format!("/home/me/.ssh/config:{n}")),
+            "{:?}",
+            c.warnings
         );
+    }
+
+    #[test]
+    fn batch_mode_and_crypto_directives_are_read() {
+        let c = user_config(
+            "BatchMode yes\nCiphers ^aes128-ctr\nMACs -hmac-sha1*\nKexAlgorithms +diffie-hellman-group14-sha1\n\
+             HostKeyAlgorithms ssh-ed25519\nRequiredRSASize 3072\n",
+        )
+        .host("web");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(c.batch_mode);
+        assert_eq!(
+            c.algorithms,
+            AlgorithmSpecs {
+                ciphers: Some("^aes128-ctr".into()),
+                macs: Some("-hmac-sha1*".into()),
+                kex: Some("+diffie-hellman-group14-sha1".into()),
+                host_keys: Some("ssh-ed25519".into()),
+                pubkey: None,
+                ca_signature: None,
+            }
+        );
+        assert_eq!(c.required_rsa_size, 3072);
     }
 
     #[test]
@@ -2205,22 +2839,25 @@ Match final all
                 "/home/me/.ssh/config",
                 "Host other\n  LocalForward 8080 localhost:80\nHost web\n  Include /i.conf\n  Include /i.conf\n",
             ),
-            ("/i.conf", "ControlMaster auto\n"),
+            ("/i.conf", "ControlMaster auto\nLocalCommand ls\n"),
         ]);
         let c = fs.host("web");
         assert_eq!(
             c.warnings,
-            ["/i.conf:1: ControlMaster is not supported by sshpty; ignored"]
+            ["/i.conf:2: LocalCommand ls is not supported by sshpty; ignored"]
         );
     }
 
     #[test]
     fn unknown_directives_warn_unless_ignore_unknown_lists_them() {
-        let c = user_config("Host other\n  UseKeychain yes\n").host("web");
+        let c = user_config("Host other\n  UseKeychaim yes\n").host("web");
         assert_eq!(
             c.warnings,
-            ["/home/me/.ssh/config:2: unknown directive \"UseKeychain\"; line ignored"]
+            ["/home/me/.ssh/config:2: unknown directive \"UseKeychaim\"; line ignored"]
         );
+        // Apple's UseKeychain is quiet even without IgnoreUnknown.
+        let c = user_config("UseKeychain yes\n").host("web");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         let c = user_config(
             "IgnoreUnknown UseKeychain,AddKeys*\nUseKeychain yes\nAddKeysToAgentX yes\n",
         )
@@ -2323,6 +2960,38 @@ Match final all
             let mut r = req(&host);
             r.options = lines.iter().map(|(k, _, v)| (k.to_string(), v.clone())).collect();
             let _ = fs.resolve(&r);
+        }
+
+        /// `Match !C` applies exactly when `Match C` does not, and `Match C D` exactly when
+        /// both do, for the criteria sshpty evaluates and any pattern lists.
+        #[test]
+        fn match_negation_and_conjunction(
+            a in (
+                prop::sample::select(vec!["host", "originalhost", "user", "localuser"]),
+                "[a-z.*?!,]{1,10}",
+            ),
+            b in (
+                prop::sample::select(vec!["host", "originalhost", "user", "localuser"]),
+                "[a-z.*?!,]{1,10}",
+            ),
+            alias in "[a-z]{1,4}",
+        ) {
+            let applies = |criteria: &str| {
+                let text = format!(
+                    "Host {alias}\n  HostName {alias}.example\n  User al\nMatch {criteria}\n  Port 2200\n"
+                );
+                let c = user_config(&text).host(&alias);
+                (c.port == 2200, c.warnings)
+            };
+            let one = format!("{} {}", a.0, a.1);
+            let two = format!("{} {}", b.0, b.1);
+            let (yes, w1) = applies(&one);
+            let (no, w2) = applies(&format!("!{one}"));
+            let (yes2, _) = applies(&two);
+            let (both, w3) = applies(&format!("{one} {two}"));
+            prop_assert!(w1.is_empty() && w2.is_empty() && w3.is_empty());
+            prop_assert_eq!(yes, !no);
+            prop_assert_eq!(both, yes && yes2);
         }
 
         #[test]

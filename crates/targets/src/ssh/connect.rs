@@ -10,6 +10,7 @@ use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
 use russh::{Channel, ChannelMsg, MethodKind};
 use zeroize::Zeroizing;
 
+use super::algorithms;
 use super::config::{HostConfig, StrictHostKeyChecking};
 use super::error::{Ask, SshError};
 use super::known_hosts::{self, HostKey, Verdict};
@@ -98,6 +99,14 @@ impl Client {
             blob: key.to_bytes().unwrap_or_default(),
         };
         let fp = known_hosts::fingerprint(&host_key.blob);
+        if let Some(bits) = rsa_bits(key)
+            && bits < self.config.required_rsa_size
+        {
+            return self.decide(KeyDecision::Refused(format!(
+                "the RSA host key of {} ({fp}) has {bits} bits, fewer than RequiredRSASize {}; refusing to connect",
+                self.label, self.config.required_rsa_size
+            )));
+        }
         let mut files = read_files(&self.config.user_known_hosts_files);
         files.extend(read_files(&self.config.global_known_hosts_files));
         match known_hosts::check(&files, &self.hostname, self.port, &host_key) {
@@ -141,6 +150,19 @@ impl Client {
                     }
                     Err(e) => self.decide(KeyDecision::Refused(e)),
                 },
+                // ssh: with BatchMode nobody is asked, and an unknown key fails the login.
+                StrictHostKeyChecking::Ask if self.config.batch_mode => {
+                    self.decide(KeyDecision::Refused(format!(
+                        "Host key verification failed: the host key of {} is not known ({} {fp}) and BatchMode is yes, so it is not asked about; add it to {} first, or set StrictHostKeyChecking accept-new for this host",
+                        self.label,
+                        host_key.algorithm,
+                        self.config
+                            .user_known_hosts_files
+                            .first()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|| "known_hosts".into())
+                    )))
+                }
                 StrictHostKeyChecking::Ask => {
                     let q = format!(
                         "The authenticity of host {} can't be established; its {} key fingerprint is {fp}. accept {fp} for {}? (yes/no)",
@@ -186,6 +208,17 @@ impl Client {
         let trusted = known_hosts::cert_authorities(&files, &self.hostname, self.port)
             .iter()
             .any(|k| k.blob == ca_blob);
+        let signed_with = cert.signature().algorithm();
+        if trusted
+            && let Some(allowed) = signature_list(&self.config.algorithms.ca_signature, false)
+            && !allowed.iter().any(|n| n == signed_with.as_str())
+        {
+            return self.decide(KeyDecision::Refused(format!(
+                "the host certificate of {} is signed with {}, which CASignatureAlgorithms does not allow; refusing to connect",
+                self.label,
+                signed_with.as_str()
+            )));
+        }
         if !trusted {
             // As ssh: no authority vouches for it, so it is only a key.
             return self
@@ -289,14 +322,192 @@ const HOST_CERTIFICATES: &[russh::keys::Algorithm] = &[
     },
 ];
 
-pub fn russh_config(c: &HostConfig) -> Arc<client::Config> {
+/// OpenSSH 9.x's default PubkeyAcceptedAlgorithms and CASignatureAlgorithms (myproposal.h),
+/// without the security-key (`sk-`) ones sshpty cannot use; `ssh-rsa` (SHA-1) is known but
+/// not among the defaults, as in OpenSSH.
+const OPENSSH_SIGNATURES: &[&str] = &[
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+];
+
+/// PubkeyAcceptedAlgorithms or CASignatureAlgorithms as a list of names, None when unset
+/// (then sshpty restricts nothing, as before). Certificate names are the plain names
+/// followed by `-cert-v01@openssh.com`.
+fn signature_list(spec: &Option<String>, with_certs: bool) -> Option<Vec<String>> {
+    let spec = spec.as_ref()?;
+    let mut default: Vec<String> = Vec::new();
+    if with_certs {
+        default.extend(
+            OPENSSH_SIGNATURES
+                .iter()
+                .map(|n| format!("{n}-cert-v01@openssh.com")),
+        );
+    }
+    default.extend(OPENSSH_SIGNATURES.iter().map(|n| n.to_string()));
+    let mut supported = default.clone();
+    supported.push("ssh-rsa".into());
+    if with_certs {
+        supported.push("ssh-rsa-cert-v01@openssh.com".into());
+    }
+    let d: Vec<&str> = default.iter().map(String::as_str).collect();
+    let s: Vec<&str> = supported.iter().map(String::as_str).collect();
+    Some(algorithms::assemble(spec, &d, &s))
+}
+
+/// The signature algorithm a key is offered with: RSA keys sign with the hash the server
+/// takes (`rsa_hash`), others with their own.
+fn offered_as(key: &PublicKey, rsa_hash: Option<russh::keys::HashAlg>, cert: bool) -> String {
+    let alg = key.algorithm();
+    let alg = if key.algorithm().is_rsa() {
+        russh::keys::Algorithm::Rsa { hash: rsa_hash }
+    } else {
+        alg
+    };
+    if cert {
+        alg.to_certificate_type()
+    } else {
+        alg.as_str().to_string()
+    }
+}
+
+fn rsa_bits(key: &PublicKey) -> Option<u32> {
+    key.key_data().rsa().map(|k| k.key_size())
+}
+
+/// What russh offers, restricted by Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms
+/// (`algorithms::assemble`: OpenSSH's list syntax over russh's defaults and names). A list
+/// that leaves nothing is refused, as ssh refuses it ("Bad SSH2 cipher spec").
+pub fn preferred(c: &HostConfig, cert_authority: bool) -> Result<russh::Preferred, SshError> {
+    use std::borrow::Cow;
+    let default = russh::Preferred::default();
+    let mut p = default.clone();
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let pick = |directive: &'static str,
+                spec: &Option<String>,
+                default: Vec<String>,
+                supported: Vec<String>|
+     -> Result<Option<Vec<String>>, SshError> {
+        let Some(spec) = spec else { return Ok(None) };
+        let d: Vec<&str> = default.iter().map(String::as_str).collect();
+        let s: Vec<&str> = supported.iter().map(String::as_str).collect();
+        let out = algorithms::assemble(spec, &d, &s);
+        if out.is_empty() {
+            return Err(SshError::NoAlgorithms {
+                directive,
+                spec: spec.clone(),
+                supported: supported.join(","),
+            });
+        }
+        Ok(Some(out))
+    };
+    let a = &c.algorithms;
+
+    let usable = |n: &&str| *n != "none" && *n != "clear";
+    let ciphers: Vec<&str> = russh::cipher::ALL_CIPHERS
+        .iter()
+        .map(|n| n.as_ref())
+        .filter(usable)
+        .collect();
+    if let Some(list) = pick(
+        "Ciphers",
+        &a.ciphers,
+        default
+            .cipher
+            .iter()
+            .map(|n| n.as_ref().to_string())
+            .collect(),
+        names(&ciphers),
+    )? {
+        p.cipher = Cow::Owned(
+            list.iter()
+                .filter_map(|n| russh::cipher::Name::try_from(n.as_str()).ok())
+                .collect(),
+        );
+    }
+    let macs: Vec<&str> = russh::mac::ALL_MAC_ALGORITHMS
+        .iter()
+        .map(|n| n.as_ref())
+        .filter(usable)
+        .collect();
+    if let Some(list) = pick(
+        "MACs",
+        &a.macs,
+        default.mac.iter().map(|n| n.as_ref().to_string()).collect(),
+        names(&macs),
+    )? {
+        p.mac = Cow::Owned(
+            list.iter()
+                .filter_map(|n| russh::mac::Name::try_from(n.as_str()).ok())
+                .collect(),
+        );
+    }
+    // russh's kex list also carries the extension markers (ext-info-c, strict kex): they are
+    // no algorithms, and are kept whatever the list says, as ssh adds its own.
+    let kexes: Vec<&str> = russh::kex::ALL_KEX_ALGORITHMS
+        .iter()
+        .map(|n| n.as_ref())
+        .filter(usable)
+        .collect();
+    let (kex_default, markers): (Vec<&russh::kex::Name>, Vec<&russh::kex::Name>) = default
+        .kex
+        .iter()
+        .partition(|n| kexes.contains(&n.as_ref()));
+    if let Some(list) = pick(
+        "KexAlgorithms",
+        &a.kex,
+        kex_default.iter().map(|n| n.as_ref().to_string()).collect(),
+        names(&kexes),
+    )? {
+        let mut kex: Vec<russh::kex::Name> = list
+            .iter()
+            .filter_map(|n| russh::kex::Name::try_from(n.as_str()).ok())
+            .collect();
+        kex.extend(markers.into_iter().copied());
+        p.kex = Cow::Owned(kex);
+    }
+    if cert_authority {
+        p.host_key_certificates = Cow::Borrowed(HOST_CERTIFICATES);
+    }
+    // Plain key names and their certificate names (`...-cert-v01@openssh.com`) share the list.
+    let cert_name = |alg: &russh::keys::Algorithm| alg.to_certificate_type().to_string();
+    let mut key_names: Vec<String> = default.key.iter().map(|k| k.as_str().to_string()).collect();
+    key_names.extend(HOST_CERTIFICATES.iter().map(cert_name));
+    let key_default: Vec<String> = default
+        .key
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .chain(p.host_key_certificates.iter().map(cert_name))
+        .collect();
+    if let Some(list) = pick("HostKeyAlgorithms", &a.host_keys, key_default, key_names)? {
+        p.key = Cow::Owned(
+            list.iter()
+                .filter_map(|n| default.key.iter().find(|k| k.as_str() == n))
+                .cloned()
+                .collect(),
+        );
+        p.host_key_certificates = Cow::Owned(
+            HOST_CERTIFICATES
+                .iter()
+                .filter(|k| cert_authority && list.contains(&cert_name(k)))
+                .cloned()
+                .collect(),
+        );
+    }
+    Ok(p)
+}
+
+pub fn russh_config(c: &HostConfig) -> Result<Arc<client::Config>, SshError> {
     let mut files = read_files(&c.user_known_hosts_files);
     files.extend(read_files(&c.global_known_hosts_files));
-    let mut preferred = russh::Preferred::default();
-    if known_hosts::has_cert_authority(&files, &c.hostname, c.port) {
-        preferred.host_key_certificates = std::borrow::Cow::Borrowed(HOST_CERTIFICATES);
-    }
-    Arc::new(client::Config {
+    let preferred = preferred(
+        c,
+        known_hosts::has_cert_authority(&files, &c.hostname, c.port),
+    )?;
+    Ok(Arc::new(client::Config {
         preferred,
         // An idle notebook stays logged in for hours: no inactivity timeout; liveness
         // comes from keepalives (ServerAliveInterval × ServerAliveCountMax).
@@ -305,7 +516,7 @@ pub fn russh_config(c: &HostConfig) -> Arc<client::Config> {
         keepalive_max: c.server_alive_count_max.max(1) as usize,
         nodelay: true,
         ..Default::default()
-    })
+    }))
 }
 
 /// Connect one hop over `stream` and authenticate.
@@ -319,6 +530,12 @@ pub async fn handshake<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // BatchMode: no question reaches the user, whatever asks it.
+    let ask: Ask = if config.batch_mode {
+        Arc::new(|_, _| Box::pin(async { None }))
+    } else {
+        ask
+    };
     let decision = Arc::new(Mutex::new(None));
     let client = Client {
         label: label.clone(),
@@ -334,7 +551,7 @@ where
     // never speaks must not hold the cell.
     let connected = tokio::time::timeout(
         bound(config.connect_timeout),
-        client::connect_stream(russh_config(&config), stream, client),
+        client::connect_stream(russh_config(&config)?, stream, client),
     )
     .await;
     let mut handle = match connected {
@@ -387,6 +604,13 @@ async fn authenticate(
         }
     };
     let rsa_hash = h.best_supported_rsa_hash().await.ok().flatten().flatten();
+    // PubkeyAcceptedAlgorithms: a key whose signature it does not list is not offered.
+    let accepted = signature_list(&c.algorithms.pubkey, true);
+    let allowed = |key: &PublicKey, cert: bool| {
+        accepted
+            .as_ref()
+            .is_none_or(|list| list.contains(&offered_as(key, rsa_hash, cert)))
+    };
 
     // 1. The agent.
     if can(&methods, MethodKind::PublicKey)
@@ -396,7 +620,7 @@ async fn authenticate(
         tried.push("agent");
         for id in ids {
             let key = id.public_key().into_owned();
-            if c.identities_only && !identity_listed(c, &key) {
+            if (c.identities_only && !identity_listed(c, &key)) || !allowed(&key, false) {
                 continue;
             }
             let hash = if key.algorithm().is_rsa() {
@@ -425,6 +649,11 @@ async fn authenticate(
         tried.push("publickey");
         let key = match russh::keys::load_secret_key(path, None) {
             Ok(k) => k,
+            // BatchMode: no passphrase is asked for (ssh skips the key the same way).
+            Err(russh::keys::Error::KeyIsEncrypted) if c.batch_mode => {
+                log::info!("BatchMode: skipping the encrypted key {}", path.display());
+                continue;
+            }
             Err(russh::keys::Error::KeyIsEncrypted) => {
                 let q = format!("Enter passphrase for key '{}':", path.display());
                 let Some(pass) = ask(q, true).await.map(Zeroizing::new) else {
@@ -445,14 +674,28 @@ async fn authenticate(
                 continue;
             }
         };
+        if let Some(bits) = key.public_key().key_data().rsa().map(|k| k.key_size())
+            && bits < c.required_rsa_size
+        {
+            log::info!(
+                "skipping key {}: {bits} bits, under RequiredRSASize {}",
+                path.display(),
+                c.required_rsa_size
+            );
+            continue;
+        }
         let key = Arc::new(key);
         let cert_path = cert_path_for(c, path);
         if let Some(cert) = cert_path.and_then(|p| std::fs::read_to_string(p).ok())
+            && allowed(key.public_key(), true)
             && let Ok(cert) = russh::keys::Certificate::from_openssh(cert.trim())
             && let Ok(r) = h.authenticate_openssh_cert(&user, key.clone(), cert).await
             && record(r, &mut methods)
         {
             return Ok(());
+        }
+        if !allowed(key.public_key(), false) {
+            continue;
         }
         let hash = if key.algorithm().is_rsa() {
             rsa_hash
@@ -468,8 +711,9 @@ async fn authenticate(
         }
     }
 
-    // 3. Keyboard-interactive: each server prompt shown with its own text.
-    if can(&methods, MethodKind::KeyboardInteractive) {
+    // 3. Keyboard-interactive: each server prompt shown with its own text. Under BatchMode
+    //    neither it nor the password is tried: both are questions.
+    if !c.batch_mode && can(&methods, MethodKind::KeyboardInteractive) {
         tried.push("keyboard-interactive");
         let mut resp = h
             .authenticate_keyboard_interactive_start(&user, None::<String>)
@@ -514,7 +758,7 @@ async fn authenticate(
     }
 
     // 4. Password, three tries as ssh gives.
-    if can(&methods, MethodKind::Password) {
+    if !c.batch_mode && can(&methods, MethodKind::Password) {
         tried.push("password");
         for _ in 0..3 {
             let Some(pass) = ask(format!("{user}@{}'s password:", c.hostname), true)
@@ -535,10 +779,22 @@ async fn authenticate(
             }
         }
     }
+    // Nothing was tried (no agent, no key file, BatchMode): ask the server which methods it
+    // takes, as ssh's first "none" request does, so the error can say what it offers.
+    if methods.is_none()
+        && let Ok(r) = h.authenticate_none(&user).await
+        && record(r, &mut methods)
+    {
+        return Ok(());
+    }
     Err(SshError::PermissionDenied {
         label: label.to_owned(),
         user,
         tried,
+        batch_mode: c.batch_mode,
+        gssapi_offered: methods
+            .as_ref()
+            .is_some_and(|m| m.contains(&MethodKind::GssapiWithMic)),
     })
 }
 
@@ -602,5 +858,131 @@ pub fn sig_name(s: &russh::Sig) -> String {
     match s {
         russh::Sig::Custom(n) => n.clone(),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::ssh::config::{ConfigEnv, LoginRequest, resolve};
+
+    /// `text` as the only configuration file (`-F`).
+    fn config(text: &str) -> HostConfig {
+        let env = ConfigEnv {
+            home: "/home/me".into(),
+            local_user: "me".into(),
+            local_host: "laptop".into(),
+        };
+        let text = text.to_string();
+        let read = move |p: &Path| (p == Path::new("/cfg")).then(|| text.clone());
+        let req = LoginRequest {
+            host: "web".into(),
+            config_file: Some("/cfg".into()),
+            ..LoginRequest::default()
+        };
+        resolve(&req, &env, &read, &|_| Vec::new()).expect("resolves")
+    }
+
+    fn names<T: AsRef<str>>(v: &[T]) -> Vec<&str> {
+        v.iter().map(AsRef::as_ref).collect()
+    }
+
+    #[test]
+    fn fedora_default_policy_restricts_what_russh_offers() {
+        let policy = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../../tests/data/ssh_config/fedora-40/etc/crypto-policies/back-ends/openssh.config",
+        ))
+        .expect("test data");
+        let p = preferred(&config(&policy), false).expect("usable");
+        // The policy's order; russh has all five.
+        assert_eq!(
+            names(&p.cipher),
+            [
+                "aes256-gcm@openssh.com",
+                "chacha20-poly1305@openssh.com",
+                "aes256-ctr",
+                "aes128-gcm@openssh.com",
+                "aes128-ctr"
+            ]
+        );
+        // umac-* are not in russh: dropped.
+        assert_eq!(
+            names(&p.mac),
+            [
+                "hmac-sha2-256-etm@openssh.com",
+                "hmac-sha1-etm@openssh.com",
+                "hmac-sha2-512-etm@openssh.com",
+                "hmac-sha2-256",
+                "hmac-sha1",
+                "hmac-sha2-512"
+            ]
+        );
+        let kex = names(&p.kex);
+        assert_eq!(kex[0], "curve25519-sha256");
+        assert!(kex.contains(&"ecdh-sha2-nistp256"));
+        assert!(!kex.contains(&"mlkem768x25519-sha256"), "{kex:?}");
+        // The extension markers stay.
+        assert!(kex.contains(&"ext-info-c"), "{kex:?}");
+        let keys: Vec<&str> = p.key.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "ecdsa-sha2-nistp256",
+                "ecdsa-sha2-nistp384",
+                "ecdsa-sha2-nistp521",
+                "ssh-ed25519",
+                "rsa-sha2-256",
+                "rsa-sha2-512"
+            ]
+        );
+        assert!(p.host_key_certificates.is_empty());
+        // Under a @cert-authority the policy's certificate names are offered too.
+        let p = preferred(&config(&policy), true).expect("usable");
+        assert!(!p.host_key_certificates.is_empty());
+    }
+
+    #[test]
+    fn no_directive_keeps_russh_defaults_and_an_empty_list_is_refused() {
+        let p = preferred(&config(""), false).expect("usable");
+        let d = russh::Preferred::default();
+        assert_eq!(names(&p.cipher), names(&d.cipher));
+        assert_eq!(names(&p.kex), names(&d.kex));
+        let e = preferred(&config("Ciphers 3des-cbc,blowfish-cbc\n"), false).expect_err("refused");
+        assert!(
+            e.to_string()
+                .starts_with("Ciphers 3des-cbc,blowfish-cbc: none of"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn signature_lists() {
+        assert_eq!(signature_list(&None, true), None);
+        let fedora = "ecdsa-sha2-nistp256,ssh-ed25519,rsa-sha2-256,rsa-sha2-512".to_string();
+        let list = signature_list(&Some(fedora), false).expect("a list");
+        assert!(list.contains(&"rsa-sha2-512".to_string()));
+        assert!(!list.contains(&"ssh-rsa".to_string()));
+        let list = signature_list(&Some("+ssh-rsa*".into()), true).expect("a list");
+        assert!(list.contains(&"ssh-rsa-cert-v01@openssh.com".to_string()));
+        assert!(list.contains(&"ssh-ed25519".to_string()));
+    }
+
+    #[test]
+    fn a_failed_login_says_what_batch_mode_and_gssapi_mean() {
+        let e = SshError::PermissionDenied {
+            label: "web".into(),
+            user: "me".into(),
+            tried: vec!["agent"],
+            batch_mode: true,
+            gssapi_offered: true,
+        }
+        .to_string();
+        assert!(e.contains("BatchMode is yes"), "{e}");
+        assert!(
+            e.contains("GSSAPI (Kerberos), which sshpty does not"),
+            "{e}"
+        );
     }
 }

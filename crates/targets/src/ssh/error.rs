@@ -45,13 +45,27 @@ pub enum SshError {
     #[error("authentication failed: {label}: wrong passphrase for key {}", path.display())]
     WrongPassphrase { label: String, path: PathBuf },
     #[error(
-        "authentication failed: {label}: permission denied for {user} (tried: {})",
-        tried_methods(tried)
+        "authentication failed: {label}: permission denied for {user} (tried: {}){}{}",
+        tried_methods(tried),
+        if *batch_mode { "; BatchMode is yes, so no password, keyboard-interactive answer or key passphrase was asked for" } else { "" },
+        if *gssapi_offered { "; the server offers GSSAPI (Kerberos), which sshpty does not: use a key (or an SSH certificate) through the agent or IdentityFile, or a password" } else { "" },
     )]
     PermissionDenied {
         label: String,
         user: String,
         tried: Vec<&'static str>,
+        batch_mode: bool,
+        /// The server listed gssapi-with-mic among the methods that can continue.
+        gssapi_offered: bool,
+    },
+    /// Ciphers, MACs, KexAlgorithms or HostKeyAlgorithms left nothing sshpty has.
+    #[error(
+        "{directive} {spec}: none of these algorithms is one sshpty has (it has {supported}); ssh refuses such a list too"
+    )]
+    NoAlgorithms {
+        directive: &'static str,
+        spec: String,
+        supported: String,
     },
     #[error(
         "authentication failed: {label}: the server asks for a password or passphrase and this client cannot answer questions (no stdin); tried {} first. Use a key without passphrase or an agent for unattended runs",

@@ -1,10 +1,12 @@
 //! The SSH target: one connection per host (over TCP, a ProxyCommand, or ProxyJump hops),
 //! one channel with a PTY per cell, channels without a PTY for completion and cleanup.
 
+pub mod algorithms;
 pub mod config;
 mod connect;
 mod error;
 pub mod known_hosts;
+pub mod send_env;
 
 pub use error::{Ask, SshError};
 
@@ -45,6 +47,8 @@ pub struct SshTarget {
     /// The ProxyCommand process, if any (killed on drop).
     _proxy: Option<tokio::process::Child>,
     forward_agent: bool,
+    /// What SendEnv and SetEnv ask each session channel to set come from it.
+    config: Arc<HostConfig>,
     lost: Arc<AtomicBool>,
 }
 
@@ -222,6 +226,7 @@ impl SshTarget {
             _hops: hops,
             _proxy: proxy,
             forward_agent: c.forward_agent,
+            config: c.clone(),
             lost: Arc::new(AtomicBool::new(false)),
         };
         let notes = notes.lock().map(|n| n.clone()).unwrap_or_default();
@@ -288,6 +293,15 @@ impl SshTarget {
         }
     }
 
+    /// SendEnv and SetEnv on a session channel, before its PTY and command, as ssh does;
+    /// without a reply asked for: the server's AcceptEnv decides, silently.
+    async fn send_env(&self, ch: &russh::Channel<russh::client::Msg>) -> Result<(), russh::Error> {
+        for (name, value) in send_env::from_process(&self.config) {
+            ch.set_env(false, name, value).await?;
+        }
+        Ok(())
+    }
+
     fn is_closed(&self) -> bool {
         self.handle.is_closed() || self.lost.load(Ordering::Relaxed)
     }
@@ -308,6 +322,7 @@ impl Target for SshTarget {
         Box::pin(async move {
             let ch = self.open_session().await?;
             let req = async {
+                self.send_env(&ch).await?;
                 ch.request_pty(
                     false,
                     "xterm-256color",
@@ -428,9 +443,11 @@ impl Target for SshTarget {
         let command = command.to_owned();
         Box::pin(async move {
             let ch = self.open_session().await?;
-            ch.exec(false, command.as_bytes())
-                .await
-                .map_err(|_| self.lost_error())?;
+            let req = async {
+                self.send_env(&ch).await?;
+                ch.exec(false, command.as_bytes()).await
+            };
+            req.await.map_err(|_| self.lost_error())?;
             let (mut read, write) = ch.split();
             let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Bytes>();
             let (out_tx, out_rx) = mpsc::channel::<Bytes>(16);

@@ -42,7 +42,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::display::{LiveDisplay, html_escape, strip_sgr};
-use crate::frontend::{Output, Outputs, Stream};
+use crate::frontend::{Output, Outputs, Shown, Stream};
 use crate::header;
 use crate::nonce::new_nonce;
 use crate::sink::Sink;
@@ -74,6 +74,13 @@ const VIEW_LINE_MAX: usize = 2048;
 /// (an output limit turned off) it goes out as it comes.
 const TERMINAL_HOLD_MAX: usize = 8 << 20;
 
+/// What waits to be sent, in the order it came: text, and what programs show between it
+/// (`pictures`), which must not overtake the text before it.
+enum Held {
+    Text(Stream, String),
+    Shown(Shown),
+}
+
 /// Where the live view is shown.
 enum View {
     /// Under the header line, which is the cell's last output.
@@ -104,8 +111,8 @@ struct Overflow {
 
 pub struct StreamOut<'a> {
     outputs: &'a dyn Outputs,
-    /// Text waiting to be sent, in order, with the stream it goes to.
-    queue: VecDeque<(Stream, String)>,
+    /// Text waiting to be sent, in order, with the stream it goes to, and displays between.
+    queue: VecDeque<Held>,
     queued: usize,
     silent: bool,
     /// Everything sent, kept (bounded) for the history's output field.
@@ -201,8 +208,8 @@ impl<'a> StreamOut<'a> {
         }
         self.queued += text.len();
         match self.queue.back_mut() {
-            Some((n, t)) if *n == name => t.push_str(text),
-            _ => self.queue.push_back((name, text.to_owned())),
+            Some(Held::Text(n, t)) if *n == name => t.push_str(text),
+            _ => self.queue.push_back(Held::Text(name, text.to_owned())),
         }
     }
 
@@ -219,8 +226,24 @@ impl<'a> StreamOut<'a> {
             self.views_off = true;
             self.close_view(now);
         }
-        while let Some((name, buf)) = self.queue.front_mut() {
-            let name = *name;
+        while let Some(front) = self.queue.front_mut() {
+            let (name, buf) = match front {
+                Held::Text(name, buf) => (*name, buf),
+                Held::Shown(_) => {
+                    if !self.silent
+                        && let Some(t) = self.outputs.ready(now, 0)
+                    {
+                        self.paced_until = Some(t);
+                        return;
+                    }
+                    if let Some(Held::Shown(shown)) = self.queue.pop_front() {
+                        self.sent_any = true;
+                        self.after_header = true;
+                        self.outputs.emit(Output::Shown(shown));
+                    }
+                    continue;
+                }
+            };
             let cut = if buf.len() <= MAX_MESSAGE {
                 buf.len()
             } else {
@@ -238,7 +261,10 @@ impl<'a> StreamOut<'a> {
             }
             self.paced_until = None;
             let text = if cut == buf.len() {
-                self.queue.pop_front().map(|(_, t)| t).unwrap_or_default()
+                match self.queue.pop_front() {
+                    Some(Held::Text(_, t)) => t,
+                    _ => String::new(),
+                }
             } else {
                 let rest = buf.split_off(cut);
                 std::mem::replace(buf, rest)
@@ -407,7 +433,10 @@ impl<'a> StreamOut<'a> {
         let mut parts: Vec<&str> = Vec::new();
         let mut lines = self.pending.matches('\n').count() + 1;
         let mut held_lines = 0;
-        for (_, t) in self.queue.iter().rev() {
+        for t in self.queue.iter().rev().filter_map(|h| match h {
+            Held::Text(_, t) => Some(t),
+            Held::Shown(_) => None,
+        }) {
             let n = memchr::memchr_iter(b'\n', t.as_bytes()).count();
             held_lines += n;
             if lines < VIEW_LINES {
@@ -477,6 +506,37 @@ impl<'a> StreamOut<'a> {
     /// holds goes out first, so the page keeps the terminal's order.
     pub fn interlude(&mut self) {
         self.close_view(Instant::now());
+    }
+
+    /// What a program asked to show, after the text before it. It counts against the output
+    /// limit by its size in the notebook (the base64 of an image): one that does not fit in
+    /// what is left is not shown, and the cell says so.
+    pub fn show(&mut self, shown: Shown) {
+        if self.silent {
+            return;
+        }
+        let size: u64 = shown
+            .data
+            .values()
+            .map(|v| v.as_str().map_or(0, str::len) as u64)
+            .sum();
+        if let Some(limit) = self.limit {
+            if self.overflow.is_some() || size > limit.saturating_sub(self.shown) {
+                self.note(&format!(
+                    "sshpty: an output of {} a program sent was not shown: it would pass this \
+                     cell's output limit of {} (%output-limit SIZE|off changes the limit)\n",
+                    crate::size::format(size),
+                    crate::size::format(limit)
+                ));
+                return;
+            }
+            self.shown += size;
+        }
+        let now = Instant::now();
+        // The live view holds text that came before: it goes out first.
+        self.close_view(now);
+        self.queue.push_back(Held::Shown(shown));
+        self.send(now);
     }
 
     /// A full-screen program's screen (text and HTML), shown as one display refreshed in
@@ -660,6 +720,10 @@ impl Sink for StreamOut<'_> {
 
     fn note(&mut self, text: &str) {
         StreamOut::note(self, text);
+    }
+
+    fn show(&mut self, shown: Shown) {
+        StreamOut::show(self, shown);
     }
 
     fn interlude(&mut self) {

@@ -86,12 +86,16 @@ fn is_sudo_wrapper(name: &str, body: &[u8]) -> bool {
     name == "sudo" && body.windows(8).any(|w| w == b"[sshpty:")
 }
 
+/// bash_kernel's helpers, by their names there: `display [ID]` shows an image read on stdin,
+/// `displayHTML [ID]` HTML, `displayJS` JavaScript (refused by the kernel: a host's script
+/// never runs in the operator's page); with an ID a later call replaces that output.
+pub const DISPLAY_HELPERS: [&str; 3] = ["display", "displayHTML", "displayJS"];
+
 /// Whether a captured function is one of the kernel's display helpers
 /// (`script::display_helpers`), defined for every cell and never carried: a user's own
 /// function of the same name does not call `__sshpty_show`, and is kept.
 fn is_display_helper(name: &str, body: &[u8]) -> bool {
-    crate::script::DISPLAY_HELPERS.contains(&name)
-        && body.windows(13).any(|w| w == b"__sshpty_show")
+    DISPLAY_HELPERS.contains(&name) && body.windows(13).any(|w| w == b"__sshpty_show")
 }
 
 pub fn is_restored_name(name: &str) -> bool {

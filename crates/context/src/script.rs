@@ -14,7 +14,7 @@
 //! shell reads that with `read -s`, so the terminal does not echo it.
 
 use crate::demux::{ctx_marker, end_marker, ready_marker, start_marker, stay_marker};
-use crate::model::{CELL_OPTIONS, Context, Dialect, is_restored_name};
+use crate::model::{CELL_OPTIONS, Context, DISPLAY_HELPERS, Dialect, is_restored_name};
 use crate::posix;
 use crate::quote::ansi_c_quote;
 
@@ -265,11 +265,6 @@ fn cell_body(
 
 /// Ends a second stage: a control character that armored text never contains and that
 /// no terminal setting acts on (not a signal, flow-control or line-editing key).
-/// bash_kernel's helpers, by their names there: `display [ID]` shows an image read on stdin,
-/// `displayHTML [ID]` HTML, `displayJS` JavaScript (refused by the kernel: a host's script
-/// never runs in the operator's page); with an ID a later call replaces that output.
-pub const DISPLAY_HELPERS: [&str; 3] = ["display", "displayHTML", "displayJS"];
-
 /// The display helpers, defined for each cell (bash). Each prints one display frame
 /// (`terminal::inline`): the cell's nonce, the kind, the id and the content in base64, which
 /// the kernel takes out of the output. The nonce comes from `__sshpty_nonce`, a variable
@@ -740,12 +735,22 @@ mod bash_tests {
         );
         let mut ctx = Context::default();
         ctx.apply(cap.expect("captured"), false);
-        assert!(DISPLAY_HELPERS.iter().all(|n| !ctx.functions.contains_key(*n)));
+        assert!(
+            DISPLAY_HELPERS
+                .iter()
+                .all(|n| !ctx.functions.contains_key(*n))
+        );
         assert!(!ctx.vars.contains_key("NOTEBOOK_BASH_KERNEL_CAPABILITIES"));
         // The user's own `display` is carried, and wins in the next cell.
         let (_, cap) = events(
             nonce,
-            &run_bash(&cell_payload(&ctx, "display() { echo mine; }", nonce, false, None)),
+            &run_bash(&cell_payload(
+                &ctx,
+                "display() { echo mine; }",
+                nonce,
+                false,
+                None,
+            )),
         );
         ctx.apply(cap.expect("captured"), false);
         assert!(ctx.functions.contains_key("display"));

@@ -15,8 +15,8 @@ use crate::pictures::Pictures;
 use crate::sink::Sink;
 use context::capture::{self, CaptureError, Captured};
 use context::demux::{Demux, Event};
-use terminal::inline::Piece;
 use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
+use terminal::inline::Piece;
 
 /// Escalation after a stop (interrupt, timeout, a prompt nobody can answer), as a terminal
 /// user would do it: Ctrl-C; then, once a look at the processes left (`stopping`) shows
@@ -722,7 +722,14 @@ pub async fn run(
         });
     }
     demux.finish(&mut events);
-    handle(&mut events, &mut renderer, &mut result, &mut live, &mut shows, sink);
+    handle(
+        &mut events,
+        &mut renderer,
+        &mut result,
+        &mut live,
+        &mut shows,
+        sink,
+    );
     shows.finish(&mut renderer, &mut live, sink);
     if renderer.screen_mode() {
         // Still on the screen at the end (killed, or a program that never left it).

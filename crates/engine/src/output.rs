@@ -768,3 +768,84 @@ fn view_lines(text: &str, n: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value};
+    use std::sync::Mutex;
+
+    /// Outputs kept in order; the pacer says wait while `hold` is set.
+    #[derive(Default)]
+    struct Kept {
+        hold: Mutex<bool>,
+        outputs: Mutex<Vec<Output>>,
+    }
+
+    impl Outputs for Kept {
+        fn ready(&self, now: Instant, _: usize) -> Option<Instant> {
+            (*self.hold.lock().unwrap()).then(|| now + std::time::Duration::from_secs(1))
+        }
+        fn emit(&self, output: Output) {
+            self.outputs.lock().unwrap().push(output);
+        }
+    }
+
+    fn shown(bytes: usize) -> Shown {
+        let mut data = Map::new();
+        data.insert("image/png".into(), Value::String("A".repeat(bytes)));
+        Shown {
+            data,
+            metadata: Map::new(),
+            id: None,
+            update: false,
+        }
+    }
+
+    /// Text the pacer holds is not overtaken by a picture after it.
+    #[test]
+    fn a_picture_waits_behind_the_text_before_it() {
+        let kept = Kept::default();
+        *kept.hold.lock().unwrap() = true;
+        let mut out = StreamOut::new(&kept, false, false);
+        Sink::text(&mut out, "before\n");
+        Sink::show(&mut out, shown(10));
+        Sink::text(&mut out, "after\n");
+        assert!(kept.outputs.lock().unwrap().is_empty());
+        *kept.hold.lock().unwrap() = false;
+        Sink::flush(&mut out);
+        let got = kept.outputs.lock().unwrap().clone();
+        assert!(
+            matches!(&got[..], [
+                Output::Text { text: a, .. },
+                Output::Shown(_),
+                Output::Text { text: b, .. },
+            ] if a == "before\n" && b == "after\n"),
+            "{got:?}"
+        );
+    }
+
+    /// A picture counts against the output limit by its size in the notebook; one that does
+    /// not fit is a line, and text still fits after it.
+    #[test]
+    fn pictures_count_against_the_output_limit() {
+        let kept = Kept::default();
+        let mut out = StreamOut::new(&kept, false, false);
+        out.set_limit(Some(1000), "h", 1);
+        Sink::show(&mut out, shown(600));
+        Sink::show(&mut out, shown(600));
+        Sink::text(&mut out, "fits\n");
+        Sink::flush(&mut out);
+        let got = kept.outputs.lock().unwrap().clone();
+        assert!(matches!(got[0], Output::Shown(_)), "{got:?}");
+        assert!(
+            matches!(&got[1], Output::Text { stream: Stream::Err, text } if text.contains("was not shown: it would pass this cell's output limit")),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[2], Output::Text { stream: Stream::Out, text } if text == "fits\n"),
+            "{got:?}"
+        );
+        assert_eq!(got.len(), 3);
+    }
+}

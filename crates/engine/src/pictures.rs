@@ -62,9 +62,11 @@ impl Pictures {
         let id = f.id.map(|id| format!("{ID_PREFIX}{id}"));
         let mut shown = match f.kind {
             Kind::JavaScript => {
-                return Err("sshpty: displayJS: JavaScript from a host is never run in the \
+                return Err(
+                    "sshpty: displayJS: JavaScript from a host is never run in the \
                             notebook (it would run with your Jupyter token); nothing was shown\n"
-                    .into());
+                        .into(),
+                );
             }
             Kind::Image => {
                 let p = picture::examine(f.data).map_err(|r| format!("sshpty: display: {r}\n"))?;
@@ -72,7 +74,10 @@ impl Pictures {
             }
             Kind::Html => {
                 if f.data.is_empty() {
-                    return Err(format!("sshpty: displayHTML: {}\n", picture::Refusal::Empty));
+                    return Err(format!(
+                        "sshpty: displayHTML: {}\n",
+                        picture::Refusal::Empty
+                    ));
                 }
                 let html = crate::sanitize::clean(&String::from_utf8_lossy(&f.data));
                 let mut data = Map::new();
@@ -174,7 +179,7 @@ mod tests {
         assert!(p.convert(f()).expect("shown").update);
         assert_eq!(
             first.data["text/plain"],
-            "[PNG image, 2×3 pixels, 33 B]"
+            "[PNG image, 2×3 pixels, 33 bytes]"
         );
         assert!(first.data.contains_key("image/png"));
     }

@@ -18,12 +18,70 @@
 use std::collections::{HashMap, HashSet};
 
 const TAGS: &[&str] = &[
-    "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col",
-    "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p",
-    "pre", "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strike", "strong", "sub",
-    "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "tt", "u",
-    "ul", "var", "wbr",
+    "a",
+    "abbr",
+    "b",
+    "bdi",
+    "bdo",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "rp",
+    "rt",
+    "ruby",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "wbr",
 ];
 
 /// Images a page may load from a `data:` URL: the types a cell shows (`terminal::picture`).
@@ -33,9 +91,15 @@ const DATA_IMAGES: &[&str] = &["data:image/png;", "data:image/jpeg;", "data:imag
 pub fn clean(html: &str) -> String {
     let tag_attributes: HashMap<&str, HashSet<&str>> = HashMap::from([
         ("a", HashSet::from(["href", "title"])),
-        ("img", HashSet::from(["src", "alt", "title", "width", "height"])),
+        (
+            "img",
+            HashSet::from(["src", "alt", "title", "width", "height"]),
+        ),
         ("td", HashSet::from(["colspan", "rowspan", "align"])),
-        ("th", HashSet::from(["colspan", "rowspan", "align", "scope"])),
+        (
+            "th",
+            HashSet::from(["colspan", "rowspan", "align", "scope"]),
+        ),
         ("col", HashSet::from(["span"])),
         ("colgroup", HashSet::from(["span"])),
         ("ol", HashSet::from(["start", "reversed", "type"])),
@@ -59,10 +123,7 @@ pub fn clean(html: &str) -> String {
             if !data {
                 return Some(value.into());
             }
-            let lower = value
-                .get(..16)
-                .unwrap_or(value)
-                .to_ascii_lowercase();
+            let lower = value.get(..16).unwrap_or(value).to_ascii_lowercase();
             (element == "img"
                 && attribute == "src"
                 && DATA_IMAGES.iter().any(|p| lower.starts_with(p)))
@@ -80,14 +141,20 @@ mod tests {
     fn formatting_tables_links_and_images_are_kept() {
         assert_eq!(clean("<b>x</b> <i>y</i>"), "<b>x</b> <i>y</i>");
         let t = clean("<table><tr><th>a</th><td colspan=\"2\">1</td></tr></table>");
-        assert!(t.contains("<table>") && t.contains("<th>a</th>") && t.contains("colspan=\"2\""), "{t}");
+        assert!(
+            t.contains("<table>") && t.contains("<th>a</th>") && t.contains("colspan=\"2\""),
+            "{t}"
+        );
         let a = clean("<a href=\"https://example.com/x\">l</a>");
         assert_eq!(
             a,
             "<a href=\"https://example.com/x\" rel=\"noopener noreferrer\">l</a>"
         );
         let img = clean("<img src=\"data:image/png;base64,iVBORw0KGgo=\" alt=\"p\">");
-        assert!(img.contains("src=\"data:image/png;base64,iVBORw0KGgo=\""), "{img}");
+        assert!(
+            img.contains("src=\"data:image/png;base64,iVBORw0KGgo=\""),
+            "{img}"
+        );
     }
 
     #[test]
@@ -99,8 +166,13 @@ mod tests {
 
     #[test]
     fn event_handlers_and_style_attributes_are_dropped() {
-        let c = clean("<img src=x onerror=alert(1)><b onclick=\"f()\" style=\"background:url(//e)\">b</b>");
-        assert!(!c.contains("onerror") && !c.contains("onclick") && !c.contains("style"), "{c}");
+        let c = clean(
+            "<img src=x onerror=alert(1)><b onclick=\"f()\" style=\"background:url(//e)\">b</b>",
+        );
+        assert!(
+            !c.contains("onerror") && !c.contains("onclick") && !c.contains("style"),
+            "{c}"
+        );
         assert!(!c.contains("url("), "{c}");
         assert!(c.contains("<b>b</b>"), "{c}");
         // A relative src (which would reach the Jupyter server) is dropped too.
@@ -121,7 +193,10 @@ mod tests {
             "<link rel=stylesheet href=\"https://e/x.css\">",
         ] {
             let c = clean(bad);
-            for word in ["iframe", "object", "embed", "form", "input", "svg", "script", "meta", "base", "link", "math"] {
+            for word in [
+                "iframe", "object", "embed", "form", "input", "svg", "script", "meta", "base",
+                "link", "math",
+            ] {
                 assert!(!c.contains(&format!("<{word}")), "{bad} gave {c}");
             }
         }

@@ -198,7 +198,11 @@ pub fn check_inline(data: &[u8]) {
         let mut last = 0;
         for &c in cuts.iter().chain(std::iter::once(&data.len())) {
             s.feed(&data[last..c], &mut out);
-            assert!(s.held() <= (12 << 20), "the scanner holds {} bytes", s.held());
+            assert!(
+                s.held() <= (12 << 20),
+                "the scanner holds {} bytes",
+                s.held()
+            );
             last = c;
         }
         s.finish(&mut out);

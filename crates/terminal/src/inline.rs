@@ -101,7 +101,10 @@ enum State {
 
 /// What the head said, for the content that follows.
 enum Head {
-    Frame { kind: Kind, id: Option<String> },
+    Frame {
+        kind: Kind,
+        id: Option<String>,
+    },
     Iterm(IArgs),
     /// Not shown whatever the content: skipped to its terminator without being kept.
     Refused(Refusal),
@@ -465,7 +468,14 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\r\n")
         };
-        f.extend(format!("{kind};{};{}\r\n\x1b\\", wrap(b64(id.as_bytes())), wrap(b64(data))).as_bytes());
+        f.extend(
+            format!(
+                "{kind};{};{}\r\n\x1b\\",
+                wrap(b64(id.as_bytes())),
+                wrap(b64(data))
+            )
+            .as_bytes(),
+        );
         f
     }
 
@@ -498,7 +508,11 @@ mod tests {
 
     fn stream() -> Vec<u8> {
         let mut s = b"before\r\n\x1b[31mred\x1b[0m \x1b]0;title\x07".to_vec();
-        s.extend(iterm(&format!("name={};size=33;inline=1", b64(b"a.png")), &png(2, 3), true));
+        s.extend(iterm(
+            &format!("name={};size=33;inline=1", b64(b"a.png")),
+            &png(2, 3),
+            true,
+        ));
         s.extend(b"mid\r\n");
         s.extend(frame("html", "", b"<b>x</b>"));
         s.extend(frame("image", "plot", &png(4, 4)));

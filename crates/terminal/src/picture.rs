@@ -27,11 +27,11 @@ pub enum Refusal {
     Unsupported { kind: &'static str },
     #[error("an image was not shown: its {mime} header is cut or malformed")]
     Malformed { mime: &'static str },
-    #[error(
-        "an image of {width}×{height} pixels was not shown: the limit is {MAX_PIXELS} pixels"
-    )]
+    #[error("an image of {width}×{height} pixels was not shown: the limit is {MAX_PIXELS} pixels")]
     TooManyPixels { width: u32, height: u32 },
-    #[error("an image or HTML output of {bytes} bytes or more was not shown: the limit is {MAX_BYTES} bytes")]
+    #[error(
+        "an image or HTML output of {bytes} bytes or more was not shown: the limit is {MAX_BYTES} bytes"
+    )]
     TooLarge { bytes: usize },
     #[error("an empty image or HTML output was not shown")]
     Empty,
@@ -83,7 +83,10 @@ pub fn examine(data: Vec<u8>) -> Result<Picture, Refusal> {
 /// A name for what a refused image is, for the error line.
 fn other_kind(data: &[u8]) -> &'static str {
     let head = &data[..data.len().min(512)];
-    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+    let has = |needle: &[u8]| {
+        head.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
     if data.len() >= 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP" {
         "WebP"
     } else if has(b"<svg") {
@@ -176,7 +179,8 @@ pub(crate) mod tests {
     }
 
     fn jpeg(w: u16, h: u16) -> Vec<u8> {
-        let mut b = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
+        let mut b =
+            b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
         b.extend(b"\xff\xff\xc2\x00\x11\x08");
         b.extend(h.to_be_bytes());
         b.extend(w.to_be_bytes());
@@ -197,10 +201,7 @@ pub(crate) mod tests {
     #[test]
     fn other_types_are_refused_by_their_content_not_a_name() {
         let webp = b"RIFF\x10\0\0\0WEBPVP8 ".to_vec();
-        assert_eq!(
-            examine(webp),
-            Err(Refusal::Unsupported { kind: "WebP" })
-        );
+        assert_eq!(examine(webp), Err(Refusal::Unsupported { kind: "WebP" }));
         let svg = b"<?xml version='1.0'?><svg onload='alert(1)'/>".to_vec();
         assert_eq!(examine(svg), Err(Refusal::Unsupported { kind: "SVG" }));
         assert_eq!(

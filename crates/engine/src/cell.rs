@@ -738,11 +738,9 @@ pub async fn run(
     live.close(&renderer, sink);
     let rest = renderer.finish();
     if !rest.is_empty() {
+        sink.text(&rest);
         if let Some(note) = shows.pictures.finished_text(&rest) {
-            sink.text(&rest);
             sink.note(note);
-        } else {
-            sink.text(&rest);
         }
     }
     sink.flush();
@@ -882,7 +880,9 @@ impl Shows {
         live: &mut LiveTerm<'_>,
         sink: &mut dyn Sink,
     ) {
-        for piece in std::mem::take(&mut self.pieces) {
+        // The buffer is kept for the next chunk (one allocation per cell, not per read).
+        let mut pieces = std::mem::take(&mut self.pieces);
+        for piece in pieces.drain(..) {
             let Piece::Text(t) = piece else {
                 self.picture(piece, renderer, sink);
                 continue;
@@ -901,6 +901,7 @@ impl Shows {
                 }
             }
         }
+        self.pieces = pieces;
     }
 
     /// A picture (or the line said in its place) goes where the cursor is, as iTerm2 puts it:

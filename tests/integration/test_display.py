@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from harness import LOCAL, kernel_env, plain_text
 from lab_driver import Step, lab_server, run_in_lab, write_notebook
+from ssh_kernel import no_questions
 from targets import nb, ssh, ssh_kernelspec, ssh_servers, target  # noqa: F401
 
 
@@ -167,6 +168,20 @@ def test_the_helpers_are_not_carried_and_a_users_own_function_wins(nb):
     nb.ok("unset -f display; trap - USR1")
     res = nb.ok("declare -f display | head -3")
     assert "__sshpty_show display image" in res.text, res.describe()
+
+
+def test_the_helpers_on_a_host_without_bash(ssh):
+    """busybox sh (h1-bb): the same helpers, in POSIX sh."""
+    bb = ssh.kernel()
+    assert no_questions(bb, "%login h1-bb").status == "ok"
+    bb.ok("%header off")
+    bb.ok("true")  # the note that the host has no bash comes with the first cell
+    res = bb.ok("echo a; printf '<b>z</b><script>x()</script>' | displayHTML; echo b")
+    shown = data_of(res)
+    assert len(shown) == 1, res.describe()
+    assert shown[0]["data"]["text/html"] == "<b>z</b>", res.describe()
+    assert [m["msg_type"] for m in res.output_msgs] == ["stream", "display_data", "stream"], \
+        res.describe()
 
 
 def test_a_bash_kernel_notebook_runs_unchanged(tmp_path):

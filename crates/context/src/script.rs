@@ -289,6 +289,24 @@ fn display_helpers(ctx: &Context) -> String {
     s
 }
 
+/// The display helpers in POSIX sh (see [`display_helpers`]). The nonce is a variable of the
+/// shell's, never exported; functions are never carried in sh (`posix`), so a user's own
+/// `display` simply replaces these for the rest of its cell.
+fn sh_display_helpers(nonce: &str) -> String {
+    debug_assert!(nonce.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let mut s = format!(
+        "__sshpty_nonce={nonce}\n\
+         NOTEBOOK_BASH_KERNEL_CAPABILITIES=image,html; export NOTEBOOK_BASH_KERNEL_CAPABILITIES\n\
+         __sshpty_show() {{ if test -t 0; then printf '%s: reads what it shows on its standard input (%s < FILE, or a pipe)\\n' \"$1\" \"$1\" >&2; return 2; fi; printf '\\033_sshpty;%s;show;%s;' \"$__sshpty_nonce\" \"$2\"; printf '%s' \"$3\" | command base64; printf ';'; command base64; printf '\\033\\\\'; }}\n"
+    );
+    for (name, kind) in DISPLAY_HELPERS.iter().zip(["image", "html", "js"]) {
+        s.push_str(&format!(
+            "{name}() {{ __sshpty_show {name} {kind} \"${{1-}}\"; }}\n"
+        ));
+    }
+    s
+}
+
 pub const STAGE_END: u8 = 0x1e;
 /// Starts a second stage, after a newline: the same kind of character as [`STAGE_END`].
 /// The reader keeps only what follows the last one, so whatever waited in the terminal's
@@ -541,6 +559,7 @@ fn sh_cell_payload(
         ));
         p.extend(b" command sudo \"$@\"; }\n");
     }
+    p.extend(sh_display_helpers(nonce).as_bytes());
     p.extend(b"trap '{ __sshpty_capture 130; } 2>/dev/null; exit 130' INT\n");
     p.extend(start_line(nonce).as_bytes());
     p.extend(b"__sshpty_cell=");
@@ -759,6 +778,32 @@ mod bash_tests {
             &run_bash(&cell_payload(&ctx, "display", nonce, false, None)),
         );
         assert_eq!(text, b"mine\n");
+    }
+
+    /// The same helpers in POSIX sh (dash here), for hosts without bash.
+    #[test]
+    fn the_sh_display_helpers_frame_with_the_nonce() {
+        use terminal::inline::{Frame, Kind, Piece, Scanner};
+        let nonce = "0123456789abcdef0123456789abcdef";
+        let ctx = Context {
+            dialect: Dialect::Sh,
+            ..Context::default()
+        };
+        let payload = cell_payload(&ctx, "printf '<i>y</i>' | displayHTML", nonce, false, None);
+        let Some(out) = run_shell(&["sh", "-s"], &payload) else {
+            return;
+        };
+        let (text, _) = events(nonce, &out);
+        let mut pieces = Vec::new();
+        Scanner::new(nonce).feed(&text, &mut pieces);
+        assert_eq!(
+            pieces,
+            vec![Piece::Frame(Frame {
+                kind: Kind::Html,
+                id: None,
+                data: b"<i>y</i>".to_vec()
+            })]
+        );
     }
 
     #[test]

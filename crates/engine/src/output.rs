@@ -75,10 +75,12 @@ const VIEW_LINE_MAX: usize = 2048;
 const TERMINAL_HOLD_MAX: usize = 8 << 20;
 
 /// What waits to be sent, in the order it came: text, and what programs show between it
-/// (`pictures`), which must not overtake the text before it.
+/// (`pictures`), which must not overtake the text before it. A display counts in
+/// `StreamOut::queued` by its size (the second field), like text: a program that sends
+/// pictures faster than they go is held back the same way, and memory stays bounded.
 enum Held {
     Text(Stream, String),
-    Shown(Shown),
+    Shown(Shown, usize),
 }
 
 /// Where the live view is shown.
@@ -229,14 +231,15 @@ impl<'a> StreamOut<'a> {
         while let Some(front) = self.queue.front_mut() {
             let (name, buf) = match front {
                 Held::Text(name, buf) => (*name, buf),
-                Held::Shown(_) => {
+                Held::Shown(..) => {
                     if !self.silent
                         && let Some(t) = self.outputs.ready(now, 0)
                     {
                         self.paced_until = Some(t);
                         return;
                     }
-                    if let Some(Held::Shown(shown)) = self.queue.pop_front() {
+                    if let Some(Held::Shown(shown, size)) = self.queue.pop_front() {
+                        self.queued -= size;
                         self.sent_any = true;
                         self.after_header = true;
                         self.outputs.emit(Output::Shown(shown));
@@ -435,7 +438,7 @@ impl<'a> StreamOut<'a> {
         let mut held_lines = 0;
         for t in self.queue.iter().rev().filter_map(|h| match h {
             Held::Text(_, t) => Some(t),
-            Held::Shown(_) => None,
+            Held::Shown(..) => None,
         }) {
             let n = memchr::memchr_iter(b'\n', t.as_bytes()).count();
             held_lines += n;
@@ -535,7 +538,8 @@ impl<'a> StreamOut<'a> {
         let now = Instant::now();
         // The live view holds text that came before: it goes out first.
         self.close_view(now);
-        self.queue.push_back(Held::Shown(shown));
+        self.queued += size as usize;
+        self.queue.push_back(Held::Shown(shown, size as usize));
         self.send(now);
     }
 
@@ -812,14 +816,20 @@ mod tests {
         Sink::show(&mut out, shown(10));
         Sink::text(&mut out, "after\n");
         assert!(kept.outputs.lock().unwrap().is_empty());
+        // Pictures held count like text: past the backlog the program is held back.
+        assert!(Sink::blocked_until(&out).is_none());
+        Sink::show(&mut out, shown(BACKLOG));
+        assert!(Sink::blocked_until(&out).is_some());
         *kept.hold.lock().unwrap() = false;
         Sink::flush(&mut out);
+        assert!(Sink::blocked_until(&out).is_none());
         let got = kept.outputs.lock().unwrap().clone();
         assert!(
             matches!(&got[..], [
                 Output::Text { text: a, .. },
                 Output::Shown(_),
                 Output::Text { text: b, .. },
+                Output::Shown(_),
             ] if a == "before\n" && b == "after\n"),
             "{got:?}"
         );

@@ -62,6 +62,25 @@ fn media(plain: String, html: Option<String>, terminal: Option<String>) -> Media
     Media::new(m)
 }
 
+/// A program's bundle (`frontend::Shown`): the engine made every value a string.
+fn shown_media(data: serde_json::Map<String, serde_json::Value>) -> Media {
+    let m = data
+        .into_iter()
+        .map(|(mime, value)| {
+            let text = || value.as_str().unwrap_or_default().to_owned();
+            match mime.as_str() {
+                "text/plain" => MediaType::Plain(text()),
+                "text/html" => MediaType::Html(text()),
+                "image/png" => MediaType::Png(text()),
+                "image/jpeg" => MediaType::Jpeg(text()),
+                "image/gif" => MediaType::Gif(text()),
+                _ => MediaType::Other((mime, value)),
+            }
+        })
+        .collect();
+    Media::new(m)
+}
+
 impl Outputs for IopubOutputs {
     fn ready(&self, now: Instant, text_len: usize) -> Option<Instant> {
         self.iopub.pacer().wait(now, text_len)
@@ -99,6 +118,27 @@ impl Outputs for IopubOutputs {
                     display_id: Some(d.id),
                 },
             }),
+            Output::Shown(s) => {
+                let data = shown_media(s.data);
+                match (s.update, s.id) {
+                    (true, Some(id)) => {
+                        JupyterMessageContent::UpdateDisplayData(UpdateDisplayData {
+                            data,
+                            metadata: s.metadata,
+                            transient: Transient {
+                                display_id: Some(id),
+                            },
+                        })
+                    }
+                    (_, id) => JupyterMessageContent::DisplayData(DisplayData {
+                        data,
+                        metadata: s.metadata,
+                        transient: id.map(|id| Transient {
+                            display_id: Some(id),
+                        }),
+                    }),
+                }
+            }
             Output::Placeholder { id } => JupyterMessageContent::DisplayData(DisplayData {
                 data: Media::new(Vec::new()),
                 metadata: Default::default(),

@@ -4,7 +4,8 @@ one installed with `--login h1-ops --no-header` (SshptySshKernelTests), with the
 (Samples) and the same expected skips:
 
 - execute_stderr: a PTY merges stdout and stderr into one stream, as a terminal does.
-- execute_result, display_data: a shell has no values or rich displays to return.
+- execute_result: a shell has no values to return. (display_data runs: bash_kernel's
+  `display` and `displayHTML` helpers, see test_display.py.)
 - pager: the kernel sets PAGER=cat; nothing is sent as a pager payload.
 - history: the suite only runs it with execute_result samples; test_protocol.py covers
   tail, range and search.
@@ -50,6 +51,12 @@ class Samples:
     code_generate_error = "false"
     code_inspect_sample = "echo"
     code_clear_output = ""
+    # A 1×1 PNG, and HTML, through the display helpers every cell has.
+    code_display_data = [
+        {"code": "printf %s iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg== | base64 -d | display",
+         "mime": "image/png"},
+        {"code": "echo '<b>x</b>' | displayHTML", "mime": "text/html"},
+    ]
 
 
 class SshptyLocalKernelTests(Samples, jupyter_kernel_test.KernelTests):

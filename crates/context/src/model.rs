@@ -11,6 +11,8 @@ use crate::quote::ansi_c_quote;
 /// terminal, or the kernel's own.
 const NEVER_RESTORED: &[&str] = &[
     "_",
+    // Set for every cell by the runner (`script::display_helpers`), as bash_kernel does.
+    "NOTEBOOK_BASH_KERNEL_CAPABILITIES",
     "BASH",
     "BASHOPTS",
     "BASHPID",
@@ -82,6 +84,18 @@ const COMPLETION_FILES: &[&[u8]] = &[b"/usr/share/bash-completion/", b"/etc/bash
 /// whose prompt carries the `[sshpty:` tag): the runner's, never the user's.
 fn is_sudo_wrapper(name: &str, body: &[u8]) -> bool {
     name == "sudo" && body.windows(8).any(|w| w == b"[sshpty:")
+}
+
+/// bash_kernel's helpers, by their names there: `display [ID]` shows an image read on stdin,
+/// `displayHTML [ID]` HTML, `displayJS` JavaScript (refused by the kernel: a host's script
+/// never runs in the operator's page); with an ID a later call replaces that output.
+pub const DISPLAY_HELPERS: [&str; 3] = ["display", "displayHTML", "displayJS"];
+
+/// Whether a captured function is one of the kernel's display helpers
+/// (`script::display_helpers`), defined for every cell and never carried: a user's own
+/// function of the same name does not call `__sshpty_show`, and is kept.
+fn is_display_helper(name: &str, body: &[u8]) -> bool {
+    DISPLAY_HELPERS.contains(&name) && body.windows(13).any(|w| w == b"__sshpty_show")
 }
 
 pub fn is_restored_name(name: &str) -> bool {
@@ -170,7 +184,9 @@ impl Context {
                 .functions
                 .into_iter()
                 .filter(|(name, body)| {
-                    !name.starts_with("__sshpty") && !is_sudo_wrapper(name, body)
+                    !name.starts_with("__sshpty")
+                        && !is_sudo_wrapper(name, body)
+                        && !is_display_helper(name, body)
                 })
                 .collect();
         }

@@ -14,7 +14,7 @@
 //! shell reads that with `read -s`, so the terminal does not echo it.
 
 use crate::demux::{ctx_marker, end_marker, ready_marker, start_marker, stay_marker};
-use crate::model::{CELL_OPTIONS, Context, Dialect, is_restored_name};
+use crate::model::{CELL_OPTIONS, Context, DISPLAY_HELPERS, Dialect, is_restored_name};
 use crate::posix;
 use crate::quote::ansi_c_quote;
 
@@ -245,6 +245,7 @@ fn cell_body(
         p.extend(sudo_wrapper(marker));
     }
     // Ctrl-C ends the cell as in a terminal, keeping what the cell changed so far.
+    p.extend(display_helpers(ctx).as_bytes());
     p.extend(b"trap '{ __sshpty_capture 130; } 2>/dev/null; exit 130' INT\n");
     p.extend(start_line(nonce).as_bytes());
     p.extend(b"__sshpty_cell=");
@@ -264,6 +265,48 @@ fn cell_body(
 
 /// Ends a second stage: a control character that armored text never contains and that
 /// no terminal setting acts on (not a signal, flow-control or line-editing key).
+/// The display helpers, defined for each cell (bash). Each prints one display frame
+/// (`terminal::inline`): the cell's nonce, the kind, the id and the content in base64, which
+/// the kernel takes out of the output. The nonce comes from `__sshpty_nonce`, a variable
+/// that is never exported and never in an argument (`printf` is a builtin), so no program the
+/// cell starts can write a frame of its own. They are not carried in the context
+/// (`model::is_display_helper`), and a function of the user's with one of their names wins: it
+/// is not replaced. Builtins and `command` are escaped, so an alias of the user's (aliases are
+/// restored before this) does not change them. `NOTEBOOK_BASH_KERNEL_CAPABILITIES` tells
+/// scripts written for bash_kernel what may be shown, as there (without `javascript`).
+fn display_helpers(ctx: &Context) -> String {
+    let mut s = String::from(
+        "export NOTEBOOK_BASH_KERNEL_CAPABILITIES=image,html\n\
+         __sshpty_show() { if \\builtin test -t 0; then \\builtin printf '%s: reads what it shows on its standard input (%s < FILE, or a pipe)\\n' \"$1\" \"$1\" >&2; return 2; fi; \\builtin printf '\\033_sshpty;%s;show;%s;' \"$__sshpty_nonce\" \"$2\"; \\builtin printf '%s' \"$3\" | \\command base64; \\builtin printf ';'; \\command base64; \\builtin printf '\\033\\\\'; }\n",
+    );
+    for (name, kind) in DISPLAY_HELPERS.iter().zip(["image", "html", "js"]) {
+        if !ctx.functions.contains_key(*name) {
+            s.push_str(&format!(
+                "{name}() {{ __sshpty_show {name} {kind} \"${{1-}}\"; }}\n"
+            ));
+        }
+    }
+    s
+}
+
+/// The display helpers in POSIX sh (see [`display_helpers`]). The nonce is a variable of the
+/// shell's, never exported; functions are never carried in sh (`posix`), so a user's own
+/// `display` simply replaces these for the rest of its cell.
+fn sh_display_helpers(nonce: &str) -> String {
+    debug_assert!(nonce.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let mut s = format!(
+        "__sshpty_nonce={nonce}\n\
+         NOTEBOOK_BASH_KERNEL_CAPABILITIES=image,html; export NOTEBOOK_BASH_KERNEL_CAPABILITIES\n\
+         __sshpty_show() {{ if test -t 0; then printf '%s: reads what it shows on its standard input (%s < FILE, or a pipe)\\n' \"$1\" \"$1\" >&2; return 2; fi; printf '\\033_sshpty;%s;show;%s;' \"$__sshpty_nonce\" \"$2\"; printf '%s' \"$3\" | command base64; printf ';'; command base64; printf '\\033\\\\'; }}\n"
+    );
+    for (name, kind) in DISPLAY_HELPERS.iter().zip(["image", "html", "js"]) {
+        s.push_str(&format!(
+            "{name}() {{ __sshpty_show {name} {kind} \"${{1-}}\"; }}\n"
+        ));
+    }
+    s
+}
+
 pub const STAGE_END: u8 = 0x1e;
 /// Starts a second stage, after a newline: the same kind of character as [`STAGE_END`].
 /// The reader keeps only what follows the last one, so whatever waited in the terminal's
@@ -516,6 +559,7 @@ fn sh_cell_payload(
         ));
         p.extend(b" command sudo \"$@\"; }\n");
     }
+    p.extend(sh_display_helpers(nonce).as_bytes());
     p.extend(b"trap '{ __sshpty_capture 130; } 2>/dev/null; exit 130' INT\n");
     p.extend(start_line(nonce).as_bytes());
     p.extend(b"__sshpty_cell=");
@@ -675,6 +719,91 @@ mod bash_tests {
             ),
             c.aliases
         )
+    }
+
+    /// `displayHTML` prints one frame with the cell's nonce, which the scanner takes; the
+    /// helpers are not captured, and a function of the user's with their name is kept and
+    /// not replaced.
+    #[test]
+    fn the_display_helpers_frame_with_the_nonce_and_are_not_carried() {
+        use terminal::inline::{Frame, Kind, Piece, Scanner};
+        let nonce = "0123456789abcdef0123456789abcdef";
+        let out = run_bash(&cell_payload(
+            &Context::default(),
+            "echo a; printf '<b>x</b>' | displayHTML card; echo b",
+            nonce,
+            false,
+            None,
+        ));
+        let (text, cap) = events(nonce, &out);
+        let mut pieces = Vec::new();
+        let mut scanner = Scanner::new(nonce);
+        scanner.feed(&text, &mut pieces);
+        scanner.finish(&mut pieces);
+        assert_eq!(
+            pieces,
+            vec![
+                Piece::Text(b"a\n".to_vec()),
+                Piece::Frame(Frame {
+                    kind: Kind::Html,
+                    id: Some("card".into()),
+                    data: b"<b>x</b>".to_vec()
+                }),
+                Piece::Text(b"b\n".to_vec()),
+            ]
+        );
+        let mut ctx = Context::default();
+        ctx.apply(cap.expect("captured"), false);
+        assert!(
+            DISPLAY_HELPERS
+                .iter()
+                .all(|n| !ctx.functions.contains_key(*n))
+        );
+        assert!(!ctx.vars.contains_key("NOTEBOOK_BASH_KERNEL_CAPABILITIES"));
+        // The user's own `display` is carried, and wins in the next cell.
+        let (_, cap) = events(
+            nonce,
+            &run_bash(&cell_payload(
+                &ctx,
+                "display() { echo mine; }",
+                nonce,
+                false,
+                None,
+            )),
+        );
+        ctx.apply(cap.expect("captured"), false);
+        assert!(ctx.functions.contains_key("display"));
+        let (text, _) = events(
+            nonce,
+            &run_bash(&cell_payload(&ctx, "display", nonce, false, None)),
+        );
+        assert_eq!(text, b"mine\n");
+    }
+
+    /// The same helpers in POSIX sh (dash here), for hosts without bash.
+    #[test]
+    fn the_sh_display_helpers_frame_with_the_nonce() {
+        use terminal::inline::{Frame, Kind, Piece, Scanner};
+        let nonce = "0123456789abcdef0123456789abcdef";
+        let ctx = Context {
+            dialect: Dialect::Sh,
+            ..Context::default()
+        };
+        let payload = cell_payload(&ctx, "printf '<i>y</i>' | displayHTML", nonce, false, None);
+        let Some(out) = run_shell(&["sh", "-s"], &payload) else {
+            return;
+        };
+        let (text, _) = events(nonce, &out);
+        let mut pieces = Vec::new();
+        Scanner::new(nonce).feed(&text, &mut pieces);
+        assert_eq!(
+            pieces,
+            vec![Piece::Frame(Frame {
+                kind: Kind::Html,
+                id: None,
+                data: b"<i>y</i>".to_vec()
+            })]
+        );
     }
 
     #[test]

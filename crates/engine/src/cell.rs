@@ -11,10 +11,12 @@ use zeroize::Zeroizing;
 
 use crate::frontend::{Asker, BoxFuture, CellEvent, LiveTerminal};
 use crate::live::LiveTerm;
+use crate::pictures::Pictures;
 use crate::sink::Sink;
 use context::capture::{self, CaptureError, Captured};
 use context::demux::{Demux, Event};
 use targets::{Exit, PtyCommand, PtyInput, PtyProcess, Target, TargetError};
+use terminal::inline::Piece;
 
 /// Escalation after a stop (interrupt, timeout, a prompt nobody can answer), as a terminal
 /// user would do it: Ctrl-C; then, once a look at the processes left (`stopping`) shows
@@ -214,6 +216,9 @@ impl Sink for Scrub<'_> {
     fn note(&mut self, text: &str) {
         self.inner.note(text);
     }
+    fn show(&mut self, shown: crate::frontend::Shown) {
+        self.inner.show(shown);
+    }
     fn interlude(&mut self) {
         self.inner.interlude();
     }
@@ -287,6 +292,7 @@ pub async fn run(
     interrupt.borrow_and_update();
 
     let mut demux = Demux::new(spec.nonce);
+    let mut shows = Shows::new(spec.nonce);
     let mut renderer = terminal::Renderer::new(spec.cols, spec.rows);
     let mut result = CellResult {
         exit: Exit::Unknown("not finished".into()),
@@ -565,7 +571,7 @@ pub async fn run(
                         }
                     }
                 }
-                handle(&mut events, &mut renderer, &mut result, &mut live, sink);
+                handle(&mut events, &mut renderer, &mut result, &mut live, &mut shows, sink);
                 detector.output();
                 if (exited_at.is_some() || result.stay_leftover.is_some())
                     && (result.captured.is_some() || result.capture_too_large)
@@ -716,7 +722,15 @@ pub async fn run(
         });
     }
     demux.finish(&mut events);
-    handle(&mut events, &mut renderer, &mut result, &mut live, sink);
+    handle(
+        &mut events,
+        &mut renderer,
+        &mut result,
+        &mut live,
+        &mut shows,
+        sink,
+    );
+    shows.finish(&mut renderer, &mut live, sink);
     if renderer.screen_mode() {
         // Still on the screen at the end (killed, or a program that never left it).
         sink.screen(renderer.screen_text(), renderer.screen_html(), true);
@@ -725,6 +739,9 @@ pub async fn run(
     let rest = renderer.finish();
     if !rest.is_empty() {
         sink.text(&rest);
+        if let Some(note) = shows.pictures.finished_text(&rest) {
+            sink.note(note);
+        }
     }
     sink.flush();
     if let Some(tag) = &scrub.tag
@@ -817,11 +834,104 @@ fn settle(renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
     }
 }
 
+/// The pictures and HTML in a cell's output (`terminal::inline`), taken out before the
+/// terminal renders it, and placed where they occurred.
+struct Shows {
+    scanner: terminal::inline::Scanner,
+    pictures: Pictures,
+    pieces: Vec<Piece>,
+}
+
+impl Shows {
+    fn new(nonce: &str) -> Shows {
+        Shows {
+            scanner: terminal::inline::Scanner::new(nonce),
+            pictures: Pictures::default(),
+            pieces: Vec::new(),
+        }
+    }
+
+    /// The cell's bytes `o`: text to the terminal, pictures in their place.
+    fn output(
+        &mut self,
+        o: &[u8],
+        renderer: &mut terminal::Renderer,
+        live: &mut LiveTerm<'_>,
+        sink: &mut dyn Sink,
+    ) {
+        self.scanner.feed(o, &mut self.pieces);
+        self.place(renderer, live, sink);
+    }
+
+    /// The output ended: a sequence still open is said to be cut.
+    fn finish(
+        &mut self,
+        renderer: &mut terminal::Renderer,
+        live: &mut LiveTerm<'_>,
+        sink: &mut dyn Sink,
+    ) {
+        self.scanner.finish(&mut self.pieces);
+        self.place(renderer, live, sink);
+    }
+
+    fn place(
+        &mut self,
+        renderer: &mut terminal::Renderer,
+        live: &mut LiveTerm<'_>,
+        sink: &mut dyn Sink,
+    ) {
+        // The buffer is kept for the next chunk (one allocation per cell, not per read).
+        let mut pieces = std::mem::take(&mut self.pieces);
+        for piece in pieces.drain(..) {
+            let Piece::Text(t) = piece else {
+                self.picture(piece, renderer, sink);
+                continue;
+            };
+            renderer.feed(&t);
+            live.output(renderer, &t, sink);
+            if let Some(last) = renderer.take_left_screen() {
+                live.left_screen(&last.text);
+                sink.screen(last.text, last.html, true);
+            }
+            let text = renderer.take_finished();
+            if !text.is_empty() {
+                sink.text(&text);
+                if let Some(note) = self.pictures.finished_text(&text) {
+                    sink.note(note);
+                }
+            }
+        }
+        self.pieces = pieces;
+    }
+
+    /// A picture (or the line said in its place) goes where the cursor is, as iTerm2 puts it:
+    /// the text before it is made final and sent first, and a line begun on the cursor's row
+    /// ends there (the picture goes below it). On a full screen it is not shown.
+    fn picture(&mut self, piece: Piece, renderer: &mut terminal::Renderer, sink: &mut dyn Sink) {
+        let shown = self.pictures.convert(piece);
+        if renderer.screen_mode() {
+            if let Some(note) = self.pictures.on_screen() {
+                sink.note(note);
+            }
+            return;
+        }
+        if !renderer.cursor_line().is_empty() {
+            renderer.feed(b"\r\n");
+        }
+        settle(renderer, sink);
+        match shown {
+            Ok(shown) => sink.show(shown),
+            Err(line) => sink.note(&line),
+        }
+    }
+}
+
 fn handle(
     events: &mut Vec<Event>,
     renderer: &mut terminal::Renderer,
     result: &mut CellResult,
     live: &mut LiveTerm<'_>,
+    shows: &mut Shows,
     sink: &mut dyn Sink,
 ) {
     for e in events.drain(..) {
@@ -842,18 +952,7 @@ fn handle(
                 result.pid = pid;
                 result.cd_failed = cd_failed;
             }
-            Event::Output(o) => {
-                renderer.feed(&o);
-                live.output(renderer, &o, sink);
-                if let Some(last) = renderer.take_left_screen() {
-                    live.left_screen(&last.text);
-                    sink.screen(last.text, last.html, true);
-                }
-                let text = renderer.take_finished();
-                if !text.is_empty() {
-                    sink.text(&text);
-                }
-            }
+            Event::Output(o) => shows.output(&o, renderer, live, sink),
             Event::Capture(block) => result.captured = Some(capture::parse(&block)),
             Event::CaptureTooLarge => result.capture_too_large = true,
         }

@@ -35,6 +35,20 @@ pub struct Display {
     pub terminal: Option<String>,
 }
 
+/// What a program asked to show (an image, HTML: see `pictures`), as a MIME bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    /// MIME type to content, as Jupyter's `data`: images in base64, HTML (sanitized) and the
+    /// text/plain fallback as text.
+    pub data: Map<String, Value>,
+    /// Per MIME type (`{"image/png": {"width": 120}}`), as Jupyter's `metadata`.
+    pub metadata: Map<String, Value>,
+    /// The display id the program gave (`display ID`), namespaced.
+    pub id: Option<String>,
+    /// A display with this id was already shown in the cell: this one replaces it.
+    pub update: bool,
+}
+
 /// One output of a request, in the order it is emitted.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
@@ -51,6 +65,8 @@ pub enum Output {
     Display(Display),
     /// A display already shown, replaced.
     Update(Display),
+    /// What a program asked to show: a new display, or (`update`) one replaced.
+    Shown(Shown),
     /// A new display that shows nothing yet, for later updates to fill: a client that prints
     /// displays as they come (`jupyter console`, papermill's log) prints nothing for it.
     Placeholder {

@@ -42,7 +42,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::display::{LiveDisplay, html_escape, strip_sgr};
-use crate::frontend::{Output, Outputs, Stream};
+use crate::frontend::{Output, Outputs, Shown, Stream};
 use crate::header;
 use crate::nonce::new_nonce;
 use crate::sink::Sink;
@@ -74,6 +74,15 @@ const VIEW_LINE_MAX: usize = 2048;
 /// (an output limit turned off) it goes out as it comes.
 const TERMINAL_HOLD_MAX: usize = 8 << 20;
 
+/// What waits to be sent, in the order it came: text, and what programs show between it
+/// (`pictures`), which must not overtake the text before it. A display counts in
+/// `StreamOut::queued` by its size (the second field), like text: a program that sends
+/// pictures faster than they go is held back the same way, and memory stays bounded.
+enum Held {
+    Text(Stream, String),
+    Shown(Shown, usize),
+}
+
 /// Where the live view is shown.
 enum View {
     /// Under the header line, which is the cell's last output.
@@ -104,8 +113,8 @@ struct Overflow {
 
 pub struct StreamOut<'a> {
     outputs: &'a dyn Outputs,
-    /// Text waiting to be sent, in order, with the stream it goes to.
-    queue: VecDeque<(Stream, String)>,
+    /// Text waiting to be sent, in order, with the stream it goes to, and displays between.
+    queue: VecDeque<Held>,
     queued: usize,
     silent: bool,
     /// Everything sent, kept (bounded) for the history's output field.
@@ -206,8 +215,8 @@ impl<'a> StreamOut<'a> {
         }
         self.queued += text.len();
         match self.queue.back_mut() {
-            Some((n, t)) if *n == name => t.push_str(text),
-            _ => self.queue.push_back((name, text.to_owned())),
+            Some(Held::Text(n, t)) if *n == name => t.push_str(text),
+            _ => self.queue.push_back(Held::Text(name, text.to_owned())),
         }
     }
 
@@ -224,8 +233,25 @@ impl<'a> StreamOut<'a> {
             self.views_off = true;
             self.close_view(now);
         }
-        while let Some((name, buf)) = self.queue.front_mut() {
-            let name = *name;
+        while let Some(front) = self.queue.front_mut() {
+            let (name, buf) = match front {
+                Held::Text(name, buf) => (*name, buf),
+                Held::Shown(..) => {
+                    if !self.silent
+                        && let Some(t) = self.outputs.ready(now, 0)
+                    {
+                        self.paced_until = Some(t);
+                        return;
+                    }
+                    if let Some(Held::Shown(shown, size)) = self.queue.pop_front() {
+                        self.queued -= size;
+                        self.sent_any = true;
+                        self.after_header = true;
+                        self.outputs.emit(Output::Shown(shown));
+                    }
+                    continue;
+                }
+            };
             let cut = if buf.len() <= MAX_MESSAGE {
                 buf.len()
             } else {
@@ -243,7 +269,10 @@ impl<'a> StreamOut<'a> {
             }
             self.paced_until = None;
             let text = if cut == buf.len() {
-                self.queue.pop_front().map(|(_, t)| t).unwrap_or_default()
+                match self.queue.pop_front() {
+                    Some(Held::Text(_, t)) => t,
+                    _ => String::new(),
+                }
             } else {
                 let rest = buf.split_off(cut);
                 std::mem::replace(buf, rest)
@@ -412,7 +441,10 @@ impl<'a> StreamOut<'a> {
         let mut parts: Vec<&str> = Vec::new();
         let mut lines = self.pending.matches('\n').count() + 1;
         let mut held_lines = 0;
-        for (_, t) in self.queue.iter().rev() {
+        for t in self.queue.iter().rev().filter_map(|h| match h {
+            Held::Text(_, t) => Some(t),
+            Held::Shown(..) => None,
+        }) {
             let n = memchr::memchr_iter(b'\n', t.as_bytes()).count();
             held_lines += n;
             if lines < VIEW_LINES {
@@ -482,6 +514,38 @@ impl<'a> StreamOut<'a> {
     /// holds goes out first, so the page keeps the terminal's order.
     pub fn interlude(&mut self) {
         self.close_view(Instant::now());
+    }
+
+    /// What a program asked to show, after the text before it. It counts against the output
+    /// limit by its size in the notebook (the base64 of an image): one that does not fit in
+    /// what is left is not shown, and the cell says so.
+    pub fn show(&mut self, shown: Shown) {
+        if self.silent {
+            return;
+        }
+        let size: u64 = shown
+            .data
+            .values()
+            .map(|v| v.as_str().map_or(0, str::len) as u64)
+            .sum();
+        if let Some(limit) = self.limit {
+            if self.overflow.is_some() || size > limit.saturating_sub(self.shown) {
+                self.note(&format!(
+                    "sshpty: an output of {} a program sent was not shown: it would pass this \
+                     cell's output limit of {} (%output-limit SIZE|off changes the limit)\n",
+                    crate::size::format(size),
+                    crate::size::format(limit)
+                ));
+                return;
+            }
+            self.shown += size;
+        }
+        let now = Instant::now();
+        // The live view holds text that came before: it goes out first.
+        self.close_view(now);
+        self.queued += size as usize;
+        self.queue.push_back(Held::Shown(shown, size as usize));
+        self.send(now);
     }
 
     /// A full-screen program's screen (text and HTML), shown as one display refreshed in
@@ -672,6 +736,10 @@ impl Sink for StreamOut<'_> {
         StreamOut::note(self, text);
     }
 
+    fn show(&mut self, shown: Shown) {
+        StreamOut::show(self, shown);
+    }
+
     fn interlude(&mut self) {
         StreamOut::interlude(self);
     }
@@ -713,4 +781,91 @@ fn view_lines(text: &str, n: usize) -> String {
         out.push_str(nl);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value};
+    use std::sync::Mutex;
+
+    /// Outputs kept in order; the pacer says wait while `hold` is set.
+    #[derive(Default)]
+    struct Kept {
+        hold: Mutex<bool>,
+        outputs: Mutex<Vec<Output>>,
+    }
+
+    impl Outputs for Kept {
+        fn ready(&self, now: Instant, _: usize) -> Option<Instant> {
+            (*self.hold.lock().unwrap()).then(|| now + std::time::Duration::from_secs(1))
+        }
+        fn emit(&self, output: Output) {
+            self.outputs.lock().unwrap().push(output);
+        }
+    }
+
+    fn shown(bytes: usize) -> Shown {
+        let mut data = Map::new();
+        data.insert("image/png".into(), Value::String("A".repeat(bytes)));
+        Shown {
+            data,
+            metadata: Map::new(),
+            id: None,
+            update: false,
+        }
+    }
+
+    /// Text the pacer holds is not overtaken by a picture after it.
+    #[test]
+    fn a_picture_waits_behind_the_text_before_it() {
+        let kept = Kept::default();
+        *kept.hold.lock().unwrap() = true;
+        let mut out = StreamOut::new(&kept, false, false);
+        Sink::text(&mut out, "before\n");
+        Sink::show(&mut out, shown(10));
+        Sink::text(&mut out, "after\n");
+        assert!(kept.outputs.lock().unwrap().is_empty());
+        // Pictures held count like text: past the backlog the program is held back.
+        assert!(Sink::blocked_until(&out).is_none());
+        Sink::show(&mut out, shown(BACKLOG));
+        assert!(Sink::blocked_until(&out).is_some());
+        *kept.hold.lock().unwrap() = false;
+        Sink::flush(&mut out);
+        assert!(Sink::blocked_until(&out).is_none());
+        let got = kept.outputs.lock().unwrap().clone();
+        assert!(
+            matches!(&got[..], [
+                Output::Text { text: a, .. },
+                Output::Shown(_),
+                Output::Text { text: b, .. },
+                Output::Shown(_),
+            ] if a == "before\n" && b == "after\n"),
+            "{got:?}"
+        );
+    }
+
+    /// A picture counts against the output limit by its size in the notebook; one that does
+    /// not fit is a line, and text still fits after it.
+    #[test]
+    fn pictures_count_against_the_output_limit() {
+        let kept = Kept::default();
+        let mut out = StreamOut::new(&kept, false, false);
+        out.set_limit(Some(1000), "h", 1);
+        Sink::show(&mut out, shown(600));
+        Sink::show(&mut out, shown(600));
+        Sink::text(&mut out, "fits\n");
+        Sink::flush(&mut out);
+        let got = kept.outputs.lock().unwrap().clone();
+        assert!(matches!(got[0], Output::Shown(_)), "{got:?}");
+        assert!(
+            matches!(&got[1], Output::Text { stream: Stream::Err, text } if text.contains("was not shown: it would pass this cell's output limit")),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[2], Output::Text { stream: Stream::Out, text } if text == "fits\n"),
+            "{got:?}"
+        );
+        assert_eq!(got.len(), 3);
+    }
 }

@@ -4,6 +4,8 @@
 
 use tokio::time::Instant;
 
+use crate::frontend::Shown;
+
 /// Where rendered text goes.
 pub trait Sink: Send {
     /// Finished text.
@@ -27,6 +29,8 @@ pub trait Sink: Send {
     fn terminal(&mut self, _id: Option<String>) {}
     /// The screen's display is emptied (it stood for a terminal that showed no screen).
     fn withdraw_screen(&mut self) {}
+    /// What a program asked to show (an image, HTML), after everything given before it.
+    fn show(&mut self, _shown: Shown) {}
     /// A message of the kernel's own.
     fn note(&mut self, text: &str) {
         self.text(text);

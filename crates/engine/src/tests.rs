@@ -911,6 +911,10 @@ impl Page {
                     }
                 }
             }
+            Output::Shown(s) => {
+                let plain = s.data["text/plain"].as_str().unwrap_or_default().to_owned();
+                self.items.push((s.id.clone(), plain));
+            }
             Output::Input { .. } | Output::Error { .. } => {}
         }
     }

@@ -184,3 +184,51 @@ pub fn check_replay(data: &[u8]) {
     );
     assert!(copy.take_replies().is_empty(), "the replay asks something");
 }
+
+/// The inline-image scanner (`inline::Scanner`) on arbitrary input, panicking on a violation:
+/// the pieces are the same whether the input comes whole or cut at points derived from the
+/// data, and what it holds stays within its bound at every step. The nonce is a fixed one,
+/// so inputs can carry a valid frame.
+pub fn check_inline(data: &[u8]) {
+    use crate::inline::{Piece, Scanner};
+    const NONCE: &str = "00000000000000000000000000000000";
+    fn run(data: &[u8], cuts: &[usize]) -> Vec<Piece> {
+        let mut s = Scanner::new(NONCE);
+        let mut out = Vec::new();
+        let mut last = 0;
+        for &c in cuts.iter().chain(std::iter::once(&data.len())) {
+            s.feed(&data[last..c], &mut out);
+            assert!(
+                s.held() <= (12 << 20),
+                "the scanner holds {} bytes",
+                s.held()
+            );
+            last = c;
+        }
+        s.finish(&mut out);
+        let mut merged: Vec<Piece> = Vec::new();
+        for p in out {
+            match (merged.last_mut(), p) {
+                (Some(Piece::Text(a)), Piece::Text(b)) => a.extend(b),
+                (_, p) => merged.push(p),
+            }
+        }
+        merged
+    }
+    let mut cuts = Vec::new();
+    let mut h: u32 = 0x811c_9dc5;
+    let mut at = 0usize;
+    for &b in data {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        at += 1 + (h % 13) as usize;
+        if at >= data.len() {
+            break;
+        }
+        cuts.push(at);
+    }
+    assert_eq!(
+        run(data, &[]),
+        run(data, &cuts),
+        "pieces depend on how the input was split"
+    );
+}

@@ -20,6 +20,10 @@
 //! question), from the renderer's state and the time the output has been quiet; [`keys`]
 //! turns vim key notation into what a terminal sends, to answer full-screen programs.
 //!
+//! [`inline`] takes pictures and HTML out of the byte stream before it is rendered (iTerm2's
+//! inline images, the cell's own display frames); [`picture`] tells what an image is (PNG,
+//! JPEG, GIF by their first bytes) and how large.
+//!
 //! Module map: `input` (UTF-8 repair, OSC length bound, in front of the parser), `parse`
 //! (the filter and vte's parser, with vte's ground state run there, without a callback per
 //! character), `term` (the emulator), `grid` (cells and rows), `style` (SGR), `text` (rows to line output),
@@ -28,10 +32,12 @@
 
 pub mod fuzzing;
 mod grid;
+pub mod inline;
 mod input;
 pub mod keys;
 mod modes;
 mod parse;
+pub mod picture;
 pub mod prompt;
 mod renderer;
 mod replay;

@@ -202,6 +202,23 @@ def test_bang_runs_on_the_kernels_machine_and_the_target_stays(ssh):  # noqa: F8
     assert res.text.strip().endswith("sshpty-ops")
 
 
+def test_bang_never_shows_local_as_the_notebooks_host(ssh):  # noqa: F811
+    """The status bar (the `sshpty.host` comm) keeps the notebook's host while a `!` line
+    logs in to `local` and runs there."""
+    from test_presence import Comm
+
+    nb = ssh.login("h1-ops")
+    comm = Comm(nb)
+    comm.state("connected", timeout=10)
+    res = nb.ok("! sleep 1.2; echo on-the-kernel-machine")
+    assert "on-the-kernel-machine" in res.stream, res.describe()
+    seen = [m["content"]["data"] for m in comm.quiet_for(0.6) if m["msg_type"] == "comm_msg"]
+    assert all(d.get("target") == "h1-ops" and d.get("state") == "connected" for d in seen), seen
+    comm.send({"request": "presence"})
+    now = comm.wait(lambda d: True, 5, "an answer to request presence")
+    assert now["target"] == "h1-ops" and now["state"] == "connected", now
+
+
 def test_bang_before_any_login_leaves_no_target(notebook):
     nb = notebook(PLAIN)
     res = nb.ok("! echo from-the-kernel-machine")

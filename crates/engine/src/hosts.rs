@@ -125,10 +125,12 @@ impl Hosts {
             .filter(|h| Arc::ptr_eq(&h.target, target))
     }
 
-    /// Keep `host` as `name` (replacing what was there) and make it current.
-    pub fn log_in(&mut self, name: &str, host: Host) {
+    /// Keep `host` as `name` (replacing what was there), and make it current if `current`.
+    pub fn log_in(&mut self, name: &str, host: Host, current: bool) {
         self.by_name.insert(name.to_owned(), host);
-        self.current = Some(name.to_owned());
+        if current {
+            self.current = Some(name.to_owned());
+        }
     }
 
     /// Make `name` current; false if it is not logged in.
@@ -138,14 +140,6 @@ impl Hosts {
             self.current = Some(name.to_owned());
         }
         known
-    }
-
-    /// Make `name` current again (`None`: no host), if it is still logged in; for a command
-    /// that ran elsewhere for a while (`!`).
-    pub fn set_current(&mut self, name: Option<&str>) {
-        self.current = name
-            .filter(|n| self.by_name.contains_key(*n))
-            .map(str::to_owned);
     }
 
     /// Forget `name`; if it was current, no host is.

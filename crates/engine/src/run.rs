@@ -10,6 +10,7 @@ use targets::Target;
 use crate::complete;
 use crate::failure::Outcome;
 use crate::frontend::{Output, Request};
+use crate::magics::login::LoginBy;
 use crate::magics::{self, Magic};
 use crate::output::StreamOut;
 use crate::session::Engine;
@@ -71,7 +72,7 @@ impl Engine {
         self.refresh_marks(out);
         let pending = self.state().pending_login.take();
         if let Some(target) = pending {
-            self.login(&target, req, true, out).await?;
+            self.login(&target, req, LoginBy::Kernelspec, out).await?;
         }
         let params = {
             let st = self.state();
@@ -129,7 +130,11 @@ impl Engine {
         };
         let req = Request::quiet();
         let mut quiet = StreamOut::new(req.outputs.as_ref(), true, false);
-        if self.login(&target, &req, true, &mut quiet).await.is_err() {
+        if self
+            .login(&target, &req, LoginBy::Kernelspec, &mut quiet)
+            .await
+            .is_err()
+        {
             self.state().pending_login = Some(target);
         }
     }

@@ -44,6 +44,20 @@ impl Engine {
         live: bool,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
+        self.run_shell_on(None, req, silent, code, live, out).await
+    }
+
+    /// [`Engine::run_shell`] on host `on` (the current one when `None`), which stays
+    /// current: a `!` line runs on `local` while the notebook's target stays where it is.
+    pub(crate) async fn run_shell_on(
+        &self,
+        on: Option<&str>,
+        req: &Request,
+        silent: bool,
+        code: &str,
+        live: bool,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
         let (
             name,
             target,
@@ -58,7 +72,8 @@ impl Engine {
             become_user,
         ) = {
             let st = self.state();
-            let (Some(name), Some(host)) = (st.hosts.current_name(), st.hosts.current()) else {
+            let name = on.or(st.hosts.current_name());
+            let (Some(name), Some(host)) = (name, name.and_then(|n| st.hosts.get(n))) else {
                 return Err(Failure::NoTarget);
             };
             let set = &st.settings;

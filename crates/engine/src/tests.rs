@@ -116,6 +116,7 @@ fn engine_on(name: &str, target: Arc<FakeTarget>, context: Context) -> Engine {
     engine.state().hosts.log_in(
         name,
         Host::ready(target, context, "bash 5.2.15(1)-release".into()),
+        true,
     );
     engine
 }
@@ -989,6 +990,7 @@ async fn a_watched_cell_shows_pending_lines_live_and_keeps_what_tmux_shows() {
         engine.state().hosts.log_in(
             "web1",
             Host::ready(target, Context::default(), "bash 5.2.15(1)-release".into()),
+            true,
         );
         let out = Arc::new(Recorder::default());
         let asker = ScriptedAsker::answering(&[]);
@@ -1226,6 +1228,7 @@ async fn a_marked_host_shows_its_mark_and_a_notebook_cannot_relabel_it() {
     engine.state().hosts.log_in(
         "web1",
         Host::ready(target, Context::default(), "bash 5.2.15(1)-release".into()),
+        true,
     );
     let p = engine.presence();
     assert_eq!(p.state, crate::presence::State::Connected);

@@ -4,12 +4,14 @@
 //!
 //! A `!` line runs on the `local` target, as `%login local` cells do (a PTY, prompts,
 //! interrupts, the output limit, the context carried from one `!` line to the next), without
-//! making `local` the notebook's target: the cells after it run where they ran before. The
+//! making `local` the notebook's target, even while it runs: the status bar keeps showing
+//! the notebook's host, and the cells after it run there. The
 //! original SSH Kernel ran them in MetaKernel's persistent local bash, which carries its
 //! state the same way.
 
 use targets::{LOCAL, LoginTarget};
 
+use super::login::LoginBy;
 use crate::failure::{Failure, Outcome};
 use crate::frontend::Request;
 use crate::output::StreamOut;
@@ -74,8 +76,7 @@ impl Engine {
         let before = self.state().hosts.current_name().map(str::to_owned);
         let outcome = self.run_on_local(code, req, silent, out).await;
         let back = {
-            let mut st = self.state();
-            st.hosts.set_current(before.as_deref());
+            let st = self.state();
             let h = st.hosts.current();
             h.filter(|h| h.condition() == crate::hosts::Condition::Ready)
                 .map(|h| h.target.clone())
@@ -88,6 +89,8 @@ impl Engine {
         outcome
     }
 
+    /// Run `code` on `local`, logging in to it first if needed; the current target stays
+    /// (what the status bar shows and the next cell runs on).
     async fn run_on_local(
         &self,
         code: &str,
@@ -95,11 +98,13 @@ impl Engine {
         silent: bool,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
-        let logged_in = self.state().hosts.switch_to(LOCAL);
+        let logged_in = self.state().hosts.get(LOCAL).is_some();
         if !logged_in {
-            self.login(&LoginTarget::Local, req, true, out).await?;
+            self.login(&LoginTarget::Local, req, LoginBy::Bang, out)
+                .await?;
         }
-        self.settle_login(out).await?;
-        self.run_shell(req, silent, code, false, out).await
+        self.settle_login_on(Some(LOCAL), out).await?;
+        self.run_shell_on(Some(LOCAL), req, silent, code, false, out)
+            .await
     }
 }

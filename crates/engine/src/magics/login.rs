@@ -140,16 +140,29 @@ fn target(a: &Args) -> Result<LoginTarget, MagicError> {
     Ok(LoginTarget::Ssh(target))
 }
 
+/// Who asks for a login, which decides what it says and whether its target becomes current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginBy {
+    /// `%login` in a cell: says what it did; the target becomes current.
+    Magic,
+    /// The kernelspec's `--login` at the first cell (or before a completion): says nothing
+    /// when it works, so that cell's output is the cell's alone; the target becomes current.
+    Kernelspec,
+    /// `local` for a `!` line: says nothing, is not shown as a login under way, and the
+    /// notebook's target stays current.
+    Bang,
+}
+
 impl Engine {
-    /// `quiet`: the kernelspec's own `--login` at the first cell says nothing when it
-    /// works, so that cell's output is the cell's alone.
+    /// Log in to `args` (see [`LoginBy`] for who asks and what it changes).
     pub(crate) async fn login(
         &self,
         args: &LoginTarget,
         req: &Request,
-        quiet: bool,
+        by: LoginBy,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
+        let quiet = by != LoginBy::Magic;
         self.login_allowed(args)?;
         let name = args.name();
         // Already logged in: switch to it; a lost connection is opened again and keeps
@@ -168,8 +181,10 @@ impl Engine {
                 }
             }
         };
-        // Frontends show the login under way until it ends, however it ends.
-        let _connecting = self.start_logging_in(&name, existing.is_some());
+        // Frontends show the login under way until it ends, however it ends (not a `!`
+        // line's: the notebook's host is not changing).
+        let _connecting =
+            (by != LoginBy::Bang).then(|| self.start_logging_in(&name, existing.is_some()));
         let target: Arc<dyn Target> = match args {
             LoginTarget::Local => Arc::new(LocalTarget::new()),
             LoginTarget::Ssh(request) => {
@@ -209,7 +224,7 @@ impl Engine {
                 login: Login::Reading { done: reading },
                 ..Host::ready(target.clone(), Context::default(), String::new())
             };
-            st.hosts.log_in(&name, host);
+            st.hosts.log_in(&name, host, by != LoginBy::Bang);
             drop(st);
             let engine = self.clone();
             tokio::spawn(async move {
@@ -245,7 +260,7 @@ impl Engine {
             become_user,
             ..Host::ready(target.clone(), context, shell)
         };
-        st.hosts.log_in(&name, host);
+        st.hosts.log_in(&name, host, by != LoginBy::Bang);
         drop(st);
         self.prepare_spare(&name, &target);
         Ok(())
@@ -293,10 +308,20 @@ impl Engine {
     /// a cell or a magic that uses the context does first. Tells the capture's notes; a
     /// failed capture ends the login and is this request's error.
     pub(crate) async fn settle_login(&self, out: &mut StreamOut<'_>) -> Outcome {
+        self.settle_login_on(None, out).await
+    }
+
+    /// [`Engine::settle_login`] for host `on` (the current one when `None`).
+    pub(crate) async fn settle_login_on(
+        &self,
+        on: Option<&str>,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
         let Some((name, mut reading)) = ({
             let st = self.state();
-            let name = st.hosts.current_name().map(str::to_owned);
-            name.zip(st.hosts.current().map(Host::reading))
+            let name = on.or(st.hosts.current_name()).map(str::to_owned);
+            let host = name.as_deref().and_then(|n| st.hosts.get(n));
+            name.zip(host.map(Host::reading))
         }) else {
             return Ok(());
         };

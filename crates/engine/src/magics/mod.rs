@@ -193,7 +193,7 @@ impl Engine {
     /// Run one magic of `req`'s cell.
     pub(crate) async fn magic(&self, m: Magic, req: &Request, out: &mut StreamOut<'_>) -> Outcome {
         match m {
-            Magic::Login(target) => self.login(&target, req, false, out).await,
+            Magic::Login(target) => self.login(&target, req, login::LoginBy::Magic, out).await,
             Magic::Logout { host } => self.logout(host, out).await,
             Magic::Status => {
                 let text = self.status_text();

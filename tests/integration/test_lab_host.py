@@ -30,23 +30,25 @@ PURPLE = "rgb(106, 27, 154)"  # #6a1b9a
 HOSTILE_MARK = "<img/src=x/onerror=window.__pwned=1>"
 
 
-# Prints {connection file: {target: open comms}} for every kernel in the runtime directory.
+# Prints {kernel id: {target: open comms}} for every kernel the server at argv[1] (token
+# argv[2]) runs; their connection files are in the runtime directory argv[3].
 COMM_COUNT = """
-import glob, json, sys
+import json, sys, urllib.request
 from jupyter_client import BlockingKernelClient
+url, token, runtime = sys.argv[1:4]
+with urllib.request.urlopen(f"{url}/api/kernels?token={token}", timeout=10) as r:
+    kernels = [k["id"] for k in json.load(r)]
 counts = {}
-for f in sorted(glob.glob(sys.argv[1] + "/kernel-*.json")):
-    kc = BlockingKernelClient(connection_file=f)
+for kid in kernels:
+    kc = BlockingKernelClient(connection_file=f"{runtime}/kernel-{kid}.json")
     kc.load_connection_file()
     kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=10)
-        counts[f] = {}
+        kc.wait_for_ready(timeout=5)
+        counts[kid] = {}
         for target in ("sshpty.host", "sshpty.terminal"):
-            reply = kc.comm_info(target_name=target, reply=True, timeout=10)
-            counts[f][target] = len(reply["content"]["comms"])
-    except RuntimeError:
-        pass  # a kernel that is gone (an earlier test's)
+            reply = kc.comm_info(target_name=target, reply=True, timeout=5)
+            counts[kid][target] = len(reply["content"]["comms"])
     finally:
         kc.stop_channels()
 print(json.dumps(counts))
@@ -114,7 +116,8 @@ def test_status_bar_and_toolbar_show_the_host_its_state_and_its_mark(ssh, packag
             {"restart": True, "page": "lab"},
             {"expect": {"page": "lab", "where": "statusbar", "state": "not-logged-in",
                         "timeout": 30000}},
-            {"exec": [sys.executable, "-c", COMM_COUNT, os.environ["JUPYTER_RUNTIME_DIR"]]},
+            {"exec": [sys.executable, "-c", COMM_COUNT, server.url, server.token,
+                      os.environ["JUPYTER_RUNTIME_DIR"]]},
         ]
         result = run_steps(server, steps, tmp_path, 400)
     finally:

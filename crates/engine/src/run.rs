@@ -104,7 +104,7 @@ impl Engine {
             }
             self.settle_login(out).await?;
             return self
-                .run_shell(req, cell.silent, magics::REPL, true, out)
+                .run_shell(None, req, cell.silent, magics::REPL, true, out)
                 .await;
         }
         if parsed.shell.trim().is_empty() {

@@ -31,25 +31,13 @@ impl Engine {
         code: &str,
         out: &mut StreamOut<'_>,
     ) -> Outcome {
-        self.run_shell(req, silent, code, false, out).await
+        self.run_shell(None, req, silent, code, false, out).await
     }
 
-    /// Run shell text on the current target; `live`: in the request's live terminal from
-    /// its start (`%shell`), not only once a program takes the screen.
+    /// Run shell text on host `on` (the current target when `None`; a `!` line runs on
+    /// `local` while the notebook's target stays current); `live`: in the request's live
+    /// terminal from its start (`%shell`), not only once a program takes the screen.
     pub(crate) async fn run_shell(
-        &self,
-        req: &Request,
-        silent: bool,
-        code: &str,
-        live: bool,
-        out: &mut StreamOut<'_>,
-    ) -> Outcome {
-        self.run_shell_on(None, req, silent, code, live, out).await
-    }
-
-    /// [`Engine::run_shell`] on host `on` (the current one when `None`), which stays
-    /// current: a `!` line runs on `local` while the notebook's target stays where it is.
-    pub(crate) async fn run_shell_on(
         &self,
         on: Option<&str>,
         req: &Request,

@@ -60,8 +60,8 @@ impl Engine {
         }
     }
 
-    /// `!COMMAND` / `!!`: run `code` on the `local` target, then come back to the current
-    /// target (or to none, before any `%login`).
+    /// `!COMMAND` / `!!`: run `code` on the `local` target; the current target (or none,
+    /// before any `%login`) stays current.
     pub(crate) async fn local_command(
         &self,
         code: &str,
@@ -73,17 +73,16 @@ impl Engine {
         if code.trim().is_empty() {
             return Ok(());
         }
-        let before = self.state().hosts.current_name().map(str::to_owned);
         let outcome = self.run_on_local(code, req, silent, out).await;
-        let back = {
+        let current = {
             let st = self.state();
-            let h = st.hosts.current();
-            h.filter(|h| h.condition() == crate::hosts::Condition::Ready)
-                .map(|h| h.target.clone())
-                .zip(before)
+            let name = st.hosts.current_name();
+            name.zip(st.hosts.current())
+                .filter(|(_, h)| h.condition() == crate::hosts::Condition::Ready)
+                .map(|(name, h)| (name.to_owned(), h.target.clone()))
         };
         // The `!` command used the shell started ahead for the current target: start another.
-        if let Some((target, name)) = back {
+        if let Some((name, target)) = current {
             self.prepare_spare(&name, &target);
         }
         outcome
@@ -104,7 +103,7 @@ impl Engine {
                 .await?;
         }
         self.settle_login_on(Some(LOCAL), out).await?;
-        self.run_shell_on(Some(LOCAL), req, silent, code, false, out)
+        self.run_shell(Some(LOCAL), req, silent, code, false, out)
             .await
     }
 }

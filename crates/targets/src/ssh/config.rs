@@ -1610,6 +1610,25 @@ fn is_known_keyword(keyword: &str) -> bool {
     KNOWN_KEYWORDS.binary_search(&keyword).is_ok()
 }
 
+/// Host `web` resolved with `text` as the only configuration file (`-F`), for the tests of
+/// the modules that use a resolved configuration.
+#[cfg(test)]
+pub(crate) fn resolve_text(text: &str) -> HostConfig {
+    let env = ConfigEnv {
+        home: "/home/me".into(),
+        local_user: "me".into(),
+        local_host: "laptop".into(),
+    };
+    let text = text.to_string();
+    let read = move |p: &Path| (p == Path::new("/cfg")).then(|| text.clone());
+    let req = LoginRequest {
+        host: "web".into(),
+        config_file: Some("/cfg".into()),
+        ..LoginRequest::default()
+    };
+    resolve(&req, &env, &read, &|_| Vec::new()).expect("resolves")
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use russh::cipher::ALL_CIPHERS;
 use russh::client::{self, AuthResult, Handle, KeyboardInteractiveAuthResponse};
+use russh::kex::ALL_KEX_ALGORITHMS;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
+use russh::mac::ALL_MAC_ALGORITHMS;
 use russh::{Channel, ChannelMsg, MethodKind};
 use zeroize::Zeroizing;
 
@@ -385,89 +388,23 @@ pub fn preferred(c: &HostConfig, cert_authority: bool) -> Result<russh::Preferre
     use std::borrow::Cow;
     let default = russh::Preferred::default();
     let mut p = default.clone();
-    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let pick = |directive: &'static str,
-                spec: &Option<String>,
-                default: Vec<String>,
-                supported: Vec<String>|
-     -> Result<Option<Vec<String>>, SshError> {
-        let Some(spec) = spec else { return Ok(None) };
-        let d: Vec<&str> = default.iter().map(String::as_str).collect();
-        let s: Vec<&str> = supported.iter().map(String::as_str).collect();
-        let out = algorithms::assemble(spec, &d, &s);
-        if out.is_empty() {
-            return Err(SshError::NoAlgorithms {
-                directive,
-                spec: spec.clone(),
-                supported: supported.join(","),
-            });
-        }
-        Ok(Some(out))
-    };
     let a = &c.algorithms;
-
-    let usable = |n: &&str| *n != "none" && *n != "clear";
-    let ciphers: Vec<&str> = russh::cipher::ALL_CIPHERS
-        .iter()
-        .map(|n| n.as_ref())
-        .filter(usable)
-        .collect();
-    if let Some(list) = pick(
-        "Ciphers",
-        &a.ciphers,
-        default
-            .cipher
-            .iter()
-            .map(|n| n.as_ref().to_string())
-            .collect(),
-        names(&ciphers),
-    )? {
-        p.cipher = Cow::Owned(
-            list.iter()
-                .filter_map(|n| russh::cipher::Name::try_from(n.as_str()).ok())
-                .collect(),
-        );
+    if let Some(list) = restrict("Ciphers", &a.ciphers, &default.cipher, ALL_CIPHERS)? {
+        p.cipher = Cow::Owned(list);
     }
-    let macs: Vec<&str> = russh::mac::ALL_MAC_ALGORITHMS
-        .iter()
-        .map(|n| n.as_ref())
-        .filter(usable)
-        .collect();
-    if let Some(list) = pick(
-        "MACs",
-        &a.macs,
-        default.mac.iter().map(|n| n.as_ref().to_string()).collect(),
-        names(&macs),
-    )? {
-        p.mac = Cow::Owned(
-            list.iter()
-                .filter_map(|n| russh::mac::Name::try_from(n.as_str()).ok())
-                .collect(),
-        );
+    if let Some(list) = restrict("MACs", &a.macs, &default.mac, ALL_MAC_ALGORITHMS)? {
+        p.mac = Cow::Owned(list);
     }
-    // russh's kex list also carries the extension markers (ext-info-c, strict kex): they are
-    // no algorithms, and are kept whatever the list says, as ssh adds its own.
-    let kexes: Vec<&str> = russh::kex::ALL_KEX_ALGORITHMS
-        .iter()
-        .map(|n| n.as_ref())
-        .filter(usable)
-        .collect();
-    let (kex_default, markers): (Vec<&russh::kex::Name>, Vec<&russh::kex::Name>) = default
-        .kex
-        .iter()
-        .partition(|n| kexes.contains(&n.as_ref()));
-    if let Some(list) = pick(
-        "KexAlgorithms",
-        &a.kex,
-        kex_default.iter().map(|n| n.as_ref().to_string()).collect(),
-        names(&kexes),
-    )? {
-        let mut kex: Vec<russh::kex::Name> = list
-            .iter()
-            .filter_map(|n| russh::kex::Name::try_from(n.as_str()).ok())
-            .collect();
-        kex.extend(markers.into_iter().copied());
-        p.kex = Cow::Owned(kex);
+    if let Some(mut list) = restrict("KexAlgorithms", &a.kex, &default.kex, ALL_KEX_ALGORITHMS)? {
+        // russh's kex list also carries the extension markers (ext-info-c, strict kex): they
+        // are no algorithms, and are kept whatever the list says, as ssh adds its own.
+        list.extend(
+            default
+                .kex
+                .iter()
+                .filter(|n| !ALL_KEX_ALGORITHMS.contains(n)),
+        );
+        p.kex = Cow::Owned(list);
     }
     if cert_authority {
         p.host_key_certificates = Cow::Borrowed(HOST_CERTIFICATES);
@@ -482,7 +419,7 @@ pub fn preferred(c: &HostConfig, cert_authority: bool) -> Result<russh::Preferre
         .map(|k| k.as_str().to_string())
         .chain(p.host_key_certificates.iter().map(cert_name))
         .collect();
-    if let Some(list) = pick("HostKeyAlgorithms", &a.host_keys, key_default, key_names)? {
+    if let Some(list) = pick("HostKeyAlgorithms", &a.host_keys, &key_default, &key_names)? {
         p.key = Cow::Owned(
             list.iter()
                 .filter_map(|n| default.key.iter().find(|k| k.as_str() == n))
@@ -498,6 +435,55 @@ pub fn preferred(c: &HostConfig, cert_authority: bool) -> Result<russh::Preferre
         );
     }
     Ok(p)
+}
+
+/// `spec` (OpenSSH's list syntax, `algorithms::assemble`) over `default` and `supported`:
+/// the names it leaves, `None` when the directive is not set, an error when it leaves none.
+fn pick(
+    directive: &'static str,
+    spec: &Option<String>,
+    default: &[String],
+    supported: &[String],
+) -> Result<Option<Vec<String>>, SshError> {
+    let Some(spec) = spec else { return Ok(None) };
+    let d: Vec<&str> = default.iter().map(String::as_str).collect();
+    let s: Vec<&str> = supported.iter().map(String::as_str).collect();
+    let out = algorithms::assemble(spec, &d, &s);
+    if out.is_empty() {
+        return Err(SshError::NoAlgorithms {
+            directive,
+            spec: spec.clone(),
+            supported: supported.join(","),
+        });
+    }
+    Ok(Some(out))
+}
+
+/// [`pick`] for one of russh's algorithm kinds: `all` its names (less `none` and `clear`,
+/// never offered), `default` its list (only the algorithms in `all` count).
+fn restrict<N: AsRef<str> + Copy + PartialEq>(
+    directive: &'static str,
+    spec: &Option<String>,
+    default: &[N],
+    all: &[&N],
+) -> Result<Option<Vec<N>>, SshError> {
+    let all: Vec<N> = all
+        .iter()
+        .map(|n| **n)
+        .filter(|n| !matches!(n.as_ref(), "none" | "clear"))
+        .collect();
+    let names = |v: &mut dyn Iterator<Item = &N>| v.map(|n| n.as_ref().to_string()).collect();
+    let default: Vec<String> = names(&mut default.iter().filter(|n| all.contains(n)));
+    let supported: Vec<String> = names(&mut all.iter());
+    let Some(list) = pick(directive, spec, &default, &supported)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        list.iter()
+            .filter_map(|n| all.iter().find(|a| a.as_ref() == n))
+            .copied()
+            .collect(),
+    ))
 }
 
 pub fn russh_config(c: &HostConfig) -> Result<Arc<client::Config>, SshError> {
@@ -863,27 +849,8 @@ pub fn sig_name(s: &russh::Sig) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::ssh::config::{ConfigEnv, LoginRequest, resolve};
-
-    /// `text` as the only configuration file (`-F`).
-    fn config(text: &str) -> HostConfig {
-        let env = ConfigEnv {
-            home: "/home/me".into(),
-            local_user: "me".into(),
-            local_host: "laptop".into(),
-        };
-        let text = text.to_string();
-        let read = move |p: &Path| (p == Path::new("/cfg")).then(|| text.clone());
-        let req = LoginRequest {
-            host: "web".into(),
-            config_file: Some("/cfg".into()),
-            ..LoginRequest::default()
-        };
-        resolve(&req, &env, &read, &|_| Vec::new()).expect("resolves")
-    }
+    use crate::ssh::config::resolve_text as config;
 
     fn names<T: AsRef<str>>(v: &[T]) -> Vec<&str> {
         v.iter().map(AsRef::as_ref).collect()

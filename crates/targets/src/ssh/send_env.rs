@@ -49,25 +49,8 @@ pub fn from_process(c: &HostConfig) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::ssh::config::{ConfigEnv, LoginRequest, resolve};
-
-    fn config(text: &str) -> HostConfig {
-        let env = ConfigEnv {
-            home: "/home/me".into(),
-            local_user: "me".into(),
-            local_host: "laptop".into(),
-        };
-        let text = text.to_string();
-        let read = move |p: &Path| (p == Path::new("/home/me/.ssh/config")).then(|| text.clone());
-        let req = LoginRequest {
-            host: "web".into(),
-            ..LoginRequest::default()
-        };
-        resolve(&req, &env, &read, &|_| Vec::new()).expect("resolves")
-    }
+    use crate::ssh::config::resolve_text as config;
 
     fn environ() -> Vec<(String, String)> {
         [

@@ -19,6 +19,8 @@ pub struct InstallOptions {
     pub sudo_cache: bool,
     /// false: `--no-local` (see the engine's `magics::local`).
     pub local: bool,
+    /// `--secret-command PREFIX`, each as given (checked by the engine's `AllowedCommands`).
+    pub secret_commands: Vec<String>,
 }
 
 impl Default for InstallOptions {
@@ -31,6 +33,7 @@ impl Default for InstallOptions {
             header: true,
             sudo_cache: true,
             local: true,
+            secret_commands: Vec::new(),
         }
     }
 }
@@ -115,6 +118,9 @@ pub fn kernel_json(binary: &Path, o: &InstallOptions) -> serde_json::Value {
     }
     if !o.local {
         argv.push("--no-local".into());
+    }
+    for c in &o.secret_commands {
+        argv.extend(["--secret-command".into(), c.clone()]);
     }
     serde_json::json!({
         "argv": argv,

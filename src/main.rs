@@ -8,6 +8,7 @@ mod kernel;
 
 use engine::Options;
 use engine::magics::parse_target;
+use engine::secret_command::AllowedCommands;
 use install::{InstallOptions, Location};
 
 const HELP: &str = "\
@@ -16,6 +17,7 @@ sshpty: a Jupyter kernel whose cells run in a terminal on a server over SSH, or 
 Usage:
   sshpty install [--user | --sys-prefix | --prefix DIR] [--name NAME] [--display-name TEXT]
                  [--login TARGET] [--no-header] [--no-sudo-cache] [--no-local]
+                 [--secret-command PREFIX]...
       Write a kernelspec so Jupyter (Lab, Notebook, console, nbclient, papermill) finds the kernel.
       --user          into the user's Jupyter data directory (the default)
       --sys-prefix    into the prefix of the `jupyter` found on PATH (the sys.prefix of the
@@ -29,8 +31,12 @@ Usage:
       --no-local      nothing a cell does runs or reads on this machine: no `!` commands, no
                       `%login local`, no %upload/%download, no sudo password command, no
                       `%login -F` or -o ProxyCommand (a cell cannot turn it back on)
+      --secret-command PREFIX
+                      with --no-local: `%sudo password-from-command` may still run commands
+                      starting with these words, without a shell (`'pass show'`,
+                      `'vault kv get'`); repeatable
   sshpty kernel --connection-file FILE [--login TARGET] [--no-header] [--no-sudo-cache]
-                [--no-local]
+                [--no-local] [--secret-command PREFIX]...
       Run the kernel (Jupyter does this, from the kernelspec).
   sshpty --version | --help
 
@@ -116,6 +122,7 @@ fn install(args: &[String]) -> ExitCode {
                 "--no-header" => o.header = false,
                 "--no-sudo-cache" => o.sudo_cache = false,
                 "--no-local" => o.local = false,
+                "--secret-command" => o.secret_commands.push(value(&mut it, a)?),
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown option {other:?} for install")),
             }
@@ -130,9 +137,14 @@ fn install(args: &[String]) -> ExitCode {
         Err(e) => return fail(&e),
         Ok(()) => {}
     }
+    let secret_commands = match AllowedCommands::new(o.secret_commands.iter().map(String::as_str)) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
     let flags = Options {
         login: o.login.as_deref().and_then(|t| parse_target(t).ok()),
         no_local: !o.local,
+        secret_commands,
         ..Default::default()
     };
     if let Some(why) = flags.contradiction() {
@@ -169,6 +181,7 @@ fn kernel(args: &[String]) -> ExitCode {
         marks_path: marks_path(),
         ..Default::default()
     };
+    let mut secrets: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let r = match a.as_str() {
@@ -190,11 +203,16 @@ fn kernel(args: &[String]) -> ExitCode {
                 opts.no_local = true;
                 Ok(())
             }
+            "--secret-command" => value(&mut it, a).map(|v| secrets.push(v)),
             other => Err(format!("unknown option {other:?} for kernel")),
         };
         if let Err(e) = r {
             return fail(&e);
         }
+    }
+    match AllowedCommands::new(secrets.iter().map(String::as_str)) {
+        Ok(c) => opts.secret_commands = c,
+        Err(e) => return fail(&e),
     }
     if let Some(why) = opts.contradiction() {
         return fail(why);

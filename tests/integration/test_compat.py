@@ -308,6 +308,22 @@ def test_no_local_with_login_local_is_refused_at_install(tmp_path):
     assert not (tmp_path / "share").exists()
 
 
+def test_secret_command_needs_no_local_and_plain_words(tmp_path):
+    r = sshpty("install", "--prefix", str(tmp_path), "--secret-command", "pass show")
+    assert r.returncode != 0 and "--no-local" in r.stderr, r.stderr
+    r = sshpty("install", "--prefix", str(tmp_path), "--no-local", "--secret-command",
+               "pass show; id")
+    assert r.returncode != 0 and "shell syntax" in r.stderr, r.stderr
+    assert not (tmp_path / "share").exists()
+    r = sshpty("install", "--prefix", str(tmp_path), "--no-local", "--secret-command",
+               "vault kv get", "--secret-command", "pass show")
+    assert r.returncode == 0, r.stderr
+    import json
+    argv = json.loads((tmp_path / "share/jupyter/kernels/sshpty/kernel.json").read_text())["argv"]
+    assert argv[-5:] == ["--no-local", "--secret-command", "vault kv get", "--secret-command",
+                         "pass show"], argv
+
+
 def test_local_kernel_params_are_exported(notebook):
     nb = notebook(LOCAL)
     nb.ok("%param REGION eu-west")

@@ -104,6 +104,11 @@ pub enum Failure {
          kernel's own machine, which its administrator has turned off"
     )]
     LocalTurnedOff { what: &'static str },
+    #[error(
+        "this kernel was installed with --no-local: %sudo password-from-command runs only the \
+         store commands its administrator allowed, and this one is refused: {why}"
+    )]
+    SecretCommandRefused { why: crate::secret_command::Refusal },
     #[error("{0}")]
     SudoPasswordCommand(String),
     #[error("the kernel's environment has no variable {name}")]
@@ -146,7 +151,9 @@ impl Failure {
                 "TargetError"
             }
             Failure::Transfer(_) => "TransferFailed",
-            Failure::SudoCacheNotAllowed | Failure::LocalTurnedOff { .. } => "NotAllowed",
+            Failure::SudoCacheNotAllowed
+            | Failure::LocalTurnedOff { .. }
+            | Failure::SecretCommandRefused { .. } => "NotAllowed",
             Failure::SudoPasswordCommand(_) | Failure::SudoPasswordEnv { .. } => "SudoPassword",
             Failure::NeedsTerminal => "NeedsTerminal",
             Failure::ShellNotAlone => "MagicUsage",

@@ -35,6 +35,7 @@ mod pictures;
 pub mod presence;
 mod run;
 mod sanitize;
+pub mod secret_command;
 mod session;
 mod shell;
 pub mod shell_syntax;

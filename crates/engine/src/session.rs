@@ -29,6 +29,9 @@ pub struct Options {
     /// `--no-local`: nothing a cell does runs or reads on the kernel's machine (`!`,
     /// `%login local`, transfers, a sudo password command); see `magics::local`.
     pub no_local: bool,
+    /// `--secret-command PREFIX`: the store commands `%sudo password-from-command` may still
+    /// run under `--no-local` (as plain words, without a shell).
+    pub secret_commands: crate::secret_command::AllowedCommands,
     /// The user's marks file (`marks`), read again whenever it changes; None: no file.
     pub marks_path: Option<std::path::PathBuf>,
 }
@@ -36,8 +39,13 @@ pub struct Options {
 impl Options {
     /// Flags that contradict each other, said the way the command line spells them.
     pub fn contradiction(&self) -> Option<&'static str> {
-        (self.no_local && matches!(self.login, Some(LoginTarget::Local)))
-            .then_some("--login local runs cells on this machine, which --no-local turns off")
+        if self.no_local && matches!(self.login, Some(LoginTarget::Local)) {
+            return Some("--login local runs cells on this machine, which --no-local turns off");
+        }
+        (!self.no_local && !self.secret_commands.is_empty()).then_some(
+            "--secret-command only narrows what --no-local allows; without --no-local any \
+             password command runs",
+        )
     }
 }
 
@@ -74,6 +82,8 @@ pub(crate) struct Inner {
     pub(crate) spare: Arc<warm::Spare>,
     /// `Options::no_local`, fixed for the kernel's life.
     pub(crate) no_local: bool,
+    /// `Options::secret_commands`, fixed for the kernel's life.
+    pub(crate) secret_commands: crate::secret_command::AllowedCommands,
     /// Where events for the running cell go, and the request it runs for.
     cell_events: Mutex<Option<(RequestId, mpsc::Sender<CellEvent>)>>,
     /// The `%login` under way (the name given, and whether it reconnects a lost host),
@@ -114,6 +124,7 @@ impl Engine {
                 running,
                 spare: Arc::default(),
                 no_local: opts.no_local,
+                secret_commands: opts.secret_commands.clone(),
                 cell_events: Mutex::new(None),
                 logging_in: Mutex::new(None),
                 changed: watch::channel(0).0,

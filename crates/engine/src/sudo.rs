@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
+use crate::secret_command::SecretCommand;
+
 /// How long a password is remembered after its last use.
 pub const REMEMBER_FOR: Duration = Duration::from_secs(5 * 60);
 /// How long `%sudo password-from-command` may take.
@@ -16,7 +18,7 @@ pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where an unattended run's sudo password comes from, per host.
 pub enum Source {
     /// Run on the kernel's machine; its first line is the password.
-    Command(String),
+    Command(SecretCommand),
     /// The value of an environment variable of the kernel, read once.
     Env(Zeroizing<String>),
 }
@@ -113,34 +115,74 @@ impl SudoCache {
     }
 }
 
-/// Run a source command on the kernel's machine and take its first line.
-pub async fn from_command(command: &str) -> Result<Zeroizing<String>, String> {
-    let child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
+/// Run a source command on the kernel's machine and take its first line. It runs in a
+/// process group of its own, killed whole when it overruns [`SOURCE_TIMEOUT`] (a store
+/// waiting for a passphrase nobody can type), so nothing it started is left waiting.
+pub async fn from_command(command: &SecretCommand) -> Result<Zeroizing<String>, String> {
+    from_command_within(command, SOURCE_TIMEOUT).await
+}
+
+async fn from_command_within(
+    command: &SecretCommand,
+    limit: Duration,
+) -> Result<Zeroizing<String>, String> {
+    let mut cmd = match command {
+        SecretCommand::Shell(text) => {
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg("-c").arg(text);
+            c
+        }
+        SecretCommand::Argv(words) => {
+            let mut c = tokio::process::Command::new(&words[0]);
+            c.args(&words[1..]);
+            c
+        }
+    };
+    let child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot run the password command: {e}"))?;
-    let out = tokio::time::timeout(SOURCE_TIMEOUT, child.wait_with_output())
-        .await
-        .map_err(|_| {
+        .map_err(|e| {
             format!(
-                "the password command did not finish within {} s",
-                SOURCE_TIMEOUT.as_secs()
+                "cannot run the password command ({}): {e}",
+                command.describe()
             )
-        })?
-        .map_err(|e| format!("the password command failed: {e}"))?;
+        })?;
+    let group = child.id();
+    let out = match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(out) => out.map_err(|e| format!("the password command failed: {e}"))?,
+        Err(_) => {
+            if let Some(pid) = group.and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            return Err(format!(
+                "the password command ({}) did not finish within {} s and was stopped; {}",
+                command.describe(),
+                limit.as_secs(),
+                NO_TERMINAL
+            ));
+        }
+    };
     let stdout = Zeroizing::new(out.stdout);
     if !out.status.success() {
         // Its stderr says why (a locked vault); its stdout is never shown.
         let why = String::from_utf8_lossy(&out.stderr);
+        let why = why.trim();
+        let hint = if wants_a_passphrase(why) {
+            format!("; {NO_TERMINAL}")
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "the password command failed ({}): {}",
+            "the password command ({}) failed ({}): {why}{hint}",
+            command.describe(),
             out.status,
-            why.trim()
         ));
     }
     let line = stdout.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -151,6 +193,27 @@ pub async fn from_command(command: &str) -> Result<Zeroizing<String>, String> {
     String::from_utf8(line.to_vec())
         .map(Zeroizing::new)
         .map_err(|_| "the password command printed something that is not UTF-8".into())
+}
+
+/// What to do when a store waits for a passphrase: the kernel has no terminal to ask on.
+const NO_TERMINAL: &str = "a store that asks for a passphrase (gpg's pinentry) cannot ask here: \
+the kernel has no terminal. Unlock it first where it can ask (gpg-agent then keeps the \
+passphrase for a while: `gpg --decrypt` of any of its files in a terminal of your server), \
+use a store key without a passphrase, or %sudo password-from-env";
+
+/// Whether a failed store command's stderr says it needed a passphrase it could not ask for
+/// (gpg through pinentry without a terminal; pass prints gpg's words).
+fn wants_a_passphrase(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    [
+        "pinentry",
+        "inappropriate ioctl",
+        "no such device or address",
+        "passphrase",
+        "no secret key",
+    ]
+    .iter()
+    .any(|w| s.contains(w))
 }
 
 /// Whether shell text runs `sudo -k` or `-K` (sudo forgets its timestamp: the kernel
@@ -228,21 +291,82 @@ mod tests {
         assert!(!invalidates("echo sudo"));
     }
 
+    fn sh(text: &str) -> SecretCommand {
+        SecretCommand::Shell(text.into())
+    }
+
     #[tokio::test]
     async fn source_command_gives_its_first_line() {
         assert_eq!(
-            from_command("printf 'secret\\nrest\\n'")
+            from_command(&sh("printf 'secret\\nrest\\n'"))
                 .await
                 .unwrap()
                 .as_str(),
             "secret"
         );
-        assert!(from_command("exit 3").await.unwrap_err().contains("failed"));
         assert!(
-            from_command("true")
+            from_command(&sh("exit 3"))
+                .await
+                .unwrap_err()
+                .contains("failed")
+        );
+        assert!(
+            from_command(&sh("true"))
                 .await
                 .unwrap_err()
                 .contains("no password")
         );
+        // argv: no shell between, so `;` is just an argument of printf.
+        let argv = SecretCommand::Argv(["printf", "%s\\n", "a;b"].map(String::from).to_vec());
+        assert_eq!(from_command(&argv).await.unwrap().as_str(), "a;b");
+        let missing = SecretCommand::Argv(vec!["/nonexistent/store".into()]);
+        assert!(
+            from_command(&missing)
+                .await
+                .unwrap_err()
+                .contains("cannot run")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_asking_for_a_passphrase_says_what_to_do() {
+        let e = from_command(&sh(
+            "echo 'gpg: public key decryption failed: Inappropriate ioctl for device' >&2; exit 2",
+        ))
+        .await
+        .unwrap_err();
+        assert!(
+            e.contains("Inappropriate ioctl") && e.contains("no terminal"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_overrunning_command_is_stopped_with_what_it_started() {
+        // Durations no other process uses: 28.PID and 29.PID seconds.
+        let pid = std::process::id();
+        let marker = format!("sleep 2[89].{pid}");
+        // A child in the background, as a store's helper would be: the whole group goes.
+        let text = format!("sleep 28.{pid} & sleep 29.{pid}");
+        let e = from_command_within(&sh(&text), Duration::from_millis(500))
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains("did not finish within") && e.contains("no terminal"),
+            "{e}"
+        );
+        let mut left = true;
+        for _ in 0..50 {
+            let out = std::process::Command::new("pgrep")
+                .args(["-f", &marker])
+                .output()
+                .unwrap();
+            left = out.status.success();
+            if !left {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!left, "the timed-out command is still running");
     }
 }

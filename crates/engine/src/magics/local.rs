@@ -15,6 +15,7 @@ use super::login::LoginBy;
 use crate::failure::{Failure, Outcome};
 use crate::frontend::Request;
 use crate::output::StreamOut;
+use crate::secret_command::SecretCommand;
 use crate::session::Engine;
 
 /// `-o` keys of `%login` that make ssh run a command (or read a file chosen by the cell) on
@@ -37,6 +38,18 @@ impl Engine {
             return Err(Failure::LocalTurnedOff { what });
         }
         Ok(())
+    }
+
+    /// How `%sudo password-from-command TEXT` runs: through `sh` on a kernel without
+    /// `--no-local`; under it, only as the argv of a store command the kernelspec allows.
+    pub(crate) fn secret_command(&self, text: String) -> Result<SecretCommand, Failure> {
+        if !self.inner.no_local {
+            return Ok(SecretCommand::Shell(text));
+        }
+        self.inner
+            .secret_commands
+            .admit(&text)
+            .map_err(|why| Failure::SecretCommandRefused { why })
     }
 
     /// Whether a login may go ahead under `--no-local`.

@@ -76,7 +76,7 @@ impl Engine {
                 });
             }
             SudoCommand::PasswordFromCommand(command) => {
-                self.local_allowed("`%sudo password-from-command` (it runs a command)")?;
+                let command = self.secret_command(command)?;
                 let host = host()?;
                 // Run it once now, so a wrong command shows here, not at the first sudo.
                 sudo::from_command(&command)

@@ -28,51 +28,6 @@ const lab = require('./lab');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// The host item in the status bar (JupyterLab) or the notebook's toolbar (both UIs).
-function hostItem(page, where) {
-  const scope = where === 'statusbar' ? '#jp-main-statusbar' : '.jp-NotebookPanel-toolbar';
-  return page.locator(`${scope} .sshpty-host`).first();
-}
-
-// What the item shows: state, label, state text, mark and the mark's colours as computed.
-async function readItem(page, where) {
-  const item = hostItem(page, where);
-  if ((await item.count()) === 0) return null;
-  return item.evaluate((el) => {
-    const mark = el.querySelector('.sshpty-host-mark');
-    const style = mark ? getComputedStyle(mark) : null;
-    return {
-      state: el.dataset.sshptyState,
-      label: el.querySelector('.sshpty-host-label')?.textContent ?? '',
-      stateText: el.querySelector('.sshpty-host-state')?.textContent ?? '',
-      title: el.title,
-      visible: el.offsetParent !== null,
-      mark: mark && !mark.hidden ? mark.textContent : null,
-      markHtml: mark ? mark.innerHTML : null,
-      markBackground: style && !mark.hidden ? style.backgroundColor : null,
-      markColor: style && !mark.hidden ? style.color : null,
-    };
-  });
-}
-
-// Wait until the item shows STATE (and LABEL, when given); the time it took is recorded.
-async function expectItem(page, want) {
-  const t0 = Date.now();
-  const end = t0 + (want.timeout || 20000);
-  let seen = null;
-  for (;;) {
-    seen = await readItem(page, want.where);
-    if (seen && seen.state === want.state && (!want.label || seen.label.includes(want.label))) {
-      return { seen, ms: Date.now() - t0 };
-    }
-    if (Date.now() > end) {
-      throw new Error(`the ${want.where} item did not show ${JSON.stringify(want)} within `
-        + `${want.timeout || 20000} ms; it shows ${JSON.stringify(seen)}`);
-    }
-    await sleep(100);
-  }
-}
-
 // Open URL in a new tab and wait until the notebook's first cell can be typed into and the
 // toolbar's host item has heard from the kernel (its state is no longer "none").
 async function open(browser, url) {
@@ -87,7 +42,7 @@ async function open(browser, url) {
   for (;;) {
     const dialog = await lab.dialogText(page);
     if (dialog) throw new Error(`a dialog opened with the notebook: ${JSON.stringify(dialog)}`);
-    const item = await readItem(page, 'toolbar');
+    const item = await lab.readHostItem(page, 'toolbar');
     if (item && item.state !== 'none') break;
     if (Date.now() > end) {
       throw new Error(`the toolbar's host item never heard from the kernel: ${JSON.stringify(item)}`);
@@ -136,7 +91,7 @@ async function main() {
         if (seen.error || seen.dialog) throw new Error(`cell ${step.run}: ${seen.error || seen.dialog}`);
       } else if (step.expect) {
         const p = step.expect.page ? pages[step.expect.page] : current;
-        Object.assign(record, await expectItem(p, step.expect));
+        Object.assign(record, await lab.expectHostItem(p, step.expect));
       } else if (step.exec) {
         record.stdout = execFileSync(step.exec[0], step.exec.slice(1), { timeout: 20000 })
           .toString();

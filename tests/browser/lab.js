@@ -162,7 +162,62 @@ async function save(page, { timeout = 15000 } = {}) {
   }
 }
 
+// The sshpty host item in the status bar (JupyterLab) or the notebook's toolbar (both UIs).
+function hostItem(page, where) {
+  const scope = where === 'statusbar' ? '#jp-main-statusbar' : '.jp-NotebookPanel-toolbar';
+  return page.locator(`${scope} .sshpty-host`).first();
+}
+
+// What the host item shows: state, label, state text, mark and the mark's colours as computed.
+async function readHostItem(page, where) {
+  const item = hostItem(page, where);
+  if ((await item.count()) === 0) return null;
+  return item.evaluate((el) => {
+    const mark = el.querySelector('.sshpty-host-mark');
+    const style = mark ? getComputedStyle(mark) : null;
+    return {
+      state: el.dataset.sshptyState,
+      label: el.querySelector('.sshpty-host-label')?.textContent ?? '',
+      stateText: el.querySelector('.sshpty-host-state')?.textContent ?? '',
+      title: el.title,
+      visible: el.offsetParent !== null,
+      mark: mark && !mark.hidden ? mark.textContent : null,
+      markHtml: mark ? mark.innerHTML : null,
+      markBackground: style && !mark.hidden ? style.backgroundColor : null,
+      markColor: style && !mark.hidden ? style.color : null,
+    };
+  });
+}
+
+// Wait until the host item shows STATE (and LABEL, when given); the time it took is recorded.
+async function expectHostItem(page, want) {
+  const t0 = Date.now();
+  const end = t0 + (want.timeout || 20000);
+  let seen = null;
+  for (;;) {
+    seen = await readHostItem(page, want.where);
+    if (seen && seen.state === want.state && (!want.label || seen.label.includes(want.label))) {
+      return { seen, ms: Date.now() - t0 };
+    }
+    if (Date.now() > end) {
+      throw new Error(`the ${want.where} item did not show ${JSON.stringify(want)} within `
+        + `${want.timeout || 20000} ms; it shows ${JSON.stringify(seen)}`);
+    }
+    await sleep(100);
+  }
+}
+
+// Log in to a JupyterHub through its login page (PAM: the user's system password), as a user
+// does; the session cookie then opens the user's server in this page's browser context.
+async function hubLogin(page, loginUrl, user, password, { timeout = 60000 } = {}) {
+  await page.goto(loginUrl, { timeout });
+  await page.locator('#username_input').fill(user);
+  await page.locator('#password_input').fill(password);
+  await page.locator('#login_submit').click();
+  await page.waitForURL((u) => !String(u).includes('/hub/login'), { timeout });
+}
+
 module.exports = {
   CHROMIUM, launch, openNotebook, cells, runCell, openBox, answerBox, answerPassword,
-  answerText, typeKeys, dialogText, save,
+  answerText, typeKeys, dialogText, save, readHostItem, expectHostItem, hubLogin,
 };

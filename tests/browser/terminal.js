@@ -12,6 +12,9 @@
 // SCENARIO: {"artifacts": "/dir", "name": "prefix", "steps": [
 //   {"open": "http://.../lab/tree/a.ipynb?token=...", "page": "a"},  // a new tab named "a";
 //       // ready when the toolbar's host item heard from the kernel (JupyterLab, Notebook 7)
+//   {"open": URL, "page": "a", "login": {"url": ".../hub/login", "user": "alice",
+//       "env": "VAR"}},                            // log in to a JupyterHub first (its
+//       // password in $VAR), then open URL through the hub's proxy
 //   {"open": URL, "page": "a", "extension": false},  // JupyterLab without our extension:
 //       // ready when the kernel is idle (lab.openNotebook); records the host items seen (0)
 //   {"start": 0, "page": "a"},                     // click into cell 0, Shift+Enter, no wait
@@ -30,6 +33,10 @@
 //                                                  //  until the tab's dirty mark is gone
 //   {"box": 1, "keys": "ihi<Esc>:wq<CR>"},         // wait for cell 1's input box, record it and
 //                                                  //  the output, answer it (lab.typeKeys)
+//   {"box": 1, "password": "VAR"}, {"box": 1, "text": "bars"},  // or a password box with
+//                                                  //  $VAR, a text box with the text
+//   {"host": {"where": "statusbar", "state": "connected", "label": "ops"}},  // wait until
+//                                                  //  the host item shows it
 //   {"done": 0, "timeout": 30000},                 // wait until cell 0 ended (its prompt
 //                                                  //  shows a count: only in the page that
 //                                                  //  sent the execute_request); its output
@@ -146,6 +153,11 @@ async function main() {
       if (step.open) {
         const p = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
         p.setDefaultTimeout(30000);
+        if (step.login) {
+          const password = process.env[step.login.env];
+          if (password === undefined) throw new Error(`login: $${step.login.env} is not set`);
+          await lab.hubLogin(p, step.login.url, step.login.user, password);
+        }
         if (step.extension === false) {
           record.kernel = await lab.openNotebook(p, step.open);
           record.hostItems = await p.locator('.sshpty-host').count();
@@ -224,10 +236,21 @@ async function main() {
             return { ok: !!b, value: b };
           });
         record.prompt = box.prompt;
+        record.password = box.password;
         record.output = await output(page, step.box);
-        await lab.typeKeys(box, step.keys);
+        if (step.password !== undefined) {
+          const value = process.env[step.password];
+          if (value === undefined) throw new Error(`box: $${step.password} is not set`);
+          await lab.answerPassword(box, value);
+        } else if (step.text !== undefined) {
+          await lab.answerText(box, step.text);
+        } else {
+          await lab.typeKeys(box, step.keys);
+        }
       } else if (step.output !== undefined) {
         record.output = await output(page, step.output);
+      } else if (step.host) {
+        Object.assign(record, await lab.expectHostItem(page, step.host));
       } else if (step.reload) {
         await page.reload({ timeout: 60000 });
         await ready(page);

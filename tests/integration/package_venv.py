@@ -1,4 +1,4 @@
-"""A fresh Python venv with sshpty installed by `pip install <repo> jupyterlab notebook`, the
+"""A fresh Python venv with sshpty installed by `pip install <repo> jupyterlab notebook jupyterhub`, the
 real from-source build of issue 13 (cargo for the binary, npm for the JupyterLab extension),
 made once per pytest session and shared by every test that asks for it:
 
@@ -117,7 +117,9 @@ def user_group(user: str) -> int:
 
 
 def build_package_venv(parent: Path) -> PackageVenv:
-    """python3 -m venv, then one `pip install <repo> jupyterlab notebook`, its log kept."""
+    """python3 -m venv, then one `pip install <repo> jupyterlab notebook jupyterhub`, its log
+    kept: a JupyterHub single-user environment as an administrator builds one (jupyterhub
+    brings `jupyterhub-singleuser`; test_hub.py also runs the hub itself from it)."""
     python = pick_base_python()
     venv = parent / "venv"
     r = subprocess.run([python, "-m", "venv", str(venv)], capture_output=True, text=True,
@@ -125,7 +127,7 @@ def build_package_venv(parent: Path) -> PackageVenv:
     assert r.returncode == 0, f"{python} -m venv {venv} failed:\n{r.stdout}{r.stderr}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     cmd = [str(venv / "bin" / "python"), "-m", "pip", "install", "-v", str(REPO), "jupyterlab",
-           "notebook"]
+           "notebook", "jupyterhub"]
     start = time.monotonic()
     with open(PIP_LOG, "w") as log:
         log.write(f"$ {' '.join(cmd)}\n")

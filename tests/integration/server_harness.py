@@ -67,6 +67,9 @@ class ServerError(AssertionError):
 class JupyterServer:
     """`jupyter server` (app="server") or `jupyter lab` (app="lab") on 127.0.0.1."""
 
+    # Where its API is under the URL (a JupyterHub user's server has /user/NAME).
+    base_path = ""
+
     def __init__(self, workdir: Path, app: str = "server", env: dict | None = None,
                  real_home: bool = False, name: str | None = None, python: str | None = None,
                  wrap: list[str] | None = None):
@@ -237,7 +240,7 @@ class ServerKernel:
     def connect(self, ready_timeout: float) -> None:
         import websocket  # websocket-client, from PyPI (tests/run installs it)
 
-        url = (f"ws://127.0.0.1:{self.server.port}/api/kernels/{self.id}/channels"
+        url = (f"ws://127.0.0.1:{self.server.port}{self.server.base_path}/api/kernels/{self.id}/channels"
                f"?session_id={self.session}")
         self.ws = websocket.create_connection(
             url, header=[f"Authorization: token {self.server.token}"], timeout=ready_timeout)

@@ -97,13 +97,15 @@ class HubUser:
         return path
 
     def processes(self) -> list[tuple[int, str]]:
-        """This user's processes: (pid, command line)."""
+        """This user's live processes (zombies aside): (pid, command line)."""
         out = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 if entry.stat().st_uid != self.uid:
+                    continue
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
                     continue
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
                     errors="replace").strip()
@@ -229,7 +231,9 @@ c.ConfigurableHTTPProxy.should_start = True
 c.JupyterHub.authenticator_class = "pam"
 c.JupyterHub.spawner_class = "localprocess"
 c.Authenticator.allowed_users = set(cfg["users"])
-c.Spawner.cmd = [cfg["singleuser"]]
+# An agent for each server (`ssh-agent COMMAND`: SSH_AUTH_SOCK in the server's environment,
+# the agent gone with the server); the user adds keys to it from a terminal of theirs.
+c.Spawner.cmd = ["/usr/bin/ssh-agent", cfg["singleuser"]]
 c.Spawner.default_url = "/lab"
 # Kernels on Unix sockets in the user's own runtime directory, not on 127.0.0.1 ports any
 # local user could reach (README, "Under JupyterHub").
@@ -306,10 +310,15 @@ c.JupyterHub.load_roles = [{{
                     self.proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     pass
-            for user in self.users.values():
-                # gpg's agent outlives whatever started it, by design; the rest must not.
-                left += [f"{user.name}: {pid} {cmd!r}" for pid, cmd in user.processes()
-                         if "gpg-agent" not in cmd]
+            # gpg's agent outlives whatever started it, by design; the rest must not. The
+            # ssh-agent a server ran under notices within 10 s that the server is gone.
+            end = time.monotonic() + 15
+            while True:
+                left = [f"{user.name}: {pid} {cmd!r}" for user in self.users.values()
+                        for pid, cmd in user.processes() if "gpg-agent" not in cmd]
+                if not left or time.monotonic() > end:
+                    break
+                time.sleep(0.3)
             if self.proc is not None:
                 try:
                     os.killpg(self.proc.pid, signal.SIGKILL)

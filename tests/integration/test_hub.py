@@ -51,18 +51,22 @@ def _ssh_setup(user: HubUser, sshd, hosts: dict[str, str]) -> str:
     """USER's own key (made as USER), ~/.ssh/config with HOSTS (alias -> remote user) and
     known_hosts with the sshd's key; returns the public key."""
     user.run(["mkdir", "-p", "-m", "700", ".ssh"])
+    # Not a default name: the `-agent` aliases log in by the agent's keys alone.
+    key = user.home / ".ssh" / f"{user.name}_key"
     user.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{user.name}@hub",
-              "-f", str(user.home / ".ssh" / "id_ed25519")])
-    blocks = [f"Host {alias}\n    HostName 127.0.0.1\n    Port {sshd.port}\n    User {remote}\n"
-              f"    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n"
-              for alias, remote in hosts.items()]
+              "-f", str(key)])
+    blocks = []
+    for alias, remote in hosts.items():
+        head = f"    HostName 127.0.0.1\n    Port {sshd.port}\n    User {remote}\n"
+        blocks.append(f"Host {alias}\n{head}    IdentityFile {key}\n    IdentitiesOnly yes\n")
+        blocks.append(f"Host {alias}-agent\n{head}")
     user.write(".ssh/config", "\n".join(blocks))
     user.write(".ssh/known_hosts", sshd.known_hosts_line() + "\n")
     # JupyterLab's news toast would cover the bottom of the screenshots.
     user.write(".jupyter/lab/user-settings/@jupyterlab/apputils-extension/"
                "notification.jupyterlab-settings",
                json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    return (user.home / ".ssh" / "id_ed25519.pub").read_text().strip()
+    return Path(f"{key}.pub").read_text().strip()
 
 
 def _pass_store(user: HubUser, entry: str, value: str, passphrase: str | None) -> None:
@@ -208,6 +212,27 @@ print(json.dumps(out))
 """
 
 
+def test_an_agent_started_for_the_users_server_logs_in(hub):
+    """The hub starts each server under `ssh-agent`: the kernel finds it in SSH_AUTH_SOCK, a
+    socket only its user can reach, and logs in with what the user added to it."""
+    alice, bob = hub.users["alice"], hub.users["bob"]
+    env = Path(f"/proc/{kernel_pid(alice)}/environ").read_bytes().split(b"\0")
+    sock = next(v.split(b"=", 1)[1].decode() for v in env if v.startswith(b"SSH_AUTH_SOCK="))
+    assert Path(sock).stat().st_uid == alice.uid
+    assert Path(sock).parent.stat().st_mode & 0o077 == 0, oct(Path(sock).parent.stat().st_mode)
+    ka = kernel_of(hub, "alice")
+    res = ka.run("%login ops-agent")
+    assert res.status == "error" and res.errors[0]["ename"] == "LoginFailed", res.describe()
+    # What a user does in a terminal of their server.
+    alice.run(["ssh-add", "-q", str(alice.home / ".ssh" / "alice_key")], SSH_AUTH_SOCK=sock)
+    res = ka.run("%login ops-agent")
+    assert res.status == "ok", res.describe()
+    assert "sshpty-ops" in ka.run("id -un").text
+    # Bob cannot use it, nor add to it.
+    r = bob.run(["ssh-add", "-l"], SSH_AUTH_SOCK=sock, check=False)
+    assert r.returncode != 0 and "alice" not in r.stdout, r
+
+
 def test_alice_reaches_nothing_of_bobs(hub):
     alice, bob = hub.users["alice"], hub.users["bob"]
     kb = kernel_of(hub, "bob")
@@ -223,7 +248,7 @@ def test_alice_reaches_nothing_of_bobs(hub):
     targets = {"connection file": str(conn), "dir runtime": str(conn.parent),
                "saved output": str(saved[0]), "dir outputs": str(saved[0].parent),
                "kernel environ": f"/proc/{pid}/environ", "kernel memory": f"/proc/{pid}/mem",
-               "ssh key": str(bob.home / ".ssh" / "id_ed25519"),
+               "ssh key": str(bob.home / ".ssh" / "bob_key"),
                "store": str(next((bob.home / ".password-store").rglob("*.gpg"))),
                "hub log": str(hub.log_path)}
     for i, s in enumerate(socks):

@@ -94,7 +94,9 @@ def hub(package_venv, ssh_lab, tmp_path_factory):  # noqa: F811
         pytest.fail(f"{CHP} is missing: `npm ci` in {BROWSER_DIR}", pytrace=False)
     keys_dir = ssh_lab.run_dir / "hub-authorized-keys"
     keys_dir.mkdir(mode=0o755)
-    sshd = ssh_lab.start_sshd(name="hub", AuthorizedKeysFile=keys_dir / "%u")
+    # Keys only: a key that is not authorised is refused, not answered with a password box.
+    sshd = ssh_lab.start_sshd(name="hub", AuthorizedKeysFile=keys_dir / "%u",
+                              PasswordAuthentication="no", KbdInteractiveAuthentication="no")
     found = Secrets()
     found.add("sshpty-ops's sudo password", ssh_lab.password)
     h = Hub(tmp_path_factory.mktemp("hub"), package_venv, CHP)
@@ -344,7 +346,7 @@ def test_a_store_wanting_a_passphrase_fails_at_once_saying_why(hub):
 
 
 def test_in_chromium_through_the_hubs_proxy(hub):
-    alice = hub.users["alice"]
+    alice, bob = hub.users["alice"], hub.users["bob"]
     typed = f"/tmp/sshpty-hub-typed-{secrets.token_hex(4)}.txt"
     secret = hub.found.add("a password box's answer", "box-" + secrets.token_hex(8))
     nb = alice.home / "hub.ipynb"
@@ -357,7 +359,12 @@ def test_in_chromium_through_the_hubs_proxy(hub):
         f"cat {typed}; rm -f {typed}",
     ])
     os.chown(nb, alice.uid, alice.gid)
+    bob_nb = bob.home / "bob.ipynb"
+    write_notebook(bob_nb, KERNEL_NAME, ["%login ops", "%login mine", "id -un"])
+    os.chown(bob_nb, bob.uid, bob.gid)
     url = f"{hub.url}/user/alice/lab/tree/hub.ipynb"
+    probe = ("fetch('/user/alice/api/kernels').then(async (r) => "
+             "({status: r.status, url: r.url, body: (await r.text()).slice(0, 300)}))")
     steps = [
         {"open": url, "page": "a",
          "login": {"url": f"{hub.url}/hub/login", "user": "alice", "env": "HUB_LOGIN"}},
@@ -373,16 +380,31 @@ def test_in_chromium_through_the_hubs_proxy(hub):
         {"press": "Escape"}, {"type": ":wq"}, {"press": "Enter"}, {"done": 4},
         {"start": 5}, {"done": 5},
         {"save": True},
+        # Bob, in a browser session of his own: his key is refused where it is not authorised
+        # and works where it is; alice's server is not his to reach.
+        {"open": f"{hub.url}/user/bob/lab/tree/bob.ipynb", "page": "b",
+         "login": {"url": f"{hub.url}/hub/login", "user": "bob", "env": "HUB_LOGIN_BOB"}},
+        {"start": 0}, {"done": 0, "timeout": 60000},
+        {"start": 1}, {"done": 1, "timeout": 60000},
+        {"start": 2}, {"done": 2},
+        {"eval": probe},
     ]
     work = hub.workdir / "driver"
     work.mkdir(exist_ok=True)
-    env = dict(os.environ, HUB_LOGIN=alice.password, HUB_SECRET=secret)
+    env = dict(os.environ, HUB_LOGIN=alice.password, HUB_LOGIN_BOB=bob.password,
+               HUB_SECRET=secret)
     result = run_driver("terminal.js", {"artifacts": str(ARTIFACTS / "lab"), "name": "hub",
                                         "steps": steps}, work, env, 300, hub)
     rec = result["steps"]
     assert not result["error"] and len(rec) == len(steps) and all(s["ok"] for s in rec), \
         f"{result['error']}\nlast step: {rec[-1] if rec else None}\n{hub.log_tail(3000)}"
-    done = {s["step"]["done"]: s["output"] for s in rec if "done" in s["step"]}
+    done, page = {}, None
+    for s in rec:
+        page = s["step"].get("page", page)
+        if "done" in s["step"] and page == "a":
+            done[s["step"]["done"]] = s["output"]
+        elif "done" in s["step"]:
+            done[("b", s["step"]["done"])] = s["output"]
     host = next(s for s in rec if "host" in s["step"])
     assert "ops" in host["seen"]["label"], host
     numbers = [line for line in done[1]["text"].splitlines() if line.isdigit()]
@@ -395,6 +417,10 @@ def test_in_chromium_through_the_hubs_proxy(hub):
     assert "hello through the hub" in done[5]["text"], done[5]
     saved = json.loads(nb.read_text())
     assert saved["cells"][5]["outputs"], "the notebook was not saved with its outputs"
+    assert "LoginFailed" in done[("b", 0)]["text"], done[("b", 0)]
+    assert "sshpty-tcsh" in done[("b", 2)]["text"], done[("b", 2)]
+    reach = rec[-1]["value"]
+    assert not (reach["status"] == 200 and reach["body"].lstrip().startswith("[")), reach
 
 
 def _files_under(root: Path) -> list[Path]:

@@ -1,5 +1,6 @@
-"""A fresh Python venv with sshpty installed by `pip install <repo> jupyterlab notebook jupyterhub`, the
-real from-source build of issue 13 (cargo for the binary, npm for the JupyterLab extension),
+"""A fresh Python venv with sshpty installed by `pip install <repo> jupyterlab notebook
+jupyterhub`, the real from-source build of issue 13 (cargo for the binary, npm for the
+JupyterLab extension), a JupyterHub single-user environment as an administrator makes one,
 made once per pytest session and shared by every test that asks for it:
 
     from package_venv import PACKAGE_TIMEOUT, package_venv  # noqa: F401 (the fixture)
@@ -172,7 +173,7 @@ def package_venv_build():
 
 @pytest.fixture(scope="session")
 def package_venv(package_venv_build) -> Path:
-    """The path of a venv where `pip install <repo> jupyterlab notebook` was run."""
+    """The path of a venv where `pip install <repo> jupyterlab notebook jupyterhub` was run."""
     return package_venv_build.path
 
 

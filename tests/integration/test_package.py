@@ -61,7 +61,7 @@ def installed_files(venv: Path) -> list[Path]:
 def report(package_venv_build):
     """Write tests/artifacts/package.md with what the tests measured."""
     if package_venv_build.install_seconds is not None:
-        _FACTS["pip install <repo> jupyterlab notebook (fresh venv)"] = (
+        _FACTS["pip install <repo> jupyterlab notebook jupyterhub (fresh venv)"] = (
             f"{package_venv_build.install_seconds:.0f} s (log: tests/artifacts/{PIP_LOG.name})")
         log = PIP_LOG.read_text(errors="replace")
         _FACTS["in it: npm ci ran"] = "yes" if "sshpty_build: npm ci" in log else "no"

@@ -28,3 +28,6 @@ pub use error::{IniProblem, InventoryError, Limit, Place, YamlProblem};
 pub use load::load;
 pub use model::{Connection, Inventory, Notes, SECRET_VARS, Vars};
 pub use source::{Format, parse};
+
+#[cfg(test)]
+mod tests;

@@ -7,3 +7,4 @@
 
 pub mod inventory;
 pub mod limits;
+pub mod pattern;

@@ -24,6 +24,7 @@ mod vars;
 mod yaml;
 mod yaml_tree;
 
+pub(crate) use address::split_port as address_port;
 pub use error::{IniProblem, InventoryError, Limit, Place, YamlProblem};
 pub use load::load;
 pub use model::{Connection, Inventory, Notes, SECRET_VARS, Vars};

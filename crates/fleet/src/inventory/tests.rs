@@ -429,3 +429,42 @@ fn executable_inventories_are_refused_and_directories_merged() {
     let empty = Dir::new("empty");
     assert!(matches!(load(&empty.0), Err(InventoryError::EmptyDirectory { .. })));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::range;
+
+    proptest! {
+        #[test]
+        fn a_numeric_range_gives_its_count_of_distinct_names(
+            begin in 0u64..500, len in 0u64..500, step in 1u64..7, padded in any::<bool>()
+        ) {
+            let end = begin + len;
+            let width = end.to_string().len() + 1;
+            let (b, e) = if padded {
+                (format!("{begin:0width$}"), format!("{end:0width$}"))
+            } else {
+                (begin.to_string(), end.to_string())
+            };
+            let names = range::expand(&format!("web[{b}:{e}:{step}].dc")).unwrap();
+            prop_assert_eq!(names.len() as u64, len / step + 1);
+            let unique: std::collections::HashSet<_> = names.iter().collect();
+            prop_assert_eq!(unique.len(), names.len());
+            prop_assert_eq!(&names[0], &format!("web{b}.dc"));
+            for n in &names {
+                let digits = &n[3..n.len() - 3];
+                if padded {
+                    prop_assert_eq!(digits.len(), width);
+                }
+                prop_assert!(digits.parse::<u64>().unwrap() <= end);
+            }
+        }
+
+        #[test]
+        fn two_ranges_multiply(a in 1u64..30, b in 1u64..30) {
+            let names = range::expand(&format!("r[1:{a}]n[a:{}]", (b'a' + (b as u8 - 1) % 26) as char)).unwrap();
+            prop_assert_eq!(names.len() as u64, a * ((b - 1) % 26 + 1));
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! No network, no clock, no tokio: durations are measured by the caller and passed in.
 //! Only `inventory::load` reads files (an inventory and its `group_vars/`, `host_vars/`).
 
+pub mod fold;
 pub mod inventory;
 pub mod limits;
 pub mod pattern;

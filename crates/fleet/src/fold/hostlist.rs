@@ -50,7 +50,12 @@ fn pad(digits: &str) -> usize {
 /// A sort key that puts `web2` before `web10`.
 pub fn natural_key(name: &str) -> (String, u128, usize, String) {
     match numbered(name) {
-        Some(n) => (n.prefix.to_owned(), n.value, n.digits.len(), n.suffix.to_owned()),
+        Some(n) => (
+            n.prefix.to_owned(),
+            n.value,
+            n.digits.len(),
+            n.suffix.to_owned(),
+        ),
         None => (name.to_owned(), 0, 0, String::new()),
     }
 }
@@ -79,7 +84,8 @@ pub fn fold<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
             let width = pad(start_digits);
             let mut j = i;
             while let Some(&(next, digits)) = numbers.get(j + 1) {
-                if numbers[j].0.checked_add(1) == Some(next) && format!("{next:0width$}") == digits {
+                if numbers[j].0.checked_add(1) == Some(next) && format!("{next:0width$}") == digits
+                {
                     j += 1;
                 } else {
                     break;
@@ -97,7 +103,12 @@ pub fn fold<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
         } else {
             format!("{prefix}[{}]{suffix}", items.join(","))
         };
-        let key = (prefix.to_owned(), numbers[0].0, numbers[0].1.len(), suffix.to_owned());
+        let key = (
+            prefix.to_owned(),
+            numbers[0].0,
+            numbers[0].1.len(),
+            suffix.to_owned(),
+        );
         pieces.push((key, text));
     }
     pieces.sort();
@@ -130,8 +141,11 @@ pub fn expand(text: &str) -> Result<Vec<String>, HostListError> {
             out.push(piece.to_owned());
             continue;
         };
-        let close = piece.find(']').ok_or_else(|| fail("a '[' without its ']'"))?;
-        let (prefix, inside, suffix) = (&piece[..open], &piece[open + 1..close], &piece[close + 1..]);
+        let close = piece
+            .find(']')
+            .ok_or_else(|| fail("a '[' without its ']'"))?;
+        let (prefix, inside, suffix) =
+            (&piece[..open], &piece[open + 1..close], &piece[close + 1..]);
         if suffix.contains(['[', ']']) || prefix.contains(']') {
             return Err(fail("one bracket per name"));
         }
@@ -185,12 +199,18 @@ mod tests {
 
     #[test]
     fn folds_as_clubak_does() {
-        assert_eq!(fold(["web01", "web02", "web03", "web07", "db1"]), "db1,web[01-03,07]");
+        assert_eq!(
+            fold(["web01", "web02", "web03", "web07", "db1"]),
+            "db1,web[01-03,07]"
+        );
         assert_eq!(fold(["web09", "web10"]), "web[09-10]");
         assert_eq!(fold(["web9", "web10"]), "web[9-10]");
         assert_eq!(fold(["web9", "web09"]), "web[9,09]");
         assert_eq!(fold(["web2", "web10", "web1"]), "web[1-2,10]");
-        assert_eq!(fold(["rack1-n05.dc", "rack1-n06.dc", "rack2-n05.dc"]), "rack1-n[05-06].dc,rack2-n05.dc");
+        assert_eq!(
+            fold(["rack1-n05.dc", "rack1-n06.dc", "rack2-n05.dc"]),
+            "rack1-n[05-06].dc,rack2-n05.dc"
+        );
         assert_eq!(fold(["mail", "mail"]), "mail");
         assert_eq!(fold(Vec::<String>::new()), "");
     }

@@ -14,9 +14,13 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Status {
     Ok,
-    Failed { exit_code: i32 },
+    Failed {
+        exit_code: i32,
+    },
     /// No connection; the message says why.
-    Unreachable { message: String },
+    Unreachable {
+        message: String,
+    },
 }
 
 impl Status {
@@ -30,7 +34,10 @@ impl Status {
 pub enum Output<'a> {
     Text(&'a [u8]),
     /// Already written to a file by the caller.
-    InFile { path: &'a str, bytes: u64 },
+    InFile {
+        path: &'a str,
+        bytes: u64,
+    },
 }
 
 /// What [`Fold::add`] did with an output.
@@ -50,9 +57,14 @@ pub enum Added {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     Text(Vec<u8>),
-    InFile { path: String, bytes: u64 },
+    InFile {
+        path: String,
+        bytes: u64,
+    },
     /// Over the cap and not (yet) written to a file by the caller.
-    NotKept { bytes: u64 },
+    NotKept {
+        bytes: u64,
+    },
 }
 
 /// Hosts with one output and outcome.
@@ -98,7 +110,13 @@ impl Fold {
     }
 
     /// Records a host's result. A host added twice keeps its first result.
-    pub fn add(&mut self, host: &str, status: Status, output: Output<'_>, duration_ms: u64) -> Added {
+    pub fn add(
+        &mut self,
+        host: &str,
+        status: Status,
+        output: Output<'_>,
+        duration_ms: u64,
+    ) -> Added {
         if self.host_block.contains_key(host) {
             return Added::Same;
         }
@@ -173,7 +191,8 @@ impl Fold {
     pub fn blocks(&self) -> Vec<Block> {
         let mut blocks = self.blocks.clone();
         for b in &mut blocks {
-            b.hosts.sort_by_cached_key(|h| super::hostlist::natural_key(h));
+            b.hosts
+                .sort_by_cached_key(|h| super::hostlist::natural_key(h));
         }
         blocks.sort_by_cached_key(|b| super::hostlist::natural_key(&b.hosts[0]));
         blocks

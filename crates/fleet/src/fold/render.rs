@@ -127,7 +127,11 @@ pub fn summary_html(fold: &Fold) -> String {
     for row in fold.rows() {
         out.push_str("<tr>");
         for cell in cells(&row) {
-            let _ = write!(out, "<td style=\"text-align:left\">{}</td>", html_escape(&cell));
+            let _ = write!(
+                out,
+                "<td style=\"text-align:left\">{}</td>",
+                html_escape(&cell)
+            );
         }
         out.push_str("</tr>");
     }

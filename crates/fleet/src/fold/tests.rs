@@ -17,7 +17,12 @@ fn identical_outputs_share_a_block_named_by_the_folded_hosts() {
     }
     assert_eq!(ok(&mut f, "web04", "Debian 12\n"), Added::Kept);
     assert_eq!(
-        f.add("web05", Status::Failed { exit_code: 2 }, Output::Text(b"Debian 12\n"), 3400),
+        f.add(
+            "web05",
+            Status::Failed { exit_code: 2 },
+            Output::Text(b"Debian 12\n"),
+            3400
+        ),
         Added::Kept
     );
     f.add(
@@ -80,13 +85,31 @@ fn outputs_beyond_the_cap_are_not_kept_and_go_to_files() {
     assert!(f.spilled("a3", "/tmp/out/a3.txt"));
     assert!(!f.spilled("a1", "/tmp/x"));
     assert_eq!(
-        f.add("a4", Status::Ok, Output::InFile { path: "/tmp/out/a4.txt", bytes: 5 << 20 }, 1),
+        f.add(
+            "a4",
+            Status::Ok,
+            Output::InFile {
+                path: "/tmp/out/a4.txt",
+                bytes: 5 << 20
+            },
+            1
+        ),
         Added::InFile
     );
     let t = text(&f);
-    assert!(t.contains("a3\n----------------\n(output in /tmp/out/a3.txt, 10 bytes)"), "{t}");
-    assert!(t.contains("(output in /tmp/out/a4.txt, 5242880 bytes)"), "{t}");
-    assert_eq!(ok(&mut f, "a1", "again"), Added::Same, "a host is recorded once");
+    assert!(
+        t.contains("a3\n----------------\n(output in /tmp/out/a3.txt, 10 bytes)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("(output in /tmp/out/a4.txt, 5242880 bytes)"),
+        "{t}"
+    );
+    assert_eq!(
+        ok(&mut f, "a1", "again"),
+        Added::Same,
+        "a host is recorded once"
+    );
 }
 
 #[test]

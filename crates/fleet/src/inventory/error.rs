@@ -128,7 +128,10 @@ pub enum YamlProblem {
     /// More than one `---` document.
     SeveralDocuments,
     /// A group's `hosts:`, `children:` or `vars:` that is not a mapping.
-    Section { group: String, section: String },
+    Section {
+        group: String,
+        section: String,
+    },
     /// A host's entry that is neither empty nor a mapping of variables.
     HostVars(String),
     /// A group name or a variable name that is not a plain string.
@@ -193,7 +196,9 @@ pub enum InventoryError {
     Yaml { place: Place, problem: YamlProblem },
     #[error("{place}: not UTF-8 text; save the file as UTF-8")]
     NotText { place: Place },
-    #[error("{file}: the inventory goes beyond the limit of {limit}: split it, or select fewer hosts")]
+    #[error(
+        "{file}: the inventory goes beyond the limit of {limit}: split it, or select fewer hosts"
+    )]
     Limit { file: String, limit: Limit },
     #[error(
         "{place}: group {child:?} inside group {parent:?} makes a loop ({parent} is already inside {child})"

@@ -88,7 +88,9 @@ pub(crate) fn parse(text: &str, file: &str, b: &mut Builder) -> Result<(), Inven
         match state {
             State::Hosts => host_line(line, group_id, &place, b)?,
             State::Vars => {
-                let (key, value) = line.split_once('=').ok_or_else(|| fail(IniProblem::VarsLine))?;
+                let (key, value) = line
+                    .split_once('=')
+                    .ok_or_else(|| fail(IniProblem::VarsLine))?;
                 b.set_group_var(group_id, key.trim(), shlex::value(value.trim()), &place)?;
             }
             State::Children => {
@@ -195,9 +197,8 @@ fn section(line: &str) -> Option<(&str, Option<&str>)> {
         None => (inside, None),
     };
     let name_ok = !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == ':');
-    let kind_ok = kind.is_none_or(|k| {
-        !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_')
-    });
+    let kind_ok =
+        kind.is_none_or(|k| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'));
     (name_ok && kind_ok).then_some((name, kind))
 }
 

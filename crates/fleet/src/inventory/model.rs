@@ -312,12 +312,7 @@ impl Inventory {
         let mut groups: Vec<GroupId> = seen.into_iter().collect();
         groups.sort_by_key(|&g| {
             let group = &self.groups[g];
-            (
-                g != ALL,
-                group.depth,
-                self.priority(g),
-                group.name.as_str(),
-            )
+            (g != ALL, group.depth, self.priority(g), group.name.as_str())
         });
         groups
     }

@@ -121,7 +121,10 @@ mod tests {
             split(r#"web1 a=1 b="x y" c='p q' # comment"#).unwrap(),
             ["web1", "a=1", "b=x y", "c=p q"]
         );
-        assert_eq!(split(r#"h x=a\ b y="q\"z\n""#).unwrap(), ["h", "x=a b", r#"y=q"z\n"#]);
+        assert_eq!(
+            split(r#"h x=a\ b y="q\"z\n""#).unwrap(),
+            ["h", "x=a b", r#"y=q"z\n"#]
+        );
         assert_eq!(split("h a#b").unwrap(), ["h", "a"]);
         assert_eq!(split("h x=''").unwrap(), ["h", "x="]);
         assert!(split("h x='open").is_err());

@@ -49,9 +49,7 @@ pub(crate) fn add(
         Format::Ini => ini::parse(text, name, b),
         Format::Yaml => yaml::parse(text, name, b),
         Format::Auto => match yaml_tree::parse(text, name) {
-            Ok(Some(root)) if matches!(root.kind, Kind::Map(_)) => {
-                yaml::parse_tree(&root, name, b)
-            }
+            Ok(Some(root)) if matches!(root.kind, Kind::Map(_)) => yaml::parse_tree(&root, name, b),
             _ => ini::parse(text, name, b),
         },
     }

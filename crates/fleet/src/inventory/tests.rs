@@ -110,7 +110,10 @@ fn the_docs_ini_example_has_its_groups_and_ungrouped_host() {
         ]
     );
     assert_eq!(group(&inv, "ungrouped"), ["mail.example.com"]);
-    assert_eq!(group(&inv, "webservers"), ["foo.example.com", "bar.example.com"]);
+    assert_eq!(
+        group(&inv, "webservers"),
+        ["foo.example.com", "bar.example.com"]
+    );
     assert_eq!(
         inv.groups().collect::<Vec<_>>(),
         ["all", "ungrouped", "webservers", "dbservers"]
@@ -120,8 +123,14 @@ fn the_docs_ini_example_has_its_groups_and_ungrouped_host() {
 #[test]
 fn the_docs_yaml_example_nests_groups() {
     let inv = yaml(DOCS_YAML);
-    assert_eq!(group(&inv, "prod"), ["foo.example.com", "one.example.com", "two.example.com"]);
-    assert_eq!(group(&inv, "test"), ["bar.example.com", "three.example.com"]);
+    assert_eq!(
+        group(&inv, "prod"),
+        ["foo.example.com", "one.example.com", "two.example.com"]
+    );
+    assert_eq!(
+        group(&inv, "test"),
+        ["bar.example.com", "three.example.com"]
+    );
     assert_eq!(group(&inv, "ungrouped"), ["mail.example.com"]);
     assert_eq!(inv.hosts().len(), 6);
     assert_eq!(
@@ -146,7 +155,8 @@ fn ini_and_yaml_give_the_same_inventory() {
 
 #[test]
 fn ranges_expand_as_ansible_does() {
-    let inv = ini("[web]\nwww[01:50].example.com\n[db]\ndb-[a:f].example.com\n[odd]\nodd[1:10:2]\n");
+    let inv =
+        ini("[web]\nwww[01:50].example.com\n[db]\ndb-[a:f].example.com\n[odd]\nodd[1:10:2]\n");
     let web = group(&inv, "web");
     assert_eq!(web.len(), 50);
     assert_eq!(web[0], "www01.example.com");
@@ -155,7 +165,10 @@ fn ranges_expand_as_ansible_does() {
     assert_eq!(group(&inv, "odd"), ["odd1", "odd3", "odd5", "odd7", "odd9"]);
     let inv = yaml("webservers:\n  hosts:\n    www[01:50].example.com:\n");
     assert_eq!(group(&inv, "webservers").len(), 50);
-    assert_eq!(range::expand("r[1:2]n[01:02]").unwrap(), ["r1n01", "r1n02", "r2n01", "r2n02"]);
+    assert_eq!(
+        range::expand("r[1:2]n[01:02]").unwrap(),
+        ["r1n01", "r1n02", "r2n01", "r2n02"]
+    );
     assert_eq!(range::expand("x[5:1]").unwrap(), Vec::<String>::new());
     assert_eq!(range::expand("x[:2]").unwrap(), ["x0", "x1", "x2"]);
 }
@@ -188,19 +201,20 @@ fn a_range_beyond_the_host_limit_is_refused_naming_it() {
 
 #[test]
 fn host_lines_take_ports_and_quoted_variables() {
-    let inv = ini(
-        "[targets]\n\
+    let inv = ini("[targets]\n\
          jumper ansible_port=5555 ansible_host=192.0.2.50\n\
          other1.example.com     ansible_connection=ssh        ansible_user=myuser\n\
          badwolf.example.com:5309\n\
-         tomcat3 mysecret=\"'03#pa33w0rd'\" motd=\"hello world\" # a comment\n",
-    );
+         tomcat3 mysecret=\"'03#pa33w0rd'\" motd=\"hello world\" # a comment\n");
     let c = inv.connection("jumper").unwrap();
     assert_eq!((c.address.as_str(), c.port), ("192.0.2.50", Some(5555)));
     let c = inv.connection("other1.example.com").unwrap();
     assert_eq!(c.user.as_deref(), Some("myuser"));
     assert_eq!(c.address, "other1.example.com");
-    assert_eq!(inv.connection("badwolf.example.com").unwrap().port, Some(5309));
+    assert_eq!(
+        inv.connection("badwolf.example.com").unwrap().port,
+        Some(5309)
+    );
     let vars = inv.vars("tomcat3").unwrap();
     assert_eq!(vars["mysecret"], "03#pa33w0rd");
     assert_eq!(vars["motd"], "hello world");
@@ -208,20 +222,21 @@ fn host_lines_take_ports_and_quoted_variables() {
 
 #[test]
 fn variables_merge_all_then_parent_then_child_then_host() {
-    let inv = ini(
-        "[atlanta]\nhost1 http_port=80\nhost2\n\
+    let inv = ini("[atlanta]\nhost1 http_port=80\nhost2\n\
          [atlanta:vars]\nntp=atlanta\nlevel=child\n\
          [southeast:children]\natlanta\n\
          [southeast:vars]\nntp=southeast\nlevel=parent\nregion=se\n\
-         [all:vars]\nntp=all\nlevel=all\nhttp_port=8080\nonly_all=1\n",
-    );
+         [all:vars]\nntp=all\nlevel=all\nhttp_port=8080\nonly_all=1\n");
     let host1 = inv.vars("host1").unwrap();
     assert_eq!(host1["http_port"], "80");
     assert_eq!(host1["ntp"], "atlanta");
     assert_eq!(host1["region"], "se");
     assert_eq!(host1["only_all"], "1");
     assert_eq!(inv.vars("host2").unwrap()["http_port"], "8080");
-    assert_eq!(inv.host_groups("host1").unwrap(), ["all", "southeast", "atlanta"]);
+    assert_eq!(
+        inv.host_groups("host1").unwrap(),
+        ["all", "southeast", "atlanta"]
+    );
 }
 
 #[test]
@@ -263,10 +278,8 @@ fn older_ssh_names_are_read_and_win_as_in_ansibles_ssh_plugin() {
 
 #[test]
 fn passwords_are_dropped_counted_and_never_shown() {
-    let inv = ini(
-        "[web]\nweb1 ansible_password=hunter2 ansible_user=u\n\
-         [web:vars]\nansible_become_pass=s3cret\nansible_ssh_pass=x\n",
-    );
+    let inv = ini("[web]\nweb1 ansible_password=hunter2 ansible_user=u\n\
+         [web:vars]\nansible_become_pass=s3cret\nansible_ssh_pass=x\n");
     let vars = inv.vars("web1").unwrap();
     assert!(!vars.contains_key("ansible_password"));
     assert!(!vars.contains_key("ansible_become_pass"));
@@ -278,9 +291,13 @@ fn passwords_are_dropped_counted_and_never_shown() {
     assert_eq!(inv.notes().secrets_dropped, 1);
     assert!(!format!("{inv:?}").contains("hunter2"));
     // An error on the line does not show the password either.
-    let err = parse("[web]\nweb1 ansible_password=hunter2 oops\n", "inv", Format::Ini)
-        .unwrap_err()
-        .to_string();
+    let err = parse(
+        "[web]\nweb1 ansible_password=hunter2 oops\n",
+        "inv",
+        Format::Ini,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(!err.contains("hunter2"), "{err}");
     assert!(err.contains("\"oops\""), "{err}");
 }
@@ -291,7 +308,10 @@ fn ini_errors_name_the_line_and_what_to_do() {
         ("[web:hosts2]\n", "unknown section type"),
         ("[web servers]\n", "not a section header"),
         ("[web:vars]\nx=1\n", "add a [web] or [web:children] section"),
-        ("[top:children]\nmissing\n", "names \"missing\", a group declared nowhere"),
+        (
+            "[top:children]\nmissing\n",
+            "names \"missing\", a group declared nowhere",
+        ),
         ("[web]\nweb1 x='open\n", "no closing quotation"),
         ("[web]\nweb1:\n", "may not end in ':'"),
         ("---\n", "YAML"),
@@ -313,7 +333,10 @@ fn yaml_shapes_and_features() {
          b:\n      <<: *base\n      x: 2\n",
     );
     let b = inv.vars("b").unwrap();
-    assert_eq!((b["ansible_user"].as_str(), b["x"].as_str()), ("deploy", "2"));
+    assert_eq!(
+        (b["ansible_user"].as_str(), b["x"].as_str()),
+        ("deploy", "2")
+    );
     // A section given as one string; a host with a port; structured values as JSON.
     let inv = yaml("web:\n  hosts: web1:2222\n  vars:\n    list: [1, two]\n");
     assert_eq!(inv.connection("web1").unwrap().port, Some(2222));
@@ -326,14 +349,22 @@ fn yaml_shapes_and_features() {
     for (text, want) in [
         ("", "empty"),
         ("- a\n- b\n", "mapping of group names"),
-        ("plugin: aws_ec2\nregions: [us-east-1]\n", "dynamic inventory plugins are not run"),
-        ("all:\n  hosts: [a, b]\n", "hosts: of group \"all\" must be a mapping"),
+        (
+            "plugin: aws_ec2\nregions: [us-east-1]\n",
+            "dynamic inventory plugins are not run",
+        ),
+        (
+            "all:\n  hosts: [a, b]\n",
+            "hosts: of group \"all\" must be a mapping",
+        ),
         ("all:\n  hosts:\n    h: 3\n", "host \"h\" must be followed"),
         ("a: 1\n---\nb: 2\n", "more than one YAML document"),
         ("all: {hosts: {h: *nope}}\n", "not valid YAML"),
         ("all:\n  hosts\n  x: : :\n", "not valid YAML"),
     ] {
-        let err = parse(text, "inv.yml", Format::Yaml).unwrap_err().to_string();
+        let err = parse(text, "inv.yml", Format::Yaml)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(want), "{text:?}: {err}");
     }
 }
@@ -350,14 +381,31 @@ fn yaml_is_bounded_in_depth_and_alias_expansion() {
             "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
         ));
     }
-    let err = parse(&laughs, "l.yml", Format::Yaml).unwrap_err().to_string();
-    assert!(err.contains("YAML nodes once aliases are expanded"), "{err}");
+    let err = parse(&laughs, "l.yml", Format::Yaml)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("YAML nodes once aliases are expanded"),
+        "{err}"
+    );
 }
 
 #[test]
 fn auto_format_reads_either() {
-    assert_eq!(parse(DOCS_YAML, "hosts", Format::Auto).unwrap().hosts().len(), 6);
-    assert_eq!(parse(DOCS_INI, "hosts", Format::Auto).unwrap().hosts().len(), 6);
+    assert_eq!(
+        parse(DOCS_YAML, "hosts", Format::Auto)
+            .unwrap()
+            .hosts()
+            .len(),
+        6
+    );
+    assert_eq!(
+        parse(DOCS_INI, "hosts", Format::Auto)
+            .unwrap()
+            .hosts()
+            .len(),
+        6
+    );
     assert_eq!(Format::of_file_name("inv/prod.yaml"), Format::Yaml);
     assert_eq!(Format::of_file_name("hosts.ini"), Format::Ini);
 }
@@ -377,15 +425,27 @@ fn group_and_host_vars_files_beside_the_inventory_apply_in_ansibles_order() {
         "hosts.ini",
         "[web]\nweb1 from_inventory=host\nweb2\n[prod:children]\nweb\n[web:vars]\nx=web-inline\n",
     );
-    dir.file("group_vars/all.yml", "x: all-file\ny: all-file\nansible_user: admin\n");
+    dir.file(
+        "group_vars/all.yml",
+        "x: all-file\ny: all-file\nansible_user: admin\n",
+    );
     // A parent group's file beats the child's inline value: Ansible applies every
     // inventory-file group variable before any group_vars file.
     dir.file("group_vars/prod", "---\nx: prod-file\n");
-    dir.file("group_vars/web/10-main.yml", "z: web-dir\nansible_password: hunter2\n");
+    dir.file(
+        "group_vars/web/10-main.yml",
+        "z: web-dir\nansible_password: hunter2\n",
+    );
     dir.file("group_vars/web/20-more.json", "{\"z\": \"web-dir-json\"}");
     dir.file("group_vars/web/README.md", "not read");
-    dir.file("group_vars/web.yml", "ignored: because the directory comes first\n");
-    dir.file("host_vars/web1.yaml", "from_inventory: host-file\nansible_port: 2201\n");
+    dir.file(
+        "group_vars/web.yml",
+        "ignored: because the directory comes first\n",
+    );
+    dir.file(
+        "host_vars/web1.yaml",
+        "from_inventory: host-file\nansible_port: 2201\n",
+    );
     dir.file("host_vars/web2.yml", "$ANSIBLE_VAULT;1.1;AES256\n6162\n");
     let inv = load(&inv_path).unwrap();
     let web1 = inv.vars("web1").unwrap();
@@ -407,10 +467,16 @@ fn executable_inventories_are_refused_and_directories_merged() {
     let script = dir.file("ec2.py", "#!/usr/bin/env python3\nprint('{}')\n");
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     let err = load(&script).unwrap_err().to_string();
-    assert!(err.starts_with("dynamic inventory scripts are not run:"), "{err}");
+    assert!(
+        err.starts_with("dynamic inventory scripts are not run:"),
+        "{err}"
+    );
     assert!(err.contains("ec2.py is executable"), "{err}");
     let err = load(&dir.0).unwrap_err().to_string();
-    assert!(err.starts_with("dynamic inventory scripts are not run:"), "{err}");
+    assert!(
+        err.starts_with("dynamic inventory scripts are not run:"),
+        "{err}"
+    );
 
     let dir = Dir::new("static");
     dir.file("01-web", "[web]\nweb1\n");
@@ -427,7 +493,10 @@ fn executable_inventories_are_refused_and_directories_merged() {
     let err = load(&path).unwrap_err().to_string();
     assert!(err.contains("files of at most 4194304 bytes"), "{err}");
     let empty = Dir::new("empty");
-    assert!(matches!(load(&empty.0), Err(InventoryError::EmptyDirectory { .. })));
+    assert!(matches!(
+        load(&empty.0),
+        Err(InventoryError::EmptyDirectory { .. })
+    ));
 }
 
 mod properties {

@@ -57,8 +57,14 @@ fn the_docs_patterns_select_what_ansible_selects() {
     assert_eq!(sel(&inv, "*"), everyone);
     assert_eq!(sel(&inv, "*.example.com"), everyone);
     assert_eq!(sel(&inv, "webservers"), ["foo", "bar"]);
-    assert_eq!(sel(&inv, "webservers:dbservers"), ["foo", "bar", "one", "two", "three"]);
-    assert_eq!(sel(&inv, "webservers,dbservers"), ["foo", "bar", "one", "two", "three"]);
+    assert_eq!(
+        sel(&inv, "webservers:dbservers"),
+        ["foo", "bar", "one", "two", "three"]
+    );
+    assert_eq!(
+        sel(&inv, "webservers,dbservers"),
+        ["foo", "bar", "one", "two", "three"]
+    );
     assert_eq!(sel(&inv, "webservers:!east"), ["bar"]);
     assert_eq!(sel(&inv, "webservers:&west"), ["bar"]);
     assert_eq!(
@@ -96,7 +102,10 @@ fn subscripts_follow_ansibles_slices() {
     assert_eq!(sel(&inv, "dbservers[1:]"), ["two", "three"]);
     assert_eq!(sel(&inv, "dbservers[1:0]"), ["two"]);
     assert_eq!(sel(&inv, "dbservers[0:9]"), ["one", "two", "three"]);
-    assert_eq!(sel(&inv, "dbservers[0:4]:webservers[0]"), ["one", "two", "three", "foo"]);
+    assert_eq!(
+        sel(&inv, "dbservers[0:4]:webservers[0]"),
+        ["one", "two", "three", "foo"]
+    );
     let err = select(&inv, "dbservers[3]").unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -6,8 +6,10 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use super::address::split_port;
 use super::error::{InventoryError, Limit, Place};
 use super::model::{ALL, Group, GroupId, Host, HostId, Inventory, SECRET_VARS, UNGROUPED};
+use super::range;
 use crate::limits::{MAX_ENTRIES, MAX_GROUPS, MAX_HOSTS};
 
 pub(crate) struct Builder {
@@ -85,6 +87,38 @@ impl Builder {
             self.inv.groups[group].hosts.push(id);
         }
         Ok(id)
+    }
+
+    /// A host entry as both parsers read it: `name`, `name:port` or a range such as
+    /// `web[01:50]:2222`, each host put in `group` with the port (as `ansible_port`) and
+    /// then `vars`.
+    pub fn add_entry(
+        &mut self,
+        entry: &str,
+        group: GroupId,
+        vars: &[(&str, String)],
+        place: &Place,
+    ) -> Result<(), InventoryError> {
+        let (pattern, port) = split_port(entry);
+        let names = if range::has_range(pattern) {
+            range::expand(pattern).map_err(|problem| InventoryError::Range {
+                place: place.clone(),
+                text: pattern.to_owned(),
+                problem,
+            })?
+        } else {
+            vec![pattern.to_owned()]
+        };
+        for name in names {
+            let host = self.add_host(&name, group, place)?;
+            if let Some(port) = port {
+                self.set_host_var(host, "ansible_port", port.to_owned(), place)?;
+            }
+            for (key, value) in vars {
+                self.set_host_var(host, key, value.clone(), place)?;
+            }
+        }
+        Ok(())
     }
 
     /// Puts `child` inside `parent`; refuses a loop, as Ansible does.

@@ -11,7 +11,6 @@ use super::address::split_port;
 use super::builder::Builder;
 use super::error::{IniProblem, InventoryError, Place};
 use super::model::{SECRET_VARS, UNGROUPED};
-use super::range;
 use super::shlex;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -155,32 +154,13 @@ fn host_line(
             .ok_or_else(|| fail(IniProblem::HostVariable(redact_word(word))))?;
         vars.push((key, shlex::value(value)));
     }
-    let (pattern, port) = split_port(entry);
-    if entry.trim().ends_with(':') && port.is_none() {
+    if entry.trim().ends_with(':') && split_port(entry).1.is_none() {
         return Err(fail(IniProblem::TrailingColon));
     }
-    let names = if range::has_range(pattern) {
-        range::expand(pattern).map_err(|problem| InventoryError::Range {
-            place: place.clone(),
-            text: pattern.to_owned(),
-            problem,
-        })?
-    } else {
-        vec![pattern.to_owned()]
-    };
-    for name in names {
-        if name.trim() == "---" {
-            return Err(fail(IniProblem::LooksLikeYaml));
-        }
-        let host = b.add_host(&name, group, place)?;
-        if let Some(port) = port {
-            b.set_host_var(host, "ansible_port", port.to_owned(), place)?;
-        }
-        for (key, value) in &vars {
-            b.set_host_var(host, key, value.clone(), place)?;
-        }
+    if split_port(entry).0.trim() == "---" {
+        return Err(fail(IniProblem::LooksLikeYaml));
     }
-    Ok(())
+    b.add_entry(entry, group, &vars, place)
 }
 
 /// `[name]` or `[name:kind]`, with an optional trailing comment (Ansible's `section` regex).

@@ -31,4 +31,4 @@ pub use model::{Connection, Inventory, Notes, SECRET_VARS, Vars};
 pub use source::{Format, parse};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -52,7 +52,7 @@ impl Drop for Dir {
     }
 }
 
-const DOCS_INI: &str = "\
+pub(crate) const DOCS_INI: &str = "\
 mail.example.com
 
 [webservers]
@@ -65,7 +65,7 @@ two.example.com
 three.example.com
 ";
 
-const DOCS_YAML: &str = "\
+pub(crate) const DOCS_YAML: &str = "\
 ungrouped:
   hosts:
     mail.example.com:

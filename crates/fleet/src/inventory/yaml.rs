@@ -3,11 +3,9 @@
 //! `children:` (groups, nested the same way) and `vars:`. A section given as one string is
 //! one entry; other keys are skipped and noted, as Ansible warns and skips them.
 
-use super::address::split_port;
 use super::builder::Builder;
 use super::error::{InventoryError, Place, YamlProblem};
 use super::model::GroupId;
-use super::range;
 use super::yaml_tree::{self, Kind, Node};
 
 /// Reads `text` (the file `file`) into the inventory being built.
@@ -135,28 +133,13 @@ fn hosts(
             ));
         }
     };
-    let (pattern, port) = split_port(entry);
-    let names = if range::has_range(pattern) {
-        range::expand(pattern).map_err(|problem| InventoryError::Range {
-            place: place.clone(),
-            text: pattern.to_owned(),
-            problem,
-        })?
-    } else {
-        vec![pattern.to_owned()]
-    };
-    for name in names {
-        let host = b.add_host(&name, group, place)?;
-        if let Some(port) = port {
-            b.set_host_var(host, "ansible_port", port.to_owned(), place)?;
-        }
-        for (key, value) in &vars {
-            if let Some(v) = var_value(b, value) {
-                b.set_host_var(host, key, v, place)?;
-            }
+    let mut kept = Vec::with_capacity(vars.len());
+    for (key, value) in vars {
+        if let Some(v) = var_value(b, value) {
+            kept.push((key, v));
         }
     }
-    Ok(())
+    b.add_entry(entry, group, &kept, place)
 }
 
 /// A variable's value as text; a vault value is counted in the notes and left out.

@@ -4,37 +4,8 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::inventory::tests::DOCS_YAML;
 use crate::inventory::{Format, Inventory, parse};
-
-const DOCS_YAML: &str = "\
-ungrouped:
-  hosts:
-    mail.example.com:
-webservers:
-  hosts:
-    foo.example.com:
-    bar.example.com:
-dbservers:
-  hosts:
-    one.example.com:
-    two.example.com:
-    three.example.com:
-east:
-  hosts:
-    foo.example.com:
-    one.example.com:
-    two.example.com:
-west:
-  hosts:
-    bar.example.com:
-    three.example.com:
-prod:
-  children:
-    east:
-test:
-  children:
-    west:
-";
 
 fn docs() -> Inventory {
     parse(DOCS_YAML, "hosts.yml", Format::Yaml).unwrap()

@@ -25,9 +25,13 @@ fn numbered(name: &str) -> Option<Numbered<'_>> {
         return None;
     }
     let end = name.rfind(|c: char| c.is_ascii_digit())? + 1;
-    let start = name[..end]
-        .rfind(|c: char| !c.is_ascii_digit())
-        .map_or(0, |i| i + 1);
+    // Counted in bytes: digits are ASCII, the character before them may not be.
+    let start = end
+        - name.as_bytes()[..end]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
     let digits = &name[start..end];
     Some(Numbered {
         prefix: &name[..start],
@@ -212,6 +216,8 @@ mod tests {
             "rack1-n[05-06].dc,rack2-n05.dc"
         );
         assert_eq!(fold(["mail", "mail"]), "mail");
+        // Found by the fuzzer: a multi-byte character just before the number.
+        assert_eq!(fold(["é1", "é2"]), "é[1-2]");
         assert_eq!(fold(Vec::<String>::new()), "");
     }
 

@@ -187,7 +187,7 @@ impl Builder {
         Ok(())
     }
 
-    /// Variables from `group_vars/NAME` (`file = true`) for the group, if it exists.
+    /// Variables from `group_vars/NAME` for the group, if it exists.
     pub fn group_file_vars(&mut self, name: &str) -> Option<&mut super::model::Vars> {
         let id = self.group(name)?;
         Some(&mut self.inv.groups[id].file_vars)

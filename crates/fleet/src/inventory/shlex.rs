@@ -78,9 +78,6 @@ pub fn value(text: &str) -> String {
 fn python_string(text: &str) -> Option<String> {
     let quote = text.chars().next().filter(|c| *c == '\'' || *c == '"')?;
     let body = text.strip_prefix(quote)?.strip_suffix(quote)?;
-    if text.len() < 2 {
-        return None;
-    }
     let mut out = String::with_capacity(body.len());
     let mut chars = body.chars();
     while let Some(c) = chars.next() {

@@ -111,6 +111,22 @@ pub enum Failure {
     SecretCommandRefused { why: crate::secret_command::Refusal },
     #[error("{0}")]
     SudoPasswordCommand(String),
+    #[error("{0}")]
+    Inventory(String),
+    #[error("{0}")]
+    Pattern(String),
+    #[error(
+        "the cell failed on {failed} of {of} hosts: {hosts} (see each host's output and the table)"
+    )]
+    FleetFailed {
+        failed: usize,
+        of: usize,
+        hosts: String,
+    },
+    #[error(
+        "%on runs the shell text after it on its hosts: it must be the cell's first line, and no other magic may come with it"
+    )]
+    OnNotFirst,
     #[error("the kernel's environment has no variable {name}")]
     SudoPasswordEnv { name: String },
     #[error(
@@ -156,6 +172,10 @@ impl Failure {
             | Failure::SecretCommandRefused { .. } => "NotAllowed",
             Failure::SudoPasswordCommand(_) | Failure::SudoPasswordEnv { .. } => "SudoPassword",
             Failure::NeedsTerminal => "NeedsTerminal",
+            Failure::Inventory(_) => "Inventory",
+            Failure::Pattern(_) => "HostPattern",
+            Failure::FleetFailed { .. } => "FleetFailed",
+            Failure::OnNotFirst => "MagicUsage",
             Failure::ShellNotAlone => "MagicUsage",
         }
     }

@@ -81,6 +81,29 @@ impl Engine {
             params
         };
         let parsed = magics::parse_cell(&cell.code, &params)?;
+        // `%on PATTERN` first with shell text after it: the text runs on its hosts.
+        let on = match parsed.magics.first() {
+            Some(Magic::On(p)) if !parsed.shell.trim().is_empty() => {
+                if parsed.magics.len() > 1 {
+                    return Err(crate::failure::Failure::OnNotFirst);
+                }
+                Some(p.clone())
+            }
+            _ => None,
+        };
+        if let Some(pattern) = on {
+            return self
+                .run_on(&pattern, &parsed.shell, req, cell.silent, out)
+                .await;
+        }
+        if parsed
+            .magics
+            .iter()
+            .skip(1)
+            .any(|m| matches!(m, Magic::On(_)))
+        {
+            return Err(crate::failure::Failure::OnNotFirst);
+        }
         let interactive = parsed.magics.contains(&Magic::Shell);
         if interactive && !parsed.shell.trim().is_empty() {
             return Err(crate::failure::Failure::ShellNotAlone);

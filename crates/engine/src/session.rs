@@ -69,6 +69,8 @@ pub struct State {
     pub(crate) pending_login: Option<LoginTarget>,
     /// The hosts' marks: the user's file and the session's `%mark`s.
     pub marks: crate::marks_file::MarksState,
+    /// `%inventory FILE`: the hosts `%on` selects among (None: those logged in to).
+    pub inventory: Option<crate::magics::fleet::Loaded>,
 }
 
 pub(crate) struct Inner {
@@ -118,6 +120,7 @@ impl Engine {
                     later_notes: Vec::new(),
                     pending_login: opts.login,
                     marks: crate::marks_file::MarksState::new(opts.marks_path),
+                    inventory: None,
                 }),
                 interrupt,
                 kill,

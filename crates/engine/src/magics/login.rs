@@ -151,6 +151,16 @@ pub(crate) enum LoginBy {
     /// `local` for a `!` line: says nothing, is not shown as a login under way, and the
     /// notebook's target stays current.
     Bang,
+    /// A host of a `%on` cell: the same as `Bang`, for an inventory's host.
+    Fleet,
+}
+
+impl LoginBy {
+    /// Whether the target becomes the notebook's current one (and frontends show the
+    /// login under way).
+    fn makes_current(self) -> bool {
+        matches!(self, LoginBy::Magic | LoginBy::Kernelspec)
+    }
 }
 
 impl Engine {
@@ -183,8 +193,9 @@ impl Engine {
         };
         // Frontends show the login under way until it ends, however it ends (not a `!`
         // line's: the notebook's host is not changing).
-        let _connecting =
-            (by != LoginBy::Bang).then(|| self.start_logging_in(&name, existing.is_some()));
+        let _connecting = by
+            .makes_current()
+            .then(|| self.start_logging_in(&name, existing.is_some()));
         let target: Arc<dyn Target> = match args {
             LoginTarget::Local => Arc::new(LocalTarget::new()),
             LoginTarget::Ssh(request) => {
@@ -224,7 +235,7 @@ impl Engine {
                 login: Login::Reading { done: reading },
                 ..Host::ready(target.clone(), Context::default(), String::new())
             };
-            st.hosts.log_in(&name, host, by != LoginBy::Bang);
+            st.hosts.log_in(&name, host, by.makes_current());
             drop(st);
             let engine = self.clone();
             tokio::spawn(async move {
@@ -260,7 +271,7 @@ impl Engine {
             become_user,
             ..Host::ready(target.clone(), context, shell)
         };
-        st.hosts.log_in(&name, host, by != LoginBy::Bang);
+        st.hosts.log_in(&name, host, by.makes_current());
         drop(st);
         self.prepare_spare(&name, &target);
         Ok(())

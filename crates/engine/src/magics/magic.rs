@@ -47,6 +47,10 @@ pub enum Magic {
     Mark(MarkCommand),
     /// `%shell`: an interactive shell in the cell (see `interactive`).
     Shell,
+    /// `%inventory [FILE | off]`
+    Inventory(Option<String>),
+    /// `%on PATTERN`: the rest of the cell runs on every host PATTERN selects.
+    On(String),
     /// `!COMMAND` (one line) or `!!` (the rest of the cell): shell text for the kernel's own
     /// machine, as MetaKernel's `%shell` (SSH Kernel's notebooks start with one).
     Local { code: String },

@@ -3,7 +3,7 @@
 //! `%download`), `status.rs` (`%status`, `%hosts`), `settings.rs` (`%strict`, `%timeout`,
 //! `%header`, `%term`, `%output-limit`, `%param`, `%help`), `sudo.rs` (`%sudo`),
 //! `become.rs` (`%become`, `%unbecome`), `mark.rs` (`%mark`, and the user's marks file),
-//! `interactive.rs` (`%shell`). A magic's arguments are checked where it is
+//! `interactive.rs` (`%shell`), `fleet.rs` (`%inventory`, `%on`). A magic's arguments are checked where it is
 //! parsed, so a mistake is reported before any magic of the cell runs. `args.rs` reads the
 //! arguments; this file says which lines are magics and runs them.
 //!
@@ -28,6 +28,7 @@
 
 mod args;
 mod r#become;
+pub mod fleet;
 mod interactive;
 pub mod lines;
 mod local;
@@ -75,6 +76,8 @@ pub const KNOWN: &[Spec] = &[
     transfer::DOWNLOAD,
     mark::MARK,
     interactive::SHELL,
+    fleet::INVENTORY,
+    fleet::ON,
 ];
 
 /// `%login, %logout, ...` for the unknown-magic error.
@@ -252,6 +255,9 @@ impl Engine {
             // Run by `run_code` after the cell's other magics, as the cell's shell text.
             Magic::Shell => Ok(()),
             Magic::Local { code } => self.local_command(&code, req, out).await,
+            Magic::Inventory(arg) => self.inventory(arg, out),
+            // With shell text after it, `run_code` runs the cell on the hosts instead.
+            Magic::On(pattern) => self.on_alone(&pattern, out),
         }
     }
 }

@@ -10,15 +10,20 @@ The hosts (benches/fleet_hosts.py): N names h0001... on INSTANCES sshd listening
 one ssh_config and one Ansible inventory naming them alike, known_hosts seeded. For each fleet
 size, in this order:
 
-  floor      N concurrent `ssh -o ControlMaster=no NAME true` (OpenSSH processes from one
-             asyncio loop, concurrency the best of --pools): the cheapest fresh logins we have;
-             beside it the CPU bound: sshd's CPU per login (measured once, sequential logins)
-             × N / cores
+  floor      N concurrent minimal fresh logins (`true`), by the cheaper of two clients: OpenSSH
+             processes from one asyncio loop (`ssh -o ControlMaster=no NAME true`) and
+             parallel-ssh's single process (libssh2), concurrency/pool the best of --pools;
+             both with curve25519-sha256, the key exchange sshpty (russh) and libssh2 get from
+             this sshd (OpenSSH's default, sntrup761x25519, costs its client ~150 ms of CPU per
+             login here). Beside it the CPU bound: sshd's CPU per login (measured once,
+             sequential logins) × N / cores
   Ansible    `ansible all -m raw -a uptime -f F` for each F of --forks. First run: fresh
              connections (ControlMaster=no). Second run: a warm-up run with ControlPersist
              opens one master per name (ControlPath per inventory name, as a real fleet has:
              Ansible's default path hashes host, port and user, so names of one sshd would share
              a master), then each F is timed with those masters warm. Best F of each taken.
+             Ansible runs OpenSSH's default key exchange (as its users get it); one more first
+             run at its best F with curve25519-sha256 is reported beside it.
   pssh       parallel-ssh (native, libssh2) at each pool size of --pools: the first run makes
              the connections, the second reuses them (benches/fleet_pssh.py). Best pool taken.
   sshpty     one kernel per fleet size: `%inventory FILE`, then `%on all\\nuptime` twice (first
@@ -61,6 +66,10 @@ ANSIBLE = VENV_BIN / "ansible"
 ANSIBLE_INVENTORY = VENV_BIN / "ansible-inventory"
 COMMAND = "uptime"
 NOT_YET = "not yet implemented"
+# The key exchange russh (sshpty) and libssh2 (parallel-ssh) negotiate with OpenSSH 9.2's sshd;
+# OpenSSH's own client prefers sntrup761x25519-sha512, whose key generation is slow.
+CHEAP_KEX = ("-o", "KexAlgorithms=curve25519-sha256")
+FRESH = ("-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "BatchMode=yes")
 
 
 class FleetBenchError(RuntimeError):
@@ -135,18 +144,16 @@ def answered(r: dict, n: int) -> bool:
 # The floor: sshd's work per login, and N minimal logins at once
 
 
-def sshd_cpu_per_login(run: Run, logins: int) -> dict:
-    """Sequential `ssh NAME true` (fresh connection each), the sshd idle between them: sshd's
-    CPU per login (listener, connection processes, PAM session, the user's shell running
-    `true`), the ssh client's CPU and the wall time of one login."""
+def sshd_cpu_per_login(run: Run, logins: int, kex: tuple[str, ...]) -> dict:
+    """Sequential `ssh NAME true` (fresh connection each, key exchange KEX options), the sshd
+    idle between them: sshd's CPU per login (listener, connection processes, PAM session, the
+    user's shell running `true`), the ssh client's CPU and the wall time of one login."""
     f = run.fleet
     names = f.names(len(f.hosts))
     run.quiet()
     s0, c0, t0 = f.sshd_cpu(), children_cpu(), time.perf_counter()
     for i in range(logins):
-        cp = subprocess.run(f.ssh_argv(names[i % len(names)], "true",
-                                       options=("-o", "ControlMaster=no", "-o", "ControlPath=none",
-                                                "-o", "BatchMode=yes")),
+        cp = subprocess.run(f.ssh_argv(names[i % len(names)], "true", options=FRESH + kex),
                             env=f.env(), capture_output=True, text=True, timeout=60,
                             stdin=subprocess.DEVNULL)
         if cp.returncode != 0:
@@ -169,8 +176,7 @@ async def _floor_async(run: Run, n: int, conc: int, timeout: float) -> dict:
     async def one(name: str) -> None:
         async with sem:
             p = await asyncio.create_subprocess_exec(
-                *f.ssh_argv(name, "true", options=("-o", "ControlMaster=no", "-o",
-                                                   "ControlPath=none", "-o", "BatchMode=yes")),
+                *f.ssh_argv(name, "true", options=FRESH + CHEAP_KEX),
                 env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE)
             try:
@@ -194,6 +200,17 @@ def floor_run(run: Run, n: int, conc: int) -> dict:
     run.quiet()
     r = run.measured(lambda: asyncio.run(_floor_async(run, n, conc, run.args.host_timeout)))
     r["concurrency"] = conc
+    r["client"] = "openssh"
+    return r
+
+
+def floor_libssh2(run: Run, n: int, pool: int) -> dict:
+    """The floor by parallel-ssh's one process: its first run of `true`."""
+    both = pssh_run(run, n, pool, "true")
+    r = both["first"]
+    r["sshd_cpu_s_both_runs"] = both["sshd_cpu_s"]
+    r["concurrency"] = pool
+    r["client"] = "libssh2"
     return r
 
 
@@ -214,7 +231,7 @@ class Ansible:
         f = run.fleet
         self.dir = run.tmp / "ansible"
         self.cp_dir = Path(tempfile.mkdtemp(prefix="cp-", dir="/tmp"))  # short: socket paths
-        (self.dir / "tmp").mkdir(parents=True)
+        (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
         cfg = self.dir / "ansible.cfg"
         cfg.write_text("[defaults]\ndeprecation_warnings = False\n")
         # OpenSSH reads ~ from the passwd entry, not $HOME: the known_hosts file is named.
@@ -227,12 +244,13 @@ class Ansible:
                         ANSIBLE_TIMEOUT=str(int(run.args.host_timeout)),
                         ANSIBLE_PERSISTENT_CONTROL_PATH_DIR=str(self.cp_dir / "p"))
 
-    def _once(self, n: int, forks: int, persist: bool) -> dict:
+    def _once(self, n: int, forks: int, persist: bool, kex: tuple[str, ...] = ()) -> dict:
         env = dict(self.env)
+        keys = " ".join((self.keys,) + kex)
         if persist:
-            env["ANSIBLE_SSH_ARGS"] = f"-o ControlMaster=auto -o ControlPersist=900s {self.keys}"
+            env["ANSIBLE_SSH_ARGS"] = f"-o ControlMaster=auto -o ControlPersist=900s {keys}"
         else:
-            env["ANSIBLE_SSH_ARGS"] = f"-o ControlMaster=no -o ControlPath=none {self.keys}"
+            env["ANSIBLE_SSH_ARGS"] = f"-o ControlMaster=no -o ControlPath=none {keys}"
         argv = [str(ANSIBLE), "-i", str(self.run.fleet.inventory(n)), "all", "-m", "raw",
                 "-a", COMMAND, "-f", str(forks)]
         if persist:
@@ -251,9 +269,9 @@ class Ansible:
             failed["*"] = f"exit {cp.returncode}: {(cp.stdout + cp.stderr).strip()[-300:]}"
         return {"wall_s": wall, "ok": ok, "failed": failed, "forks": forks, "exit": cp.returncode}
 
-    def first(self, n: int, forks: int) -> dict:
+    def first(self, n: int, forks: int, kex: tuple[str, ...] = ()) -> dict:
         self.run.quiet()
-        return self.run.measured(lambda: self._once(n, forks, persist=False))
+        return self.run.measured(lambda: self._once(n, forks, persist=False, kex=kex))
 
     def warm_up(self, n: int, forks: int) -> dict:
         self.run.quiet()
@@ -290,7 +308,7 @@ class Ansible:
 # parallel-ssh
 
 
-def pssh_run(run: Run, n: int, pool: int) -> dict:
+def pssh_run(run: Run, n: int, pool: int, command: str = COMMAND) -> dict:
     """First and second run of parallel-ssh in one process (benches/fleet_pssh.py)."""
     f = run.fleet
     hosts = run.tmp / f"pssh-hosts-{n}.json"
@@ -298,7 +316,7 @@ def pssh_run(run: Run, n: int, pool: int) -> dict:
     run.quiet()
     s0, c0 = f.sshd_cpu(), children_cpu()
     cp = run_group([sys.executable, str(HERE / "fleet_pssh.py"), str(hosts), str(pool),
-                    str(run.args.host_timeout)], f.env(), run.args.tool_timeout)
+                    str(run.args.host_timeout), command], f.env(), run.args.tool_timeout)
     if cp.returncode != 0:
         raise FleetBenchError(f"parallel-ssh at pool {pool}: exit {cp.returncode}: "
                               f"{cp.stderr.strip()[-500:]}")
@@ -442,12 +460,15 @@ def fleet_size(run: Run, n: int, sshpty: Sshpty | None) -> dict:
     R: dict = {"hosts": n, "loadavg_start": os.getloadavg()}
     log(f"{n} hosts: floor")
     R["floor"] = [_mark(floor_run(run, n, c), n) for c in sizes_choices(a.pools, n)]
+    R["floor"] += [_mark(floor_libssh2(run, n, c), n) for c in sizes_choices(a.pools, n)]
     if not a.no_ansible:
         ans = Ansible(run)
         try:
             log(f"{n} hosts: Ansible, fresh connections, forks {sizes_choices(a.forks, n)}")
             R["ansible_first"] = [_mark(ans.first(n, fk), n) for fk in sizes_choices(a.forks, n)]
             fk0 = (best(R["ansible_first"]) or {}).get("forks", sizes_choices(a.forks, n)[-1])
+            log(f"{n} hosts: Ansible, fresh connections, curve25519, forks {fk0}")
+            R["ansible_first_curve25519"] = [_mark(ans.first(n, fk0, CHEAP_KEX), n)]
             log(f"{n} hosts: Ansible, ControlPersist warm-up at forks {fk0}")
             R["ansible_warm_up"] = _mark(ans.warm_up(n, fk0), n)
             R["ansible_masters"] = len(ans.masters())
@@ -503,7 +524,8 @@ def check(run: Run, sshpty: Sshpty | None) -> list[str]:
         if seen != ssh_view:
             failures.append(f"ansible-inventory and ssh -G disagree: {seen} vs {ssh_view}")
     R = fleet_size(run, n, sshpty)
-    for key in ("floor", "ansible_first", "ansible_second", "pssh_first", "pssh_second"):
+    for key in ("floor", "ansible_first", "ansible_first_curve25519", "ansible_second",
+                "pssh_first", "pssh_second"):
         for r in R.get(key, []):
             line = f"{key}: {r['ok_count']}/{n} hosts answered"
             print(f"  {line}", flush=True)
@@ -556,6 +578,7 @@ def summarize(R: dict, cpu: dict, cores: int) -> dict:
             sp_wall = spr["wall_s"] if spr and spr.get("all_ok") else None
             row = {"floor_s": fl["wall_s"] if fl and which == "first" else None,
                    "floor_concurrency": fl["concurrency"] if fl and which == "first" else None,
+                   "floor_client": fl["client"] if fl and which == "first" else None,
                    "cpu_bound_s": cpu["sshd_cpu_per_login_s"] * n / cores
                    if which == "first" else None,
                    "ansible_s": an["wall_s"] if an else None, "ansible_forks": an and an["forks"],
@@ -574,6 +597,7 @@ def summarize(R: dict, cpu: dict, cores: int) -> dict:
 
 def markdown(R: dict, env: dict) -> str:
     cpu = R["sshd_cpu_per_login"]
+    dk = R["sshd_cpu_per_login_default_kex"]
     cores = env["cpus"]
     out = [f"# Fleet bench: `{COMMAND}` on N hosts, {env['commit']} ({env['date']})", "",
            f"{cores} cores, load average {env['loadavg_start'][0]:.2f} → "
@@ -592,7 +616,8 @@ def markdown(R: dict, env: dict) -> str:
 
         def s(x):
             return "—" if x is None else f"{x:.2f} s"
-        floor = s(r["floor_s"]) + (f" (c={r['floor_concurrency']})" if r["floor_s"] else "")
+        floor = s(r["floor_s"]) + (f" ({r['floor_client']}, c={r['floor_concurrency']})"
+                                   if r["floor_s"] else "")
         ans = s(r["ansible_s"]) + (f" (-f {r['ansible_forks']})" if r["ansible_s"] else "")
         ps = s(r["pssh_s"]) + (f" (pool {r['pssh_pool']})" if r["pssh_s"] else "")
         sp = s(r["sshpty_s"]) if r["sshpty_s"] is not None else r["sshpty_status"]
@@ -609,14 +634,21 @@ def markdown(R: dict, env: dict) -> str:
             f"(the \"sshd CPU bound\" column; 1000 hosts: "
             f"{cpu['sshd_cpu_per_login_s'] * 1000 / cores:.1f} s), and with OpenSSH clients on "
             f"the same machine N × {(cpu['sshd_cpu_per_login_s'] + cpu['client_cpu_per_login_s']) * 1000:.1f} ms / {cores} "
-            f"(1000 hosts: {(cpu['sshd_cpu_per_login_s'] + cpu['client_cpu_per_login_s']) * 1000 / cores:.1f} s).",
+            f"(1000 hosts: {(cpu['sshd_cpu_per_login_s'] + cpu['client_cpu_per_login_s']) * 1000 / cores:.1f} s). "
+            "Key exchange curve25519-sha256, as sshpty (russh) and libssh2 negotiate here. "
+            "With OpenSSH's default (sntrup761x25519-sha512, what Ansible's ssh uses): sshd "
+            f"{dk['sshd_cpu_per_login_s'] * 1000:.1f} ms, the client "
+            f"{dk['client_cpu_per_login_s'] * 1000:.1f} ms, "
+            f"{dk['wall_per_login_s'] * 1000:.0f} ms wall per login.",
             "", "## Every setting tried", "",
             "| hosts | tool | run | setting | seconds | hosts ok | sshd CPU per host |",
             "|---|---|---|---|---|---|---|"]
     for size in R["sizes"]:
         n = size["hosts"]
-        for key, tool, which, setting in (("floor", "floor (`ssh true`)", "first", "concurrency"),
+        for key, tool, which, setting in (("floor", "floor (`true`)", "first", "concurrency"),
                                           ("ansible_first", "Ansible", "first", "forks"),
+                                          ("ansible_first_curve25519", "Ansible, curve25519",
+                                           "first", "forks"),
                                           ("ansible_second", "Ansible", "second", "forks"),
                                           ("pssh_first", "parallel-ssh", "first", "pool"),
                                           ("pssh_second", "parallel-ssh", "second", "pool")):
@@ -624,7 +656,8 @@ def markdown(R: dict, env: dict) -> str:
                 cpu_s = r.get("sshd_cpu_s", r.get("sshd_cpu_s_both_runs"))
                 cpu_txt = "—" if cpu_s is None else f"{cpu_s / n * 1000:.1f} ms" + \
                     (" (both runs)" if "sshd_cpu_s" not in r else "")
-                out.append(f"| {n} | {tool} | {which} | {setting} {r[setting]} | "
+                label = f"{tool} ({r['client']})" if "client" in r else tool
+                out.append(f"| {n} | {label} | {which} | {setting} {r[setting]} | "
                            f"{r['wall_s']:.2f} | {r['ok_count']}/{n} | {cpu_txt} |")
         w = size.get("ansible_warm_up")
         if w:
@@ -729,9 +762,14 @@ def main() -> int:
         sshpty = None if args.no_sshpty else Sshpty(run)
         R = {"instances": len(fleet.sshds), "nofile": fleet.nofile, "forks": args.forks,
              "pools": args.pools, "command": COMMAND}
-        R["sshd_cpu_per_login"] = sshd_cpu_per_login(run, args.cpu_logins)
-        log("sshd CPU per login: "
-            f"{R['sshd_cpu_per_login']['sshd_cpu_per_login_s'] * 1000:.1f} ms")
+        R["sshd_cpu_per_login"] = sshd_cpu_per_login(run, args.cpu_logins, CHEAP_KEX)
+        R["sshd_cpu_per_login_default_kex"] = sshd_cpu_per_login(run, args.cpu_logins, ())
+        for key, what in (("sshd_cpu_per_login", "curve25519"),
+                          ("sshd_cpu_per_login_default_kex", "OpenSSH's default kex")):
+            c = R[key]
+            log(f"per login ({what}): sshd {c['sshd_cpu_per_login_s'] * 1000:.1f} ms CPU, "
+                f"ssh client {c['client_cpu_per_login_s'] * 1000:.1f} ms CPU, "
+                f"{c['wall_per_login_s'] * 1000:.0f} ms wall")
         if args.check:
             failures = check(run, sshpty)
         else:

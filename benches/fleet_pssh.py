@@ -1,10 +1,11 @@
 """parallel-ssh (PyPI, native libssh2 client) running `uptime` on a fleet, twice, for
 benches/fleet.py. A process of its own so gevent's monkey-patching stays out of the harness.
 
-    python fleet_pssh.py HOSTS.json POOL TIMEOUT
+    python fleet_pssh.py HOSTS.json POOL TIMEOUT [COMMAND]
 
 HOSTS.json: [[name, port, user, key], ...] (all on 127.0.0.1). Prints one JSON object:
-{"first": RUN, "second": RUN}, RUN = {"wall_s", "ok": [names], "failed": {name: why}}. The first
+{"first": RUN, "second": RUN}, RUN = {"wall_s", "ok": [names], "failed": {name: why}}. COMMAND
+(default `uptime`, whose output is checked) is what runs; `true` is the floor's. The first
 run makes the connections (one ParallelSSHClient, pool POOL); the second reuses them, as the
 library does for a client's later commands. parallel-ssh checks no host key (it has no
 known_hosts check).
@@ -18,9 +19,9 @@ from pssh.clients.native import ParallelSSHClient
 from pssh.config import HostConfig
 
 
-def run(client, timeout: float) -> dict:
+def run(client, command: str, timeout: float) -> dict:
     t0 = time.perf_counter()
-    output = client.run_command("uptime", stop_on_errors=False, read_timeout=timeout)
+    output = client.run_command(command, stop_on_errors=False, read_timeout=timeout)
     client.join(output, timeout=timeout)
     ok, failed = [], {}
     for ho in output:
@@ -28,7 +29,8 @@ def run(client, timeout: float) -> dict:
             failed[ho.alias] = repr(ho.exception)[:200]
             continue
         lines = list(ho.stdout or ())
-        if ho.exit_code == 0 and any("load average" in line for line in lines):
+        if ho.exit_code == 0 and (command != "uptime" or any("load average" in line
+                                                             for line in lines)):
             ok.append(ho.alias)
         else:
             failed[ho.alias] = f"exit {ho.exit_code}: {lines[:2]}"
@@ -37,6 +39,7 @@ def run(client, timeout: float) -> dict:
 
 def main() -> int:
     hosts_file, pool, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    command = sys.argv[4] if len(sys.argv) > 4 else "uptime"
     with open(hosts_file) as f:
         hosts = json.load(f)
     config = [HostConfig(port=port, user=user, private_key=key, alias=name,
@@ -45,7 +48,7 @@ def main() -> int:
     client = ParallelSSHClient(["127.0.0.1"] * len(hosts), host_config=config, pool_size=pool,
                                allow_agent=False, identity_auth=False, num_retries=1,
                                timeout=timeout)
-    result = {"first": run(client, timeout), "second": run(client, timeout)}
+    result = {"first": run(client, command, timeout), "second": run(client, command, timeout)}
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -739,7 +739,10 @@ def main() -> int:
         raise Deadline(f"the run's deadline ({deadline:.0f} s) passed")
 
     deadline = args.deadline or (600 if args.check else 5400)
+    # SIGINT too: a shell without job control starts background jobs with SIGINT ignored, and
+    # `timeout -s INT` (benches/run) must still reach the teardown.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(int(deadline))
     if not args.no_sshpty and not bench.BIN.is_file():
@@ -752,6 +755,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sshpty-fleet-"))
     fleet = sshpty = None
     failures: list[str] = []
+    interrupted = False
     R: dict = {}
     try:
         t0 = time.monotonic()
@@ -780,6 +784,9 @@ def main() -> int:
         failures.append(str(e))
         if sshpty is not None:
             bench_show_logs(sshpty)
+    except KeyboardInterrupt as e:
+        log(f"interrupted ({e}): tearing down")
+        interrupted = True
     finally:
         signal.alarm(0)
         if sshpty is not None:
@@ -793,6 +800,10 @@ def main() -> int:
             if left:
                 failures.append("teardown left: " + "; ".join(left[:10]))
         shutil.rmtree(tmp, ignore_errors=True)
+    if interrupted:
+        for f in failures:
+            log(f)
+        return 130
     if args.check:
         if failures:
             print("benches/fleet.py --check FAILED:\n  " + "\n  ".join(failures), flush=True)

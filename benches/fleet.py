@@ -752,6 +752,8 @@ def main() -> int:
         log(f"{ANSIBLE} does not exist: install ansible-core into this venv (benches/run --fleet)")
         return 2
     env = environment()
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(args.results) / f"fleet-{env['commit'] or 'nogit'}-{stamp}"
     tmp = Path(tempfile.mkdtemp(prefix="sshpty-fleet-"))
     fleet = sshpty = None
     failures: list[str] = []
@@ -777,8 +779,13 @@ def main() -> int:
         if args.check:
             failures = check(run, sshpty)
         else:
-            R["sizes"] = [fleet_size(run, n, sshpty) for n in args.hosts]
-            R["summary"] = summarize(R, R["sshd_cpu_per_login"], run.cores)
+            R["sizes"] = []
+            for n in args.hosts:
+                R["sizes"].append(fleet_size(run, n, sshpty))
+                R["summary"] = summarize(R, R["sshd_cpu_per_login"], run.cores)
+                # Written after each size: a run stopped later keeps what it measured.
+                R["complete"] = n == args.hosts[-1]
+                write_results(R, env, base, final=R["complete"])
     except (FleetBenchError, bench.BenchError, Deadline, subprocess.TimeoutExpired) as e:
         log(f"FAILED: {e}")
         failures.append(str(e))
@@ -811,20 +818,24 @@ def main() -> int:
         print("benches/fleet.py --check: every host answered, inventory and ssh_config agree, "
               "no sshd left", flush=True)
         return 0
-    if failures:
-        return 1
+    if R.get("sizes") and not R.get("complete"):
+        log(f"the sizes measured before the failure are in {base}.md")
+    return 1 if failures else 0
+
+
+def write_results(R: dict, env: dict, base: Path, final: bool) -> None:
+    """BASE.json (every figure) and BASE.md (the tables); the final call also prints them."""
     env["loadavg_end"] = os.getloadavg()
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.results)
-    out.mkdir(parents=True, exist_ok=True)
-    base = out / f"fleet-{env['commit'] or 'nogit'}-{stamp}"
+    base.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{base}.json").write_text(json.dumps({"environment": env, "results": R}, indent=1,
                                                default=str) + "\n")
     md = markdown(R, env)
+    if not final:
+        md = "**Partial: the run did not reach its last fleet size.**\n\n" + md
     Path(f"{base}.md").write_text(md)
-    print(md, flush=True)
-    log(f"written {base}.json and {base}.md")
-    return 0
+    if final:
+        print(md, flush=True)
+        log(f"written {base}.json and {base}.md")
 
 
 def bench_show_logs(sshpty: Sshpty) -> None:

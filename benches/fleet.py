@@ -257,7 +257,11 @@ class Ansible:
             # One master per inventory name, as on a real fleet (see the module's docstring).
             argv += ["-e", f"ansible_control_path={self.cp_dir}/{{{{ inventory_hostname }}}}"]
         t0 = time.perf_counter()
-        cp = run_group(argv, env, self.run.args.tool_timeout)
+        try:
+            cp = run_group(argv, env, self.run.args.tool_timeout)
+        except subprocess.TimeoutExpired:
+            return {"wall_s": time.perf_counter() - t0, "ok": [], "forks": forks, "exit": None,
+                    "failed": {"*": f"not done within {self.run.args.tool_timeout:.0f} s"}}
         wall = time.perf_counter() - t0
         ok, failed = [], {}
         for m in _ANSIBLE_RESULT.finditer(cp.stdout):
@@ -315,12 +319,21 @@ def pssh_run(run: Run, n: int, pool: int, command: str = COMMAND) -> dict:
     hosts.write_text(json.dumps([[h.name, h.port, h.user, str(h.key)] for h in f.hosts[:n]]))
     run.quiet()
     s0, c0 = f.sshd_cpu(), children_cpu()
-    cp = run_group([sys.executable, str(HERE / "fleet_pssh.py"), str(hosts), str(pool),
-                    str(run.args.host_timeout), command], f.env(), run.args.tool_timeout)
-    if cp.returncode != 0:
-        raise FleetBenchError(f"parallel-ssh at pool {pool}: exit {cp.returncode}: "
-                              f"{cp.stderr.strip()[-500:]}")
-    r = json.loads(cp.stdout)
+    t0 = time.perf_counter()
+    try:
+        cp = run_group([sys.executable, str(HERE / "fleet_pssh.py"), str(hosts), str(pool),
+                        str(run.args.host_timeout), command], f.env(), run.args.tool_timeout)
+        why = None if cp.returncode == 0 else \
+            f"exit {cp.returncode}: {cp.stderr.strip()[-300:]}"
+    except subprocess.TimeoutExpired:
+        why = f"not done within {run.args.tool_timeout:.0f} s"
+    if why is not None:
+        # One failed setting is a result (no host counted), not the end of the run.
+        log(f"parallel-ssh at pool {pool}: {why}")
+        failed = {"wall_s": time.perf_counter() - t0, "ok": [], "failed": {"*": why}}
+        r = {"first": failed, "second": dict(failed)}
+    else:
+        r = json.loads(cp.stdout)
     r["pool"] = pool
     r["sshd_cpu_s"] = f.sshd_cpu() - s0  # both runs together
     r["client_cpu_s"] = children_cpu() - c0

@@ -22,13 +22,28 @@ from pssh.config import HostConfig
 def run(client, command: str, timeout: float) -> dict:
     t0 = time.perf_counter()
     output = client.run_command(command, stop_on_errors=False, read_timeout=timeout)
-    client.join(output, timeout=timeout)
     ok, failed = [], {}
+    try:
+        client.join(output, timeout=timeout)
+    except Exception:
+        # join stops at the first host whose channel fails (SocketSendError on close was seen
+        # at 1000 hosts): join the others one by one, the failing ones count as failed.
+        for ho in output:
+            try:
+                client.join([ho], timeout=timeout)
+            except Exception as e:
+                failed[ho.alias] = repr(e)[:200]
     for ho in output:
+        if ho.alias in failed:
+            continue
         if ho.exception is not None:
             failed[ho.alias] = repr(ho.exception)[:200]
             continue
-        lines = list(ho.stdout or ())
+        try:
+            lines = list(ho.stdout or ())
+        except Exception as e:
+            failed[ho.alias] = repr(e)[:200]
+            continue
         if ho.exit_code == 0 and (command != "uptime" or any("load average" in line
                                                              for line in lines)):
             ok.append(ho.alias)

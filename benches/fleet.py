@@ -209,6 +209,7 @@ def floor_libssh2(run: Run, n: int, pool: int) -> dict:
     both = pssh_run(run, n, pool, "true")
     r = both["first"]
     r["sshd_cpu_s_both_runs"] = both["sshd_cpu_s"]
+    r["client_cpu_s_both_runs"] = both["client_cpu_s"]
     r["concurrency"] = pool
     r["client"] = "libssh2"
     return r
@@ -498,6 +499,7 @@ def fleet_size(run: Run, n: int, sshpty: Sshpty | None) -> dict:
                 x["pool"] = pool
                 into.append(x)
             first[-1]["sshd_cpu_s_both_runs"] = r["sshd_cpu_s"]
+            first[-1]["client_cpu_s_both_runs"] = r["client_cpu_s"]
         R["pssh_first"], R["pssh_second"] = first, second
     if sshpty is not None:
         log(f"{n} hosts: sshpty")

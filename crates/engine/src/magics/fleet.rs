@@ -156,12 +156,24 @@ impl Engine {
         let started = chrono::Utc::now();
         let mut ran: Vec<Ran> = Vec::with_capacity(hosts.len());
         let mut interrupted = false;
+        // An interrupt between two hosts (a cell consumes only those that come while it
+        // runs) stops the fleet too.
+        let mut interrupt = self.inner.interrupt.subscribe();
+        interrupt.borrow_and_update();
         for (name, connection) in &hosts {
+            if interrupt.has_changed().unwrap_or(true) {
+                interrupted = true;
+                break;
+            }
             let began = Instant::now();
             let outcome = match self.reach(name, connection.as_ref(), req, out).await {
                 Ok(()) => {
                     self.run_shell(Some(name), req, silent, code, false, out)
                         .await
+                }
+                Err(Failure::Interrupted { .. }) => {
+                    interrupted = true;
+                    break;
                 }
                 Err(f) => {
                     out.note(&format!("sshpty: {name} is unreachable: {f}\n"));

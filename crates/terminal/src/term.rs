@@ -1033,12 +1033,10 @@ impl Term {
             self.cleared = true;
             self.fed_since_clear = false;
             self.max_row = self.row;
-            if used > 0 {
-                // The rows that scrolled in are fresh; only the ones left need erasing.
-                self.clear_rows(0, rows - used);
-                return;
-            }
         }
+        // Every row is erased, also those that came in fresh: they take the pen's
+        // background like any erased cell (tmux's grid_view_clear_history clears the whole
+        // screen with it after scrolling the used rows away).
         self.clear_rows(0, rows);
     }
 

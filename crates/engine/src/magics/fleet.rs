@@ -190,8 +190,12 @@ impl Engine {
             let status = match &outcome {
                 Ok(()) => Status::Ok,
                 Err(Failure::ExitStatus { status }) => Status::Failed { exit_code: *status },
-                // No exit status to show: -1 in the table, and the error under the output.
-                Err(f) => Status::Failed { exit_code: -1 }.with_note(f, name, out),
+                // No exit status to show: -1 in the table, and the error under the output
+                // (the table has no room for it).
+                Err(f) => {
+                    out.note(&format!("sshpty: on {name}: {} ({f})\n", f.ename()));
+                    Status::Failed { exit_code: -1 }
+                }
             };
             ran.push(Ran {
                 host: name.clone(),
@@ -299,19 +303,6 @@ impl Engine {
             metadata,
             terminal: None,
         }));
-    }
-}
-
-trait WithNote {
-    fn with_note(self, f: &Failure, host: &str, out: &mut StreamOut<'_>) -> Self;
-}
-
-impl WithNote for Status {
-    /// A failure other than an exit status is said under the host's output (the table has
-    /// no room for it).
-    fn with_note(self, f: &Failure, host: &str, out: &mut StreamOut<'_>) -> Status {
-        out.note(&format!("sshpty: on {host}: {} ({f})\n", f.ename()));
-        self
     }
 }
 

@@ -1,9 +1,9 @@
-"""One cell on many hosts (issue 15, first step): `%inventory FILE` (an Ansible inventory) and
-`%on PATTERN` (Ansible's host patterns) on the real test sshds h1 and h2. Each host keeps its
-own connection and context across `%on` cells, the notebook's current host stays current, a
-host that fails or cannot be reached fails the cell after every host had its turn, the table
-of hosts goes into the notebook with the run's facts, and an interrupt stops the fleet.
-Hosts run one after another in this step; running them at once is the next."""
+"""One cell on many hosts (issue 15): `%inventory FILE` (an Ansible inventory) and `%on PATTERN`
+(Ansible's host patterns) on the real test sshds h1 and h2. Each host keeps its own connection
+and context across `%on` cells, the notebook's current host stays current, a host that fails or
+cannot be reached fails the cell after every host had its turn, the folded outputs and the table
+of hosts go into the notebook with the run's facts, and an interrupt stops the fleet.
+test_fleet_many.py runs tens of hosts at once."""
 
 from __future__ import annotations
 
@@ -13,8 +13,17 @@ import time
 from ssh_kernel import ssh, ssh_servers  # noqa: F401  (fixtures are used by name)
 
 
+def fleet_text(res) -> str:
+    """The folded outputs' text/plain (dshbak -c style blocks)."""
+    for msg in res.displays:
+        data = msg["content"].get("data", {})
+        if data.get("text/html", "").startswith('<div class="sshpty-fleet">'):
+            return data["text/plain"]
+    raise AssertionError(f"no folded outputs in the cell's outputs:\n{res.describe()}")
+
+
 def port_of(res) -> list[str]:
-    return [line.split()[1] for line in res.lines if line.startswith("port ")]
+    return [line.split()[1] for line in fleet_text(res).splitlines() if line.startswith("port ")]
 
 
 def fleet_facts(res) -> dict:
@@ -54,7 +63,10 @@ def test_each_host_keeps_its_connection_and_context_and_the_current_host_stays(s
     assert {h["host"] for h in facts["hosts"]} == {"h1-ops", "h2-ops"}
     assert facts["pattern"] == "all" and facts["started"] and "by" in facts
     res = nb.ok('%on all\npwd; echo "$mark"')
-    assert res.lines.count("/tmp") == 2, res.describe()
+    # Both hosts are this machine: one output, folded under both names.
+    assert fleet_text(res).splitlines() == [
+        "----------------", "h[1-2]-ops", "----------------", "/tmp", f"was-{socket.gethostname()}",
+    ], res.describe()
     # The current host is still h2-ops, and it has the context its %on part left.
     assert nb.ok('echo "${SSH_CONNECTION##* }"; pwd').lines == [str(ssh.h2.port), "/tmp"]
     assert ssh.h1.connection_pids("sshpty-ops") == before, "%on opened a new connection to h1"
@@ -88,8 +100,10 @@ db
                  f'test "${{SSH_CONNECTION##* }}" != {ssh.h2.port}', timeout=90)
     assert res.status == "error" and res.errors[0]["ename"] == "FleetFailed", res.describe()
     assert "2 of 3 hosts" in res.error_text, res.error_text
-    assert f"on sshpty-ops port {ssh.h1.port}" in res.text, res.describe()
-    assert "d1 is unreachable" in res.stream, res.describe()
+    text = fleet_text(res)
+    assert f"on sshpty-ops port {ssh.h1.port}" in text, res.describe()
+    assert "d1 (unreachable: " in text, text
+    assert "w2 (exit 1)" in text, text
     facts = fleet_facts(res)
     by_host = {h["host"]: h for h in facts["hosts"]}
     assert by_host["w1"]["status"] == "ok" and by_host["w1"]["exit_code"] == 0, facts
@@ -106,14 +120,27 @@ def test_an_interrupt_stops_the_fleet_and_leaves_nothing_running(ssh):
     ssh.login("h2-ops", nb)
     cell = nb.submit("%on all\nsleep 1011")
     deadline = time.monotonic() + 30
-    while not ssh.remote_processes("h1-ops", r"sleep 1011"):
-        assert time.monotonic() < deadline, "sleep never started on h1"
+    # Both hosts run at once.
+    while not (ssh.remote_processes("h1-ops", r"sleep 1011")
+               and ssh.remote_processes("h2-ops", r"sleep 1011")):
+        assert time.monotonic() < deadline, "sleep never started on both hosts"
         time.sleep(0.2)
     nb.interrupt()
     res = cell.result(30)
     assert res.status == "error" and res.errors[0]["ename"] == "Interrupted", res.describe()
     assert not ssh.wait_remote_gone("h1-ops", r"sleep 1011")
-    assert not ssh.remote_processes("h2-ops", r"sleep 1011"), "h2 was started after the interrupt"
+    assert not ssh.wait_remote_gone("h2-ops", r"sleep 1011")
     facts = fleet_facts(res)
-    assert facts["not_started"] == ["h2-ops"], facts
+    assert facts["halted"] == "interrupt" and facts["not_started"] == [], facts
     assert nb.ok("echo still here").text.strip().endswith("still here")
+    # With one host at a time, the interrupt leaves the second unstarted.
+    cell = nb.submit("%on --forks 1 h1-ops,h2-ops\nsleep 1012")
+    deadline = time.monotonic() + 30
+    while not ssh.remote_processes("h1-ops", r"sleep 1012"):
+        assert time.monotonic() < deadline, "sleep never started on h1"
+        time.sleep(0.2)
+    nb.interrupt()
+    res = cell.result(30)
+    assert res.errors[0]["ename"] == "Interrupted", res.describe()
+    assert fleet_facts(res)["not_started"] == ["h2-ops"], fleet_facts(res)
+    assert not ssh.wait_remote_gone("h1-ops", r"sleep 1012")

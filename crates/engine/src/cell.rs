@@ -91,6 +91,10 @@ pub struct Answers<'a> {
     /// Questions come before the cell starts (`%become`: sudo asks first): what the
     /// target prints before the start is rendered and watched for prompts.
     pub before_start: bool,
+    /// A fleet host's run: only the kernel's own sudo prompt is answered (by `asker`, which
+    /// gives every host the fleet's one password), and only once; any other prompt, a
+    /// full-screen program or a refused password ends the run (never a box per host).
+    pub only_sudo: bool,
 }
 
 /// What became of sudo's password questions.
@@ -245,6 +249,10 @@ struct OpenBox {
 }
 
 const KEYS_PROMPT: &str = "keys for the program above (vim notation: <Esc> <CR> <C-c> <Up> <PageDown> <F1> …; text as typed; empty: Enter):";
+/// What a fleet host's run (`Answers::only_sudo`) says it could not answer when sudo
+/// refused the fleet's password.
+pub const SUDO_REFUSED: &str = "sudo refused the password";
+
 /// A full-screen program in a run that cannot answer is stopped after this long.
 const SCREEN_HEADLESS_GRACE: Duration = Duration::from_secs(2);
 
@@ -271,6 +279,9 @@ pub async fn run(
     if *kill.borrow() {
         return Err(TargetError::ShuttingDown);
     }
+    // Interrupts from here on stop this cell, also one that comes while its process is
+    // still being started (a fleet starts many at once).
+    interrupt.borrow_and_update();
     let (mut proc, leftover) = match spec.started {
         Some(started) => started,
         None => {
@@ -289,7 +300,6 @@ pub async fn run(
         let _ = input.send(PtyInput::Data(Bytes::from(bytes)));
     };
     write(spec.input);
-    interrupt.borrow_and_update();
 
     let mut demux = Demux::new(spec.nonce);
     let mut shows = Shows::new(spec.nonce);
@@ -414,6 +424,11 @@ pub async fn run(
             if found.is_none() && screen {
                 let since = *screen_since.get_or_insert_with(Instant::now);
                 match answers.asker {
+                    Some(_) if answers.only_sudo => {
+                        result.unanswered =
+                            Some("a full-screen program that waits for keys".into());
+                        stop!(StopReason::Unanswerable);
+                    }
                     Some(asker) if idle >= terminal::prompt::IDLE_FOR_PROMPT => {
                         sink.screen(renderer.screen_text(), renderer.screen_html(), false);
                         sink.flush();
@@ -456,7 +471,14 @@ pub async fn run(
                         Some(u) if *u == answers.login_user => remembered.clone(),
                         _ => None,
                     };
-                    if let (Some(user), Some(pw)) = (sudo_user.clone(), cached) {
+                    if answers.only_sudo && (sudo_user.is_none() || result.sudo.rejected) {
+                        result.unanswered = Some(if result.sudo.rejected {
+                            SUDO_REFUSED.into()
+                        } else {
+                            text
+                        });
+                        stop!(StopReason::Unanswerable);
+                    } else if let (Some(user), Some(pw)) = (sudo_user.clone(), cached) {
                         // A remembered password answers the kernel's own sudo prompt only;
                         // if sudo refuses it, it is dropped and the user is asked.
                         let mut bytes = pw.as_bytes().to_vec();

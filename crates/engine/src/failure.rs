@@ -116,15 +116,17 @@ pub enum Failure {
     #[error("{0}")]
     Pattern(String),
     #[error(
-        "the cell failed on {failed} of {of} hosts: {hosts} (see each host's output and the table)"
+        "the cell failed on {failed} of {of} hosts: {hosts}{not_started} (see each host's output and the table)"
     )]
     FleetFailed {
         failed: usize,
         of: usize,
         hosts: String,
+        /// Why some hosts were not started, if they were not (`; 8 not started, ...`).
+        not_started: String,
     },
     #[error(
-        "%on runs the shell text after it on its hosts: it must be the cell's first line, and no other magic may come with it"
+        "%on runs the shell text after it on its hosts: it must be the cell's first line, and the only magics that may come with it are `%sudo password-from-command` and `%sudo password-from-env` (for each of its hosts)"
     )]
     OnNotFirst,
     #[error("the kernel's environment has no variable {name}")]

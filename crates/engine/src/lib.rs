@@ -30,6 +30,7 @@ pub mod magics;
 pub mod marks;
 mod marks_file;
 mod nonce;
+mod on_hosts;
 mod output;
 mod pictures;
 pub mod presence;

@@ -651,7 +651,7 @@ impl<'a> StreamOut<'a> {
 }
 
 /// Where the complete output of cells over their output limit is kept.
-fn output_dir() -> PathBuf {
+pub(crate) fn output_dir() -> PathBuf {
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -660,7 +660,7 @@ fn output_dir() -> PathBuf {
     data.join("sshpty").join("outputs")
 }
 
-fn output_file_name(host: &str, count: usize) -> String {
+pub(crate) fn output_file_name(host: &str, count: usize) -> String {
     let host: String = host
         .chars()
         .map(|c| {
@@ -678,7 +678,7 @@ fn output_file_name(host: &str, count: usize) -> String {
     )
 }
 
-fn open_private(path: &std::path::Path) -> std::io::Result<File> {
+pub(crate) fn open_private(path: &std::path::Path) -> std::io::Result<File> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
         // Directories it creates are the user's alone too (the file names say which hosts

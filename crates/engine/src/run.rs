@@ -11,7 +11,7 @@ use crate::complete;
 use crate::failure::Outcome;
 use crate::frontend::{Output, Request};
 use crate::magics::login::LoginBy;
-use crate::magics::{self, Magic};
+use crate::magics::{self, Magic, SudoCommand};
 use crate::output::StreamOut;
 use crate::session::Engine;
 
@@ -81,20 +81,34 @@ impl Engine {
             params
         };
         let parsed = magics::parse_cell(&cell.code, &params)?;
-        // `%on PATTERN` first with shell text after it: the text runs on its hosts.
-        let on = match parsed.magics.first() {
-            Some(Magic::On(p)) if !parsed.shell.trim().is_empty() => {
-                if parsed.magics.len() > 1 {
-                    return Err(crate::failure::Failure::OnNotFirst);
+        // `%on PATTERN` first with shell text after it: the text runs on its hosts, after
+        // any `%sudo password-from-…` lines, which name the source for each of them.
+        if let Some(Magic::On(on)) = parsed.magics.first()
+            && (parsed.magics.len() > 1 || !parsed.shell.trim().is_empty())
+        {
+            let mut sources = Vec::new();
+            for m in &parsed.magics[1..] {
+                match m {
+                    Magic::Sudo(
+                        c @ (SudoCommand::PasswordFromCommand(_) | SudoCommand::PasswordFromEnv(_)),
+                    ) => sources.push(c.clone()),
+                    _ => return Err(crate::failure::Failure::OnNotFirst),
                 }
-                Some(p.clone())
             }
-            _ => None,
-        };
-        if let Some(pattern) = on {
-            return self
-                .run_on(&pattern, &parsed.shell, req, cell.silent, out)
-                .await;
+            if !sources.is_empty() {
+                let hosts: Vec<String> = self
+                    .select(&on.pattern)?
+                    .into_iter()
+                    .map(|(h, _)| h)
+                    .collect();
+                for c in sources {
+                    self.sudo_source(&hosts, c, out).await?;
+                }
+            }
+            if parsed.shell.trim().is_empty() {
+                return Ok(());
+            }
+            return self.run_on(on, &parsed.shell, req, cell.silent).await;
         }
         if parsed
             .magics

@@ -15,6 +15,7 @@ use crate::header;
 use crate::nonce::new_nonce;
 use crate::output::StreamOut;
 use crate::session::Engine;
+use crate::sink::Sink;
 use crate::{sudo, warm};
 
 /// Cells longer than this are sent whole to a fresh shell rather than as the second
@@ -98,13 +99,7 @@ impl Engine {
         let began = std::time::Instant::now();
         let sudo_marker = new_nonce()[..16].to_owned();
         // A password command (a vault lookup) runs only for cells that may call sudo.
-        let may_sudo = become_user.is_some()
-            || code.contains("sudo")
-            || ctx
-                .functions
-                .values()
-                .chain(ctx.aliases.values())
-                .any(|b| b.windows(4).any(|w| w == b"sudo"));
+        let may_sudo = become_user.is_some() || may_sudo(&ctx, code);
         let (sudo_password, cache_on) = self
             .sudo_password(&name, &login_user, code, may_sudo, out)
             .await;
@@ -172,6 +167,7 @@ impl Engine {
                 login_user: login_user.clone(),
                 cache_on,
                 before_start: become_user.is_some(),
+                only_sudo: false,
             },
             events: Some(self.open_cell_events(&req.id)),
             terminal: req.terminal.as_deref(),
@@ -273,13 +269,13 @@ impl Engine {
     /// The sudo password the cell may give to its own sudo prompt: remembered, or from
     /// the host's source; and whether one sudo takes may be reused. `sudo -k` in the cell
     /// forgets it first.
-    async fn sudo_password(
+    pub(crate) async fn sudo_password(
         &self,
         host: &str,
         user: &str,
         code: &str,
         may_sudo: bool,
-        out: &mut StreamOut<'_>,
+        out: &mut dyn Sink,
     ) -> (Option<zeroize::Zeroizing<String>>, bool) {
         let (remembered, command, cache_on) = {
             let mut st = self.state();
@@ -304,7 +300,7 @@ impl Engine {
         let Some(command) = command else {
             return (None, cache_on);
         };
-        match sudo::from_command(&command).await {
+        match sudo::from_command(&command, host).await {
             Ok(pw) => (Some(pw), cache_on),
             Err(e) => {
                 out.note(&format!("sshpty: %sudo password-from-command: {e}\n"));
@@ -315,7 +311,7 @@ impl Engine {
 
     /// Interpret how a cell ended, keep the captured context, say what happened.
     #[allow(clippy::too_many_arguments)]
-    fn conclude(
+    pub(crate) fn conclude(
         &self,
         name: &str,
         target: &Arc<dyn Target>,
@@ -323,7 +319,7 @@ impl Engine {
         r: CellResult,
         strict: bool,
         timeout: Option<Duration>,
-        out: &mut StreamOut<'_>,
+        out: &mut dyn Sink,
     ) -> Outcome {
         if r.stopped == Some(StopReason::Unanswerable) {
             return Err(Failure::WaitsForInput {
@@ -402,6 +398,17 @@ impl Engine {
             (None, Exit::Unknown(why)) => Err(Failure::EndUnknown { why: why.clone() }),
         }
     }
+}
+
+/// Whether a cell may call sudo: its text or a definition it may call says `sudo`. A
+/// password command (a vault lookup) runs only for such cells.
+pub(crate) fn may_sudo(ctx: &Context, code: &str) -> bool {
+    code.contains("sudo")
+        || ctx
+            .functions
+            .values()
+            .chain(ctx.aliases.values())
+            .any(|b| b.windows(4).any(|w| w == b"sudo"))
 }
 
 /// Cells one shell runs at most, one after another, staying after each: each nests the

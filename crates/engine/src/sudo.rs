@@ -117,13 +117,19 @@ impl SudoCache {
 
 /// Run a source command on the kernel's machine and take its first line. It runs in a
 /// process group of its own, killed whole when it overruns [`SOURCE_TIMEOUT`] (a store
-/// waiting for a passphrase nobody can type), so nothing it started is left waiting.
-pub async fn from_command(command: &SecretCommand) -> Result<Zeroizing<String>, String> {
-    from_command_within(command, SOURCE_TIMEOUT).await
+/// waiting for a passphrase nobody can type), so nothing it started is left waiting. The
+/// command is told the host it answers for in `SSHPTY_HOST` (a store keeps one password per
+/// host: `pass show sudo/$SSHPTY_HOST`).
+pub async fn from_command(
+    command: &SecretCommand,
+    host: &str,
+) -> Result<Zeroizing<String>, String> {
+    from_command_within(command, host, SOURCE_TIMEOUT).await
 }
 
 async fn from_command_within(
     command: &SecretCommand,
+    host: &str,
     limit: Duration,
 ) -> Result<Zeroizing<String>, String> {
     let mut cmd = match command {
@@ -139,6 +145,7 @@ async fn from_command_within(
         }
     };
     let child = cmd
+        .env("SSHPTY_HOST", host)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -298,30 +305,38 @@ mod tests {
     #[tokio::test]
     async fn source_command_gives_its_first_line() {
         assert_eq!(
-            from_command(&sh("printf 'secret\\nrest\\n'"))
+            from_command(&sh("printf 'secret\\nrest\\n'"), "h1")
                 .await
                 .unwrap()
                 .as_str(),
             "secret"
         );
         assert!(
-            from_command(&sh("exit 3"))
+            from_command(&sh("exit 3"), "h1")
                 .await
                 .unwrap_err()
                 .contains("failed")
         );
         assert!(
-            from_command(&sh("true"))
+            from_command(&sh("true"), "h1")
                 .await
                 .unwrap_err()
                 .contains("no password")
         );
         // argv: no shell between, so `;` is just an argument of printf.
         let argv = SecretCommand::Argv(["printf", "%s\\n", "a;b"].map(String::from).to_vec());
-        assert_eq!(from_command(&argv).await.unwrap().as_str(), "a;b");
+        assert_eq!(from_command(&argv, "h1").await.unwrap().as_str(), "a;b");
+        // Told which host it answers for.
+        assert_eq!(
+            from_command(&sh("echo \"pw-$SSHPTY_HOST\""), "web07")
+                .await
+                .unwrap()
+                .as_str(),
+            "pw-web07"
+        );
         let missing = SecretCommand::Argv(vec!["/nonexistent/store".into()]);
         assert!(
-            from_command(&missing)
+            from_command(&missing, "h1")
                 .await
                 .unwrap_err()
                 .contains("cannot run")
@@ -332,7 +347,7 @@ mod tests {
     async fn a_store_asking_for_a_passphrase_says_what_to_do() {
         let e = from_command(&sh(
             "echo 'gpg: public key decryption failed: Inappropriate ioctl for device' >&2; exit 2",
-        ))
+        ), "h1")
         .await
         .unwrap_err();
         assert!(
@@ -348,7 +363,7 @@ mod tests {
         let marker = format!("sleep 2[89].{pid}");
         // A child in the background, as a store's helper would be: the whole group goes.
         let text = format!("sleep 28.{pid} & sleep 29.{pid}");
-        let e = from_command_within(&sh(&text), Duration::from_millis(500))
+        let e = from_command_within(&sh(&text), "h1", Duration::from_millis(500))
             .await
             .unwrap_err();
         assert!(

@@ -9,3 +9,4 @@ pub mod fold;
 pub mod inventory;
 pub mod limits;
 pub mod pattern;
+pub mod schedule;

@@ -1,28 +1,21 @@
-//! `%inventory FILE` and `%on PATTERN` (issue 15, first step): which hosts a cell runs on
-//! (an Ansible inventory and its host patterns, from the `fleet` crate), and running the
-//! cell's shell text on each of them in turn, each host with its own connection (kept for
-//! later cells) and its own context, as a `%login` host has. The notebook's current host
-//! stays current. What is not here yet: running hosts at once, folding identical outputs,
-//! one sudo box for the whole fleet.
+//! `%inventory FILE` and `%on PATTERN` (issue 15): which hosts a cell runs on (an Ansible
+//! inventory and its host patterns, from the `fleet` crate), `%on`'s options, and how a
+//! host is logged in to. Running the cell's text on them is `on_hosts`.
 //!
 //! Without `%inventory`, the inventory is the hosts this notebook has logged in to, plus the
 //! plain host names the pattern itself spells out, so `%on all` never reaches every host of
 //! `~/.ssh/config` by surprise.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use fleet::fold::{Fold, Output as FoldOutput, Status, hostlist};
+use fleet::fold::hostlist;
 use fleet::inventory::{Connection, Inventory};
-use serde_json::{Map, Value, json};
+use fleet::schedule::MaxFail;
 use targets::ssh::config::LoginRequest;
 use targets::{LOCAL, LoginTarget};
 
-use super::login::LoginBy;
-use super::magic::{Magic, Spec};
+use super::magic::{Magic, OnArgs, Spec};
 use crate::failure::{Failure, Outcome};
-use crate::frontend::{Display, Output, Request};
-use crate::hosts::Condition;
 use crate::output::StreamOut;
 use crate::session::Engine;
 use crate::sink::Sink;
@@ -36,28 +29,55 @@ pub(super) const INVENTORY: Spec = Spec {
 
 pub(super) const ON: Spec = Spec {
     name: "on",
-    usage: "%on PATTERN",
-    description: "run the rest of the cell on every host PATTERN selects (Ansible's patterns: web:&prod:!web3); alone: say which",
-    parse: |a| {
-        let words = a.words()?;
-        match words.as_slice() {
-            [pattern] => Ok(Magic::On(pattern.clone())),
-            _ => Err(a.usage("needs one pattern (no spaces: `web:db`, `web,db`)")),
-        }
-    },
+    usage: "%on [--forks N] [--batch N] [--max-fail N|P%] PATTERN",
+    description: "run the rest of the cell on every host PATTERN selects (Ansible's patterns: web:&prod:!web3), many at once; alone: say which",
+    parse: |a| parse_on(&a.words()?).map(Magic::On).map_err(|e| a.usage(e)),
 };
+
+/// `%on`'s words: options, then the pattern.
+fn parse_on(words: &[String]) -> Result<OnArgs, String> {
+    let mut on = OnArgs {
+        pattern: String::new(),
+        forks: None,
+        batch: None,
+        max_fail: None,
+    };
+    let mut pattern = None;
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        let (flag, inline) = match w.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (w.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("{flag} needs a value"))
+        };
+        let count = |v: String| -> Result<usize, String> {
+            match v.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(format!("{flag} takes a number of hosts above 0, not {v:?}")),
+            }
+        };
+        match flag {
+            "--forks" => on.forks = Some(count(value()?)?),
+            "--batch" => on.batch = Some(count(value()?)?),
+            "--max-fail" => on.max_fail = Some(MaxFail::parse(&value()?)?),
+            f if f.starts_with("--") => return Err(format!("has no option {f}")),
+            p if pattern.is_none() => pattern = Some(p.to_owned()),
+            _ => return Err("needs one pattern (no spaces: `web:db`, `web,db`)".into()),
+        }
+    }
+    on.pattern = pattern.ok_or("needs a pattern")?;
+    Ok(on)
+}
 
 /// The inventory `%inventory` loaded.
 pub struct Loaded {
     pub path: PathBuf,
     pub inventory: Inventory,
-}
-
-/// How one host's part of a `%on` cell ended.
-struct Ran {
-    host: String,
-    status: Status,
-    millis: u64,
 }
 
 impl Engine {
@@ -88,7 +108,10 @@ impl Engine {
 
     /// The hosts `pattern` selects, each with how to reach it (None: by its name alone, as
     /// `%login NAME` would).
-    fn select(&self, pattern: &str) -> Result<Vec<(String, Option<Connection>)>, Failure> {
+    pub(crate) fn select(
+        &self,
+        pattern: &str,
+    ) -> Result<Vec<(String, Option<Connection>)>, Failure> {
         let st = self.state();
         let fallback;
         let inv = match &st.inventory {
@@ -140,179 +163,11 @@ impl Engine {
         ));
         Ok(())
     }
-
-    /// `%on PATTERN` and shell text: the text on every selected host, one after another;
-    /// an interrupt stops the host running and starts no other. Any host that failed makes
-    /// the cell an error, after every host had its turn.
-    pub(crate) async fn run_on(
-        &self,
-        pattern: &str,
-        code: &str,
-        req: &Request,
-        silent: bool,
-        out: &mut StreamOut<'_>,
-    ) -> Outcome {
-        let hosts = self.select(pattern)?;
-        let started = chrono::Utc::now();
-        let mut ran: Vec<Ran> = Vec::with_capacity(hosts.len());
-        let mut interrupted = false;
-        // An interrupt between two hosts (a cell consumes only those that come while it
-        // runs) stops the fleet too.
-        let mut interrupt = self.inner.interrupt.subscribe();
-        interrupt.borrow_and_update();
-        for (name, connection) in &hosts {
-            if interrupt.has_changed().unwrap_or(true) {
-                interrupted = true;
-                break;
-            }
-            let began = Instant::now();
-            let outcome = match self.reach(name, connection.as_ref(), req, out).await {
-                Ok(()) => {
-                    self.run_shell(Some(name), req, silent, code, false, out)
-                        .await
-                }
-                Err(Failure::Interrupted { .. }) => {
-                    interrupted = true;
-                    break;
-                }
-                Err(f) => {
-                    out.note(&format!("sshpty: {name} is unreachable: {f}\n"));
-                    ran.push(Ran {
-                        host: name.clone(),
-                        status: Status::Unreachable {
-                            message: f.to_string(),
-                        },
-                        millis: millis(began),
-                    });
-                    continue;
-                }
-            };
-            let status = match &outcome {
-                Ok(()) => Status::Ok,
-                Err(Failure::ExitStatus { status }) => Status::Failed { exit_code: *status },
-                // No exit status to show: -1 in the table, and the error under the output
-                // (the table has no room for it).
-                Err(f) => {
-                    out.note(&format!("sshpty: on {name}: {} ({f})\n", f.ename()));
-                    Status::Failed { exit_code: -1 }
-                }
-            };
-            ran.push(Ran {
-                host: name.clone(),
-                status,
-                millis: millis(began),
-            });
-            if matches!(outcome, Err(Failure::Interrupted { .. })) {
-                interrupted = true;
-                break;
-            }
-        }
-        let skipped: Vec<&str> = hosts[ran.len()..].iter().map(|(h, _)| h.as_str()).collect();
-        self.fleet_summary(pattern, started, &ran, &skipped, req, silent);
-        let failed: Vec<&str> = ran
-            .iter()
-            .filter(|r| !matches!(r.status, Status::Ok))
-            .map(|r| r.host.as_str())
-            .collect();
-        if interrupted {
-            return Err(Failure::Interrupted {
-                stage: crate::failure::Stage::Cell,
-            });
-        }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(Failure::FleetFailed {
-                failed: failed.len(),
-                of: hosts.len(),
-                hosts: hostlist::fold(&failed),
-            })
-        }
-    }
-
-    /// Host `name` logged in to and its login environment read: an existing connection is
-    /// kept, a lost one opened again, a new one made without questions (BatchMode: a host
-    /// that needs a password or an unknown host key fails, never a box per host).
-    async fn reach(
-        &self,
-        name: &str,
-        connection: Option<&Connection>,
-        req: &Request,
-        out: &mut StreamOut<'_>,
-    ) -> Outcome {
-        let condition = self.state().hosts.get(name).map(|h| h.condition());
-        if !matches!(condition, Some(Condition::Ready | Condition::Reading)) {
-            self.login(&login_target(name, connection), req, LoginBy::Fleet, out)
-                .await?;
-        }
-        self.settle_login_on(Some(name), out).await
-    }
-
-    /// The table of hosts, status, exit code and duration, with the run's facts in its
-    /// metadata (the saved notebook's record of what ran where, by whom, when).
-    fn fleet_summary(
-        &self,
-        pattern: &str,
-        started: chrono::DateTime<chrono::Utc>,
-        ran: &[Ran],
-        skipped: &[&str],
-        req: &Request,
-        silent: bool,
-    ) {
-        if silent {
-            return;
-        }
-        let mut fold = Fold::new(0);
-        for r in ran {
-            fold.add(&r.host, r.status.clone(), FoldOutput::Text(b""), r.millis);
-        }
-        let mut plain = fleet::fold::summary_text(&fold);
-        let mut html = fleet::fold::summary_html(&fold);
-        if !skipped.is_empty() {
-            let line = format!("not started: {}\n", hostlist::fold(skipped));
-            plain.push_str(&line);
-            html.push_str(&format!("<p>{}</p>", crate::display::html_escape(&line)));
-        }
-        let user = std::env::var("USER").unwrap_or_default();
-        let hosts: Vec<Value> = ran
-            .iter()
-            .map(|r| {
-                let (status, exit) = match &r.status {
-                    Status::Ok => ("ok", json!(0)),
-                    Status::Failed { exit_code } => ("failed", json!(exit_code)),
-                    Status::Unreachable { .. } => ("unreachable", Value::Null),
-                };
-                json!({"host": r.host, "status": status, "exit_code": exit, "ms": r.millis})
-            })
-            .collect();
-        let mut metadata = Map::new();
-        metadata.insert(
-            "sshpty".into(),
-            json!({"fleet": {
-                "pattern": pattern,
-                "by": user,
-                "started": started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "hosts": hosts,
-                "not_started": skipped,
-            }}),
-        );
-        req.outputs.emit(Output::Display(Display {
-            id: format!("sshpty-fleet-{}", uuid::Uuid::new_v4()),
-            plain,
-            html: Some(html),
-            metadata,
-            terminal: None,
-        }));
-    }
-}
-
-fn millis(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How to log in to an inventory host: by its inventory name, so ssh_config's `Host`
 /// blocks for that name apply, with the inventory's address, port, user and key on top.
-fn login_target(name: &str, c: Option<&Connection>) -> LoginTarget {
+pub(crate) fn login_target(name: &str, c: Option<&Connection>) -> LoginTarget {
     let mut r = LoginRequest {
         host: name.to_owned(),
         ..Default::default()

@@ -1,6 +1,7 @@
 //! What a magic line is once read: the magics and their arguments, the cell split into its
 //! magics and its shell text, and what each magic's entry in the list says.
 
+use fleet::schedule::MaxFail;
 use targets::LoginTarget;
 
 use super::args::Args;
@@ -49,11 +50,23 @@ pub enum Magic {
     Shell,
     /// `%inventory [FILE | off]`
     Inventory(Option<String>),
-    /// `%on PATTERN`: the rest of the cell runs on every host PATTERN selects.
-    On(String),
+    /// `%on [OPTIONS] PATTERN`: the rest of the cell runs on every host PATTERN selects.
+    On(OnArgs),
     /// `!COMMAND` (one line) or `!!` (the rest of the cell): shell text for the kernel's own
     /// machine, as MetaKernel's `%shell` (SSH Kernel's notebooks start with one).
     Local { code: String },
+}
+
+/// `%on`'s pattern and how its hosts are paced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnArgs {
+    pub pattern: String,
+    /// Hosts at once (None: the default).
+    pub forks: Option<usize>,
+    /// Rolling batches of this many hosts.
+    pub batch: Option<usize>,
+    /// Failures tolerated before no new host starts.
+    pub max_fail: Option<MaxFail>,
 }
 
 /// `%sudo ...`

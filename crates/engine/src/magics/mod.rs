@@ -46,7 +46,7 @@ pub use args::is_user_name;
 pub(crate) use interactive::REPL;
 pub use lines::split_magic_lines;
 pub use login::parse_target;
-pub use magic::{Magic, MarkCommand, ParsedCell, Spec, SudoCommand};
+pub use magic::{Magic, MarkCommand, OnArgs, ParsedCell, Spec, SudoCommand};
 
 use crate::failure::{MagicError, Outcome};
 use crate::frontend::Request;
@@ -257,7 +257,7 @@ impl Engine {
             Magic::Local { code } => self.local_command(&code, req, out).await,
             Magic::Inventory(arg) => self.inventory(arg, out),
             // With shell text after it, `run_code` runs the cell on the hosts instead.
-            Magic::On(pattern) => self.on_alone(&pattern, out),
+            Magic::On(on) => self.on_alone(&on.pattern, out),
         }
     }
 }

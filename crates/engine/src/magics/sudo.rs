@@ -75,35 +75,71 @@ impl Engine {
                     "sudo: passwords are not remembered (and those remembered are forgotten)\n"
                 });
             }
+            c @ (SudoCommand::PasswordFromCommand(_) | SudoCommand::PasswordFromEnv(_)) => {
+                self.sudo_source(&[host()?], c, out).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `%sudo password-from-command|-from-env` for `hosts` (the current host, or a `%on`
+    /// cell's hosts). A command is run once now, for the first host, so a wrong command
+    /// shows here, not at the first sudo.
+    pub(crate) async fn sudo_source(
+        &self,
+        hosts: &[String],
+        cmd: SudoCommand,
+        out: &mut StreamOut<'_>,
+    ) -> Outcome {
+        let (Some(first), many) = (hosts.first(), hosts.len() > 1) else {
+            return Err(Failure::NoTarget);
+        };
+        let on = if many {
+            format!(
+                "{} hosts ({})",
+                hosts.len(),
+                fleet::fold::hostlist::fold(hosts)
+            )
+        } else {
+            first.clone()
+        };
+        let tell = if many {
+            " ($SSHPTY_HOST tells it which host)"
+        } else {
+            ""
+        };
+        match cmd {
             SudoCommand::PasswordFromCommand(command) => {
                 let command = self.secret_command(command)?;
-                let host = host()?;
-                // Run it once now, so a wrong command shows here, not at the first sudo.
-                sudo::from_command(&command)
+                sudo::from_command(&command, first)
                     .await
                     .map_err(Failure::SudoPasswordCommand)?;
-                self.state()
-                    .sudo
-                    .set_source(&host, sudo::Source::Command(command));
+                let mut st = self.state();
+                for h in hosts {
+                    st.sudo
+                        .set_source(h, sudo::Source::Command(command.clone()));
+                }
                 out.text(&format!(
-                    "sudo on {host}: the password comes from the command when sudo asks (never shown)\n"
+                    "sudo on {on}: the password comes from the command when sudo asks{tell} (never shown)\n"
                 ));
             }
             SudoCommand::PasswordFromEnv(name) => {
-                let host = host()?;
                 let value = std::env::var(&name)
                     .map_err(|_| Failure::SudoPasswordEnv { name: name.clone() })?;
                 // Nor does SendEnv ever send it to a server.
                 targets::ssh::send_env::never_send(&name);
                 // Cells on the local target never see it (only a fixed list of variables
                 // reaches them; see target::local); it stays in this process only.
-                self.state()
-                    .sudo
-                    .set_source(&host, sudo::Source::Env(zeroize::Zeroizing::new(value)));
+                let mut st = self.state();
+                for h in hosts {
+                    st.sudo
+                        .set_source(h, sudo::Source::Env(zeroize::Zeroizing::new(value.clone())));
+                }
                 out.text(&format!(
-                    "sudo on {host}: the password comes from ${name} when sudo asks (never shown)\n"
+                    "sudo on {on}: the password comes from ${name} when sudo asks (never shown)\n"
                 ));
             }
+            _ => {}
         }
         Ok(())
     }

@@ -144,3 +144,23 @@ def test_an_interrupt_stops_the_fleet_and_leaves_nothing_running(ssh):
     assert res.errors[0]["ename"] == "Interrupted", res.describe()
     assert fleet_facts(res)["not_started"] == ["h2-ops"], fleet_facts(res)
     assert not ssh.wait_remote_gone("h1-ops", r"sleep 1012")
+
+
+def test_a_fleet_through_a_jump_host_shares_one_connection_to_it(ssh):
+    names = [f"j{i}" for i in range(1, 7)]
+    for n in names:
+        ssh.add_host(n, ssh.h1, ProxyJump="h2-ops")
+    assert not ssh.h2.connection_pids("sshpty-ops")
+    nb = ssh.kernel()
+    res = nb.ok(f"%on {','.join(names)}\n" + 'echo "via ${SSH_CONNECTION##* }"', timeout=60)
+    assert fleet_text(res).splitlines() == [
+        "----------------", "j[1-6]", "----------------", f"via {ssh.h1.port}",
+    ], res.describe()
+    # One login on the jump host carries all six (sshd shows one connection as its
+    # privileged monitor and the user's process), however many hosts are behind it.
+    hop = ssh.h2.connection_pids("sshpty-ops")
+    assert 1 <= len(hop) <= 2, hop
+    one_host = nb.ok("%login j1\n" + 'echo "${SSH_CONNECTION##* }"')
+    assert one_host.lines[-1] == str(ssh.h1.port), one_host.describe()
+    nb.ok(f"%on {','.join(names)}\ntrue")
+    assert ssh.h2.connection_pids("sshpty-ops") == hop

@@ -295,7 +295,8 @@ def test_whiptail_menu_pick_by_keys(local):
     a = answering(local, code, [("keys", "<Down><CR>")], timeout=60)
     res = a.result.ok()
     assert res.lines[-1] == "picked=b", res.describe()
-    screens = [m["content"]["data"]["text/plain"] for m in res.displays]
+    # A slow machine may also show a live view's placeholder (a display with no data yet).
+    screens = [m["content"]["data"].get("text/plain", "") for m in res.displays]
     assert any("Pick a fruit" in s and "Banana" in s for s in screens), screens[:1]
 
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 use sha1::{Digest, Sha1};
 
 /// What `%login [-p PORT] [-i KEY]... [-J JUMP] [-F CONFIG] [-o K=V]... [user@]HOST` asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct LoginRequest {
     /// The host as typed: the name `Host` patterns are matched against (`%n`).
     pub host: String,

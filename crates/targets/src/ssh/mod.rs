@@ -10,6 +10,7 @@ pub mod send_env;
 
 pub use error::{Ask, SshError};
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,8 +43,9 @@ const QUIET_MODES: &[(Pty, u32)] = &[
 pub struct SshTarget {
     info: Mutex<TargetInfo>,
     handle: Arc<Handle<Client>>,
-    /// The ProxyJump hops the connection runs through; kept open with it.
-    _hops: Vec<Arc<Handle<Client>>>,
+    /// The ProxyJump hop the connection runs through (and the hops before it); kept open
+    /// while any connection through it lives.
+    _via: Option<Arc<Hop>>,
     /// The ProxyCommand process, if any (killed on drop).
     _proxy: Option<tokio::process::Child>,
     forward_agent: bool,
@@ -121,8 +123,54 @@ async fn tcp(c: &HostConfig) -> Result<tokio::net::TcpStream, SshError> {
 struct Connected {
     config: Arc<HostConfig>,
     handle: Handle<Client>,
-    hops: Vec<Arc<Handle<Client>>>,
+    via: Option<Arc<Hop>>,
     proxy: Option<tokio::process::Child>,
+}
+
+/// A connection that carries others: a ProxyJump hop. Every login through the same hop
+/// shares it, as OpenSSH's ControlMaster would, so a fleet behind one bastion costs the
+/// bastion one TCP connection and one login, and a channel per host after that. It lives
+/// while any connection through it does.
+struct Hop {
+    handle: Handle<Client>,
+    _via: Option<Arc<Hop>>,
+    _proxy: Option<tokio::process::Child>,
+}
+
+/// The hops in use, by the request that reaches each. A hop being connected is held
+/// locked, so logins that need it meanwhile wait for it rather than each making one.
+type HopSlot = Arc<tokio::sync::Mutex<std::sync::Weak<Hop>>>;
+static HOPS: std::sync::LazyLock<Mutex<HashMap<LoginRequest, HopSlot>>> =
+    std::sync::LazyLock::new(Mutex::default);
+
+/// The hop `req` reaches: the one in use, or a new one.
+async fn hop(
+    req: LoginRequest,
+    ask: Ask,
+    notes: Arc<Mutex<Vec<String>>>,
+) -> Result<Arc<Hop>, SshError> {
+    let slot = {
+        let mut hops = HOPS.lock().unwrap_or_else(|e| e.into_inner());
+        // Slots of hops gone and not being made: dropped, so the map stays small.
+        hops.retain(|_, s| {
+            Arc::strong_count(s) > 1 || s.try_lock().map_or(true, |w| w.strong_count() > 0)
+        });
+        hops.entry(req.clone()).or_default().clone()
+    };
+    let mut held = slot.lock().await;
+    if let Some(h) = held.upgrade()
+        && !h.handle.is_closed()
+    {
+        return Ok(h);
+    }
+    let c = connect_host(req, ask, notes).await?;
+    let hop = Arc::new(Hop {
+        handle: c.handle,
+        _via: c.via,
+        _proxy: c.proxy,
+    });
+    *held = Arc::downgrade(&hop);
+    Ok(hop)
 }
 
 /// Connect as ssh(1) does: through the ProxyJump hops (each resolved as a host of its own,
@@ -143,7 +191,7 @@ fn connect_host(
             }
         }
         if let Some(via_req) = c.proxy_request(&req) {
-            let via = connect_host(via_req, ask.clone(), notes.clone()).await?;
+            let via = hop(via_req, ask.clone(), notes.clone()).await?;
             let ch = via
                 .handle
                 .channel_open_direct_tcpip(c.hostname.clone(), c.port as u32, "127.0.0.1", 0)
@@ -154,13 +202,11 @@ fn connect_host(
                 })?;
             let handle =
                 connect::handshake(ch.into_stream(), c.clone(), ask, notes, label(&c)).await?;
-            let mut hops = via.hops;
-            hops.push(Arc::new(via.handle));
             return Ok(Connected {
                 config: c,
                 handle,
-                hops,
-                proxy: via.proxy,
+                via: Some(via),
+                proxy: None,
             });
         }
         if let Some(cmd) = &c.proxy_command {
@@ -187,7 +233,7 @@ fn connect_host(
             return Ok(Connected {
                 config: c,
                 handle,
-                hops: Vec::new(),
+                via: None,
                 proxy: Some(child),
             });
         }
@@ -195,7 +241,7 @@ fn connect_host(
         Ok(Connected {
             config: c,
             handle,
-            hops: Vec::new(),
+            via: None,
             proxy: None,
         })
     })
@@ -212,7 +258,7 @@ impl SshTarget {
         let notes = Arc::new(Mutex::new(Vec::new()));
         let conn = connect_host(req.clone(), ask, notes.clone()).await?;
         let c = conn.config;
-        let (handle, hops, proxy) = (conn.handle, conn.hops, conn.proxy);
+        let (handle, via, proxy) = (conn.handle, conn.via, conn.proxy);
         let target = SshTarget {
             info: Mutex::new(TargetInfo {
                 name: name.to_owned(),
@@ -223,7 +269,7 @@ impl SshTarget {
                 connected: true,
             }),
             handle: Arc::new(handle),
-            _hops: hops,
+            _via: via,
             _proxy: proxy,
             forward_agent: c.forward_agent,
             config: c.clone(),

@@ -173,6 +173,18 @@ fn marks_path() -> Option<PathBuf> {
     Some(config.join("sshpty").join("marks"))
 }
 
+/// A `%on` cell keeps a connection (one fd) per host: the soft limit on open files (often
+/// 1024) is raised to the hard one, as far as the administrator allows.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        log::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+    }
+}
+
 fn kernel(args: &[String]) -> ExitCode {
     let mut file: Option<PathBuf> = None;
     let mut opts = Options {
@@ -220,6 +232,7 @@ fn kernel(args: &[String]) -> ExitCode {
     let Some(file) = file else {
         return fail("kernel needs --connection-file FILE (Jupyter passes it from the kernelspec)");
     };
+    raise_open_file_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

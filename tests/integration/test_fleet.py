@@ -7,6 +7,7 @@ test_fleet_many.py runs tens of hosts at once."""
 
 from __future__ import annotations
 
+import resource
 import socket
 import time
 
@@ -34,8 +35,24 @@ def fleet_facts(res) -> dict:
     raise AssertionError(f"no fleet table in the cell's outputs:\n{res.describe()}")
 
 
+def open_file_limits(pid: int) -> tuple[str, str]:
+    for line in open(f"/proc/{pid}/limits"):
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return soft, hard
+    raise AssertionError("no open-file limit in /proc/PID/limits")
+
+
 def test_on_alone_says_what_a_pattern_selects_among_logged_in_hosts(ssh):
-    nb = ssh.kernel()
+    # A connection per host: the kernel takes all the open files it is allowed, though
+    # started with a low soft limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(512, hard), hard))
+    try:
+        nb = ssh.kernel()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert open_file_limits(nb.pid) == (str(hard), str(hard)), open_file_limits(nb.pid)
     res = nb.run("%on all")
     assert res.status == "error" and res.errors[0]["ename"] == "HostPattern", res.describe()
     ssh.login("h1-ops", nb)

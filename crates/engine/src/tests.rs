@@ -1281,3 +1281,98 @@ async fn a_marked_host_shows_its_mark_and_a_notebook_cannot_relabel_it() {
     assert_eq!(p.mark.map(|m| m.name), Some("staging".into()));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A `%on` cell on two hosts at once: both show their own sudo prompt, one box asks for the
+/// fleet and both are given its answer; `db1`'s sudo refuses it, and it is stopped rather
+/// than asked again (no box per host); `web1` goes on. Each host's output goes into the
+/// folded display, the cell is a `FleetFailed` error, and the notebook's host stays current.
+#[tokio::test]
+async fn a_fleet_cell_asks_one_sudo_box_and_a_host_that_refuses_it_fails_alone() {
+    let (web, mut web_ptys) = FakeTarget::new("web1");
+    let (db, mut db_ptys) = FakeTarget::new("db1");
+    let engine = engine_on("web1", web, Context::default());
+    engine.state().hosts.log_in(
+        "db1",
+        Host::ready(db, Context::default(), "bash 5.2.15(1)-release".into()),
+        false,
+    );
+    let out = Arc::new(Recorder::default());
+    let asker = ScriptedAsker::answering(&["fleet-pw", "never-asked"]);
+    let req = request(&out, Some(&asker));
+    let both_prompted = tokio::sync::Barrier::new(2);
+
+    let web_program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut web_ptys).await;
+        both_prompted.wait().await;
+        assert_eq!(pty.next().await, Seen::Typed(b"fleet-pw\r".to_vec()));
+        sudo_runs(pty, &script).await;
+    };
+    let db_program = async {
+        let (mut pty, script) = sudo_prompt_shown(&mut db_ptys).await;
+        both_prompted.wait().await;
+        assert_eq!(pty.next().await, Seen::Typed(b"fleet-pw\r".to_vec()));
+        pty.print(format!("\r\nSorry, try again.\r\n{}", script.sudo_prompt()))
+            .await;
+        // Stopped, not given the password again.
+        assert_eq!(pty.next().await, Seen::Typed(b"\x03".to_vec()));
+        pty.capture_and_exit(&script, &state(130, "/home/ops", &[]), 130)
+            .await;
+    };
+    let (outcome, _) = run(&engine, &req, "%on web1,db1\nsudo id", async {
+        tokio::join!(web_program, db_program)
+    })
+    .await;
+    let (ename, evalue) = error_shown(&outcome, &out);
+    assert_eq!(ename, "FleetFailed");
+    assert!(evalue.contains("1 of 2 hosts: db1"), "{evalue}");
+    let asked = asker.asked();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].0.contains("db1,web1") && asked[0].1, "{asked:?}");
+    let displays: Vec<String> = out
+        .outputs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Display(d) => Some(d.plain.clone()),
+            _ => None,
+        })
+        .collect();
+    let folded = displays
+        .iter()
+        .find(|d| d.starts_with("----------------\n"))
+        .expect("no folded outputs");
+    assert!(
+        folded.contains("sshpty: sudo refused the password on db1; it was not given again"),
+        "{folded}"
+    );
+    assert!(
+        folded.contains("web1\n----------------\n") && folded.contains("root"),
+        "{folded}"
+    );
+    assert!(!format!("{displays:?}").contains("fleet-pw"));
+    assert_eq!(engine.state().hosts.current_name(), Some("web1"));
+}
+
+/// On a fleet host any question but its own sudo prompt ends that host's run at once, with
+/// no box, though the client could answer one.
+#[tokio::test]
+async fn a_fleet_host_that_asks_another_question_is_stopped_without_a_box() {
+    let (web, mut ptys) = FakeTarget::new("web1");
+    let engine = engine_on("web1", web, Context::default());
+    let out = Arc::new(Recorder::default());
+    let asker = ScriptedAsker::answering(&["y"]);
+    let req = request(&out, Some(&asker));
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        pty.print("Continue? [y/N] ").await;
+        assert_eq!(pty.next().await, Seen::Typed(b"\x03".to_vec()));
+        pty.capture_and_exit(&script, &state(130, "/home/ops", &[]), 130)
+            .await;
+    };
+    let (outcome, ()) = run(&engine, &req, "%on web1\n./upgrade", program).await;
+    assert_eq!(error_shown(&outcome, &out).0, "FleetFailed");
+    assert!(asker.asked().is_empty(), "{:?}", asker.asked());
+}

@@ -88,7 +88,7 @@ pub async fn run(connection_file: &Path, opts: Options) -> Result<(), KernelErro
     let iopub_sock = PubSocket::bind_at(&at(info.iopub_port), limits.clone())
         .await
         .map_err(bind_err("iopub", info.iopub_port))?;
-    let (_hb_port, _hb) = zmtp::serve_heartbeat_at(&at(info.hb_port), limits.clone())
+    let (_hb_port, _hb) = zmtp::serve_heartbeat_on_thread(&at(info.hb_port), limits.clone())
         .await
         .map_err(bind_err("heartbeat", info.hb_port))?;
 

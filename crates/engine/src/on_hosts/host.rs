@@ -93,9 +93,28 @@ impl Engine {
                 ));
                 Status::Failed { exit_code: -1 }
             }
-            // No exit status to show: -1 in the table, and the error under the output.
+            Err(Failure::WaitsForInput { prompt }) => {
+                let prompt = prompt.as_deref().unwrap_or("a prompt");
+                out.note(&if cell.password.is_some() {
+                    format!(
+                        "\nsshpty: stopped: it waits for input ({prompt}); a fleet cell answers \
+                         only each host's own sudo prompt, never a box per host (run it on this \
+                         host alone, `%login` it, to answer)\n"
+                    )
+                } else {
+                    format!(
+                        "\nsshpty: stopped: it waits for input ({prompt}) and this client cannot \
+                         answer (allow_stdin is false); for sudo, name a source after the %on \
+                         line: %sudo password-from-command 'CMD' (told $SSHPTY_HOST) or \
+                         password-from-env NAME\n"
+                    )
+                });
+                Status::Failed { exit_code: -1 }
+            }
+            // No exit status to show: -1 in the table, and the error under the output. The
+            // note does not name the host (its block does), so hosts that failed alike fold.
             Err(f) => {
-                out.note(&format!("sshpty: on {name}: {} ({f})\n", f.ename()));
+                out.note(&format!("\nsshpty: {}: {f}\n", f.ename()));
                 Status::Failed { exit_code: -1 }
             }
         };

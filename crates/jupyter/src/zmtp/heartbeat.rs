@@ -59,6 +59,55 @@ pub async fn serve_heartbeat_at(
     Ok((port, task))
 }
 
+/// [`serve_heartbeat_at`] on a thread of its own, with a runtime of its own: the heartbeat
+/// says the process is alive, so it must not wait behind the kernel's work (a fleet cell's
+/// hundreds of key exchanges keep the main runtime's workers busy for seconds). It stops when
+/// the returned guard is dropped.
+pub async fn serve_heartbeat_on_thread(
+    endpoint: &Endpoint,
+    limits: Limits,
+) -> io::Result<(u16, HeartbeatThread)> {
+    let endpoint = endpoint.clone();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<io::Result<u16>>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("heartbeat".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match serve_heartbeat_at(&endpoint, limits).await {
+                    Ok((port, task)) => {
+                        let _ = ready_tx.send(Ok(port));
+                        // The guard dropped, or the process ends.
+                        let _ = stop_rx.await;
+                        task.abort();
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    let port = ready_rx
+        .await
+        .map_err(|_| io::Error::other("the heartbeat thread ended before it listened"))??;
+    Ok((port, HeartbeatThread { _stop: stop_tx }))
+}
+
+/// Keeps the heartbeat thread serving; dropped, it stops (and disconnects its peers).
+pub struct HeartbeatThread {
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
 async fn serve_peer(
     stream: Stream,
     addr: PeerAddr,

@@ -40,7 +40,9 @@ pub mod fuzzing {
 }
 
 pub use bytes::Bytes;
-pub use heartbeat::{serve_heartbeat, serve_heartbeat_at};
+pub use heartbeat::{
+    HeartbeatThread, serve_heartbeat, serve_heartbeat_at, serve_heartbeat_on_thread,
+};
 pub use publish::{PubSocket, Publisher};
 pub use router::{RouterSender, RouterSocket};
 pub use socket::{Identity, Limits, SendError};

@@ -669,6 +669,59 @@ async fn heartbeat_echoes_everything() {
     req.expect_closed().await;
 }
 
+/// On its own thread the heartbeat echoes while the runtime that started it is blocked
+/// (as a kernel's workers are, busy with a fleet's key exchanges): the echo comes while the
+/// runtime's only thread is still held, which a heartbeat served on it could not do.
+#[test]
+fn the_heartbeat_on_its_thread_answers_while_the_kernels_runtime_is_blocked() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let at = Endpoint::Tcp {
+        ip: "127.0.0.1".into(),
+        port: 0,
+    };
+    let (port, guard) = rt
+        .block_on(super::serve_heartbeat_on_thread(&at, Limits::default()))
+        .expect("bind");
+    let echoed = Arc::new(AtomicBool::new(false));
+    let client = std::thread::spawn({
+        let echoed = echoed.clone();
+        move || {
+            let crt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            crt.block_on(async {
+                let mut req = RawPeer::handshake(port, "REQ", None, "REP").await;
+                req.send(&[b"", b"ping"]).await;
+                assert_eq!(req.recv_message().await, msg(&[b"", b"ping"]));
+                echoed.store(true, Ordering::SeqCst);
+                req
+            })
+        }
+    });
+    rt.block_on(async {
+        // Blocks the runtime's thread until the echo came (or 20 s passed).
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while !echoed.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    assert!(
+        echoed.load(Ordering::SeqCst),
+        "no echo while the runtime was blocked"
+    );
+    let mut req = client.join().unwrap();
+    // Dropping the guard stops it and disconnects its peers.
+    drop(guard);
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), req.expect_closed()).await })
+        .expect("the peer was not disconnected");
+}
+
 #[tokio::test]
 async fn a_stalled_handshake_is_dropped_after_the_timeout() {
     use super::command::SocketType;

@@ -676,3 +676,65 @@ def test_an_interrupt_stops_fifty_hosts_and_leaves_nothing_running(ssh, fleet):
     assert sorted(h["host"] for h in facts["hosts"]) == every[:5], facts
     assert sorted(facts["not_started"]) == every[5:], facts
 
+
+
+# ---------------------------------------------------------------------------------------------
+# A long session (behind the soak marker, as test_rel_soak.py: `tests/run -m soak` alone)
+
+SOAK_CELLS = int(os.environ.get("SSHPTY_FLEET_SOAK_CELLS", "200"))
+SOAK_HOSTS = 100
+SOAK_MEASURE_AT = 20
+SOAK_RSS_GROWTH_KIB = 4 * 1024
+
+
+def _rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _fds(pid: int) -> list[str]:
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out.append(f"{fd}->{os.readlink(f'/proc/{pid}/fd/{fd}')}")
+        except OSError:
+            pass
+    return sorted(out)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(max(600, SOAK_CELLS * 3))
+def test_soak_of_fleet_cells_on_a_hundred_hosts(ssh, fleet, figures):
+    """SOAK_CELLS fleet cells on 100 hosts in one kernel, each host counting its cells in its
+    own context: every cell folds into one block with the right count, and from cell 20 to
+    the end the kernel's RSS grows by at most 4 MiB and its fds do not grow (a host's
+    buffers, the fold, the tasks and the connections are all given back)."""
+    members = fleet.split(SOAK_HOSTS, prefix="s")
+    nb = fleet.kernel(members)
+    pid = nb.pid
+    t0 = time.monotonic()
+    at = None
+    series = []
+    for i in range(1, SOAK_CELLS + 1):
+        res = nb.ok('%on all\nn=$((${n:-0} + 1)); echo "cell $n"', timeout=120)
+        got = blocks(res)
+        assert len(got) == 1 and got[0].how is None and got[0].body == f"cell {i}", \
+            f"cell {i}:\n{folded_text(res)}"
+        assert sorted(got[0].hosts) == sorted(m.name for m in members), got[0].header
+        if i == SOAK_MEASURE_AT:
+            at = (_rss_kib(pid), _fds(pid))
+        if i % 50 == 0:
+            series.append(f"{i}:{_rss_kib(pid)}")
+    took = time.monotonic() - t0
+    rss_end, fds_end = _rss_kib(pid), _fds(pid)
+    rss_at, fds_at = at
+    assert sum(fleet.connections()) == SOAK_HOSTS, fleet.connections()
+    figures(f"fleet soak: {SOAK_CELLS} cells on {SOAK_HOSTS} hosts in {took:.0f} s "
+            f"({took / SOAK_CELLS:.2f} s per cell, first logins included); kernel RSS at cell "
+            f"{SOAK_MEASURE_AT} {rss_at} KiB, at the end {rss_end} KiB ({rss_end - rss_at:+d} "
+            f"KiB); fds {len(fds_at)} -> {len(fds_end)}; RSS KiB by cell: {' '.join(series)}")
+    assert rss_end - rss_at <= SOAK_RSS_GROWTH_KIB, \
+        f"RSS grew by {rss_end - rss_at} KiB between cell {SOAK_MEASURE_AT} and {SOAK_CELLS}"
+    assert len(fds_end) <= len(fds_at), sorted(set(fds_end) - set(fds_at))

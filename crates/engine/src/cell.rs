@@ -279,9 +279,8 @@ pub async fn run(
     if *kill.borrow() {
         return Err(TargetError::ShuttingDown);
     }
-    // Interrupts from here on stop this cell, also one that comes while its process is
-    // still being started (a fleet starts many at once).
-    interrupt.borrow_and_update();
+    // `interrupt` was subscribed when the cell began (before a sudo password was looked up,
+    // a fleet host was reached, its process started): an interrupt since then stops it.
     let (mut proc, leftover) = match spec.started {
         Some(started) => started,
         None => {

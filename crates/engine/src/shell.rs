@@ -80,6 +80,9 @@ impl Engine {
                 host.become_user.clone(),
             )
         };
+        // Interrupts from here on stop the cell, also one while its sudo password is looked
+        // up or its process started.
+        let interrupt = self.inner.interrupt.subscribe();
         let mut info = target.info();
         let login_user = info.user.clone();
         if let Some(u) = &become_user {
@@ -101,7 +104,7 @@ impl Engine {
         // A password command (a vault lookup) runs only for cells that may call sudo.
         let may_sudo = become_user.is_some() || may_sudo(&ctx, code);
         let (sudo_password, cache_on) = self
-            .sudo_password(&name, &login_user, code, may_sudo, out)
+            .sudo_password(&name, &login_user, code, may_sudo, &interrupt, out)
             .await;
         let bootstrap = script::bootstrap(&ctx);
         let prepared_state = (become_user.is_none()
@@ -178,7 +181,7 @@ impl Engine {
             target.as_ref(),
             spec,
             out,
-            self.inner.interrupt.subscribe(),
+            interrupt,
             self.inner.kill.subscribe(),
         )
         .await;
@@ -268,13 +271,14 @@ impl Engine {
 
     /// The sudo password the cell may give to its own sudo prompt: remembered, or from
     /// the host's source; and whether one sudo takes may be reused. `sudo -k` in the cell
-    /// forgets it first.
+    /// forgets it first. An interrupt stops a source command (the cell then sees it too).
     pub(crate) async fn sudo_password(
         &self,
         host: &str,
         user: &str,
         code: &str,
         may_sudo: bool,
+        interrupt: &tokio::sync::watch::Receiver<u64>,
         out: &mut dyn Sink,
     ) -> (Option<zeroize::Zeroizing<String>>, bool) {
         let (remembered, command, cache_on) = {
@@ -300,12 +304,16 @@ impl Engine {
         let Some(command) = command else {
             return (None, cache_on);
         };
-        match sudo::from_command(&command, host).await {
-            Ok(pw) => (Some(pw), cache_on),
-            Err(e) => {
-                out.note(&format!("sshpty: %sudo password-from-command: {e}\n"));
-                (None, cache_on)
-            }
+        let mut interrupted = interrupt.clone();
+        tokio::select! {
+            r = sudo::from_command(&command, host) => match r {
+                Ok(pw) => (Some(pw), cache_on),
+                Err(e) => {
+                    out.note(&format!("sshpty: %sudo password-from-command: {e}\n"));
+                    (None, cache_on)
+                }
+            },
+            _ = interrupted.changed() => (None, cache_on),
         }
     }
 

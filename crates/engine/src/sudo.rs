@@ -158,16 +158,16 @@ async fn from_command_within(
                 command.describe()
             )
         })?;
-    let group = child.id();
+    // Killed whole if the wait is given up: the timeout below, or the caller dropping it (an
+    // interrupt).
+    let mut group = Group(child.id().and_then(|p| i32::try_from(p).ok()));
     let out = match tokio::time::timeout(limit, child.wait_with_output()).await {
-        Ok(out) => out.map_err(|e| format!("the password command failed: {e}"))?,
+        Ok(out) => {
+            group.0 = None;
+            out.map_err(|e| format!("the password command failed: {e}"))?
+        }
         Err(_) => {
-            if let Some(pid) = group.and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            drop(group);
             return Err(format!(
                 "the password command ({}) did not finish within {} s and was stopped; {}",
                 command.describe(),
@@ -200,6 +200,21 @@ async fn from_command_within(
     String::from_utf8(line.to_vec())
         .map(Zeroizing::new)
         .map_err(|_| "the password command printed something that is not UTF-8".into())
+}
+
+/// A password command's process group, killed when this is dropped before the command
+/// ended, so nothing it started is left waiting.
+struct Group(Option<i32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// What to do when a store waits for a passphrase: the kernel has no terminal to ask on.
@@ -383,5 +398,32 @@ mod tests {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert!(!left, "the timed-out command is still running");
+    }
+
+    /// An interrupt drops the wait for the command: its whole group goes at once.
+    #[tokio::test]
+    async fn a_command_whose_wait_is_dropped_is_stopped_with_what_it_started() {
+        let pid = std::process::id();
+        let marker = format!("sleep 3[89].{pid}");
+        let text = format!("sleep 38.{pid} & sleep 39.{pid}");
+        let waited =
+            tokio::time::timeout(Duration::from_millis(500), from_command(&sh(&text), "h1")).await;
+        assert!(waited.is_err(), "the command ended by itself");
+        let mut left = true;
+        for _ in 0..50 {
+            let out = std::process::Command::new("pgrep")
+                .args(["-f", &marker])
+                .output()
+                .unwrap();
+            left = out.status.success();
+            if !left {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            !left,
+            "the command is still running after its wait was dropped"
+        );
     }
 }

@@ -227,6 +227,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn on_takes_its_options_then_one_pattern() {
+        let words = |t: &str| t.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse_on(&words("--forks 5 --batch=3 --max-fail 10% web:&prod")),
+            Ok(OnArgs {
+                pattern: "web:&prod".into(),
+                forks: Some(5),
+                batch: Some(3),
+                max_fail: Some(MaxFail::Percent(10)),
+            })
+        );
+        assert_eq!(parse_on(&words("web")).unwrap().forks, None);
+        for (bad, says) in [
+            ("--forks 0 web", "above 0"),
+            ("--batch", "needs a value"),
+            ("--max-fail x web", "count or a percentage"),
+            ("--fork 3 web", "no option --fork"),
+            ("web db", "one pattern"),
+            ("--forks 3", "needs a pattern"),
+        ] {
+            let e = parse_on(&words(bad)).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn plain_names_of_a_pattern_and_nothing_else() {
         assert_eq!(
             literal_names("web1:&db.example.com,!h1-ops:web*:~x.*:all:prod[0]"),

@@ -111,9 +111,16 @@ impl Engine {
         match cmd {
             SudoCommand::PasswordFromCommand(command) => {
                 let command = self.secret_command(command)?;
-                sudo::from_command(&command, first)
-                    .await
-                    .map_err(Failure::SudoPasswordCommand)?;
+                let mut interrupt = self.inner.interrupt.subscribe();
+                tokio::select! {
+                    r = sudo::from_command(&command, first) => {
+                        r.map_err(Failure::SudoPasswordCommand)?;
+                    }
+                    // Dropping the command's wait kills its process group.
+                    _ = interrupt.changed() => {
+                        return Err(Failure::Interrupted { stage: crate::failure::Stage::Cell });
+                    }
+                }
                 let mut st = self.state();
                 for h in hosts {
                     st.sudo

@@ -178,9 +178,15 @@ impl Engine {
                 &login_user,
                 code,
                 become_user.is_some() || may_sudo(&ctx, code),
+                &interrupt,
                 out,
             )
             .await;
+        if interrupt.has_changed().unwrap_or(true) {
+            return Err(Failure::Interrupted {
+                stage: Stage::BeforeStart,
+            });
+        }
         let sudo_marker = new_nonce()[..16].to_owned();
         let nonce = new_nonce();
         let payload = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));

@@ -718,7 +718,7 @@ def test_soak_of_fleet_cells_on_a_hundred_hosts(ssh, fleet, figures):
     at = None
     series = []
     for i in range(1, SOAK_CELLS + 1):
-        res = nb.ok('%on all\nn=$((${n:-0} + 1)); echo "cell $n"', timeout=120)
+        res = nb.ok('%on all\nsoak_n=$((${soak_n:-0} + 1)); echo "cell $soak_n"', timeout=120)
         got = blocks(res)
         assert len(got) == 1 and got[0].how is None and got[0].body == f"cell {i}", \
             f"cell {i}:\n{folded_text(res)}"

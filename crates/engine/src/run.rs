@@ -220,6 +220,7 @@ impl Engine {
     /// Close every target (kernel shutdown).
     pub async fn close_all(&self) {
         self.inner.spare.clear(None);
+        self.drop_fleet_shells(None);
         let targets: Vec<Arc<dyn Target>> = {
             let mut st = self.state();
             st.hosts.take_all().into_iter().map(|h| h.target).collect()

@@ -82,6 +82,8 @@ pub(crate) struct Inner {
     pub(crate) running: watch::Sender<bool>,
     /// The next cell's shell, started ahead.
     pub(crate) spare: Arc<warm::Spare>,
+    /// Each `%on` host's shell that stayed after its last fleet cell, by host name.
+    pub(crate) fleet_shells: Mutex<std::collections::HashMap<String, Arc<warm::Spare>>>,
     /// `Options::no_local`, fixed for the kernel's life.
     pub(crate) no_local: bool,
     /// `Options::secret_commands`, fixed for the kernel's life.
@@ -126,6 +128,7 @@ impl Engine {
                 kill,
                 running,
                 spare: Arc::default(),
+                fleet_shells: Mutex::default(),
                 no_local: opts.no_local,
                 secret_commands: opts.secret_commands.clone(),
                 cell_events: Mutex::new(None),
@@ -217,11 +220,34 @@ impl Engine {
         *self.cell_events() = None;
     }
 
+    /// The shells fleet hosts kept after their `%on` cells: hung up, for host `name` (its
+    /// logout) or all (shutdown).
+    pub(crate) fn drop_fleet_shells(&self, name: Option<&str>) {
+        let mut shells = self
+            .inner
+            .fleet_shells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match name {
+            Some(n) => {
+                if let Some(s) = shells.remove(n) {
+                    s.clear(None);
+                }
+            }
+            None => {
+                for (_, s) in shells.drain() {
+                    s.clear(None);
+                }
+            }
+        }
+    }
+
     /// Shutdown: kill what the running cell started (hang up, then SIGKILL to its
     /// process group) and wait, boundedly, until it is gone.
     pub async fn kill_running(&self) {
         self.inner.kill.send_replace(true);
         self.inner.spare.clear(None);
+        self.drop_fleet_shells(None);
         let mut running = self.inner.running.subscribe();
         let _ = tokio::time::timeout(Duration::from_secs(3), running.wait_for(|r| !*r)).await;
     }

@@ -21,7 +21,7 @@ use crate::{sudo, warm};
 /// Cells longer than this are sent whole to a fresh shell rather than as the second
 /// stage of a prepared one: a second stage is read a byte at a time (see
 /// `script::prepare_payload`), which costs more than a fresh start beyond a few KiB.
-const STAGED_CODE_MAX: usize = 4096;
+pub(crate) const STAGED_CODE_MAX: usize = 4096;
 
 impl Engine {
     /// Run shell text on the current target.
@@ -426,7 +426,7 @@ const STAY_MAX_USES: u32 = 100;
 /// Whether the shell stays for the next cell after this one (`script::Staging::stay`),
 /// having run `before` cells. Not when the cell or a definition it may call sets a trap: an
 /// `EXIT` trap runs when the cell's shell ends, as it always has.
-fn may_stay(ctx: &context::Context, code: &str, before: u32) -> bool {
+pub(crate) fn may_stay(ctx: &context::Context, code: &str, before: u32) -> bool {
     let mentions_trap = |b: &[u8]| b.windows(4).any(|w| w == b"trap");
     before + 1 < STAY_MAX_USES
         && !mentions_trap(code.as_bytes())

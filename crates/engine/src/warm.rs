@@ -98,9 +98,17 @@ impl Spare {
     /// The started shell, if it fits and still runs. One that fits the target but not the
     /// cell's kind (prepared vs bare) stays for a later cell.
     pub async fn take(&self, target: &Arc<dyn Target>, want: Want<'_>) -> Option<Taken> {
-        let mut slot = tokio::time::timeout(WAIT_FOR_START, self.slot.lock())
-            .await
-            .ok()?;
+        self.take_within(target, want, WAIT_FOR_START).await
+    }
+
+    /// [`take`](Self::take), waiting up to `wait` for a shell being started.
+    pub async fn take_within(
+        &self,
+        target: &Arc<dyn Target>,
+        want: Want<'_>,
+        wait: Duration,
+    ) -> Option<Taken> {
+        let mut slot = tokio::time::timeout(wait, self.slot.lock()).await.ok()?;
         let w = slot.as_mut()?;
         let alive = w.proc.as_mut().is_some_and(|p| {
             matches!(

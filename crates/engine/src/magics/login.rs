@@ -273,7 +273,7 @@ impl Engine {
         };
         st.hosts.log_in(&name, host, by.makes_current());
         drop(st);
-        self.prepare_spare(&name, &target);
+        self.prepare_spare_if_current(&name, &target);
         Ok(())
     }
 
@@ -312,7 +312,17 @@ impl Engine {
                 }
             }
         }
-        self.prepare_spare(name, &target);
+        self.prepare_spare_if_current(name, &target);
+    }
+
+    /// The next cell's shell is started ahead for the notebook's current host only: a
+    /// fleet's hosts (`%on`) are logged in to without becoming current, and a shell started
+    /// for each would cost every host a channel and a shell for nothing, and take the
+    /// current host's.
+    fn prepare_spare_if_current(&self, name: &str, target: &Arc<dyn Target>) {
+        if self.state().hosts.current_name() == Some(name) {
+            self.prepare_spare(name, target);
+        }
     }
 
     /// Wait until the current host's login environment has been read (see `login`): what
@@ -526,6 +536,7 @@ impl Engine {
             (name, h)
         };
         self.inner.spare.clear(Some(&removed.1.target));
+        self.drop_fleet_shells(Some(&removed.0));
         removed.1.target.close().await;
         out.text(&format!("logged out of {}\n", removed.0));
         Ok(())

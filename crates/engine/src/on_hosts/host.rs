@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use context::script;
+use context::{Dialect, script};
 use fleet::fold::Status;
 use fleet::inventory::Connection;
 use tokio::sync::watch;
@@ -22,8 +22,13 @@ use crate::magics::login::LoginBy;
 use crate::nonce::new_nonce;
 use crate::output::StreamOut;
 use crate::session::Engine;
-use crate::shell::may_sudo;
+use crate::shell::{STAGED_CODE_MAX, may_stay, may_sudo};
 use crate::sink::Sink;
+use crate::warm;
+
+/// How long a fleet host's cell waits for the shell it starts to restore its context
+/// (hundreds of hosts start theirs at once).
+const START_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What one host's part came to.
 pub struct HostEnd {
@@ -126,6 +131,16 @@ impl Engine {
         }
     }
 
+    /// Host `name`'s slot for the shell that stays after its fleet cells.
+    fn fleet_shell(&self, name: &str) -> std::sync::Arc<warm::Spare> {
+        let mut shells = self
+            .inner
+            .fleet_shells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shells.entry(name.to_owned()).or_default().clone()
+    }
+
     /// Host `name` logged in to and its login environment read: an existing connection is
     /// kept, a lost one opened again, a new one made without questions (BatchMode: a host
     /// that needs a password or an unknown host key fails, never a box per host).
@@ -188,16 +203,66 @@ impl Engine {
             });
         }
         let sudo_marker = new_nonce()[..16].to_owned();
-        let nonce = new_nonce();
-        let payload = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));
-        let payload = match &become_user {
-            Some(u) => script::become_payload(&payload, u, &sudo_marker),
-            None => payload,
+        let bootstrap = script::bootstrap(&ctx);
+        // The host's shell that stayed after its last fleet cell, holding its context, runs
+        // this one: no channel, process or restore to wait for, and little for the host's
+        // sshd to do. Else one started now with the context restored, which stays after.
+        let shells = self.fleet_shell(name);
+        let staged =
+            become_user.is_none() && ctx.dialect == Dialect::Bash && code.len() <= STAGED_CODE_MAX;
+        let taken = if staged {
+            let state = script::restore_state(&ctx);
+            let want = || warm::Want {
+                bootstrap,
+                size: (cols, rows),
+                state: Some(&state),
+            };
+            match shells.take(&target, want()).await {
+                Some(t) => Some(t),
+                None => {
+                    shells.prepare(target.clone(), bootstrap, (cols, rows), Some(&ctx));
+                    shells.take_within(&target, want(), START_WITHIN).await
+                }
+            }
+        } else {
+            shells.clear(None);
+            None
+        };
+        let mut uses = 0;
+        let (nonce, input, started) = match taken {
+            Some(warm::Taken {
+                proc,
+                nonce: Some(nonce),
+                uses: before,
+                leftover,
+            }) => {
+                uses = before + 1;
+                let staging = script::Staging {
+                    reused: before > 0,
+                    stay: may_stay(&ctx, code, before),
+                };
+                let input =
+                    script::second_stage(&ctx, code, &nonce, strict, Some(&sudo_marker), staging);
+                (nonce, input, Some((proc, leftover)))
+            }
+            taken => {
+                let nonce = new_nonce();
+                let payload = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));
+                let payload = match &become_user {
+                    Some(u) => script::become_payload(&payload, u, &sudo_marker),
+                    None => payload,
+                };
+                (
+                    nonce,
+                    script::framed(&payload),
+                    taken.map(|t| (t.proc, t.leftover)),
+                )
+            }
         };
         let spec = RunSpec {
-            bootstrap: script::bootstrap(&ctx),
-            started: None,
-            input: script::framed(&payload),
+            bootstrap,
+            started,
+            input,
             nonce: &nonce,
             cols,
             rows,
@@ -223,9 +288,11 @@ impl Engine {
             self.inner.kill.subscribe(),
         )
         .await;
+        let keep = result.is_ok() && !*self.inner.kill.borrow();
         match result {
             Err(e) => Err(Failure::Target(Box::new(e))),
             Ok(mut r) => {
+                let stayed = r.stayed.take();
                 let sudo = std::mem::take(&mut r.sudo);
                 {
                     let mut st = self.state();
@@ -236,7 +303,26 @@ impl Engine {
                         st.sudo.remember(name, &user, pw, std::time::Instant::now());
                     }
                 }
-                self.conclude(name, &target, &ctx, r, strict, timeout, out)
+                let outcome = self.conclude(name, &target, &ctx, r, strict, timeout, out);
+                // After `conclude`: the shell holds the context this cell left, which the
+                // host's context now is.
+                if let Some(stayed) = stayed.filter(|_| keep) {
+                    let st = self.state();
+                    match st.hosts.still(name, &target) {
+                        Some(h) => shells.keep(
+                            target.clone(),
+                            bootstrap,
+                            (cols, rows),
+                            stayed,
+                            script::restore_state(&h.context),
+                            uses,
+                        ),
+                        None => {
+                            let _ = stayed.proc.input.send(targets::PtyInput::HangUp);
+                        }
+                    }
+                }
+                outcome
             }
         }
     }

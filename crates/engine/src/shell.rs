@@ -21,7 +21,7 @@ use crate::{sudo, warm};
 /// Cells longer than this are sent whole to a fresh shell rather than as the second
 /// stage of a prepared one: a second stage is read a byte at a time (see
 /// `script::prepare_payload`), which costs more than a fresh start beyond a few KiB.
-pub(crate) const STAGED_CODE_MAX: usize = 4096;
+const STAGED_CODE_MAX: usize = 4096;
 
 impl Engine {
     /// Run shell text on the current target.
@@ -107,10 +107,8 @@ impl Engine {
             .sudo_password(&name, &login_user, code, may_sudo, &interrupt, out)
             .await;
         let bootstrap = script::bootstrap(&ctx);
-        let prepared_state = (become_user.is_none()
-            && ctx.dialect == Dialect::Bash
-            && code.len() <= STAGED_CODE_MAX)
-            .then(|| script::restore_state(&ctx));
+        let prepared_state =
+            staged(&ctx, code, become_user.as_deref()).then(|| script::restore_state(&ctx));
         let taken = self
             .inner
             .spare
@@ -123,38 +121,19 @@ impl Engine {
                 },
             )
             .await;
-        let mut uses = 0;
-        let (nonce, input, started) = match taken {
-            // The shell holds the context already: it waits for the rest.
-            Some(warm::Taken {
-                proc,
-                nonce: Some(nonce),
-                uses: before,
-                leftover,
-            }) => {
-                uses = before + 1;
-                let staging = script::Staging {
-                    reused: before > 0,
-                    stay: may_stay(&ctx, code, before),
-                };
-                let input =
-                    script::second_stage(&ctx, code, &nonce, strict, Some(&sudo_marker), staging);
-                (nonce, input, Some((proc, leftover)))
-            }
-            taken => {
-                let nonce = new_nonce();
-                let p = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));
-                let p = match &become_user {
-                    Some(u) => script::become_payload(&p, u, &sudo_marker),
-                    None => p,
-                };
-                (
-                    nonce,
-                    script::framed(&p),
-                    taken.map(|t| (t.proc, t.leftover)),
-                )
-            }
-        };
+        let CellInput {
+            nonce,
+            input,
+            started,
+            uses,
+        } = cell_input(
+            &ctx,
+            code,
+            strict,
+            &sudo_marker,
+            become_user.as_deref(),
+            taken,
+        );
         let spec = RunSpec {
             bootstrap,
             started,
@@ -408,6 +387,68 @@ impl Engine {
     }
 }
 
+/// Whether a cell can run in a shell that holds its context already (a second stage): bash,
+/// not `%become`, and code small enough.
+pub(crate) fn staged(ctx: &Context, code: &str, become_user: Option<&str>) -> bool {
+    become_user.is_none() && ctx.dialect == Dialect::Bash && code.len() <= STAGED_CODE_MAX
+}
+
+/// What a cell writes into its shell, and the shell.
+pub(crate) struct CellInput {
+    pub nonce: String,
+    pub input: Vec<u8>,
+    /// A shell started before the cell, and what it printed after it got ready.
+    pub started: Option<(targets::PtyProcess, Vec<u8>)>,
+    /// Cells the shell will have run with this one (for one that stays).
+    pub uses: u32,
+}
+
+/// The second stage for a shell that holds the cell's context already (one started ahead,
+/// or one that stayed), else a whole payload for `taken`'s bare shell or a fresh one.
+pub(crate) fn cell_input(
+    ctx: &Context,
+    code: &str,
+    strict: bool,
+    sudo_marker: &str,
+    become_user: Option<&str>,
+    taken: Option<warm::Taken>,
+) -> CellInput {
+    match taken {
+        Some(warm::Taken {
+            proc,
+            nonce: Some(nonce),
+            uses: before,
+            leftover,
+        }) => {
+            let staging = script::Staging {
+                reused: before > 0,
+                stay: may_stay(ctx, code, before),
+            };
+            let input = script::second_stage(ctx, code, &nonce, strict, Some(sudo_marker), staging);
+            CellInput {
+                nonce,
+                input,
+                started: Some((proc, leftover)),
+                uses: before + 1,
+            }
+        }
+        taken => {
+            let nonce = new_nonce();
+            let p = script::cell_payload(ctx, code, &nonce, strict, Some(sudo_marker));
+            let p = match become_user {
+                Some(u) => script::become_payload(&p, u, sudo_marker),
+                None => p,
+            };
+            CellInput {
+                nonce,
+                input: script::framed(&p),
+                started: taken.map(|t| (t.proc, t.leftover)),
+                uses: 0,
+            }
+        }
+    }
+}
+
 /// Whether a cell may call sudo: its text or a definition it may call says `sudo`. A
 /// password command (a vault lookup) runs only for such cells.
 pub(crate) fn may_sudo(ctx: &Context, code: &str) -> bool {
@@ -426,7 +467,7 @@ const STAY_MAX_USES: u32 = 100;
 /// Whether the shell stays for the next cell after this one (`script::Staging::stay`),
 /// having run `before` cells. Not when the cell or a definition it may call sets a trap: an
 /// `EXIT` trap runs when the cell's shell ends, as it always has.
-pub(crate) fn may_stay(ctx: &context::Context, code: &str, before: u32) -> bool {
+fn may_stay(ctx: &context::Context, code: &str, before: u32) -> bool {
     let mentions_trap = |b: &[u8]| b.windows(4).any(|w| w == b"trap");
     before + 1 < STAY_MAX_USES
         && !mentions_trap(code.as_bytes())

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use context::{Dialect, script};
+use context::script;
 use fleet::fold::Status;
 use fleet::inventory::Connection;
 use tokio::sync::watch;
@@ -22,7 +22,7 @@ use crate::magics::login::LoginBy;
 use crate::nonce::new_nonce;
 use crate::output::StreamOut;
 use crate::session::Engine;
-use crate::shell::{STAGED_CODE_MAX, may_stay, may_sudo};
+use crate::shell::{CellInput, cell_input, may_sudo, staged};
 use crate::sink::Sink;
 use crate::warm;
 
@@ -208,9 +208,7 @@ impl Engine {
         // this one: no channel, process or restore to wait for, and little for the host's
         // sshd to do. Else one started now with the context restored, which stays after.
         let shells = self.fleet_shell(name);
-        let staged =
-            become_user.is_none() && ctx.dialect == Dialect::Bash && code.len() <= STAGED_CODE_MAX;
-        let taken = if staged {
+        let taken = if staged(&ctx, code, become_user.as_deref()) {
             let state = script::restore_state(&ctx);
             let want = || warm::Want {
                 bootstrap,
@@ -228,37 +226,19 @@ impl Engine {
             shells.clear(None);
             None
         };
-        let mut uses = 0;
-        let (nonce, input, started) = match taken {
-            Some(warm::Taken {
-                proc,
-                nonce: Some(nonce),
-                uses: before,
-                leftover,
-            }) => {
-                uses = before + 1;
-                let staging = script::Staging {
-                    reused: before > 0,
-                    stay: may_stay(&ctx, code, before),
-                };
-                let input =
-                    script::second_stage(&ctx, code, &nonce, strict, Some(&sudo_marker), staging);
-                (nonce, input, Some((proc, leftover)))
-            }
-            taken => {
-                let nonce = new_nonce();
-                let payload = script::cell_payload(&ctx, code, &nonce, strict, Some(&sudo_marker));
-                let payload = match &become_user {
-                    Some(u) => script::become_payload(&payload, u, &sudo_marker),
-                    None => payload,
-                };
-                (
-                    nonce,
-                    script::framed(&payload),
-                    taken.map(|t| (t.proc, t.leftover)),
-                )
-            }
-        };
+        let CellInput {
+            nonce,
+            input,
+            started,
+            uses,
+        } = cell_input(
+            &ctx,
+            code,
+            strict,
+            &sudo_marker,
+            become_user.as_deref(),
+            taken,
+        );
         let spec = RunSpec {
             bootstrap,
             started,

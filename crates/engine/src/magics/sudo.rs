@@ -76,6 +76,11 @@ impl Engine {
                 });
             }
             c @ (SudoCommand::PasswordFromCommand(_) | SudoCommand::PasswordFromEnv(_)) => {
+                // A command the administrator did not allow is refused first, with or
+                // without a host.
+                if let SudoCommand::PasswordFromCommand(text) = &c {
+                    self.secret_command(text.clone())?;
+                }
                 self.sudo_source(&[host()?], c, out).await?;
             }
         }

@@ -313,6 +313,21 @@ mod tests {
         assert!(!invalidates("echo sudo"));
     }
 
+    /// Whether a process matching `marker` still runs after up to 5 s.
+    fn still_running(marker: &str) -> bool {
+        for _ in 0..50 {
+            let out = std::process::Command::new("pgrep")
+                .args(["-f", marker])
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    }
+
     fn sh(text: &str) -> SecretCommand {
         SecretCommand::Shell(text.into())
     }
@@ -385,18 +400,7 @@ mod tests {
             e.contains("did not finish within") && e.contains("no terminal"),
             "{e}"
         );
-        let mut left = true;
-        for _ in 0..50 {
-            let out = std::process::Command::new("pgrep")
-                .args(["-f", &marker])
-                .output()
-                .unwrap();
-            left = out.status.success();
-            if !left {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let left = still_running(&marker);
         assert!(!left, "the timed-out command is still running");
     }
 
@@ -409,18 +413,7 @@ mod tests {
         let waited =
             tokio::time::timeout(Duration::from_millis(500), from_command(&sh(&text), "h1")).await;
         assert!(waited.is_err(), "the command ended by itself");
-        let mut left = true;
-        for _ in 0..50 {
-            let out = std::process::Command::new("pgrep")
-                .args(["-f", &marker])
-                .output()
-                .unwrap();
-            left = out.status.success();
-            if !left {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let left = still_running(&marker);
         assert!(
             !left,
             "the command is still running after its wait was dropped"

@@ -117,8 +117,8 @@ impl Engine {
                     (i, end)
                 });
                 task_host.insert(handle.id(), i);
-                progress.running += 1;
             }
+            progress.running = schedule.running();
             if schedule.finished() {
                 break;
             }
@@ -143,13 +143,13 @@ impl Engine {
                         }
                     };
                     let ok = end.status.is_ok();
-                    progress.running -= 1;
                     if ok { progress.done += 1 } else { progress.failed += 1 }
                     if end.interrupted && !interrupted {
                         interrupted = true;
                         schedule.stop();
                     }
                     schedule.ended(ok);
+                    progress.running = schedule.running();
                     ran.push(add_to_fold(&mut fold, &hosts[i].0, end, count));
                 }
                 _ = interrupt.changed(), if !interrupted => {
@@ -166,10 +166,6 @@ impl Engine {
         }
         self.inner.running.send_replace(false);
         let not_started: Vec<&str> = schedule.unstarted().map(|i| hosts[i].0.as_str()).collect();
-        let halt = schedule.halt().map(|h| match h {
-            Halt::Stopped => "interrupt".to_owned(),
-            Halt::MaxFail { .. } => "max-fail".to_owned(),
-        });
         line.show(progress, Some(clock.elapsed()));
         if !silent {
             let (plain, html) = (fleet::fold::text(&fold), fleet::fold::html(&fold));
@@ -180,7 +176,7 @@ impl Engine {
                 metadata: Map::new(),
                 terminal: None,
             }));
-            self.fleet_summary(on, started, &fold, &ran, &not_started, halt, req);
+            self.fleet_summary(on, started, &fold, &ran, &not_started, schedule.halt(), req);
         }
         let failed: Vec<&str> = ran
             .iter()
@@ -220,16 +216,16 @@ impl Engine {
         fold: &Fold,
         ran: &[Ran],
         not_started: &[&str],
-        halt: Option<String>,
+        halt: Option<Halt>,
         req: &Request,
     ) {
         let mut plain = fleet::fold::summary_text(fold);
         let mut html = fleet::fold::summary_html(fold);
         if !not_started.is_empty() {
-            let why = match halt.as_deref() {
-                Some("max-fail") => " (more hosts failed than --max-fail allows)",
-                Some("interrupt") => " (interrupted)",
-                _ => "",
+            let why = match halt {
+                Some(Halt::MaxFail { .. }) => " (more hosts failed than --max-fail allows)",
+                Some(Halt::Stopped) => " (interrupted)",
+                None => "",
             };
             let line = format!("not started{why}: {}\n", hostlist::fold(not_started));
             plain.push_str(&line);
@@ -266,7 +262,10 @@ impl Engine {
                 "started": started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "hosts": hosts,
                 "not_started": not_started,
-                "halted": halt,
+                "halted": halt.map(|h| match h {
+                    Halt::Stopped => "interrupt",
+                    Halt::MaxFail { .. } => "max-fail",
+                }),
             }}),
         );
         req.outputs.emit(Output::Display(Display {

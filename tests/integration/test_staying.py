@@ -9,6 +9,7 @@ On both targets (targets.py).
 from __future__ import annotations
 
 import re
+import signal
 import time
 import uuid
 
@@ -38,6 +39,34 @@ def test_the_next_cell_runs_in_the_same_shell_with_its_state(nb):
     res = nb.ok('echo "$$ $x $PWD"; cd / && cd - >/dev/null && pwd')
     assert res.lines == [f"{pid} 1 /tmp", "/tmp"], res.describe()
     assert shell_pid(nb) == pid
+
+
+def modes(nb) -> tuple[str, set[str]]:
+    """The shell's pid and the terminal's local modes as `stty -a` lists them."""
+    text = nb.ok('echo "pid=$$"; stty -a').text
+    pid = re.search(r"pid=(\d+)", text).group(1)
+    return pid, set(re.findall(r"-?\b(?:icanon|echo|isig|iexten|opost)\b", text))
+
+
+def test_the_terminals_modes_are_set_back_only_after_a_cell_that_may_have_changed_them(nb):
+    """A shell that stays keeps the terminal's modes, as a terminal does, unless its cell
+    showed a program taking the terminal (here the alternate screen), was given input, or
+    may run `stty`: then the next cell starts with a new terminal's modes (`stty sane`).
+    The cells hide `stty` from their text, so only what the kernel saw can tell."""
+    pid, sane = modes(nb)
+    assert {"icanon", "echo", "isig", "iexten", "opost"} <= sane, sane
+    # Nothing shown, nothing typed: the change stays, as in a terminal.
+    nb.ok("c=st; ${c}ty -iexten")
+    now_pid, now = modes(nb)
+    assert now_pid == pid and "-iexten" in now, now
+    # (That cell said `stty`: set back before the next.)
+    assert "iexten" in modes(nb)[1]
+    # A full-screen program that dies in raw mode: set back.
+    nb.ok(r"printf '\e[?1049h'; c=st; ${c}ty raw -echo; printf '\e[?1049l'")
+    now_pid, now = modes(nb)
+    assert now_pid == pid, "the shell did not stay"
+    assert {"icanon", "echo", "isig", "iexten", "opost"} <= now, now
+    assert nb.ok("echo a; echo b").lines == ["a", "b"]
 
 
 def test_a_job_left_in_the_background_ends_with_its_shell(target):
@@ -84,6 +113,31 @@ def test_one_shell_runs_a_hundred_cells_at_most(local):
     # The chain is cut at 100 cells (its evals nest), and a new shell takes over.
     assert max(runs) <= 100, runs
     assert len(runs) <= 5 and max(runs) >= 90, runs
+
+
+def test_the_logins_own_session_runs_the_first_cells(ssh):
+    """The session that read the login environment stays as the first cell's shell (its
+    context restored there), and that shell as the next cells': a login and three cells
+    cost the host one terminal session, which sshd logs (LogLevel VERBOSE)."""
+    sshd = ssh.lab.start_sshd(name=f"one-{uuid.uuid4().hex[:8]}")
+    try:
+        ssh.add_host("one", sshd, "sshpty-ops")
+        nb = ssh.login("one")
+        first = nb.ok('x=1; cd /tmp; echo "pid=$$ $(alias ls)"; grep SigIgn /proc/self/status'
+                      ).text
+        # What the login read (Debian's ~/.bashrc alias) is there, as in a shell of its own,
+        # and nothing of the interactive login shell it was: SIGQUIT is not ignored.
+        assert "alias ls='ls --color=auto'" in first, first
+        ignored = int(re.search(r"SigIgn:\s*([0-9a-f]+)", first).group(1), 16)
+        assert not ignored & (1 << (signal.SIGQUIT - 1)), first
+        pid = re.search(r"pid=(\d+)", first).group(1)
+        assert nb.ok('echo "$$ $x $PWD"').lines == [f"{pid} 1 /tmp"]
+        assert shell_pid(nb) == pid
+        sessions = [line for line in sshd.log().splitlines()
+                    if "Starting session:" in line and " on pts/" in line]
+        assert len(sessions) == 1, sessions
+    finally:
+        sshd.stop()
 
 
 def test_one_connection_stays_within_five_sessions(ssh):

@@ -359,12 +359,15 @@ pub struct Staging {
     /// the cell left a job in the background (`$!`): such a shell exits as before, and the
     /// hang-up reaches the job as it would when a terminal closes. Nor if its input or
     /// output is no longer the terminal (`exec >file`): the kernel could not see it stay,
-    /// and waits for its exit instead. Builtins by name, past any alias or function. Once
-    /// it said it stays, the terminal's modes go back to what a new one has (`stty sane`):
-    /// a program that died in raw mode leaves the next cell's output as intact as a fresh
-    /// PTY did; this runs while the kernel ends the cell, and the next stage waits in the
-    /// terminal's input meanwhile.
+    /// and waits for its exit instead. Builtins by name, past any alias or function.
     pub stay: bool,
+    /// For a shell that stayed: the terminal's modes go back to what a new one has (`stty
+    /// sane`) before anything else, because the last cell may have changed them (the kernel
+    /// saw a program take the terminal, or gave it input, or the cell may run `stty`): a
+    /// program that died in raw mode leaves the next cell's output as intact as a fresh PTY
+    /// does. The stage itself is read whatever the modes (`read -s -d` sets its own). Not
+    /// otherwise: `stty` is a process, as much as the cell's own command in a short cell.
+    pub reset_terminal: bool,
 }
 
 /// The second stage for a shell that ran [`prepare_payload`] with `nonce`, or stayed after
@@ -380,6 +383,9 @@ pub fn second_stage(
 ) -> Vec<u8> {
     let mut body = Vec::new();
     if staging.reused {
+        if staging.reset_terminal {
+            body.extend(b"\\command stty sane iutf8 2>/dev/null\n");
+        }
         body.extend(format!("__sshpty_nonce={nonce}\n").as_bytes());
         // The last cell's fallback flag (see below) must not count for this one.
         body.extend(b"unset __sshpty_cdfail\n");
@@ -413,7 +419,7 @@ pub fn second_stage(
         );
         p.extend(
             format!(
-                "if \\builtin test -z \"$!\" -a -t 0 -a -t 1; then \\builtin printf '{stay}'; \\command stty sane iutf8 2>/dev/null; {}; fi\n",
+                "if \\builtin test -z \"$!\" -a -t 0 -a -t 1; then \\builtin printf '{stay}'; {}; fi\n",
                 stage_reader()
             )
             .as_bytes(),
@@ -491,16 +497,49 @@ pub fn become_payload(inner: &[u8], user: &str, sudo_marker: &str) -> Vec<u8> {
 
 /// The payload run once at login, in an interactive login shell: capture what the
 /// profile files set up.
+///
+/// Then, in a terminal, the session goes on as a cell's shell would start: the terminal's
+/// modes are put back to those the target gives a new PTY (`targets`' quiet modes: no echo,
+/// no line editing, no signal keys), the shell says it stays (the stay marker, right after
+/// the capture) and becomes [`BOOTSTRAP`]'s bash, waiting for a framed payload. The kernel
+/// sends it the first stage of the next cell ([`prepare_payload`], restoring the context
+/// just captured), so a login costs the host one session rather than two (one to read the
+/// environment, one for the first cell): a fleet's first run (`%on`) and a `%login`'s first
+/// cell wait for one session less. Without a terminal (or `stty`) the shell just ends.
 pub fn login_payload(nonce: &str) -> Vec<u8> {
+    // No `TERMINAL_ON`: the profile ran before this payload, and nothing here reads the
+    // terminal or cares how it echoes.
     let mut p = String::new();
-    p.push_str(TERMINAL_ON);
     p.push_str("shopt -s expand_aliases\n");
     p.push_str(DEFAULTS);
     p.push_str(&capture_function(nonce, true));
     p.push_str(&start_line(nonce));
     p.push_str("{ __sshpty_capture 0; } 2>/dev/null\n");
+    // printf format of `stay_marker`. Builtins by name: the profile's aliases and functions
+    // are defined by now. A BASH_ENV the profile exported is not run by the new bash (a new
+    // session's is not either); the restore gives it back. An interactive bash ignores
+    // SIGQUIT and leaves it ignored across `exec`, where a new session's shell and every
+    // command typed in a terminal has it: `env --default-signal` (GNU coreutils 8.31, 2019)
+    // puts it back. Where `env` lacks the option it fails, the session ends, and the first
+    // cell starts a shell of its own as before.
+    let bash = BOOTSTRAP
+        .strip_prefix("exec ")
+        .expect("the bootstrap is an exec");
+    let stay = format!("\\033_sshpty;{nonce};stay\\033\\\\");
+    debug_assert_eq!(
+        stay_marker(nonce),
+        format!("\x1b_sshpty;{nonce};stay\x1b\\").into_bytes()
+    );
+    p.push_str(&format!(
+        "if \\builtin test -t 0 -a -t 1 && \\command stty {QUIET_STTY} 2>/dev/null; then \\builtin printf '{stay}'; \\builtin unset -v BASH_ENV; \\builtin exec env --default-signal=QUIT {bash}; fi\n"
+    ));
     p.into_bytes()
 }
+
+/// `stty` arguments for the modes a new PTY of the target starts with (`targets::ssh`'s
+/// `QUIET_MODES`, `targets::local`): what [`BOOTSTRAP`] expects, so its length line and
+/// payload are neither echoed nor edited.
+const QUIET_STTY: &str = "sane -echo -icanon -isig -iexten -ixon -icrnl iutf8 min 1 time 0";
 
 /// The capture function in POSIX sh: status, working directory, umask, `export -p`, in
 /// the records `capture` reads (the variables in one `X` record). Builtins only.
@@ -857,14 +896,17 @@ mod bash_tests {
         let nonces = ["aaaa0000aaaa0000", "bbbb1111bbbb1111", "cccc2222cccc2222"];
         let cells = [
             "x=1; cd /tmp; echo one; stty -onlcr",
-            "echo \"two $x $PWD $$\"; x=2; [[ $- = *f* ]] && echo noglob-on",
+            "echo \"two $x $PWD $$\"; x=2; [[ $- = *f* ]] && echo noglob-on; stty -onlcr",
             "echo \"three $x $$\"; sleep 0 &",
         ];
         let mut input = framed(&prepare_payload(&restore_state(&ctx), nonces[0]));
         for (i, (nonce, code)) in nonces.iter().zip(cells).enumerate() {
+            // The kernel asks for the modes to be set back after a cell that ran `stty`;
+            // here only for the second cell, to show the third keeps what the second did.
             let staging = Staging {
                 reused: i > 0,
                 stay: true,
+                reset_terminal: i == 1,
             };
             if i == 1 {
                 // What may wait in the terminal's input: a reply to a query the last
@@ -885,6 +927,14 @@ mod bash_tests {
             line_two
                 .split_once('\n')
                 .is_some_and(|(l, _)| l.ends_with('\r')),
+            "{out:?}"
+        );
+        // The second turned it off again, and the third, not asked to, keeps that.
+        let line_three = out.split("three 2 ").nth(1).expect("cell three printed");
+        assert!(
+            line_three
+                .split_once('\n')
+                .is_some_and(|(l, _)| !l.ends_with('\r')),
             "{out:?}"
         );
         let out = out.replace("\r\n", "\n");
@@ -944,6 +994,7 @@ mod bash_tests {
         let staging = Staging {
             reused: false,
             stay: true,
+            reset_terminal: false,
         };
         input.extend(second_stage(
             &ctx,

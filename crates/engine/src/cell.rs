@@ -168,6 +168,10 @@ pub struct Stayed {
     pub proc: PtyProcess,
     /// What it printed after it said it stays (normally nothing).
     pub leftover: Vec<u8>,
+    /// Its cell's program may have changed the terminal's modes: it took the terminal
+    /// (`terminal::Renderer::took_terminal`) or was given input beyond the payload. The
+    /// next cell then sets them back first (`script::Staging::reset_terminal`).
+    pub modes_in_doubt: bool,
 }
 
 impl std::fmt::Debug for Stayed {
@@ -295,10 +299,14 @@ pub async fn run(
         }
     };
     let input = proc.input.clone();
+    let _ = input.send(PtyInput::Data(Bytes::from(spec.input)));
+    // Anything written after the payload (an answer, keys, a reply to a terminal query)
+    // means a program read the terminal, and may have left its modes changed.
+    let typed = std::sync::atomic::AtomicBool::new(false);
     let write = |bytes: Vec<u8>| {
+        typed.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = input.send(PtyInput::Data(Bytes::from(bytes)));
     };
-    write(spec.input);
 
     let mut demux = Demux::new(spec.nonce);
     let mut shows = Shows::new(spec.nonce);
@@ -548,6 +556,7 @@ pub async fn run(
                     None => cell_events = None,
                     // Typed keys go to the program only while it runs, as in a terminal.
                     Some(CellEvent::Keys(keys)) => if !done && stop_at.is_none() {
+                        typed.store(true, std::sync::atomic::Ordering::Relaxed);
                         let _ = input.send(PtyInput::Data(keys));
                     },
                     Some(CellEvent::Resize { cols, rows }) => {
@@ -757,6 +766,8 @@ pub async fn run(
         sink.screen(renderer.screen_text(), renderer.screen_html(), true);
     }
     live.close(&renderer, sink);
+    let modes_in_doubt =
+        typed.load(std::sync::atomic::Ordering::Relaxed) || renderer.took_terminal();
     let rest = renderer.finish();
     if !rest.is_empty() {
         sink.text(&rest);
@@ -792,7 +803,11 @@ pub async fn run(
             None => Exit::Unknown("the shell's state could not be read".into()),
         };
         if whole && !result.stay_in_doubt && stop_at.is_none() && !hung_up && !killed && !resized {
-            result.stayed = Some(Stayed { proc, leftover });
+            result.stayed = Some(Stayed {
+                proc,
+                leftover,
+                modes_in_doubt,
+            });
         } else {
             let _ = proc.input.send(PtyInput::HangUp);
         }

@@ -172,7 +172,7 @@ impl Engine {
         let outcome = match result {
             Err(e) => Err(Failure::Target(Box::new(e))),
             Ok(mut r) => {
-                stayed = r.stayed.take();
+                stayed = kept(&mut r, &ctx, code);
                 let sudo = std::mem::take(&mut r.sudo);
                 {
                     let mut st = self.state();
@@ -217,13 +217,28 @@ impl Engine {
     /// Start the next cell's shell on host `name` ahead of time (see `warm`): with the
     /// host's context restored in it, where a cell can use that (bash, not `%become`).
     pub(crate) fn prepare_spare(&self, name: &str, target: &Arc<dyn Target>) {
+        self.prepare_spare_from(name, target, None);
+    }
+
+    /// [`Engine::prepare_spare`] in `started` when given: a shell on `target` running the
+    /// bootstrap and waiting for its payload (the login's session, which stayed).
+    pub(crate) fn prepare_spare_from(
+        &self,
+        name: &str,
+        target: &Arc<dyn Target>,
+        started: Option<targets::PtyProcess>,
+    ) {
         let st = self.state();
         let Some(h) = st.hosts.still(name, target) else {
+            if let Some(p) = started {
+                let _ = p.input.send(targets::PtyInput::HangUp);
+            }
             return;
         };
         let staged = h.become_user.is_none() && h.context.dialect == Dialect::Bash;
-        self.inner.spare.prepare(
+        self.inner.spare.prepare_from(
             target.clone(),
+            started,
             script::bootstrap(&h.context),
             (st.settings.cols, st.settings.rows),
             staged.then_some(&h.context),
@@ -418,11 +433,13 @@ pub(crate) fn cell_input(
             proc,
             nonce: Some(nonce),
             uses: before,
+            reset_terminal,
             leftover,
         }) => {
             let staging = script::Staging {
                 reused: before > 0,
                 stay: may_stay(ctx, code, before),
+                reset_terminal,
             };
             let input = script::second_stage(ctx, code, &nonce, strict, Some(sudo_marker), staging);
             CellInput {
@@ -452,12 +469,26 @@ pub(crate) fn cell_input(
 /// Whether a cell may call sudo: its text or a definition it may call says `sudo`. A
 /// password command (a vault lookup) runs only for such cells.
 pub(crate) fn may_sudo(ctx: &Context, code: &str) -> bool {
-    code.contains("sudo")
+    mentions(ctx, code, "sudo")
+}
+
+/// Whether `word` is in the cell's text or a definition it may call.
+fn mentions(ctx: &Context, code: &str, word: &str) -> bool {
+    code.contains(word)
         || ctx
             .functions
             .values()
             .chain(ctx.aliases.values())
-            .any(|b| b.windows(4).any(|w| w == b"sudo"))
+            .any(|b| memchr::memmem::find(b, word.as_bytes()).is_some())
+}
+
+/// The shell that stayed after the cell `code` ran in `ctx`, taken from its result. Beyond
+/// what the run saw (`cell::Stayed::modes_in_doubt`), a cell that may run `stty` may have
+/// changed the terminal's modes.
+pub(crate) fn kept(r: &mut cell::CellResult, ctx: &Context, code: &str) -> Option<cell::Stayed> {
+    let mut stayed = r.stayed.take()?;
+    stayed.modes_in_doubt |= mentions(ctx, code, "stty");
+    Some(stayed)
 }
 
 /// Cells one shell runs at most, one after another, staying after each: each nests the

@@ -46,6 +46,8 @@ struct Prepared {
     state: Vec<u8>,
     /// Cells it ran before (a shell that stayed).
     uses: u32,
+    /// A shell that stayed: the next cell sets the terminal's modes back first.
+    reset_terminal: bool,
 }
 
 struct Warm {
@@ -75,6 +77,9 @@ pub struct Taken {
     pub nonce: Option<String>,
     /// Cells it ran before: it stayed after the last one (see [`Spare::keep`]).
     pub uses: u32,
+    /// It stayed after a cell that may have changed the terminal's modes
+    /// (`cell::Stayed::modes_in_doubt`): the next cell sets them back first.
+    pub reset_terminal: bool,
     pub leftover: Vec<u8>,
 }
 
@@ -145,6 +150,7 @@ impl Spare {
                 Some(Taken {
                     proc,
                     uses: prepared.as_ref().map_or(0, |p| p.uses),
+                    reset_terminal: prepared.as_ref().is_some_and(|p| p.reset_terminal),
                     nonce: prepared.map(|p| p.nonce.unwrap_or_else(new_nonce)),
                     leftover,
                 })
@@ -161,8 +167,25 @@ impl Spare {
         size: (u16, u16),
         context: Option<&context::Context>,
     ) {
+        self.prepare_from(target, None, bootstrap, size, context);
+    }
+
+    /// [`prepare`](Self::prepare) in `started` when given: a shell already running
+    /// `bootstrap` on `target` at `size` and waiting for its payload (the login's, see
+    /// `script::login_payload`), rather than one started now.
+    pub fn prepare_from(
+        &self,
+        target: Arc<dyn Target>,
+        started: Option<PtyProcess>,
+        bootstrap: &'static str,
+        size: (u16, u16),
+        context: Option<&context::Context>,
+    ) {
         // Held until the shell is ready, so a cell that comes meanwhile waits for it.
         let Ok(mut slot) = self.slot.clone().try_lock_owned() else {
+            if let Some(p) = started {
+                let _ = p.input.send(PtyInput::HangUp);
+            }
             return;
         };
         *slot = None;
@@ -175,27 +198,33 @@ impl Spare {
                     nonce: Some(nonce),
                     state,
                     uses: 0,
+                    reset_terminal: false,
                 },
             )
         });
         let generation = self.generation.clone();
         let started_at = generation.load(Ordering::SeqCst);
         tokio::spawn(async move {
-            let started = tokio::time::timeout(
-                START_WITHIN,
-                target.spawn_pty(PtyCommand {
-                    command: bootstrap.to_owned(),
-                    cols: size.0,
-                    rows: size.1,
-                }),
-            )
-            .await;
             let mut proc = match started {
-                Ok(Ok(proc)) => proc,
-                Ok(Err(e)) => return log::debug!("no shell started ahead: {e}"),
-                Err(_) => {
-                    return log::debug!("no shell started ahead: it took over {START_WITHIN:?}");
-                }
+                Some(proc) => proc,
+                None => match tokio::time::timeout(
+                    START_WITHIN,
+                    target.spawn_pty(PtyCommand {
+                        command: bootstrap.to_owned(),
+                        cols: size.0,
+                        rows: size.1,
+                    }),
+                )
+                .await
+                {
+                    Ok(Ok(proc)) => proc,
+                    Ok(Err(e)) => return log::debug!("no shell started ahead: {e}"),
+                    Err(_) => {
+                        return log::debug!(
+                            "no shell started ahead: it took over {START_WITHIN:?}"
+                        );
+                    }
+                },
             };
             let mut warm = Warm {
                 target,
@@ -249,6 +278,7 @@ impl Spare {
                 nonce: None,
                 state,
                 uses,
+                reset_terminal: stayed.modes_in_doubt,
             }),
             leftover: stayed.leftover,
         };

@@ -171,6 +171,13 @@ impl Renderer {
         })
     }
 
+    /// A program took the terminal during this renderer's life (a full-screen program,
+    /// application keys, mouse or focus reports, bracketed paste): it may have left the
+    /// terminal's modes changed, as such programs put it in raw mode.
+    pub fn took_terminal(&self) -> bool {
+        self.term.took_terminal
+    }
+
     /// True while the alternate screen is active.
     pub fn alternate_screen(&self) -> bool {
         self.term.in_alt

@@ -125,6 +125,12 @@ pub(crate) struct Term {
     /// addresses another row), where `clear; ls` never goes back up.
     fed_since_clear: bool,
     pub takeover: bool,
+    /// A program took the terminal at some point: the alternate screen or a screen drawn
+    /// on the main one, application cursor keys or keypad, mouse or focus reports,
+    /// bracketed paste. Such programs put the terminal's line discipline into raw mode too,
+    /// and one that died there leaves it so (see `Renderer::took_terminal`). Never cleared,
+    /// not even by a full reset (`ESC c`), which is what such a program might send last.
+    pub took_terminal: bool,
     /// The alternate screen as it was when the program left it, until taken.
     pub left_screen: Option<LeftScreen>,
     /// Lines scrolled into the history since the last absolute cursor addressing; a
@@ -205,6 +211,7 @@ impl Term {
             cleared: false,
             fed_since_clear: false,
             takeover: false,
+            took_terminal: false,
             scrolled_since_addressing: 0,
             left_screen: None,
             swallow_lf: false,
@@ -886,6 +893,7 @@ impl Term {
         self.scrolled_since_addressing = 0;
         if self.cleared && !self.in_alt && (row > 0 || self.fed_since_clear) {
             self.takeover = true;
+            self.took_terminal = true;
         }
     }
 
@@ -1161,6 +1169,11 @@ impl Term {
     }
 
     fn set_private_mode(&mut self, mode: u16, on: bool) {
+        // Not origin mode, autowrap, the cursor's visibility or DECSC: progress bars and
+        // line output use those.
+        if on && !matches!(mode, 6 | 7 | 25 | 1048) {
+            self.took_terminal = true;
+        }
         match mode {
             1 => self.app_cursor = on,
             6 => {
@@ -1246,10 +1259,12 @@ impl Term {
         let history = std::mem::take(&mut self.history);
         let replies = std::mem::take(&mut self.replies);
         let left_screen = self.left_screen.take();
+        let took_terminal = self.took_terminal;
         *self = Term::new(self.cols as u16, self.rows as u16);
         self.history = history;
         self.replies = replies;
         self.left_screen = left_screen;
+        self.took_terminal = took_terminal;
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
@@ -1700,7 +1715,10 @@ impl Term {
                 }
             }
             ([], b'c') => self.full_reset(),
-            ([], b'=') => self.app_keypad = true,
+            ([], b'=') => {
+                self.app_keypad = true;
+                self.took_terminal = true;
+            }
             ([], b'>') => self.app_keypad = false,
             ([b'('], b) | ([b')'], b) => {
                 let set = if b == b'0' {

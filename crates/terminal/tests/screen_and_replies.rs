@@ -206,3 +206,37 @@ fn cursor_report_in_origin_mode_above_the_region() {
     r.feed(b"\x1b[?6h\x1b[5;10r\x1b[6n");
     assert_eq!(r.take_replies(), b"\x1b[1;1R");
 }
+
+/// What tells the kernel that a cell's program may have left the terminal's modes changed
+/// (the shell that stays then resets them before the next cell): a program that took the
+/// terminal in any way, even if it gave it back; never line output, colours, a hidden cursor
+/// or a progress bar's carriage returns.
+#[test]
+fn a_program_that_took_the_terminal_is_remembered() {
+    let plain: &[&[u8]] = &[
+        b"plain lines\r\nand more\r\n",
+        b"\x1b[1;31mred\x1b[0m \x1b[?25lhidden cursor\x1b[?25h\r50%\r100%\r\n",
+        b"\x1b7saved\x1b8 \x1b[?7l no wrap \x1b[?7h\r\n",
+    ];
+    for bytes in plain {
+        let mut r = Renderer::new(80, 24);
+        r.feed(bytes);
+        assert!(!r.took_terminal(), "{:?}", String::from_utf8_lossy(bytes));
+    }
+    let took: &[&[u8]] = &[
+        b"\x1b[?1049hvim\x1b[?1049l",
+        b"\x1b[?1h\x1b=less\x1b[?1l\x1b>",
+        b"\x1b[?2004hpython>>> \x1b[?2004l\r\n",
+        b"\x1b[?1000h\x1b[?1000l",
+        b"\x1b=",
+        // whiptail: the main screen erased, then drawn by cursor addressing.
+        b"\x1b[H\x1b[2J\x1b[5;10Hbox\x1b[6;10Hbox",
+        // and a full reset afterwards does not make it forgotten
+        b"\x1b[?1049h\x1bc",
+    ];
+    for bytes in took {
+        let mut r = Renderer::new(80, 24);
+        r.feed(bytes);
+        assert!(r.took_terminal(), "{:?}", String::from_utf8_lossy(bytes));
+    }
+}

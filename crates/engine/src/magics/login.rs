@@ -239,7 +239,7 @@ impl Engine {
             drop(st);
             let engine = self.clone();
             tokio::spawn(async move {
-                engine.read_login_environment(&name, target).await;
+                engine.read_login_environment(&name, target, by).await;
                 let _ = done.send(true);
                 engine.presence_may_have_changed();
             });
@@ -279,10 +279,14 @@ impl Engine {
 
     /// The background part of a login: capture the login shell's environment and keep it
     /// as host `name`'s context (unless the host was logged out or replaced meanwhile),
-    /// with what the user should be told; then start the first cell's shell.
-    async fn read_login_environment(&self, name: &str, target: Arc<dyn Target>) {
+    /// with what the user should be told; then prepare the first cell's shell, in the
+    /// login's own session when it stayed (see `script::login_payload`).
+    async fn read_login_environment(&self, name: &str, target: Arc<dyn Target>, by: LoginBy) {
         let mut notes = Vec::new();
-        let captured = self.capture_login(target.as_ref(), &mut notes).await;
+        let (captured, started) = match self.capture_login(target.as_ref(), &mut notes).await {
+            Ok((context, shell, stayed)) => (Ok((context, shell)), stayed.map(|s| s.proc)),
+            Err(f) => (Err(f), None),
+        };
         {
             let mut st = self.state();
             let params = st.params.clone();
@@ -292,6 +296,7 @@ impl Engine {
                 .still_mut(name, &target)
                 .filter(|h| h.condition() == Condition::Reading)
             else {
+                hang_up(started);
                 return;
             };
             match captured {
@@ -312,7 +317,21 @@ impl Engine {
                 }
             }
         }
-        self.prepare_spare_if_current(name, &target);
+        log::debug!(
+            "{name}: the login's session {}",
+            if started.is_some() { "stayed" } else { "ended" }
+        );
+        // The next cell's shell is prepared for the notebook's current host, and for a
+        // fleet's host (`%on`, never current) in the session the login left, if it stayed.
+        // Else a fleet host's cell starts its own: one started here for a host whose cell
+        // cannot use it (sh) would be a channel and a shell for nothing.
+        if self.state().hosts.current_name() == Some(name) {
+            self.prepare_spare_from(name, &target, started);
+        } else if by == LoginBy::Fleet && started.is_some() {
+            self.prepare_fleet_shell(name, &target, started);
+        } else {
+            hang_up(started);
+        }
     }
 
     /// The next cell's shell is started ahead for the notebook's current host only: a
@@ -411,7 +430,7 @@ impl Engine {
         &self,
         target: &dyn Target,
         notes: &mut Vec<String>,
-    ) -> Result<(Context, String), Failure> {
+    ) -> Result<(Context, String, Option<cell::Stayed>), Failure> {
         match self
             .capture_env(target, script::LOGIN_BOOTSTRAP, Dialect::Bash)
             .await?
@@ -419,7 +438,7 @@ impl Engine {
             Ok(found) => Ok(found),
             // `exec bash` found no bash: a host with only sh.
             Err((why, true)) => {
-                let (mut ctx, shell) = self
+                let (mut ctx, shell, stayed) = self
                     .capture_env(target, script::SH_LOGIN_BOOTSTRAP, Dialect::Sh)
                     .await?
                     .map_err(|(sh_why, _)| Failure::LoginEnvironment {
@@ -430,7 +449,7 @@ impl Engine {
                     "{} has no bash; cells run in sh there, carrying the working directory and exported variables only (not unexported variables, functions, aliases or options)",
                     target.info().host
                 ));
-                Ok((ctx, shell))
+                Ok((ctx, shell, stayed))
             }
             Err((why, false)) => {
                 notes.push(format!(
@@ -445,12 +464,13 @@ impl Engine {
 
     /// One environment capture with `bootstrap`; the inner error says why it gave nothing,
     /// and whether the shell was not found (exit status 127 before the payload started).
+    /// With the capture, the session when it stayed as a bare cell's shell (bash only).
     async fn capture_env(
         &self,
         target: &dyn Target,
         bootstrap: &str,
         dialect: Dialect,
-    ) -> Result<Result<(Context, String), (String, bool)>, Failure> {
+    ) -> Result<Result<(Context, String, Option<cell::Stayed>), (String, bool)>, Failure> {
         let nonce = crate::nonce::new_nonce();
         let (cols, rows) = {
             let st = self.state();
@@ -472,7 +492,7 @@ impl Engine {
             terminal: None,
             live_from_start: false,
         };
-        let r = cell::run(
+        let mut r = cell::run(
             target,
             spec,
             &mut NullSink,
@@ -498,7 +518,7 @@ impl Engine {
                         .unwrap_or_else(|| "bash".into()),
                 };
                 let (ctx, _) = Context::from_login(c);
-                Ok((ctx, shell))
+                Ok((ctx, shell, r.stayed.take()))
             }
             Some(Err(e)) => Err((e.to_string(), false)),
             None if r.stopped == Some(cell::StopReason::Timeout) => Err((
@@ -540,6 +560,13 @@ impl Engine {
         removed.1.target.close().await;
         out.text(&format!("logged out of {}\n", removed.0));
         Ok(())
+    }
+}
+
+/// Hang up a session that stayed and has no use.
+fn hang_up(started: Option<targets::PtyProcess>) {
+    if let Some(p) = started {
+        let _ = p.input.send(targets::PtyInput::HangUp);
     }
 }
 

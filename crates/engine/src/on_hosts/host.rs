@@ -22,7 +22,7 @@ use crate::magics::login::LoginBy;
 use crate::nonce::new_nonce;
 use crate::output::StreamOut;
 use crate::session::Engine;
-use crate::shell::{CellInput, cell_input, may_sudo, staged};
+use crate::shell::{CellInput, cell_input, kept, may_sudo, staged};
 use crate::sink::Sink;
 use crate::warm;
 
@@ -141,6 +141,33 @@ impl Engine {
         shells.entry(name.to_owned()).or_default().clone()
     }
 
+    /// Prepare host `name`'s next fleet cell in `started`, the session its login left
+    /// (see `script::login_payload`): its context restored there, as `run_on_host` would
+    /// in a shell of its own, so the first cell costs the host one session, not two.
+    pub(crate) fn prepare_fleet_shell(
+        &self,
+        name: &str,
+        target: &std::sync::Arc<dyn targets::Target>,
+        started: Option<targets::PtyProcess>,
+    ) {
+        let shells = self.fleet_shell(name);
+        let st = self.state();
+        let Some(h) = st.hosts.still(name, target) else {
+            if let Some(p) = started {
+                let _ = p.input.send(targets::PtyInput::HangUp);
+            }
+            return;
+        };
+        let staged = h.become_user.is_none() && h.context.dialect == context::Dialect::Bash;
+        shells.prepare_from(
+            target.clone(),
+            started,
+            script::bootstrap(&h.context),
+            (st.settings.cols, st.settings.rows),
+            staged.then_some(&h.context),
+        );
+    }
+
     /// Host `name` logged in to and its login environment read: an existing connection is
     /// kept, a lost one opened again, a new one made without questions (BatchMode: a host
     /// that needs a password or an unknown host key fails, never a box per host).
@@ -218,6 +245,7 @@ impl Engine {
             match shells.take(&target, want()).await {
                 Some(t) => Some(t),
                 None => {
+                    log::debug!("{name}: no shell ready for the fleet cell; starting one");
                     shells.prepare(target.clone(), bootstrap, (cols, rows), Some(&ctx));
                     shells.take_within(&target, want(), START_WITHIN).await
                 }
@@ -272,7 +300,7 @@ impl Engine {
         match result {
             Err(e) => Err(Failure::Target(Box::new(e))),
             Ok(mut r) => {
-                let stayed = r.stayed.take();
+                let stayed = kept(&mut r, &ctx, code);
                 let sudo = std::mem::take(&mut r.sudo);
                 {
                     let mut st = self.state();

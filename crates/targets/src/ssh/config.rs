@@ -23,6 +23,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha1::{Digest, Sha1};
@@ -272,7 +273,11 @@ pub fn resolve(
             return Err(ConfigError::JumpAndProxyCommand);
         }
         let mut active = true;
-        match r.line(Source::CommandLine, &line, &mut active, 0) {
+        let outcome = match split_line(&line) {
+            Some(split) => r.line(Source::CommandLine, &split, &mut active, 0),
+            None => Outcome::Ok,
+        };
+        match outcome {
             Outcome::Ok => {}
             Outcome::Ignored(why) => r.warn(format!("-o {line}: {why}")),
             Outcome::Bad(reason) => {
@@ -432,10 +437,8 @@ impl Resolver<'_> {
     }
 
     /// The name `Host` lines match: the typed one, or in the final pass the resolved one.
-    fn host_line_name(&self) -> String {
-        self.final_pass
-            .clone()
-            .unwrap_or_else(|| self.alias.to_string())
+    fn host_line_name(&self) -> &str {
+        self.final_pass.as_deref().unwrap_or(self.alias)
     }
 
     /// readconf.c `match_cfg_line` (OpenSSH 9.x): every criterion must hold. `Ok(None)` when
@@ -541,23 +544,31 @@ impl Resolver<'_> {
         self.files_read += 1;
         self.include_stack.push(path.to_path_buf());
         let mut active = active;
-        for (index, line) in text.split('\n').enumerate() {
-            let at = format!("{}:{}", path.display(), index + 1);
-            match self.line(source, line, &mut active, depth) {
+        let lines = split_file(path, text);
+        for (index, line) in lines.iter().enumerate() {
+            let Some(line) = line else { continue };
+            let outcome = self.line(source, line, &mut active, depth);
+            // The place is written only for a warning: most lines have none.
+            let at = || format!("{}:{}", path.display(), index + 1);
+            match outcome {
                 Outcome::Ok => {}
-                Outcome::Ignored(why) => self.warn(format!("{at}: {why}")),
-                Outcome::Bad(why) => self.warn(format!("{at}: {why}; line ignored")),
+                Outcome::Ignored(why) => self.warn(format!("{}: {why}", at())),
+                Outcome::Bad(why) => self.warn(format!("{}: {why}; line ignored", at())),
             }
         }
         self.include_stack.pop();
     }
 
     /// readconf.c `process_config_line_depth`.
-    fn line(&mut self, source: Source, line: &str, active: &mut bool, depth: usize) -> Outcome {
-        let Some((written, rest)) = split_keyword(line) else {
-            return Outcome::Ok;
-        };
-        let keyword = written.to_ascii_lowercase();
+    fn line(&mut self, source: Source, line: &Split, active: &mut bool, depth: usize) -> Outcome {
+        let Split {
+            written,
+            keyword,
+            known,
+            rest,
+            args,
+        } = line;
+        let (written, keyword, rest) = (written.as_str(), keyword.as_str(), rest.as_str());
         if rest.is_empty() {
             if keyword == "host" || keyword == "match" {
                 // Never let the lines that follow apply to whatever block came before.
@@ -565,7 +576,7 @@ impl Resolver<'_> {
             }
             return Outcome::Bad(format!("no argument after keyword \"{keyword}\""));
         }
-        let args = match argv_split(rest) {
+        let args = match args {
             Ok(args) => args,
             Err(why) => {
                 if keyword == "host" || keyword == "match" {
@@ -574,7 +585,7 @@ impl Resolver<'_> {
                 return Outcome::Bad(why.to_string());
             }
         };
-        match keyword.as_str() {
+        match keyword {
             "host" | "match" | "include" if source == Source::CommandLine => {
                 Outcome::Bad(format!("{keyword} is not allowed as a command-line option"))
             }
@@ -583,13 +594,13 @@ impl Resolver<'_> {
                 if args.is_empty() || args.iter().any(String::is_empty) {
                     return Outcome::Bad("Host with an empty pattern".into());
                 }
-                *active = host_matches(&args, &self.host_line_name());
+                *active = host_matches(args, self.host_line_name());
                 Outcome::Ok
             }
             // ssh_config(5), Match: "up to the next Host or Match keyword".
             "match" => {
                 *active = false;
-                match self.match_line(&args) {
+                match self.match_line(args) {
                     Ok((applies, None)) => {
                         *active = applies;
                         Outcome::Ok
@@ -603,7 +614,7 @@ impl Resolver<'_> {
                     // readconf.c parses it with SSHCONF_NEVERMATCH: nothing in it can apply.
                     return Outcome::Ok;
                 }
-                self.include(source, &args, depth)
+                self.include(source, args, depth)
             }
             _ => {
                 // Apple's keyword for its keychain: macOS's ssh knows it, so a config shared
@@ -611,12 +622,12 @@ impl Resolver<'_> {
                 if keyword == "usekeychain" {
                     return Outcome::Ok;
                 }
-                if !is_known_keyword(&keyword) {
+                if !known {
                     let ignored = self
                         .values
                         .ignore_unknown
                         .as_deref()
-                        .is_some_and(|list| match_pattern_list(&keyword, list) == Some(true));
+                        .is_some_and(|list| match_pattern_list(keyword, list) == Some(true));
                     if ignored {
                         return Outcome::Ok;
                     }
@@ -625,7 +636,7 @@ impl Resolver<'_> {
                 if !*active {
                     return Outcome::Ok;
                 }
-                self.apply(&keyword, written, &args, rest)
+                self.apply(keyword, written, args, rest)
             }
         }
     }
@@ -1339,15 +1350,24 @@ fn host_matches(patterns: &[String], alias: &str) -> bool {
 
 /// match.c `match_pattern`: `*` matches any run of characters, `?` exactly one.
 pub(crate) fn match_pattern(text: &str, pattern: &str) -> bool {
+    // ASCII (nearly always) is matched byte by byte, with nothing allocated: a config with a
+    // block per host of a large fleet has every login try thousands of `Host` patterns.
+    if text.is_ascii() && pattern.is_ascii() {
+        return match_units(text.as_bytes(), pattern.as_bytes(), b'?', b'*');
+    }
     let (t, p): (Vec<char>, Vec<char>) = (text.chars().collect(), pattern.chars().collect());
+    match_units(&t, &p, '?', '*')
+}
+
+fn match_units<T: Copy + PartialEq>(t: &[T], p: &[T], one: T, any: T) -> bool {
     // The classic linear backtracking to the last `*`: no exponential blow-up on `*a*a*a*b`.
     let (mut ti, mut pi) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+        if pi < p.len() && (p[pi] == one || (p[pi] != any && p[pi] == t[ti])) {
             ti += 1;
             pi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((star_pi, star_ti)) = star {
@@ -1358,7 +1378,7 @@ pub(crate) fn match_pattern(text: &str, pattern: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == any)
 }
 
 /// match.c `match_pattern_list` with `dolower`: comma-separated, case-insensitive patterns.
@@ -1394,6 +1414,62 @@ fn pattern_list_matches(text: &str, list: &str, fold_case: bool) -> Option<bool>
 
 /// The keyword of a line and the rest after its separator (readconf.c `strdelim`: whitespace
 /// or one `=`). None for blank lines and comments.
+/// A configuration line as far as it depends on the line alone: its keyword as written and
+/// lowercased, the text after it and that text split into words (or why it cannot be).
+#[derive(Debug)]
+struct Split {
+    written: String,
+    keyword: String,
+    /// The keyword is one ssh knows (`is_known_keyword`).
+    known: bool,
+    rest: String,
+    args: Result<Vec<String>, &'static str>,
+}
+
+/// None for a blank line or a comment.
+fn split_line(line: &str) -> Option<Split> {
+    let (written, rest) = split_keyword(line)?;
+    let keyword = written.to_ascii_lowercase();
+    Some(Split {
+        written: written.to_owned(),
+        known: is_known_keyword(&keyword),
+        keyword,
+        rest: rest.to_owned(),
+        args: argv_split(rest),
+    })
+}
+
+/// Files split once and reused while their text is unchanged, by path: every login reads
+/// `~/.ssh/config` again (it may have changed), and a fleet's inventory often comes with a
+/// config of a block per host, so splitting its lines anew at each of a thousand logins made
+/// the logins quadratic (9 s of the kernel's CPU for 1000 hosts, most of it here).
+/// Pure memoisation: the result is the split of exactly the text given.
+type SplitFile = Arc<Vec<Option<Split>>>;
+static SPLIT_FILES: Mutex<Vec<(PathBuf, Arc<str>, SplitFile)>> = Mutex::new(Vec::new());
+/// Files remembered at most (the least recently split dropped first).
+const SPLIT_FILES_MAX: usize = 16;
+/// Files larger than this are split each time rather than kept.
+const SPLIT_FILE_KEEP_MAX: usize = 4 << 20;
+
+fn split_file(path: &Path, text: &str) -> SplitFile {
+    let mut files = SPLIT_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(at) = files.iter().position(|(p, t, _)| p == path && **t == *text) {
+        let entry = files.remove(at);
+        let split = entry.2.clone();
+        files.push(entry);
+        return split;
+    }
+    let split: SplitFile = Arc::new(text.split('\n').map(split_line).collect());
+    if text.len() <= SPLIT_FILE_KEEP_MAX {
+        files.retain(|(p, _, _)| p != path);
+        if files.len() >= SPLIT_FILES_MAX {
+            files.remove(0);
+        }
+        files.push((path.to_path_buf(), Arc::from(text), split.clone()));
+    }
+    split
+}
+
 fn split_keyword(line: &str) -> Option<(&str, &str)> {
     const SPACE: [char; 4] = [' ', '\t', '\r', '\n'];
     // readconf.c strips trailing whitespace and form feeds.
@@ -3017,6 +3093,29 @@ Match final all
         fn match_pattern_agrees_with_the_reference(t in "[ab]{0,8}", p in "[ab*?]{0,6}") {
             let (tc, pc): (Vec<char>, Vec<char>) = (t.chars().collect(), p.chars().collect());
             prop_assert_eq!(match_pattern(&t, &p), reference_match(&tc, &pc));
+        }
+
+        /// Beyond ASCII, `?` is one character, not one byte.
+        #[test]
+        fn match_pattern_agrees_with_the_reference_beyond_ascii(
+            t in "[aé]{0,8}",
+            p in "[aé*?]{0,6}",
+        ) {
+            let (tc, pc): (Vec<char>, Vec<char>) = (t.chars().collect(), p.chars().collect());
+            prop_assert_eq!(match_pattern(&t, &p), reference_match(&tc, &pc));
+        }
+
+        /// A file's lines are split once per text: the same path with another text reads the
+        /// new one, and going back to the first reads it again.
+        #[test]
+        fn a_file_changed_between_logins_is_read_as_it_is_now(
+            ports in prop::collection::vec(1u16..9, 1..6),
+        ) {
+            for port in ports {
+                let text = format!("Host web\n  Port {port}\n");
+                let fs = Fs::new(&[("/home/me/.ssh/config", &text)]);
+                prop_assert_eq!(fs.resolve(&req("web")).expect("resolves").port, port);
+            }
         }
     }
 }

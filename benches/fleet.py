@@ -89,6 +89,27 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def command_cpu_ms(runs: int = 40) -> float:
+    """CPU milliseconds one local `uptime` costs right now, over RUNS runs. `uptime` counts
+    the users logged in by reading utmp, which holds a line per open terminal session: every
+    host here is this one machine, so a tool that keeps N PTY sessions (sshpty; not
+    parallel-ssh, whose channels have no PTY) makes every host's `uptime` read N lines, where
+    on a real fleet each host's utmp holds that tool's one."""
+    c0 = children_cpu()
+    for _ in range(runs):
+        subprocess.run([COMMAND], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL, timeout=30, check=False)
+    return (children_cpu() - c0) / runs * 1000
+
+
+def utmp_lines() -> int:
+    """Records in utmp (terminal sessions open on this machine)."""
+    try:
+        return os.path.getsize("/var/run/utmp") // 384  # sizeof(struct utmp) on Linux
+    except OSError:
+        return 0
+
+
 def run_group(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
     """Run ARGV in a process group of its own; on timeout or interrupt the whole group is
     killed (by its id), so no fork of it outlives the measurement."""
@@ -402,6 +423,8 @@ class Sshpty:
             out: dict = {"status": "ok", "rss_before_kib": bench.proc_status(pid, "VmRSS"),
                          "fds_before": _fds(pid)}
             wanted = set(f.names(n))
+            out["command_cpu_ms_before"] = command_cpu_ms()
+            out["utmp_before"] = utmp_lines()
             code = f"%on all\n{COMMAND}"
             for which in ("first", "second"):
                 s0 = f.sshd_cpu()
@@ -419,6 +442,9 @@ class Sshpty:
                     "rss_max_kib": sampled["rss_max_kib"],
                     "rss_after_kib": bench.proc_status(pid, "VmRSS"), "fds_after": _fds(pid),
                     "iopub_messages": r.iopub_messages, "wire_bytes": r.wire_bytes}
+            # With the kernel's N sessions open (see command_cpu_ms).
+            out["command_cpu_ms_after"] = command_cpu_ms()
+            out["utmp_after"] = utmp_lines()
             first = out["first"]
             out["rss_per_idle_host_kib"] = (first["rss_after_kib"] - out["rss_before_kib"]) / n
             out["fds_per_idle_host"] = (first["fds_after"] - out["fds_before"]) / n
@@ -696,6 +722,15 @@ def markdown(R: dict, env: dict) -> str:
                 f"{f1['fds_after']} ({s['fds_per_idle_host']:.2f} per host); heartbeat p99 "
                 f"{f1['hb'].get('p99', float('nan')):.1f} ms first / "
                 f"{f2['hb'].get('p99', float('nan')):.1f} ms second (goal < 200 ms at 1000)")
+            if "command_cpu_ms_after" in s:
+                b, a = s["command_cpu_ms_before"], s["command_cpu_ms_after"]
+                out.append(
+                    f"  - `{COMMAND}` on this machine costs {b:.2f} ms of CPU with "
+                    f"{s['utmp_before']} utmp records and {a:.2f} ms with {s['utmp_after']} "
+                    f"(the kernel's {n} terminal sessions open): {n} hosts × "
+                    f"{a - b:.2f} ms = {n * (a - b) / 1000:.2f} CPU-s more per run for sshpty "
+                    f"than for a tool without PTYs, on this one machine only (a real host's "
+                    f"utmp holds sshpty's one session)")
     return "\n".join(out) + "\n"
 
 

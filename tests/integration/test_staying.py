@@ -69,6 +69,22 @@ def test_the_terminals_modes_are_set_back_only_after_a_cell_that_may_have_change
     assert nb.ok("echo a; echo b").lines == ["a", "b"]
 
 
+def test_a_waiting_shell_gets_the_definitions_a_cell_in_another_shell_changed(nb):
+    """A shell that stays is not sent the context's functions and aliases again: it holds
+    them. Definitions changed in another shell reach the next cell: a cell too large for the
+    waiting shell (over 4 KiB) runs in a shell of its own and redefines a function and an
+    alias. And the display helpers come back in the next cell after a cell removed one."""
+    pid = shell_pid(nb)
+    nb.ok("f() { echo one; }; alias g='echo g-one'")
+    assert nb.ok("f; g").lines == ["one", "g-one"]
+    assert shell_pid(nb) == pid
+    pad = "# " + "x" * 4200 + "\n"
+    nb.ok(f"{pad}f() {{ echo two; }}; alias g='echo g-two'")
+    assert nb.ok("f; g").lines == ["two", "g-two"]
+    nb.ok("unset -f display")
+    assert nb.ok("type -t display").lines == ["function"]
+
+
 def test_a_job_left_in_the_background_ends_with_its_shell(target):
     nb = target.nb
     before = shell_pid(nb)

@@ -15,4 +15,4 @@ pub mod posix;
 pub mod quote;
 pub mod script;
 
-pub use model::{Applied, CELL_OPTIONS, Context, Dialect, is_restored_name};
+pub use model::{Applied, CELL_OPTIONS, Context, DISPLAY_HELPERS, Dialect, is_restored_name};

@@ -176,7 +176,7 @@ fn enter_directory(quoted: &[u8]) -> Vec<u8> {
 }
 
 /// The definitions part of a restore: functions and aliases.
-fn restore_definitions(ctx: &Context) -> Vec<u8> {
+pub fn restore_definitions(ctx: &Context) -> Vec<u8> {
     let mut s = Vec::new();
     for text in ctx.functions.values() {
         s.extend(text);
@@ -223,29 +223,36 @@ pub fn cell_payload(
     p.extend(TERMINAL_ON.as_bytes());
     p.extend(restore_state(ctx));
     p.extend(capture_function(nonce, false).as_bytes());
-    p.extend(cell_body(ctx, code, nonce, strict, sudo_marker));
+    p.extend(cell_body(ctx, code, nonce, strict, sudo_marker, false));
     p
 }
 
 /// What runs once the state is restored: the definitions, the cell, the capture.
+/// `definitions_kept`: the shell holds the context's definitions and the display helpers
+/// already (see `Staging::definitions_kept`).
 fn cell_body(
     ctx: &Context,
     code: &str,
     nonce: &str,
     strict: bool,
     sudo_marker: Option<&str>,
+    definitions_kept: bool,
 ) -> Vec<u8> {
     // A second stage arrives in variables of its own (`second_stage`): gone before the cell
     // runs, so the cell sees the same names whichever way its shell was started.
     let mut p = b"unset __sshpty_s __sshpty_c\n".to_vec();
-    p.extend(restore_definitions(ctx));
+    if !definitions_kept {
+        p.extend(restore_definitions(ctx));
+    }
     if let Some(marker) = sudo_marker
         && !ctx.functions.contains_key("sudo")
     {
         p.extend(sudo_wrapper(marker));
     }
     // Ctrl-C ends the cell as in a terminal, keeping what the cell changed so far.
-    p.extend(display_helpers(ctx).as_bytes());
+    if !definitions_kept {
+        p.extend(display_helpers(ctx).as_bytes());
+    }
     p.extend(b"trap '{ __sshpty_capture 130; } 2>/dev/null; exit 130' INT\n");
     p.extend(start_line(nonce).as_bytes());
     p.extend(b"__sshpty_cell=");
@@ -368,6 +375,11 @@ pub struct Staging {
     /// does. The stage itself is read whatever the modes (`read -s -d` sets its own). Not
     /// otherwise: `stty` is a process, as much as the cell's own command in a short cell.
     pub reset_terminal: bool,
+    /// For a shell that stayed: it holds the context's functions and aliases, and the
+    /// display helpers (its last capture showed them, and the context's definitions have
+    /// not changed since), so they are not sent again. The stage is read a byte per system
+    /// call (`read -d`): what it leaves out is most of a short cell's stage.
+    pub definitions_kept: bool,
 }
 
 /// The second stage for a shell that ran [`prepare_payload`] with `nonce`, or stayed after
@@ -406,7 +418,14 @@ pub fn second_stage(
             body.extend(b"}\n");
         }
     }
-    body.extend(cell_body(ctx, code, nonce, strict, sudo_marker));
+    body.extend(cell_body(
+        ctx,
+        code,
+        nonce,
+        strict,
+        sudo_marker,
+        staging.reused && staging.definitions_kept,
+    ));
     let mut p = vec![b'\n', STAGE_START];
     p.extend(armored("__sshpty_s", &body));
     p.extend(b"eval \"$__sshpty_s\"\n");
@@ -907,6 +926,7 @@ mod bash_tests {
                 reused: i > 0,
                 stay: true,
                 reset_terminal: i == 1,
+                definitions_kept: false,
             };
             if i == 1 {
                 // What may wait in the terminal's input: a reply to a query the last
@@ -995,6 +1015,7 @@ mod bash_tests {
             reused: false,
             stay: true,
             reset_terminal: false,
+            definitions_kept: false,
         };
         input.extend(second_stage(
             &ctx,

@@ -172,6 +172,9 @@ pub struct Stayed {
     /// (`terminal::Renderer::took_terminal`) or was given input beyond the payload. The
     /// next cell then sets them back first (`script::Staging::reset_terminal`).
     pub modes_in_doubt: bool,
+    /// Its capture showed the display helpers defined (`script::display_helpers`): the next
+    /// cell need not send them again (`script::Staging::definitions_kept`).
+    pub helpers_defined: bool,
 }
 
 impl std::fmt::Debug for Stayed {
@@ -803,10 +806,15 @@ pub async fn run(
             None => Exit::Unknown("the shell's state could not be read".into()),
         };
         if whole && !result.stay_in_doubt && stop_at.is_none() && !hung_up && !killed && !resized {
+            let helpers_defined = matches!(&result.captured, Some(Ok(c))
+                if std::iter::once("__sshpty_show")
+                    .chain(context::DISPLAY_HELPERS)
+                    .all(|f| c.functions.contains_key(f)));
             result.stayed = Some(Stayed {
                 proc,
                 leftover,
                 modes_in_doubt,
+                helpers_defined,
             });
         } else {
             let _ = proc.input.send(PtyInput::HangUp);

@@ -118,6 +118,7 @@ impl Engine {
                     bootstrap,
                     size: (cols, rows),
                     state: prepared_state.as_deref(),
+                    definitions: warm::definitions(&ctx),
                 },
             )
             .await;
@@ -258,7 +259,7 @@ impl Engine {
             script::bootstrap(&h.context),
             (st.settings.cols, st.settings.rows),
             stayed,
-            script::restore_state(&h.context),
+            &h.context,
             uses,
         );
     }
@@ -434,12 +435,14 @@ pub(crate) fn cell_input(
             nonce: Some(nonce),
             uses: before,
             reset_terminal,
+            definitions_kept,
             leftover,
         }) => {
             let staging = script::Staging {
                 reused: before > 0,
                 stay: may_stay(ctx, code, before),
                 reset_terminal,
+                definitions_kept,
             };
             let input = script::second_stage(ctx, code, &nonce, strict, Some(sudo_marker), staging);
             CellInput {

@@ -48,6 +48,9 @@ struct Prepared {
     uses: u32,
     /// A shell that stayed: the next cell sets the terminal's modes back first.
     reset_terminal: bool,
+    /// A shell that stayed holding these definitions ([`definitions`]) and the display
+    /// helpers; None: not known to (a shell started ahead gets them with its cell).
+    definitions: Option<u64>,
 }
 
 struct Warm {
@@ -80,6 +83,9 @@ pub struct Taken {
     /// It stayed after a cell that may have changed the terminal's modes
     /// (`cell::Stayed::modes_in_doubt`): the next cell sets them back first.
     pub reset_terminal: bool,
+    /// It stayed holding the cell's definitions and the display helpers
+    /// (`script::Staging::definitions_kept`).
+    pub definitions_kept: bool,
     pub leftover: Vec<u8>,
 }
 
@@ -90,6 +96,18 @@ pub struct Want<'a> {
     /// `restore_state` of the cell's context when the cell can use a prepared shell (bash,
     /// not `%become`, small enough a second stage); None: a bare one.
     pub state: Option<&'a [u8]>,
+    /// [`definitions`] of the cell's context.
+    pub definitions: u64,
+}
+
+/// A fingerprint of a context's functions and aliases (`script::restore_definitions`): a
+/// shell that stayed is given them again unless it holds these (a cell in another shell
+/// may have changed them since, leaving the state as it was).
+pub fn definitions(ctx: &context::Context) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    script::restore_definitions(ctx).hash(&mut h);
+    h.finish()
 }
 
 #[derive(Default)]
@@ -151,6 +169,9 @@ impl Spare {
                     proc,
                     uses: prepared.as_ref().map_or(0, |p| p.uses),
                     reset_terminal: prepared.as_ref().is_some_and(|p| p.reset_terminal),
+                    definitions_kept: prepared
+                        .as_ref()
+                        .is_some_and(|p| p.definitions == Some(want.definitions)),
                     nonce: prepared.map(|p| p.nonce.unwrap_or_else(new_nonce)),
                     leftover,
                 })
@@ -199,6 +220,7 @@ impl Spare {
                     state,
                     uses: 0,
                     reset_terminal: false,
+                    definitions: None,
                 },
             )
         });
@@ -258,7 +280,7 @@ impl Spare {
     }
 
     /// Keep a shell that stayed after its cell (`cell::Stayed`) for the next cell: it holds
-    /// the context whose `restore_state` is `state` and has run `uses` cells. Instead of
+    /// `ctx`, the context its cell left, and has run `uses` cells. Instead of
     /// [`prepare`](Self::prepare); if a start is under way, the shell is hung up.
     pub fn keep(
         &self,
@@ -266,7 +288,7 @@ impl Spare {
         bootstrap: &'static str,
         size: (u16, u16),
         stayed: crate::cell::Stayed,
-        state: Vec<u8>,
+        ctx: &context::Context,
         uses: u32,
     ) {
         let warm = Warm {
@@ -276,9 +298,10 @@ impl Spare {
             proc: Some(stayed.proc),
             prepared: Some(Prepared {
                 nonce: None,
-                state,
+                state: script::restore_state(ctx),
                 uses,
                 reset_terminal: stayed.modes_in_doubt,
+                definitions: stayed.helpers_defined.then(|| definitions(ctx)),
             }),
             leftover: stayed.leftover,
         };

@@ -237,10 +237,12 @@ impl Engine {
         let shells = self.fleet_shell(name);
         let taken = if staged(&ctx, code, become_user.as_deref()) {
             let state = script::restore_state(&ctx);
+            let definitions = warm::definitions(&ctx);
             let want = || warm::Want {
                 bootstrap,
                 size: (cols, rows),
                 state: Some(&state),
+                definitions,
             };
             match shells.take(&target, want()).await {
                 Some(t) => Some(t),
@@ -322,7 +324,7 @@ impl Engine {
                             bootstrap,
                             (cols, rows),
                             stayed,
-                            script::restore_state(&h.context),
+                            &h.context,
                             uses,
                         ),
                         None => {

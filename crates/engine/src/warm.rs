@@ -9,6 +9,10 @@
 //! left, and the next cell on that host runs in it with no process, channel or restore to
 //! wait for (Run All).
 //!
+//! After a login, the shell started ahead is the login's own session, which stayed once it
+//! had reported the login environment ([`Spare::prepare_from`], `script::login_payload`):
+//! the host opens one session for its login and first cell, not two.
+//!
 //! A started shell is used only for the target, bootstrap and terminal size it was
 //! started with, only if the context it restored is still the cell's, and only while it
 //! still runs; otherwise it is dropped (hanging it up) and the cell starts its own. A cell

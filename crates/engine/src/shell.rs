@@ -229,15 +229,25 @@ impl Engine {
         target: &Arc<dyn Target>,
         started: Option<targets::PtyProcess>,
     ) {
+        self.prepare_in(&self.inner.spare, name, target, started);
+    }
+
+    /// Prepare host `name`'s next cell in `slot` (the notebook's spare, or a fleet host's
+    /// own), in `started` when given: the context restored when the cell can use a
+    /// prepared shell (bash, not `%become`).
+    pub(crate) fn prepare_in(
+        &self,
+        slot: &warm::Spare,
+        name: &str,
+        target: &Arc<dyn Target>,
+        started: Option<targets::PtyProcess>,
+    ) {
         let st = self.state();
         let Some(h) = st.hosts.still(name, target) else {
-            if let Some(p) = started {
-                let _ = p.input.send(targets::PtyInput::HangUp);
-            }
-            return;
+            return warm::hang_up(started);
         };
         let staged = h.become_user.is_none() && h.context.dialect == Dialect::Bash;
-        self.inner.spare.prepare_from(
+        slot.prepare_from(
             target.clone(),
             started,
             script::bootstrap(&h.context),

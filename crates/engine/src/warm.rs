@@ -208,10 +208,7 @@ impl Spare {
     ) {
         // Held until the shell is ready, so a cell that comes meanwhile waits for it.
         let Ok(mut slot) = self.slot.clone().try_lock_owned() else {
-            if let Some(p) = started {
-                let _ = p.input.send(PtyInput::HangUp);
-            }
-            return;
+            return hang_up(started);
         };
         *slot = None;
         let first = context.map(|ctx| {
@@ -323,6 +320,13 @@ impl Spare {
         {
             *slot = None;
         }
+    }
+}
+
+/// Hang up a shell that has no use (a started one whose slot was taken, a host gone).
+pub fn hang_up(proc: Option<PtyProcess>) {
+    if let Some(p) = proc {
+        let _ = p.input.send(PtyInput::HangUp);
     }
 }
 

@@ -213,30 +213,31 @@ fn cursor_report_in_origin_mode_above_the_region() {
 /// or a progress bar's carriage returns.
 #[test]
 fn a_program_that_took_the_terminal_is_remembered() {
-    let plain: &[&[u8]] = &[
-        b"plain lines\r\nand more\r\n",
-        b"\x1b[1;31mred\x1b[0m \x1b[?25lhidden cursor\x1b[?25h\r50%\r100%\r\n",
-        b"\x1b7saved\x1b8 \x1b[?7l no wrap \x1b[?7h\r\n",
-    ];
-    for bytes in plain {
-        let mut r = Renderer::new(80, 24);
-        r.feed(bytes);
-        assert!(!r.took_terminal(), "{:?}", String::from_utf8_lossy(bytes));
-    }
-    let took: &[&[u8]] = &[
-        b"\x1b[?1049hvim\x1b[?1049l",
-        b"\x1b[?1h\x1b=less\x1b[?1l\x1b>",
-        b"\x1b[?2004hpython>>> \x1b[?2004l\r\n",
-        b"\x1b[?1000h\x1b[?1000l",
-        b"\x1b=",
+    let cases: &[(&[u8], bool)] = &[
+        (b"plain lines\r\nand more\r\n", false),
+        (
+            b"\x1b[1;31mred\x1b[0m \x1b[?25lhidden cursor\x1b[?25h\r50%\r100%\r\n",
+            false,
+        ),
+        (b"\x1b7saved\x1b8 \x1b[?7l no wrap \x1b[?7h\r\n", false),
+        (b"\x1b[?1049hvim\x1b[?1049l", true),
+        (b"\x1b[?1h\x1b=less\x1b[?1l\x1b>", true),
+        (b"\x1b[?2004hpython>>> \x1b[?2004l\r\n", true),
+        (b"\x1b[?1000h\x1b[?1000l", true),
+        (b"\x1b=", true),
         // whiptail: the main screen erased, then drawn by cursor addressing.
-        b"\x1b[H\x1b[2J\x1b[5;10Hbox\x1b[6;10Hbox",
+        (b"\x1b[H\x1b[2J\x1b[5;10Hbox\x1b[6;10Hbox", true),
         // and a full reset afterwards does not make it forgotten
-        b"\x1b[?1049h\x1bc",
+        (b"\x1b[?1049h\x1bc", true),
     ];
-    for bytes in took {
+    for (bytes, took) in cases {
         let mut r = Renderer::new(80, 24);
         r.feed(bytes);
-        assert!(r.took_terminal(), "{:?}", String::from_utf8_lossy(bytes));
+        assert_eq!(
+            r.took_terminal(),
+            *took,
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        );
     }
 }

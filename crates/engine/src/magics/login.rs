@@ -296,7 +296,7 @@ impl Engine {
                 .still_mut(name, &target)
                 .filter(|h| h.condition() == Condition::Reading)
             else {
-                hang_up(started);
+                crate::warm::hang_up(started);
                 return;
             };
             match captured {
@@ -328,9 +328,9 @@ impl Engine {
         if self.state().hosts.current_name() == Some(name) {
             self.prepare_spare_from(name, &target, started);
         } else if by == LoginBy::Fleet && started.is_some() {
-            self.prepare_fleet_shell(name, &target, started);
+            self.prepare_in(&self.fleet_shell(name), name, &target, started);
         } else {
-            hang_up(started);
+            crate::warm::hang_up(started);
         }
     }
 
@@ -560,13 +560,6 @@ impl Engine {
         removed.1.target.close().await;
         out.text(&format!("logged out of {}\n", removed.0));
         Ok(())
-    }
-}
-
-/// Hang up a session that stayed and has no use.
-fn hang_up(started: Option<targets::PtyProcess>) {
-    if let Some(p) = started {
-        let _ = p.input.send(targets::PtyInput::HangUp);
     }
 }
 

@@ -132,40 +132,13 @@ impl Engine {
     }
 
     /// Host `name`'s slot for the shell that stays after its fleet cells.
-    fn fleet_shell(&self, name: &str) -> std::sync::Arc<warm::Spare> {
+    pub(crate) fn fleet_shell(&self, name: &str) -> std::sync::Arc<warm::Spare> {
         let mut shells = self
             .inner
             .fleet_shells
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         shells.entry(name.to_owned()).or_default().clone()
-    }
-
-    /// Prepare host `name`'s next fleet cell in `started`, the session its login left
-    /// (see `script::login_payload`): its context restored there, as `run_on_host` would
-    /// in a shell of its own, so the first cell costs the host one session, not two.
-    pub(crate) fn prepare_fleet_shell(
-        &self,
-        name: &str,
-        target: &std::sync::Arc<dyn targets::Target>,
-        started: Option<targets::PtyProcess>,
-    ) {
-        let shells = self.fleet_shell(name);
-        let st = self.state();
-        let Some(h) = st.hosts.still(name, target) else {
-            if let Some(p) = started {
-                let _ = p.input.send(targets::PtyInput::HangUp);
-            }
-            return;
-        };
-        let staged = h.become_user.is_none() && h.context.dialect == context::Dialect::Bash;
-        shells.prepare_from(
-            target.clone(),
-            started,
-            script::bootstrap(&h.context),
-            (st.settings.cols, st.settings.rows),
-            staged.then_some(&h.context),
-        );
     }
 
     /// Host `name` logged in to and its login environment read: an existing connection is

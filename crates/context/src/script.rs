@@ -323,12 +323,16 @@ pub const STAGE_END: u8 = 0x1e;
 pub const STAGE_START: u8 = 0x1d;
 
 /// The first stage of a cell, sent before the cell is known (bash only): the terminal
-/// turned on, `state` (a context's [`restore_state`], which the kernel also keeps to tell
-/// whether the shell still fits the context when the cell comes) restored, the capture
-/// defined. Then the ready marker, and one `read -s` of the second stage up to
-/// [`STAGE_END`]: a single read, so the terminal's echo is off from before the stage
-/// arrives until after its last byte (bash turns echo back on when a read ends).
-pub fn prepare_payload(state: &[u8], nonce: &str) -> Vec<u8> {
+/// turned on, `state` (`ctx`'s [`restore_state`], which the kernel also keeps to tell
+/// whether the shell still fits the context when the cell comes) restored, the capture and
+/// the runner's helpers defined, then `ctx`'s functions and aliases and the display helpers.
+/// Then the ready marker, and one `read -s` of the second stage up to [`STAGE_END`]: a single
+/// read, so the terminal's echo is off from before the stage arrives until after its last
+/// byte (bash turns echo back on when a read ends).
+///
+/// The definitions come here rather than with the cell: the bootstrap reads this stage in
+/// blocks (`head -c`), the second stage a byte per system call.
+pub fn prepare_payload(ctx: &Context, state: &[u8], nonce: &str) -> Vec<u8> {
     // printf format of `ready_marker`.
     let ready = format!("\\033_sshpty;{nonce};ready\\033\\\\");
     debug_assert_eq!(
@@ -339,19 +343,38 @@ pub fn prepare_payload(state: &[u8], nonce: &str) -> Vec<u8> {
     p.extend(TERMINAL_ON.as_bytes());
     p.extend(state);
     p.extend(capture_function(nonce, false).as_bytes());
-    p.extend(format!("printf '{ready}'\n{}\n", stage_reader()).as_bytes());
+    p.extend(runner_helpers().as_bytes());
+    p.extend(restore_definitions(ctx));
+    p.extend(display_helpers(ctx).as_bytes());
+    p.extend(format!("printf '{ready}'\n{READ_STAGE}\n").as_bytes());
     p
 }
 
-/// Reads a second stage and runs what follows its [`STAGE_START`]: one `read -s` up to
-/// [`STAGE_END`]. The usual stage starts right away (a substring, no pattern); with
-/// something before it, the shortest prefixes through a STAGE_START are cut until none is
-/// left. (`${c##*X}` would do it in one go, but bash tries every prefix against `*X`:
-/// 14 ms for a 4 KB stage.)
-fn stage_reader() -> String {
+/// Runs the stage [`runner_helpers`]' `__sshpty_read` took, at the top level (an `eval` in a
+/// function would make the cell's `declare` local to it).
+const READ_STAGE: &str = "__sshpty_read && \\builtin eval \"$__sshpty_c\"";
+
+/// Functions a shell that ran [`prepare_payload`] keeps for its second stages, which are read
+/// a byte per system call (`read -d`): each names here what would otherwise come with every
+/// cell.
+///
+/// - `__sshpty_read`: reads a second stage into `__sshpty_c`, one `read -s` up to
+///   [`STAGE_END`], keeping what follows its [`STAGE_START`]. The usual stage starts right
+///   away (a substring, no pattern); with something before it, the shortest prefixes
+///   through a STAGE_START are cut until none is left. (`${c##*X}` would do it in one go,
+///   but bash tries every prefix against `*X`: 14 ms for a 4 KB stage.)
+/// - `__sshpty_stay`: a shell that stays says so and reads the next stage (see
+///   [`Staging::stay`]); false if it does not stay.
+/// - `__sshpty_enter DIR`: [`enter_directory`].
+fn runner_helpers() -> String {
     let (start, end) = (STAGE_START, STAGE_END);
     format!(
-        "IFS= \\builtin read -r -s -d $'\\x{end:02x}' __sshpty_c && {{ if [[ ${{__sshpty_c:0:2}} == $'\\n\\x{start:02x}' ]]; then __sshpty_c=${{__sshpty_c:2}}; else while [[ $__sshpty_c == *$'\\x{start:02x}'* ]]; do __sshpty_c=${{__sshpty_c#*$'\\x{start:02x}'}}; done; fi; \\builtin eval \"$__sshpty_c\"; }}"
+        "__sshpty_read() {{ IFS= \\builtin read -r -s -d $'\\x{end:02x}' __sshpty_c && {{ if [[ ${{__sshpty_c:0:2}} == $'\\n\\x{start:02x}' ]]; then __sshpty_c=${{__sshpty_c:2}}; else while [[ $__sshpty_c == *$'\\x{start:02x}'* ]]; do __sshpty_c=${{__sshpty_c#*$'\\x{start:02x}'}}; done; fi; }}; }}\n\
+         __sshpty_stay() {{ \\builtin test -z \"$!\" -a -t 0 -a -t 1 && \\builtin printf '\\033_sshpty;%s;stay\\033\\\\' \"$__sshpty_nonce\" && __sshpty_read; }}\n\
+         __sshpty_enter() {{ {}}}\n",
+        String::from_utf8(enter_directory(b"\"$1\""))
+            .expect("ASCII")
+            .replace('\n', "; ")
     )
 }
 
@@ -375,9 +398,10 @@ pub struct Staging {
     /// does. The stage itself is read whatever the modes (`read -s -d` sets its own). Not
     /// otherwise: `stty` is a process, as much as the cell's own command in a short cell.
     pub reset_terminal: bool,
-    /// For a shell that stayed: it holds the context's functions and aliases, and the
-    /// display helpers (its last capture showed them, and the context's definitions have
-    /// not changed since), so they are not sent again. The stage is read a byte per system
+    /// The shell holds the context's functions and aliases, and the display helpers, so
+    /// they are not sent again: one started ahead got them with its first stage
+    /// ([`prepare_payload`]), one that stayed showed them in its last capture (and the
+    /// context's definitions have not changed since). The stage is read a byte per system
     /// call (`read -d`): what it leaves out is most of a short cell's stage.
     pub definitions_kept: bool,
 }
@@ -413,9 +437,9 @@ pub fn second_stage(
         // did since): then the cell runs in its nearest existing parent, as a fresh
         // shell's restore would put it, and says so.
         if !ctx.cwd.is_empty() {
-            body.extend(b"\\builtin test -d \"$PWD\" -a -x \"$PWD\" || {\n");
-            body.extend(enter_directory(&ansi_c_quote(&ctx.cwd)));
-            body.extend(b"}\n");
+            body.extend(b"\\builtin test -d \"$PWD\" -a -x \"$PWD\" || __sshpty_enter ");
+            body.extend(ansi_c_quote(&ctx.cwd));
+            body.push(b'\n');
         }
     }
     body.extend(cell_body(
@@ -424,25 +448,18 @@ pub fn second_stage(
         nonce,
         strict,
         sudo_marker,
-        staging.reused && staging.definitions_kept,
+        staging.definitions_kept,
     ));
     let mut p = vec![b'\n', STAGE_START];
     p.extend(armored("__sshpty_s", &body));
     p.extend(b"eval \"$__sshpty_s\"\n");
     if staging.stay {
-        // printf format of `stay_marker`.
-        let stay = format!("\\033_sshpty;{nonce};stay\\033\\\\");
+        // `__sshpty_stay` prints `stay_marker` with the nonce in `__sshpty_nonce`.
         debug_assert_eq!(
             stay_marker(nonce),
             format!("\x1b_sshpty;{nonce};stay\x1b\\").into_bytes()
         );
-        p.extend(
-            format!(
-                "if \\builtin test -z \"$!\" -a -t 0 -a -t 1; then \\builtin printf '{stay}'; {}; fi\n",
-                stage_reader()
-            )
-            .as_bytes(),
-        );
+        p.extend(b"if __sshpty_stay; then \\builtin eval \"$__sshpty_c\"; fi\n");
     }
     p.push(STAGE_END);
     p
@@ -715,14 +732,19 @@ mod bash_tests {
     /// line at a time, so the first stage's `read` takes the second stage from there.
     fn staged_cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
         let nonce = "89abcdef0123456789abcdef01234567";
-        let mut input = prepare_payload(&restore_state(ctx), nonce);
+        let mut input = prepare_payload(ctx, &restore_state(ctx), nonce);
+        // As the kernel sends it: the definitions came with the first stage.
+        let staging = Staging {
+            definitions_kept: true,
+            ..Staging::default()
+        };
         input.extend(second_stage(
             ctx,
             code,
             nonce,
             false,
             Some("m4rker"),
-            Staging::default(),
+            staging,
         ));
         let out = run_bash(&input);
         let ready = ready_marker(nonce);
@@ -918,7 +940,7 @@ mod bash_tests {
             "echo \"two $x $PWD $$\"; x=2; [[ $- = *f* ]] && echo noglob-on; stty -onlcr",
             "echo \"three $x $$\"; sleep 0 &",
         ];
-        let mut input = framed(&prepare_payload(&restore_state(&ctx), nonces[0]));
+        let mut input = framed(&prepare_payload(&ctx, &restore_state(&ctx), nonces[0]));
         for (i, (nonce, code)) in nonces.iter().zip(cells).enumerate() {
             // The kernel asks for the modes to be set back after a cell that ran `stty`;
             // here only for the second cell, to show the third keeps what the second did.
@@ -926,7 +948,7 @@ mod bash_tests {
                 reused: i > 0,
                 stay: true,
                 reset_terminal: i == 1,
-                definitions_kept: false,
+                definitions_kept: true,
             };
             if i == 1 {
                 // What may wait in the terminal's input: a reply to a query the last
@@ -1010,12 +1032,12 @@ mod bash_tests {
     #[test]
     fn a_shell_off_the_terminal_does_not_stay() {
         let ctx = Context::default();
-        let mut input = prepare_payload(&restore_state(&ctx), "dddd3333dddd3333");
+        let mut input = prepare_payload(&ctx, &restore_state(&ctx), "dddd3333dddd3333");
         let staging = Staging {
             reused: false,
             stay: true,
             reset_terminal: false,
-            definitions_kept: false,
+            definitions_kept: true,
         };
         input.extend(second_stage(
             &ctx,

@@ -52,8 +52,9 @@ struct Prepared {
     uses: u32,
     /// A shell that stayed: the next cell sets the terminal's modes back first.
     reset_terminal: bool,
-    /// A shell that stayed holding these definitions ([`definitions`]) and the display
-    /// helpers; None: not known to (a shell started ahead gets them with its cell).
+    /// The shell holds these definitions ([`definitions`]) and the display helpers: a
+    /// shell started ahead got them with its first stage, one that stayed showed them in
+    /// its capture. None: not known to (they come with the cell).
     definitions: Option<u64>,
 }
 
@@ -87,7 +88,7 @@ pub struct Taken {
     /// It stayed after a cell that may have changed the terminal's modes
     /// (`cell::Stayed::modes_in_doubt`): the next cell sets them back first.
     pub reset_terminal: bool,
-    /// It stayed holding the cell's definitions and the display helpers
+    /// It holds the cell's definitions and the display helpers
     /// (`script::Staging::definitions_kept`).
     pub definitions_kept: bool,
     pub leftover: Vec<u8>,
@@ -105,8 +106,8 @@ pub struct Want<'a> {
 }
 
 /// A fingerprint of a context's functions and aliases (`script::restore_definitions`): a
-/// shell that stayed is given them again unless it holds these (a cell in another shell
-/// may have changed them since, leaving the state as it was).
+/// shell that holds others is not used (a cell in another shell may have changed them
+/// since, leaving the state as it was).
 pub fn definitions(ctx: &context::Context) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -152,8 +153,12 @@ impl Spare {
                 *slot = None;
                 None
             }
-            (Some(p), Some(state)) if p.state != state => {
-                // Restored a context that has changed since: of no use any more.
+            (Some(p), Some(state))
+                if p.state != state || p.definitions.is_some_and(|d| d != want.definitions) =>
+            {
+                // Restored a context that has changed since: of no use any more. (Sending
+                // the definitions again would not do: one the context lost since would
+                // stay defined.)
                 *slot = None;
                 None
             }
@@ -173,9 +178,7 @@ impl Spare {
                     proc,
                     uses: prepared.as_ref().map_or(0, |p| p.uses),
                     reset_terminal: prepared.as_ref().is_some_and(|p| p.reset_terminal),
-                    definitions_kept: prepared
-                        .as_ref()
-                        .is_some_and(|p| p.definitions == Some(want.definitions)),
+                    definitions_kept: prepared.as_ref().is_some_and(|p| p.definitions.is_some()),
                     nonce: prepared.map(|p| p.nonce.unwrap_or_else(new_nonce)),
                     leftover,
                 })
@@ -215,13 +218,13 @@ impl Spare {
             let nonce = new_nonce();
             let state = script::restore_state(ctx);
             (
-                script::prepare_payload(&state, &nonce),
+                script::prepare_payload(ctx, &state, &nonce),
                 Prepared {
                     nonce: Some(nonce),
                     state,
                     uses: 0,
                     reset_terminal: false,
-                    definitions: None,
+                    definitions: Some(definitions(ctx)),
                 },
             )
         });

@@ -72,8 +72,11 @@ fn capture_function(nonce: &str, login: bool) -> String {
         format!("\0E\x1f{nonce}\0\x1b\\").into_bytes()
     );
     debug_assert!(nonce.bytes().all(|b| b.is_ascii_alphanumeric()));
+    // At login, where each function was defined (`declare -F` with extdebug), so those of
+    // bash-completion are left out (`model`). The names come from a subshell, forked only
+    // when the profile defined a function at all (most hosts' does not).
     let login_files = if login {
-        "  local IFS=$' \\t\\n'\n  shopt -s extdebug\n  for __sshpty_n in $(compgen -A function); do printf 'L\\037%s\\037' \"$__sshpty_n\"; declare -F -- \"$__sshpty_n\"; printf '\\0'; done\n  shopt -u extdebug\n"
+        "  local IFS=$' \\t\\n'\n  shopt -s extdebug\n  if compgen -A function -X '__sshpty*' >/dev/null; then for __sshpty_n in $(compgen -A function -X '__sshpty*'); do printf 'L\\037%s\\037' \"$__sshpty_n\"; declare -F -- \"$__sshpty_n\"; printf '\\0'; done; fi\n  shopt -u extdebug\n"
     } else {
         ""
     };
@@ -553,11 +556,11 @@ pub fn login_payload(nonce: &str) -> Vec<u8> {
     p.push_str("{ __sshpty_capture 0; } 2>/dev/null\n");
     // printf format of `stay_marker`. Builtins by name: the profile's aliases and functions
     // are defined by now. A BASH_ENV the profile exported is not run by the new bash (a new
-    // session's is not either); the restore gives it back. An interactive bash ignores
-    // SIGQUIT and leaves it ignored across `exec`, where a new session's shell and every
-    // command typed in a terminal has it: `env --default-signal` (GNU coreutils 8.31, 2019)
-    // puts it back. Where `env` lacks the option it fails, the session ends, and the first
-    // cell starts a shell of its own as before.
+    // session's is not either); the restore gives it back. The interactive shell's own
+    // signal settings (SIGQUIT and SIGTERM ignored) do not pass: bash's `exec` puts back the
+    // dispositions it started with, so the new bash and what it runs have SIGQUIT as in a
+    // new session (test_staying checks it; no `env --default-signal`, a process more per
+    // login).
     let bash = BOOTSTRAP
         .strip_prefix("exec ")
         .expect("the bootstrap is an exec");
@@ -567,7 +570,7 @@ pub fn login_payload(nonce: &str) -> Vec<u8> {
         format!("\x1b_sshpty;{nonce};stay\x1b\\").into_bytes()
     );
     p.push_str(&format!(
-        "if \\builtin test -t 0 -a -t 1 && \\command stty {QUIET_STTY} 2>/dev/null; then \\builtin printf '{stay}'; \\builtin unset -v BASH_ENV; \\builtin exec env --default-signal=QUIT {bash}; fi\n"
+        "if \\builtin test -t 0 -a -t 1 && \\command stty {QUIET_STTY} 2>/dev/null; then \\builtin printf '{stay}'; \\builtin unset -v BASH_ENV; \\builtin exec {bash}; fi\n"
     ));
     p.into_bytes()
 }
@@ -1141,10 +1144,47 @@ mod bash_tests {
                 _ => None,
             })
             .expect("a capture");
+        assert!(cap.function_files.is_empty(), "{:?}", cap.function_files);
         let (ctx, _) = Context::from_login(cap);
         assert!(ctx.vars.contains_key("PAGER"));
         assert!(ctx.login_exported.contains("PAGER"));
         assert!(!ctx.vars.contains_key("BASHPID"));
+    }
+
+    /// The login capture says where each function of the profile was defined (not the
+    /// runner's own), and those of bash-completion's files are not carried.
+    #[test]
+    fn login_payload_says_where_functions_come_from() {
+        let nonce = "beefbeefbeefbeefbeefbeefbeefbeef";
+        let dir = std::env::temp_dir().join(format!("sshpty-login-fns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mine = dir.join("profile");
+        std::fs::write(&mine, "mine() { echo mine; }\n").unwrap();
+        // Named as bash-completion's own file would be, wherever it lives.
+        let completion = dir.join("usr/share/bash-completion/bash_completion");
+        std::fs::create_dir_all(completion.parent().unwrap()).unwrap();
+        std::fs::write(&completion, "_comp() { :; }\n").unwrap();
+        let mut payload =
+            format!(". '{}'; . '{}'\n", mine.display(), completion.display()).into_bytes();
+        payload.extend(login_payload(nonce));
+        let out = run_bash(&payload);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let (_, cap) = events(nonce, &out);
+        let cap = cap.expect("a capture");
+        let files: Vec<(&str, String)> = cap
+            .function_files
+            .iter()
+            .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files[0].0 == "_comp" && files[0].1.ends_with("bash-completion/bash_completion"));
+        assert!(
+            files[1].0 == "mine" && files[1].1.ends_with("/profile"),
+            "{files:?}"
+        );
+        let (ctx, applied) = Context::from_login(cap);
+        assert_eq!(ctx.functions.keys().collect::<Vec<_>>(), ["mine"]);
+        assert_eq!(applied.dropped_functions, 1);
     }
 }
 

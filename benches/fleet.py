@@ -26,8 +26,9 @@ size, in this order:
              run at its best F with curve25519-sha256 is reported beside it.
   pssh       parallel-ssh (native, libssh2) at each pool size of --pools: the first run makes
              the connections, the second reuses them (benches/fleet_pssh.py). Best pool taken.
-  sshpty     one kernel per fleet size: `%inventory FILE`, then `%on all\\nuptime` twice (first
-             run: logins included; second: connections reused). Time to idle, RSS and fds
+  sshpty     one kernel per fleet size and each F of --forks: `%inventory FILE`, then
+             `%on --forks F all\\nuptime` twice (first run: logins included; second:
+             connections reused). Best F of each taken. Time to idle, RSS and fds
              before and after, heartbeat p99 during each run. A kernel without the fleet magics
              is recorded as "not yet implemented" and the run goes on.
 
@@ -399,9 +400,10 @@ class Sshpty:
         self.logs = run.tmp / "kernel-logs"
         self.logs.mkdir(exist_ok=True)
 
-    def fleet_size(self, n: int) -> dict:
-        """One kernel: `%inventory`, then `%on all` + uptime twice. A dict of the figures, or
-        {"status": NOT_YET, "why": ...} when the kernel does not know the magics."""
+    def fleet_size(self, n: int, forks: int) -> dict:
+        """One kernel: `%inventory`, then `%on --forks FORKS all` + uptime twice. A dict of
+        the figures, or {"status": NOT_YET, "why": ...} when the kernel does not know the
+        magics."""
         f = self.run.fleet
         self.run.quiet()
         k = bench.Kernel("bench-sshpty-plain", f.env(), self.kernels, self.logs)
@@ -414,7 +416,7 @@ class Sshpty:
                          "fds_before": _fds(pid)}
             wanted = set(f.names(n))
             out["command_cpu_ms_before"] = command_cpu_ms()
-            code = f"%on all\n{COMMAND}"
+            code = f"%on --forks {forks} all\n{COMMAND}"
             for which in ("first", "second"):
                 s0 = f.sshd_cpu()
                 with bench.Sampler(k) as s:
@@ -516,13 +518,21 @@ def fleet_size(run: Run, n: int, sshpty: Sshpty | None) -> dict:
             first[-1]["client_cpu_s_both_runs"] = r["client_cpu_s"]
         R["pssh_first"], R["pssh_second"] = first, second
     if sshpty is not None:
-        log(f"{n} hosts: sshpty")
-        s = sshpty.fleet_size(n)
-        for which in ("first", "second"):
-            if which in s:
-                s[which]["all_ok"] = len(s[which]["ok"]) == n
-                s[which]["ok_count"] = len(s[which].pop("ok"))
-        R["sshpty"] = s
+        # At each of the settings Ansible's forks take (`%on --forks`), a fresh kernel each,
+        # the best taken as for the others: the same number of tries for every tool.
+        R["sshpty"] = []
+        for fk in sizes_choices(a.forks, n):
+            log(f"{n} hosts: sshpty, --forks {fk}")
+            s = sshpty.fleet_size(n, fk)
+            s["forks"] = fk
+            for which in ("first", "second"):
+                if which in s:
+                    s[which]["all_ok"] = len(s[which]["ok"]) == n
+                    s[which]["ok_count"] = len(s[which].pop("ok"))
+                    s[which]["forks"] = fk
+            R["sshpty"].append(s)
+            if s["status"] != "ok":
+                break
     R["loadavg_end"] = os.getloadavg()
     return R
 
@@ -560,15 +570,14 @@ def check(run: Run, sshpty: Sshpty | None) -> list[str]:
             print(f"  {line}", flush=True)
             if not r["all_ok"]:
                 failures.append(f"{line}: {r['failed']}")
-    s = R.get("sshpty")
-    if s is not None:
+    for s in R.get("sshpty", []):
         if s["status"] == NOT_YET:
             print(f"  sshpty: {NOT_YET} ({s['why']})", flush=True)
         else:
             for which in ("first", "second"):
                 x = s[which]
-                print(f"  sshpty {which}: {x['ok_count']}/{n} hosts named in the output, "
-                      f"status {x['status']}", flush=True)
+                print(f"  sshpty {which} (--forks {s['forks']}): {x['ok_count']}/{n} hosts "
+                      f"named in the output, status {x['status']}", flush=True)
                 if not x["all_ok"]:
                     failures.append(f"sshpty {which}: {x['ok_count']}/{n} hosts, {x['status']}")
     return failures
@@ -602,9 +611,10 @@ def summarize(R: dict, cpu: dict, cores: int) -> dict:
         for which in ("first", "second"):
             an = best(size.get(f"ansible_{which}", []))
             ps = best(size.get(f"pssh_{which}", []))
-            sp = size.get("sshpty") or {}
-            spr = sp.get(which) if sp.get("status") == "ok" else None
-            sp_wall = spr["wall_s"] if spr and spr.get("all_ok") else None
+            runs = size.get("sshpty") or []
+            sp = runs[-1] if runs else {}
+            spr = best([r[which] for r in runs if r.get("status") == "ok" and which in r])
+            sp_wall = spr["wall_s"] if spr else None
             row = {"floor_s": fl["wall_s"] if fl and which == "first" else None,
                    "floor_concurrency": fl["concurrency"] if fl and which == "first" else None,
                    "floor_client": fl["client"] if fl and which == "first" else None,
@@ -612,9 +622,10 @@ def summarize(R: dict, cpu: dict, cores: int) -> dict:
                    if which == "first" else None,
                    "ansible_s": an["wall_s"] if an else None, "ansible_forks": an and an["forks"],
                    "pssh_s": ps["wall_s"] if ps else None, "pssh_pool": ps and ps["pool"],
-                   "sshpty_s": sp_wall,
-                   "sshpty_status": sp.get("status", "not run") if not spr
-                   else ("ok" if spr.get("all_ok") else f"{spr['ok_count']}/{n} hosts"),
+                   "sshpty_s": sp_wall, "sshpty_forks": spr and spr["forks"],
+                   "sshpty_status": "ok" if spr else sp.get("status", "not run")
+                   if sp.get("status") != "ok"
+                   else f"{sp[which]['ok_count']}/{n} hosts",
                    "ansible_sshd_cpu_per_host_ms": an["sshd_cpu_s"] / n * 1000 if an else None}
             row["sshpty_vs_ansible"] = ratio(sp_wall, row["ansible_s"])
             row["sshpty_vs_pssh"] = ratio(sp_wall, row["pssh_s"])
@@ -636,7 +647,8 @@ def markdown(R: dict, env: dict) -> str:
            "Seconds to all hosts done (sshpty: `execute_request` → idle). First run: every tool "
            "logs in afresh; second run: connections the tool kept (Ansible: ControlPersist "
            "masters warm, one per name). Each tool at its best setting (shown) among "
-           f"forks {R['forks']} / pools {R['pools']}.", "",
+           f"forks {R['forks']} (Ansible's `-f`, sshpty's `%on --forks`) / pools "
+           f"{R['pools']}.", "",
            "| hosts | run | floor | sshd CPU bound | Ansible | parallel-ssh | sshpty | "
            "sshpty/Ansible | sshpty/pssh | sshpty/floor | pssh/Ansible |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -649,7 +661,8 @@ def markdown(R: dict, env: dict) -> str:
                                    if r["floor_s"] else "")
         ans = s(r["ansible_s"]) + (f" (-f {r['ansible_forks']})" if r["ansible_s"] else "")
         ps = s(r["pssh_s"]) + (f" (pool {r['pssh_pool']})" if r["pssh_s"] else "")
-        sp = s(r["sshpty_s"]) if r["sshpty_s"] is not None else r["sshpty_status"]
+        sp = s(r["sshpty_s"]) + f" (--forks {r['sshpty_forks']})" \
+            if r["sshpty_s"] is not None else r["sshpty_status"]
         out.append(f"| {n} | {which} | {floor} | {s(r['cpu_bound_s'])} | {ans} | {ps} | {sp} | "
                    f"{fmt_ratio(r['sshpty_vs_ansible'])} | {fmt_ratio(r['sshpty_vs_pssh'])} | "
                    f"{fmt_ratio(r['sshpty_vs_floor'])} | {fmt_ratio(r['pssh_vs_ansible'])} |")
@@ -680,9 +693,16 @@ def markdown(R: dict, env: dict) -> str:
                                            "first", "forks"),
                                           ("ansible_second", "Ansible", "second", "forks"),
                                           ("pssh_first", "parallel-ssh", "first", "pool"),
-                                          ("pssh_second", "parallel-ssh", "second", "pool")):
-            for r in size.get(key, []):
-                cpu_s = r.get("sshd_cpu_s", r.get("sshd_cpu_s_both_runs"))
+                                          ("pssh_second", "parallel-ssh", "second", "pool"),
+                                          ("sshpty_first", "sshpty", "first", "forks"),
+                                          ("sshpty_second", "sshpty", "second", "forks")):
+            rows = size.get(key, []) if not key.startswith("sshpty") else [
+                r[key.split("_")[1]] for r in size.get("sshpty", []) if r["status"] == "ok"]
+            for r in rows:
+                # Not for sshpty: its sessions are still open when a run ends, and the CPU
+                # of what they ran is not all counted yet.
+                cpu_s = None if key.startswith("sshpty") else \
+                    r.get("sshd_cpu_s", r.get("sshd_cpu_s_both_runs"))
                 cpu_txt = "—" if cpu_s is None else f"{cpu_s / n * 1000:.1f} ms" + \
                     (" (both runs)" if "sshd_cpu_s" not in r else "")
                 label = f"{tool} ({r['client']})" if "client" in r else tool
@@ -695,15 +715,17 @@ def markdown(R: dict, env: dict) -> str:
                        f"{w['sshd_cpu_s'] / n * 1000:.1f} ms |")
     out += ["", "## sshpty", ""]
     for size in R["sizes"]:
-        n, s = size["hosts"], size.get("sshpty")
-        if s is None:
+        n = size["hosts"]
+        if not size.get("sshpty"):
             out.append(f"- {n} hosts: not run")
-        elif s["status"] != "ok":
-            out.append(f"- {n} hosts: {s['status']} ({s.get('why', '')})")
-        else:
+        for s in size.get("sshpty", []):
+            if s["status"] != "ok":
+                out.append(f"- {n} hosts: {s['status']} ({s.get('why', '')})")
+                continue
             f1, f2 = s["first"], s["second"]
             out.append(
-                f"- {n} hosts: first {f1['wall_s']:.2f} s ({f1['ok_count']}/{n} named), second "
+                f"- {n} hosts, `--forks {s['forks']}`: first {f1['wall_s']:.2f} s "
+                f"({f1['ok_count']}/{n} named), second "
                 f"{f2['wall_s']:.2f} s; RSS {s['rss_before_kib']} → {f1['rss_after_kib']} KiB "
                 f"({s['rss_per_idle_host_kib']:.0f} KiB per connected idle host, goal ≤ 256; "
                 f"peak {f1['rss_max_kib']} KiB while running), fds {s['fds_before']} → "
@@ -746,7 +768,7 @@ def main() -> int:
     ap.add_argument("--hosts", type=_ints, default=[10, 100], help="fleet sizes (default 10,100)")
     ap.add_argument("--with-1000", action="store_true", help="add the 1000-host size")
     ap.add_argument("--instances", type=int, default=8, help="sshd instances (default 8)")
-    ap.add_argument("--forks", type=_ints, default=[50, 100, 200], help="Ansible's forks tried")
+    ap.add_argument("--forks", type=_ints, default=[50, 100, 200], help="Ansible's forks and sshpty's %on --forks tried")
     ap.add_argument("--pools", type=_ints, default=[50, 100, 200],
                     help="parallel-ssh pool sizes and floor concurrencies tried")
     ap.add_argument("--cpu-logins", type=int, default=30,

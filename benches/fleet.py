@@ -612,9 +612,15 @@ def summarize(R: dict, cpu: dict, cores: int) -> dict:
             an = best(size.get(f"ansible_{which}", []))
             ps = best(size.get(f"pssh_{which}", []))
             runs = size.get("sshpty") or []
-            sp = runs[-1] if runs else {}
             spr = best([r[which] for r in runs if r.get("status") == "ok" and which in r])
             sp_wall = spr["wall_s"] if spr else None
+            last = runs[-1] if runs else {"status": "not run"}
+            if spr:
+                sp_status = "ok"
+            elif last["status"] == "ok":
+                sp_status = f"{last[which]['ok_count']}/{n} hosts"
+            else:
+                sp_status = last["status"]
             row = {"floor_s": fl["wall_s"] if fl and which == "first" else None,
                    "floor_concurrency": fl["concurrency"] if fl and which == "first" else None,
                    "floor_client": fl["client"] if fl and which == "first" else None,
@@ -623,9 +629,7 @@ def summarize(R: dict, cpu: dict, cores: int) -> dict:
                    "ansible_s": an["wall_s"] if an else None, "ansible_forks": an and an["forks"],
                    "pssh_s": ps["wall_s"] if ps else None, "pssh_pool": ps and ps["pool"],
                    "sshpty_s": sp_wall, "sshpty_forks": spr and spr["forks"],
-                   "sshpty_status": "ok" if spr else sp.get("status", "not run")
-                   if sp.get("status") != "ok"
-                   else f"{sp[which]['ok_count']}/{n} hosts",
+                   "sshpty_status": sp_status,
                    "ansible_sshd_cpu_per_host_ms": an["sshd_cpu_s"] / n * 1000 if an else None}
             row["sshpty_vs_ansible"] = ratio(sp_wall, row["ansible_s"])
             row["sshpty_vs_pssh"] = ratio(sp_wall, row["pssh_s"])

@@ -333,9 +333,10 @@ pub const STAGE_START: u8 = 0x1d;
 /// read, so the terminal's echo is off from before the stage arrives until after its last
 /// byte (bash turns echo back on when a read ends).
 ///
-/// The definitions come here rather than with the cell: the bootstrap reads this stage in
-/// blocks (`head -c`), the second stage a byte per system call.
-pub fn prepare_payload(ctx: &Context, state: &[u8], nonce: &str) -> Vec<u8> {
+/// The definitions (`definitions`: `ctx`'s [`restore_definitions`]) come here rather than
+/// with the cell: the bootstrap reads this stage in blocks (`head -c`), the second stage a
+/// byte per system call.
+pub fn prepare_payload(ctx: &Context, state: &[u8], definitions: &[u8], nonce: &str) -> Vec<u8> {
     // printf format of `ready_marker`.
     let ready = format!("\\033_sshpty;{nonce};ready\\033\\\\");
     debug_assert_eq!(
@@ -347,15 +348,15 @@ pub fn prepare_payload(ctx: &Context, state: &[u8], nonce: &str) -> Vec<u8> {
     p.extend(state);
     p.extend(capture_function(nonce, false).as_bytes());
     p.extend(runner_helpers().as_bytes());
-    p.extend(restore_definitions(ctx));
+    p.extend(definitions);
     p.extend(display_helpers(ctx).as_bytes());
-    p.extend(format!("printf '{ready}'\n{READ_STAGE}\n").as_bytes());
+    p.extend(format!("printf '{ready}'\n__sshpty_read && {EVAL_STAGE}\n").as_bytes());
     p
 }
 
 /// Runs the stage [`runner_helpers`]' `__sshpty_read` took, at the top level (an `eval` in a
 /// function would make the cell's `declare` local to it).
-const READ_STAGE: &str = "__sshpty_read && \\builtin eval \"$__sshpty_c\"";
+const EVAL_STAGE: &str = "\\builtin eval \"$__sshpty_c\"";
 
 /// Functions a shell that ran [`prepare_payload`] keeps for its second stages, which are read
 /// a byte per system call (`read -d`): each names here what would otherwise come with every
@@ -462,7 +463,7 @@ pub fn second_stage(
             stay_marker(nonce),
             format!("\x1b_sshpty;{nonce};stay\x1b\\").into_bytes()
         );
-        p.extend(b"if __sshpty_stay; then \\builtin eval \"$__sshpty_c\"; fi\n");
+        p.extend(format!("if __sshpty_stay; then {EVAL_STAGE}; fi\n").as_bytes());
     }
     p.push(STAGE_END);
     p
@@ -735,7 +736,7 @@ mod bash_tests {
     /// line at a time, so the first stage's `read` takes the second stage from there.
     fn staged_cell(ctx: &Context, code: &str) -> (Vec<u8>, Option<capture::Captured>) {
         let nonce = "89abcdef0123456789abcdef01234567";
-        let mut input = prepare_payload(ctx, &restore_state(ctx), nonce);
+        let mut input = prepare_payload(ctx, &restore_state(ctx), &restore_definitions(ctx), nonce);
         // As the kernel sends it: the definitions came with the first stage.
         let staging = Staging {
             definitions_kept: true,
@@ -943,7 +944,12 @@ mod bash_tests {
             "echo \"two $x $PWD $$\"; x=2; [[ $- = *f* ]] && echo noglob-on; stty -onlcr",
             "echo \"three $x $$\"; sleep 0 &",
         ];
-        let mut input = framed(&prepare_payload(&ctx, &restore_state(&ctx), nonces[0]));
+        let mut input = framed(&prepare_payload(
+            &ctx,
+            &restore_state(&ctx),
+            &restore_definitions(&ctx),
+            nonces[0],
+        ));
         for (i, (nonce, code)) in nonces.iter().zip(cells).enumerate() {
             // The kernel asks for the modes to be set back after a cell that ran `stty`;
             // here only for the second cell, to show the third keeps what the second did.
@@ -1035,7 +1041,12 @@ mod bash_tests {
     #[test]
     fn a_shell_off_the_terminal_does_not_stay() {
         let ctx = Context::default();
-        let mut input = prepare_payload(&ctx, &restore_state(&ctx), "dddd3333dddd3333");
+        let mut input = prepare_payload(
+            &ctx,
+            &restore_state(&ctx),
+            &restore_definitions(&ctx),
+            "dddd3333dddd3333",
+        );
         let staging = Staging {
             reused: false,
             stay: true,

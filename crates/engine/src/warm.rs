@@ -109,9 +109,14 @@ pub struct Want<'a> {
 /// shell that holds others is not used (a cell in another shell may have changed them
 /// since, leaving the state as it was).
 pub fn definitions(ctx: &context::Context) -> u64 {
+    fingerprint(&script::restore_definitions(ctx))
+}
+
+/// [`definitions`] of restore text made already.
+fn fingerprint(restore_definitions: &[u8]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    script::restore_definitions(ctx).hash(&mut h);
+    restore_definitions.hash(&mut h);
     h.finish()
 }
 
@@ -217,14 +222,15 @@ impl Spare {
         let first = context.map(|ctx| {
             let nonce = new_nonce();
             let state = script::restore_state(ctx);
+            let defs = script::restore_definitions(ctx);
             (
-                script::prepare_payload(ctx, &state, &nonce),
+                script::prepare_payload(ctx, &state, &defs, &nonce),
                 Prepared {
                     nonce: Some(nonce),
                     state,
                     uses: 0,
                     reset_terminal: false,
-                    definitions: Some(definitions(ctx)),
+                    definitions: Some(fingerprint(&defs)),
                 },
             )
         });

@@ -60,12 +60,17 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import bench  # noqa: E402  (its Kernel, Sampler, kernelspecs, environment: one of each)
-from fleet_hosts import Fleet, _all_pids, _cmdline, parse_ini_inventory  # noqa: E402
+from fleet_hosts import (  # noqa: E402
+    CLK_TCK, Fleet, _all_pids, _cmdline, _stat_fields, parse_ini_inventory,
+)
 
 VENV_BIN = Path(sys.executable).parent
 ANSIBLE = VENV_BIN / "ansible"
 ANSIBLE_INVENTORY = VENV_BIN / "ansible-inventory"
 COMMAND = "uptime"
+# What sshpty has each host do, for parallel-ssh to do too: a terminal (`use_pty`) and an
+# interactive login shell that reads the profile (sshpty's LOGIN_BOOTSTRAP), running COMMAND.
+TERMINAL_COMMAND = f"exec bash -l -i -c {COMMAND}"
 NOT_YET = "not yet implemented"
 # The key exchange russh (sshpty) and libssh2 (parallel-ssh) negotiate with OpenSSH 9.2's sshd;
 # OpenSSH's own client prefers sntrup761x25519-sha512, whose key generation is slow.
@@ -325,8 +330,9 @@ class Ansible:
 # parallel-ssh
 
 
-def pssh_run(run: Run, n: int, pool: int, command: str = COMMAND) -> dict:
-    """First and second run of parallel-ssh in one process (benches/fleet_pssh.py)."""
+def pssh_run(run: Run, n: int, pool: int, command: str = COMMAND, pty: bool = False) -> dict:
+    """First and second run of parallel-ssh in one process (benches/fleet_pssh.py); with PTY,
+    each host gets a terminal."""
     f = run.fleet
     hosts = run.tmp / f"pssh-hosts-{n}.json"
     hosts.write_text(json.dumps([[h.name, h.port, h.user, str(h.key)] for h in f.hosts[:n]]))
@@ -335,7 +341,8 @@ def pssh_run(run: Run, n: int, pool: int, command: str = COMMAND) -> dict:
     t0 = time.perf_counter()
     try:
         cp = run_group([sys.executable, str(HERE / "fleet_pssh.py"), str(hosts), str(pool),
-                        str(run.args.host_timeout), command], f.env(), run.args.tool_timeout)
+                        str(run.args.host_timeout), command, *(["pty"] if pty else [])],
+                       f.env(), run.args.tool_timeout)
         why = None if cp.returncode == 0 else \
             f"exit {cp.returncode}: {cp.stderr.strip()[-300:]}"
     except subprocess.TimeoutExpired:
@@ -378,6 +385,12 @@ def names_in(text: str, wanted: set[str]) -> set[str]:
     return found
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process PID has used so far."""
+    fields = _stat_fields(pid) or []
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK if len(fields) > 12 else 0.0
+
+
 def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -418,7 +431,7 @@ class Sshpty:
             out["command_cpu_ms_before"] = command_cpu_ms()
             code = f"%on --forks {forks} all\n{COMMAND}"
             for which in ("first", "second"):
-                s0 = f.sshd_cpu()
+                s0, k0 = f.sshd_cpu(), _cpu_s(pid)
                 with bench.Sampler(k) as s:
                     r = k.execute(code, timeout=self.run.args.tool_timeout, keep_notes=True)
                 sampled = s.report()
@@ -426,7 +439,7 @@ class Sshpty:
                     return {"status": NOT_YET, "why": f"%on all: {_short_error(r)}"}
                 seen = names_in(_cell_text(r), wanted)
                 out[which] = {
-                    "wall_s": r.elapsed, "status": r.status,
+                    "wall_s": r.elapsed, "status": r.status, "kernel_cpu_s": _cpu_s(pid) - k0,
                     "ok": sorted(seen) if r.status == "ok" else [],
                     "names_seen": len(seen), "sshd_cpu_s": f.sshd_cpu() - s0,
                     "hb": sampled["hb"], "hb_timeouts": sampled["hb_timeouts"],
@@ -517,6 +530,14 @@ def fleet_size(run: Run, n: int, sshpty: Sshpty | None) -> dict:
             first[-1]["sshd_cpu_s_both_runs"] = r["sshd_cpu_s"]
             first[-1]["client_cpu_s_both_runs"] = r["client_cpu_s"]
         R["pssh_first"], R["pssh_second"] = first, second
+        pool = (best(first) or {}).get("pool", sizes_choices(a.pools, n)[-1])
+        log(f"{n} hosts: parallel-ssh with a terminal and a login shell, pool {pool}")
+        r = pssh_run(run, n, pool, TERMINAL_COMMAND, pty=True)
+        for which in ("first", "second"):
+            x = _mark(r[which], n)
+            x["pool"] = pool
+            R[f"pssh_terminal_{which}"] = [x]
+        R["pssh_terminal_first"][0]["sshd_cpu_s_both_runs"] = r["sshd_cpu_s"]
     if sshpty is not None:
         # At each of the settings Ansible's forks take (`%on --forks`), a fresh kernel each,
         # the best taken as for the others: the same number of tries for every tool.
@@ -564,7 +585,7 @@ def check(run: Run, sshpty: Sshpty | None) -> list[str]:
             failures.append(f"ansible-inventory and ssh -G disagree: {seen} vs {ssh_view}")
     R = fleet_size(run, n, sshpty)
     for key in ("floor", "ansible_first", "ansible_first_curve25519", "ansible_second",
-                "pssh_first", "pssh_second"):
+                "pssh_first", "pssh_second", "pssh_terminal_first", "pssh_terminal_second"):
         for r in R.get(key, []):
             line = f"{key}: {r['ok_count']}/{n} hosts answered"
             print(f"  {line}", flush=True)
@@ -611,6 +632,7 @@ def summarize(R: dict, cpu: dict, cores: int) -> dict:
         for which in ("first", "second"):
             an = best(size.get(f"ansible_{which}", []))
             ps = best(size.get(f"pssh_{which}", []))
+            pt = best(size.get(f"pssh_terminal_{which}", []))
             runs = size.get("sshpty") or []
             spr = best([r[which] for r in runs if r.get("status") == "ok" and which in r])
             sp_wall = spr["wall_s"] if spr else None
@@ -630,9 +652,19 @@ def summarize(R: dict, cpu: dict, cores: int) -> dict:
                    "pssh_s": ps["wall_s"] if ps else None, "pssh_pool": ps and ps["pool"],
                    "sshpty_s": sp_wall, "sshpty_forks": spr and spr["forks"],
                    "sshpty_status": sp_status,
-                   "ansible_sshd_cpu_per_host_ms": an["sshd_cpu_s"] / n * 1000 if an else None}
+                   "pssh_terminal_s": pt["wall_s"] if pt else None,
+                   "pssh_terminal_pool": pt and pt["pool"],
+                   "ansible_sshd_cpu_per_host_ms": an["sshd_cpu_s"] / n * 1000 if an else None,
+                   # What the client machine spends per host (the tool's own processes).
+                   "client_cpu_ms": {
+                       "sshpty": spr["kernel_cpu_s"] / n * 1000
+                       if spr and "kernel_cpu_s" in spr else None,
+                       "pssh": ps["cpu_s"] / n * 1000 if ps and "cpu_s" in ps else None,
+                       "pssh_terminal": pt["cpu_s"] / n * 1000 if pt and "cpu_s" in pt else None,
+                       "ansible": an["client_children_cpu_s"] / n * 1000 if an else None}}
             row["sshpty_vs_ansible"] = ratio(sp_wall, row["ansible_s"])
             row["sshpty_vs_pssh"] = ratio(sp_wall, row["pssh_s"])
+            row["sshpty_vs_pssh_terminal"] = ratio(sp_wall, row["pssh_terminal_s"])
             row["sshpty_vs_floor"] = ratio(sp_wall, row["floor_s"])
             row["pssh_vs_ansible"] = ratio(row["pssh_s"], row["ansible_s"])
             rows[f"{n}/{which}"] = row
@@ -653,9 +685,13 @@ def markdown(R: dict, env: dict) -> str:
            "masters warm, one per name). Each tool at its best setting (shown) among "
            f"forks {R['forks']} (Ansible's `-f`, sshpty's `%on --forks`) / pools "
            f"{R['pools']}.", "",
-           "| hosts | run | floor | sshd CPU bound | Ansible | parallel-ssh | sshpty | "
-           "sshpty/Ansible | sshpty/pssh | sshpty/floor | pssh/Ansible |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "The column \"parallel-ssh, terminal\" has each host do what sshpty has it do: "
+           f"a terminal (`use_pty`) and a login shell reading the profile (`{TERMINAL_COMMAND}`), "
+           "at parallel-ssh's best pool for the plain command.", "",
+           "| hosts | run | floor | sshd CPU bound | Ansible | parallel-ssh | "
+           "parallel-ssh, terminal | sshpty | sshpty/Ansible | sshpty/pssh | "
+           "sshpty/pssh-terminal | sshpty/floor | pssh/Ansible |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in R["summary"].items():
         n, which = key.split("/")
 
@@ -665,11 +701,31 @@ def markdown(R: dict, env: dict) -> str:
                                    if r["floor_s"] else "")
         ans = s(r["ansible_s"]) + (f" (-f {r['ansible_forks']})" if r["ansible_s"] else "")
         ps = s(r["pssh_s"]) + (f" (pool {r['pssh_pool']})" if r["pssh_s"] else "")
+        pt = s(r["pssh_terminal_s"]) + (f" (pool {r['pssh_terminal_pool']})"
+                                        if r["pssh_terminal_s"] else "")
         sp = s(r["sshpty_s"]) + f" (--forks {r['sshpty_forks']})" \
             if r["sshpty_s"] is not None else r["sshpty_status"]
-        out.append(f"| {n} | {which} | {floor} | {s(r['cpu_bound_s'])} | {ans} | {ps} | {sp} | "
-                   f"{fmt_ratio(r['sshpty_vs_ansible'])} | {fmt_ratio(r['sshpty_vs_pssh'])} | "
+        out.append(f"| {n} | {which} | {floor} | {s(r['cpu_bound_s'])} | {ans} | {ps} | {pt} | "
+                   f"{sp} | {fmt_ratio(r['sshpty_vs_ansible'])} | "
+                   f"{fmt_ratio(r['sshpty_vs_pssh'])} | "
+                   f"{fmt_ratio(r['sshpty_vs_pssh_terminal'])} | "
                    f"{fmt_ratio(r['sshpty_vs_floor'])} | {fmt_ratio(r['pssh_vs_ansible'])} |")
+    out += ["", "## The client's CPU per host", "",
+            "CPU milliseconds the tool's own processes spent per host, in the run the table "
+            "above shows: sshpty's kernel; parallel-ssh's process; Ansible's processes and the "
+            "ssh clients they start. Here every host is this machine, so each host's sshd, "
+            "shell and command share the same cores; on a real fleet they run on the hosts, and "
+            "this figure is what bounds how many hosts one client machine serves at once.", "",
+            "| hosts | run | sshpty | parallel-ssh | parallel-ssh, terminal | Ansible |",
+            "|---|---|---|---|---|---|"]
+    for key, r in R["summary"].items():
+        n, which = key.split("/")
+        c = r["client_cpu_ms"]
+
+        def ms(x):
+            return "—" if x is None else f"{x:.1f} ms"
+        out.append(f"| {n} | {which} | {ms(c['sshpty'])} | {ms(c['pssh'])} | "
+                   f"{ms(c['pssh_terminal'])} | {ms(c['ansible'])} |")
     out += ["", "## The floor: sshd's work per login", "",
             f"Sequential `ssh NAME true`, fresh connections, {cpu['logins']} logins: sshd "
             f"{cpu['sshd_cpu_per_login_s'] * 1000:.1f} ms of CPU per login (listener, connection "
@@ -698,6 +754,10 @@ def markdown(R: dict, env: dict) -> str:
                                           ("ansible_second", "Ansible", "second", "forks"),
                                           ("pssh_first", "parallel-ssh", "first", "pool"),
                                           ("pssh_second", "parallel-ssh", "second", "pool"),
+                                          ("pssh_terminal_first", "parallel-ssh, terminal",
+                                           "first", "pool"),
+                                          ("pssh_terminal_second", "parallel-ssh, terminal",
+                                           "second", "pool"),
                                           ("sshpty_first", "sshpty", "first", "forks"),
                                           ("sshpty_second", "sshpty", "second", "forks")):
             rows = size.get(key, []) if not key.startswith("sshpty") else [

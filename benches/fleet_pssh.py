@@ -1,11 +1,13 @@
 """parallel-ssh (PyPI, native libssh2 client) running `uptime` on a fleet, twice, for
 benches/fleet.py. A process of its own so gevent's monkey-patching stays out of the harness.
 
-    python fleet_pssh.py HOSTS.json POOL TIMEOUT [COMMAND]
+    python fleet_pssh.py HOSTS.json POOL TIMEOUT [COMMAND [pty]]
 
 HOSTS.json: [[name, port, user, key], ...] (all on 127.0.0.1). Prints one JSON object:
-{"first": RUN, "second": RUN}, RUN = {"wall_s", "ok": [names], "failed": {name: why}}. COMMAND
-(default `uptime`, whose output is checked) is what runs; `true` is the floor's. The first
+{"first": RUN, "second": RUN}, RUN = {"wall_s", "cpu_s" (this process's CPU during the run),
+"ok": [names], "failed": {name: why}}. COMMAND (default `uptime`; when it runs `uptime`, its
+output is checked) is what runs; `true` is the floor's. `pty` asks each host for a terminal
+(`use_pty`), as sshpty does. The first
 run makes the connections (one ParallelSSHClient, pool POOL); the second reuses them, as the
 library does for a client's later commands. parallel-ssh checks no host key (it has no
 known_hosts check).
@@ -19,9 +21,10 @@ from pssh.clients.native import ParallelSSHClient
 from pssh.config import HostConfig
 
 
-def run(client, command: str, timeout: float) -> dict:
-    t0 = time.perf_counter()
-    output = client.run_command(command, stop_on_errors=False, read_timeout=timeout)
+def run(client, command: str, timeout: float, pty: bool) -> dict:
+    t0, c0 = time.perf_counter(), time.process_time()
+    output = client.run_command(command, stop_on_errors=False, read_timeout=timeout,
+                                use_pty=pty)
     ok, failed = [], {}
     try:
         client.join(output, timeout=timeout)
@@ -44,17 +47,19 @@ def run(client, command: str, timeout: float) -> dict:
         except Exception as e:
             failed[ho.alias] = repr(e)[:200]
             continue
-        if ho.exit_code == 0 and (command != "uptime" or any("load average" in line
-                                                             for line in lines)):
+        if ho.exit_code == 0 and ("uptime" not in command or any("load average" in line
+                                                                 for line in lines)):
             ok.append(ho.alias)
         else:
             failed[ho.alias] = f"exit {ho.exit_code}: {lines[:2]}"
-    return {"wall_s": time.perf_counter() - t0, "ok": ok, "failed": failed}
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "ok": ok,
+            "failed": failed}
 
 
 def main() -> int:
     hosts_file, pool, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     command = sys.argv[4] if len(sys.argv) > 4 else "uptime"
+    pty = len(sys.argv) > 5 and sys.argv[5] == "pty"
     with open(hosts_file) as f:
         hosts = json.load(f)
     config = [HostConfig(port=port, user=user, private_key=key, alias=name,
@@ -63,7 +68,8 @@ def main() -> int:
     client = ParallelSSHClient(["127.0.0.1"] * len(hosts), host_config=config, pool_size=pool,
                                allow_agent=False, identity_auth=False, num_retries=1,
                                timeout=timeout)
-    result = {"first": run(client, command, timeout), "second": run(client, command, timeout)}
+    result = {"first": run(client, command, timeout, pty),
+              "second": run(client, command, timeout, pty)}
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -61,7 +61,7 @@ sys.path.insert(0, str(HERE))
 
 import bench  # noqa: E402  (its Kernel, Sampler, kernelspecs, environment: one of each)
 from fleet_hosts import (  # noqa: E402
-    CLK_TCK, Fleet, _all_pids, _cmdline, _stat_fields, parse_ini_inventory,
+    Fleet, _all_pids, _cmdline, _cpu, _stat_fields, parse_ini_inventory,
 )
 
 VENV_BIN = Path(sys.executable).parent
@@ -385,12 +385,6 @@ def names_in(text: str, wanted: set[str]) -> set[str]:
     return found
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process PID has used so far."""
-    fields = _stat_fields(pid) or []
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK if len(fields) > 12 else 0.0
-
-
 def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -431,7 +425,7 @@ class Sshpty:
             out["command_cpu_ms_before"] = command_cpu_ms()
             code = f"%on --forks {forks} all\n{COMMAND}"
             for which in ("first", "second"):
-                s0, k0 = f.sshd_cpu(), _cpu_s(pid)
+                s0, k0 = f.sshd_cpu(), _cpu(_stat_fields(pid))
                 with bench.Sampler(k) as s:
                     r = k.execute(code, timeout=self.run.args.tool_timeout, keep_notes=True)
                 sampled = s.report()
@@ -439,7 +433,7 @@ class Sshpty:
                     return {"status": NOT_YET, "why": f"%on all: {_short_error(r)}"}
                 seen = names_in(_cell_text(r), wanted)
                 out[which] = {
-                    "wall_s": r.elapsed, "status": r.status, "kernel_cpu_s": _cpu_s(pid) - k0,
+                    "wall_s": r.elapsed, "status": r.status, "kernel_cpu_s": _cpu(_stat_fields(pid)) - k0,
                     "ok": sorted(seen) if r.status == "ok" else [],
                     "names_seen": len(seen), "sshd_cpu_s": f.sshd_cpu() - s0,
                     "hb": sampled["hb"], "hb_timeouts": sampled["hb_timeouts"],

@@ -139,8 +139,10 @@ def test_the_logins_own_session_runs_the_first_cells(ssh):
     try:
         ssh.add_host("one", sshd, "sshpty-ops")
         nb = ssh.login("one")
-        first = nb.ok('x=1; cd /tmp; echo "pid=$$ $(alias ls)"; grep SigIgn /proc/self/status'
-                      ).text
+        first = nb.ok('x=1; cd /tmp; echo "pid=$$ $(alias ls)"; grep SigIgn /proc/self/status; '
+                      'echo "n=${n-unset} l=${__sshpty_l-unset}"').text
+        # The bootstraps' own variables (the login's line, a length) are not the cell's.
+        assert "n=unset l=unset" in first, first
         # What the login read (Debian's ~/.bashrc alias) is there, as in a shell of its own,
         # and nothing of the interactive login shell it was: SIGQUIT is not ignored.
         assert "alias ls='ls --color=auto'" in first, first

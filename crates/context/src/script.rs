@@ -4,7 +4,10 @@
 //! many bytes from the terminal and evaluates them at the top level of the shell (so
 //! `declare` makes globals). The kernel writes `"<len>\n<payload>"` into the PTY, which
 //! the target created with echo and canonical mode off; the payload's first command turns
-//! the terminal back into a normal one for the cell.
+//! the terminal back into a normal one for the cell. Where the kernel sends nothing more
+//! until the shell answers (a login, a first stage), the shell reads its payload as one
+//! quoted line instead ([`LINE_BOOTSTRAP`], [`LOGIN_BOOTSTRAP`], [`frame`]): no `head`
+//! process to start.
 //!
 //! A cell's payload comes in one piece ([`cell_payload`]) or in two stages, so that most of
 //! the work is done before the cell is known: after a cell ends, the kernel starts the next
@@ -19,14 +22,27 @@ use crate::posix;
 use crate::quote::ansi_c_quote;
 
 /// Run by the login shell of the target (any of sh, bash, fish, tcsh: one `exec`, single
-/// quotes only). `head -c` reads in blocks. `read -n` matters: without a count, bash's
-/// `read` finds a terminal seekable and reads ahead in blocks, swallowing the payload.
-pub const BOOTSTRAP: &str =
-    r#"exec bash --noprofile --norc -c 'read -r -n 20 n && eval "$(head -c "$n")"'"#;
-/// The same, as an interactive login shell: reads the profile files and ~/.bashrc, so
-/// the captured environment is what a terminal login sets up (aliases included).
+/// quotes only). `head -c` reads in blocks and never past the payload. `read -n` matters:
+/// without a count, bash's `read` reads a terminal ahead in blocks, swallowing the payload
+/// and whatever follows it (keys for the cell's program). The length's variable is unset
+/// before the payload runs (the command substitution is expanded first): the cell must not
+/// find it, as a terminal's shell would not.
+pub const BOOTSTRAP: &str = r#"exec bash --noprofile --norc -c 'read -r -n 20 __sshpty_n && eval "unset __sshpty_n; $(head -c "$__sshpty_n")"'"#;
+
+/// For a payload nothing follows until the shell answers ([`frame`]: a login's, a first
+/// stage's): one line, `$'…'`-quoted ([`line_framed`]), read by bash's own `read` in blocks
+/// (a block of 4 KB per system call), then unquoted and run by `eval`. It saves the `head`
+/// process of [`BOOTSTRAP`], a fork and an exec on the host for each login and each shell
+/// started ahead. Bytes after the line in the same block would be lost, hence only where
+/// the kernel waits for the shell's ready or capture marker before it sends more.
+pub const LINE_BOOTSTRAP: &str = r#"exec bash --noprofile --norc -c 'IFS= read -r __sshpty_l && eval "unset __sshpty_l; eval $__sshpty_l"'"#;
+
+/// [`LINE_BOOTSTRAP`] as an interactive login shell: reads the profile files and
+/// ~/.bashrc, so the captured environment is what a terminal login sets up (aliases
+/// included). The profile may have turned line editing back on: the login payload's line
+/// stays under the terminal's 4 KB line limit.
 pub const LOGIN_BOOTSTRAP: &str =
-    r#"exec bash -l -i -c 'read -r -n 20 n && eval "$(head -c "$n")"'"#;
+    r#"exec bash -l -i -c 'IFS= read -r __sshpty_l && eval "unset __sshpty_l; eval $__sshpty_l"'"#;
 
 /// For hosts without bash: the same protocol in POSIX sh. `read` of busybox sh and dash
 /// reads a terminal one byte at a time, so the length line leaves the payload unread.
@@ -334,8 +350,8 @@ pub const STAGE_START: u8 = 0x1d;
 /// byte (bash turns echo back on when a read ends).
 ///
 /// The definitions (`definitions`: `ctx`'s [`restore_definitions`]) come here rather than
-/// with the cell: the bootstrap reads this stage in blocks (`head -c`), the second stage a
-/// byte per system call.
+/// with the cell: the bootstrap reads this stage in blocks (as one line, [`frame`]), the
+/// second stage a byte per system call.
 pub fn prepare_payload(ctx: &Context, state: &[u8], definitions: &[u8], nonce: &str) -> Vec<u8> {
     // printf format of `ready_marker`.
     let ready = format!("\\033_sshpty;{nonce};ready\\033\\\\");
@@ -541,7 +557,7 @@ pub fn become_payload(inner: &[u8], user: &str, sudo_marker: &str) -> Vec<u8> {
 /// Then, in a terminal, the session goes on as a cell's shell would start: the terminal's
 /// modes are put back to those the target gives a new PTY (`targets`' quiet modes: no echo,
 /// no line editing, no signal keys), the shell says it stays (the stay marker, right after
-/// the capture) and becomes [`BOOTSTRAP`]'s bash, waiting for a framed payload. The kernel
+/// the capture) and becomes [`LINE_BOOTSTRAP`]'s bash, waiting for a line. The kernel
 /// sends it the first stage of the next cell ([`prepare_payload`], restoring the context
 /// just captured), so a login costs the host one session rather than two (one to read the
 /// environment, one for the first cell): a fleet's first run (`%on`) and a `%login`'s first
@@ -562,7 +578,7 @@ pub fn login_payload(nonce: &str) -> Vec<u8> {
     // dispositions it started with, so the new bash and what it runs have SIGQUIT as in a
     // new session (test_staying checks it; no `env --default-signal`, a process more per
     // login).
-    let bash = BOOTSTRAP
+    let bash = LINE_BOOTSTRAP
         .strip_prefix("exec ")
         .expect("the bootstrap is an exec");
     let stay = format!("\\033_sshpty;{nonce};stay\\033\\\\");
@@ -577,8 +593,8 @@ pub fn login_payload(nonce: &str) -> Vec<u8> {
 }
 
 /// `stty` arguments for the modes a new PTY of the target starts with (`targets::ssh`'s
-/// `QUIET_MODES`, `targets::local`): what [`BOOTSTRAP`] expects, so its length line and
-/// payload are neither echoed nor edited.
+/// `QUIET_MODES`, `targets::local`): what [`BOOTSTRAP`] and [`LINE_BOOTSTRAP`] expect, so
+/// their payload is neither echoed nor edited.
 const QUIET_STTY: &str = "sane -echo -icanon -isig -iexten -ixon -icrnl iutf8 min 1 time 0";
 
 /// The capture function in POSIX sh: status, working directory, umask, `export -p`, in
@@ -669,6 +685,38 @@ pub fn framed(payload: &[u8]) -> Vec<u8> {
     let mut out = format!("{}\n", payload.len()).into_bytes();
     out.extend_from_slice(payload);
     out
+}
+
+/// Frame a payload for [`LINE_BOOTSTRAP`] and [`LOGIN_BOOTSTRAP`]: one `$'…'` line (control
+/// characters escaped, so a terminal in line mode does not act on them either).
+pub fn line_framed(payload: &[u8]) -> Vec<u8> {
+    let mut out = ansi_c_quote(payload);
+    out.push(b'\n');
+    out
+}
+
+/// Frame `payload` as `bootstrap` reads it.
+pub fn frame(bootstrap: &str, payload: &[u8]) -> Vec<u8> {
+    if reads_a_line(bootstrap) {
+        line_framed(payload)
+    } else {
+        framed(payload)
+    }
+}
+
+fn reads_a_line(bootstrap: &str) -> bool {
+    bootstrap == LINE_BOOTSTRAP || bootstrap == LOGIN_BOOTSTRAP
+}
+
+/// The bootstrap to start a shell with when the kernel will send it a first stage and wait
+/// for its ready marker: [`LINE_BOOTSTRAP`] in place of [`BOOTSTRAP`] (after that stage the
+/// two shells are the same, reading second stages with `read -s`).
+pub fn for_first_stage(bootstrap: &'static str) -> &'static str {
+    if bootstrap == BOOTSTRAP {
+        LINE_BOOTSTRAP
+    } else {
+        bootstrap
+    }
 }
 
 #[cfg(test)]
@@ -928,6 +976,89 @@ mod bash_tests {
                 .split(|&b| b == b'\n')
                 .all(|l| l.len() < 4095 && l.iter().all(|&b| (0x20..0x7f).contains(&b)))
         );
+    }
+
+    /// A payload framed as each bootstrap reads it, in the C and a UTF-8 locale: it runs,
+    /// every byte but NUL arrives as sent, and the bootstrap's own variable is gone.
+    #[test]
+    fn bootstraps_run_their_payload_exactly_and_leave_no_variable() {
+        let every: Vec<u8> = (1..=255u8).collect();
+        let mut payload = b"v=".to_vec();
+        payload.extend(ansi_c_quote(&every));
+        payload.extend(
+            b"\nprintf '%s|' \"${__sshpty_n-unset}\" \"${__sshpty_l-unset}\"; printf '%s' \"$v\"",
+        );
+        let mut want = b"unset|unset|".to_vec();
+        want.extend(&every);
+        for locale in ["C", "C.UTF-8"] {
+            for bootstrap in [BOOTSTRAP, LINE_BOOTSTRAP] {
+                let command = format!("LC_ALL={locale}; export LC_ALL; {bootstrap}");
+                let out = run_shell(&["sh", "-c", &command], &frame(bootstrap, &payload))
+                    .expect("sh runs");
+                assert_eq!(out, want, "{bootstrap} in {locale}");
+            }
+        }
+        // The login's bootstrap reads as the line one does.
+        assert_eq!(
+            LOGIN_BOOTSTRAP.split_once(" -c ").map(|(_, r)| r),
+            LINE_BOOTSTRAP.split_once(" -c ").map(|(_, r)| r)
+        );
+        assert!(reads_a_line(LOGIN_BOOTSTRAP) && !reads_a_line(BOOTSTRAP));
+        assert_eq!(for_first_stage(BOOTSTRAP), LINE_BOOTSTRAP);
+        assert_eq!(for_first_stage(SH_BOOTSTRAP), SH_BOOTSTRAP);
+    }
+
+    /// In a terminal with the modes the kernel asks for (`script` makes one), the line
+    /// bootstrap reads a payload larger than the terminal's 4 KB buffer, in blocks.
+    #[test]
+    fn the_line_bootstrap_reads_a_long_payload_from_a_terminal() {
+        use std::io::{Read, Write};
+        let big = "x".repeat(20_000);
+        let payload = format!("v='{big}'\necho \"got ${{#v}}\"; exit 0\n");
+        // The payload is written once the modes are set, as sshd creates the terminal
+        // with them (in line mode a line is cut at 4 KB).
+        let command = format!(
+            "stty -echo -icanon -isig -iexten -ixon -icrnl; echo quiet-now; {LINE_BOOTSTRAP}"
+        );
+        let Ok(mut child) = std::process::Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        else {
+            return eprintln!("no `script` here: skipped");
+        };
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut out = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&out).contains("quiet-now\r\n") {
+            assert_eq!(
+                stdout.read(&mut byte).expect("script's output"),
+                1,
+                "{out:?}"
+            );
+            out.push(byte[0]);
+        }
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(&line_framed(payload.as_bytes())).unwrap();
+        // `script` ends at its input's end: kept open until the shell has exited.
+        stdout.read_to_end(&mut out).unwrap();
+        drop(stdin);
+        child.wait().unwrap();
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains("got 20000"), "{out:?}");
+    }
+
+    /// The login payload as a line fits a terminal's line (4095 bytes) should the profile
+    /// have turned line editing on, and holds no control character a terminal acts on.
+    #[test]
+    fn the_login_line_fits_a_terminal_line() {
+        let line = line_framed(&login_payload("0123456789abcdef0123456789abcdef"));
+        assert!(line.len() < 4095, "{}", line.len());
+        let (body, nl) = line.split_at(line.len() - 1);
+        assert_eq!(nl, b"\n");
+        assert!(body.iter().all(|b| (0x20..0x7f).contains(b)));
     }
 
     /// Cells in one shell that stays, in a terminal (`script` makes one, with the modes the

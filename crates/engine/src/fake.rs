@@ -351,7 +351,8 @@ fn unsupported(what: &str) -> TargetError {
     }
 }
 
-/// The bootstrap's part: read `<len>\n<payload>`; a first stage is answered with its ready
+/// The bootstrap's part: read `<len>\n<payload>` (or a quoted line,
+/// `script::LINE_BOOTSTRAP`'s); a first stage is answered with its ready
 /// marker and followed by a second stage up to [`STAGE_END`]. The cell goes to the test;
 /// what comes after it, as [`Seen`].
 async fn runner(
@@ -404,14 +405,22 @@ async fn runner(
             let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
                 continue;
             };
-            let len: usize = std::str::from_utf8(&buf[..nl])
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .expect("a framed payload starts with its length");
-            if buf.len() < nl + 1 + len {
-                continue;
-            }
-            let payload: Vec<u8> = buf.drain(..nl + 1 + len).skip(nl + 1).collect();
+            let payload: Vec<u8> = if buf.starts_with(b"$'") {
+                // One quoted line (`script::line_framed`).
+                let (payload, used) = ansi_c_unquote(&buf[..nl]);
+                assert_eq!(used, nl, "a quoted payload is the whole line");
+                buf.drain(..=nl);
+                payload
+            } else {
+                let len: usize = std::str::from_utf8(&buf[..nl])
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .expect("a framed payload starts with its length");
+                if buf.len() < nl + 1 + len {
+                    continue;
+                }
+                buf.drain(..nl + 1 + len).skip(nl + 1).collect()
+            };
             let text = String::from_utf8_lossy(&payload);
             if let Some(nonce) = between(&text, "\\033_sshpty;", ";ready") {
                 let ready = ready_marker(nonce);

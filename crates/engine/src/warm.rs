@@ -219,6 +219,15 @@ impl Spare {
             return hang_up(started);
         };
         *slot = None;
+        // A login's session reads a first stage as a line (`script::login_payload`): with
+        // none to give it (`%become`, sh), a shell started now takes the cell instead.
+        let started = match started {
+            Some(proc) if context.is_none() => {
+                hang_up(Some(proc));
+                None
+            }
+            started => started,
+        };
         let first = context.map(|ctx| {
             let nonce = new_nonce();
             let state = script::restore_state(ctx);
@@ -236,13 +245,24 @@ impl Spare {
         });
         let generation = self.generation.clone();
         let started_at = generation.load(Ordering::SeqCst);
+        // The kernel sends nothing after a first stage until the shell is ready: the shell
+        // may read it as one line, with no `head` process (`script::LINE_BOOTSTRAP`). A
+        // login's session that stayed reads it so too.
+        let command = match first {
+            Some(_) => script::for_first_stage(bootstrap),
+            None => bootstrap,
+        };
+        let reads = match started {
+            Some(_) => script::LINE_BOOTSTRAP,
+            None => command,
+        };
         tokio::spawn(async move {
             let mut proc = match started {
                 Some(proc) => proc,
                 None => match tokio::time::timeout(
                     START_WITHIN,
                     target.spawn_pty(PtyCommand {
-                        command: bootstrap.to_owned(),
+                        command: command.to_owned(),
                         cols: size.0,
                         rows: size.1,
                     }),
@@ -269,7 +289,7 @@ impl Spare {
             if let Some((payload, prepared)) = first {
                 let _ = proc
                     .input
-                    .send(PtyInput::Data(Bytes::from(script::framed(&payload))));
+                    .send(PtyInput::Data(Bytes::from(script::frame(reads, &payload))));
                 let ready = ready_marker(prepared.nonce.as_deref().unwrap_or_default());
                 match tokio::time::timeout(START_WITHIN, after_marker(&mut proc, &ready)).await {
                     Ok(Some(rest)) => {

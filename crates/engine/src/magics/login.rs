@@ -479,10 +479,13 @@ impl Engine {
         let spec = RunSpec {
             bootstrap,
             started: None,
-            input: script::framed(&match dialect {
-                Dialect::Bash => script::login_payload(&nonce),
-                Dialect::Sh => script::sh_login_payload(&nonce),
-            }),
+            input: script::frame(
+                bootstrap,
+                &match dialect {
+                    Dialect::Bash => script::login_payload(&nonce),
+                    Dialect::Sh => script::sh_login_payload(&nonce),
+                },
+            ),
             nonce: &nonce,
             cols,
             rows,

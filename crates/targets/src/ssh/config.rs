@@ -1461,9 +1461,9 @@ struct SplitText {
     /// For each line, the first at or after it that matters in a block that does not apply:
     /// a `Host`, `Match` or `Include` line, or one `line` warns about whatever the block
     /// (an unknown keyword, no argument, bad quoting). The others change nothing there, and a
-    /// config of a block per host of a fleet has each login pass over the lines of every
-    /// other host's block: 7 million lines for 1000 logins with 1000 blocks of 7 lines
-    /// (0.2 s of the kernel's CPU), a thousand times fewer with the jumps.
+    /// config of a block per host of a fleet had each login pass over the lines of every
+    /// other host's block: 1000 resolutions against 1000 blocks of 8 lines took 70 ms of
+    /// CPU, 26 ms with the jumps (most of that now the `Host` lines' patterns).
     next_heard: Vec<usize>,
 }
 

@@ -1029,6 +1029,20 @@ mod bash_tests {
         else {
             return eprintln!("no `script` here: skipped");
         };
+        // A shell that never reads its line would leave this test waiting: `script` is
+        // killed after 30 s (its terminal's hang-up ends the shell), so the reads below end.
+        let (done, watch) = std::sync::mpsc::channel::<()>();
+        let pid = child.id().to_string();
+        let watchdog = std::thread::spawn(move || {
+            if watch
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .is_err()
+            {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &pid])
+                    .status();
+            }
+        });
         let mut stdout = child.stdout.take().expect("piped");
         let mut out = Vec::new();
         let mut byte = [0u8; 1];
@@ -1046,6 +1060,8 @@ mod bash_tests {
         stdout.read_to_end(&mut out).unwrap();
         drop(stdin);
         child.wait().unwrap();
+        let _ = done.send(());
+        watchdog.join().unwrap();
         let out = String::from_utf8_lossy(&out);
         assert!(out.contains("got 20000"), "{out:?}");
     }

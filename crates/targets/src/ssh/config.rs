@@ -555,10 +555,11 @@ impl Resolver<'_> {
                 index += 1;
                 continue;
             };
+            let number = index + 1;
             index += 1;
             let outcome = self.line(source, line, &mut active, depth);
             // The place is written only for a warning: most lines have none.
-            let at = || format!("{}:{}", path.display(), index);
+            let at = || format!("{}:{}", path.display(), number);
             match outcome {
                 Outcome::Ok => {}
                 Outcome::Ignored(why) => self.warn(format!("{}: {why}", at())),

@@ -511,17 +511,22 @@ async fn executor(
             io.terminal = terminals.for_request(&parent);
         }
         let (count, outcome) = engine.execute(&cell, &io).await;
-        let failed = outcome.is_err();
+        // "Run All" stops: the cells queued behind a failure are aborted. Only those queued
+        // before this reply goes out: a client that waits for the reply and then sends its next
+        // cell (nbclient, a test) must have that cell run, however late this task gets the CPU.
+        let mut behind = Vec::new();
+        if outcome.is_err() && ex.stop_on_error {
+            while let Ok(next) = rx.try_recv() {
+                behind.push(next);
+            }
+        }
         reply.reply(&req, execute_reply(count, outcome));
         status.cell_ended(&parent);
-        if failed && ex.stop_on_error {
-            // "Run All" stops: cells already queued behind the failure are aborted.
-            while let Ok(next) = rx.try_recv() {
-                let p = next.message.header.clone();
-                status.busy(&p);
-                reply.reply(&next, aborted_reply(engine.state().execution_count));
-                status.idle(&p);
-            }
+        for next in behind {
+            let p = next.message.header.clone();
+            status.busy(&p);
+            reply.reply(&next, aborted_reply(engine.state().execution_count));
+            status.idle(&p);
         }
     }
 }

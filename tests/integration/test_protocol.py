@@ -124,6 +124,19 @@ def test_stop_on_error_aborts_the_next_queued_cell(local):
     local.ok("echo next-cell-runs")  # aborting ends with the queue: later cells run
 
 
+def test_a_cell_sent_once_the_failed_cell_replied_runs(local):
+    """Only the cells queued before the failed cell's reply are aborted. A client that waits
+    for that reply and then sends its next cell (nbclient does, a test does) has it run: in CI
+    the kernel once aborted such a cell, its abort loop having run after the reply went out."""
+    local.ok("true")
+    for i in range(20):
+        failed = local.submit("false", stop_on_error=True)
+        assert local._shell_reply(failed.msg_id, 30)["content"]["status"] == "error"
+        after = local.submit(f"echo after-{i}")
+        reply = local._shell_reply(after.msg_id, 30)
+        assert reply["content"]["status"] == "ok", (i, reply["content"])
+
+
 def test_stop_on_error_false_does_not_abort(local):
     local.ok("true")
     first = local.submit("sleep 0.5; false", stop_on_error=False)

@@ -94,6 +94,31 @@ def test_stopping_again_kills_a_program_still_cleaning_up(target):
     assert not target.wait_gone(cleaning_up(1006)), "the cleanup still runs after the second stop"
 
 
+def test_a_program_in_a_process_group_of_its_own_is_stopped_by_one_interrupt(target):
+    """`timeout` puts what it runs in a process group of its own. The cell's shell has no job
+    control, so the terminal's Ctrl-C reaches the shell and not that group; the kernel passes
+    it on, as a terminal with job control would have: one stop ends the cell, nothing is left,
+    and the waiting shell is not taken for a cleanup."""
+    res = interrupted(target, target.nb, "echo started; timeout 100 sleep 1010",
+                      sleeping(1010), limit=5)
+    assert "handles Ctrl-C" not in res.text, res.describe()
+    assert target.nb.ok("echo after").lines == ["after"]
+
+
+# Set the terminal from a background process group: the group is stopped (SIGTTOU), as
+# `timeout 100 vim` without --foreground is.
+STOPPED_BY_THE_TERMINAL = "echo started; timeout 100 sh -c 'sleep 0.3; stty -echo; sleep 1011'"
+
+
+def test_a_program_stopped_by_the_terminal_is_ended_by_one_interrupt(target):
+    res = interrupted(target, target.nb, STOPPED_BY_THE_TERMINAL,
+                      r"sh -c sleep 0.3; stty -echo; sleep 1011", limit=6)
+    assert re.search(r"\(pid \d+\) is stopped", res.text), res.describe()
+    assert "--foreground" in res.text, res.describe()
+    assert not target.wait_gone(r"timeout 100 sh -c sleep 0.3; stty"), "timeout is left"
+    assert target.nb.ok("echo after").lines == ["after"]
+
+
 def test_interrupt_keeps_context_from_before(target):
     target.nb.ok("cd /tmp; before=yes")
     interrupted(target, target.nb, "echo started; sleep 1003", sleeping(1003), limit=5)

@@ -51,6 +51,21 @@ enum Next {
     Kill,
     Abandon,
 }
+/// Kill the cell's process group (that of its shell, `pid`) and the groups of their own its
+/// processes were seen in.
+fn kill_cell(input: &mpsc::UnboundedSender<PtyInput>, pid: i32, others: &[i32]) {
+    let _ = input.send(PtyInput::SignalGroup {
+        signal: "KILL",
+        pid,
+    });
+    if !others.is_empty() {
+        let _ = input.send(PtyInput::SignalGroups {
+            signal: "KILL",
+            groups: others.to_vec(),
+        });
+    }
+}
+
 /// How often finished output is sent while a cell runs.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// How often once its output has been quiet for [`QUIET_AFTER`]: a cell that waits (an
@@ -358,6 +373,11 @@ pub async fn run(
     let mut blind = false;
     let mut told_cleanup = false;
     let mut hung_up = false;
+    // The groups of its own the cell's processes are in (`timeout` makes one), seen by the
+    // looks: passed the Ctrl-C, and killed with the cell's group. Kept across looks: once
+    // their parent is gone they no longer descend from the cell.
+    let mut passed_on: Vec<i32> = Vec::new();
+    let mut others: Vec<i32> = Vec::new();
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut next_flush = Instant::now() + FLUSH_EVERY;
     let mut exit: Option<Exit> = None;
@@ -401,10 +421,7 @@ pub async fn run(
     }
     macro_rules! kill_group {
         () => {{
-            let _ = proc.input.send(PtyInput::SignalGroup {
-                signal: "KILL",
-                pid: result.pid,
-            });
+            kill_cell(&proc.input, result.pid, &others);
             killed = true;
             inspecting = None;
             next = Some((Instant::now() + ABANDON_AFTER_KILL, Next::Abandon));
@@ -690,11 +707,15 @@ pub async fn run(
             looked = async { inspecting.as_mut().expect("a look is under way").await }, if inspecting.is_some() => {
                 inspecting = None;
                 let verdict = match looked {
-                    Ok(out) => crate::stopping::judge(
-                        &crate::stopping::parse(&out.stdout),
-                        result.pid,
-                        renderer.screen_mode(),
-                    ),
+                    Ok(out) => {
+                        let procs = crate::stopping::parse(&out.stdout);
+                        for g in crate::stopping::other_groups(&procs, result.pid) {
+                            if !others.contains(&g) && others.len() < crate::stopping::MAX_OTHER_GROUPS {
+                                others.push(g);
+                            }
+                        }
+                        crate::stopping::judge(&procs, result.pid, renderer.screen_mode(), &passed_on)
+                    }
                     Err(()) => crate::stopping::Verdict::Unknown,
                 };
                 let now = Instant::now();
@@ -706,6 +727,20 @@ pub async fn run(
                     }
                     crate::stopping::Verdict::Gone => (now + INSPECT_EVERY, Next::Inspect),
                     crate::stopping::Verdict::Ignoring => (now, Next::HangUp),
+                    crate::stopping::Verdict::PassOn(groups) => {
+                        // As a terminal with job control would have delivered it.
+                        passed_on.extend_from_slice(&groups);
+                        let _ = proc.input.send(PtyInput::SignalGroups { signal: "INT", groups });
+                        (now + INSPECT_AFTER, Next::Inspect)
+                    }
+                    crate::stopping::Verdict::Stopped { pid, name } => {
+                        sink.note(&format!(
+                            "sshpty: {name} (pid {pid}) is stopped and cannot end by itself: the \
+                             terminal stops a program that sets it from a process group of its \
+                             own (`timeout` makes one; `timeout --foreground` does not); ending it\n"
+                        ));
+                        (now, Next::HangUp)
+                    }
                     crate::stopping::Verdict::Handling { .. } if !session_ended => {
                         session_ended = true;
                         write(b"\x04".to_vec());
@@ -749,10 +784,7 @@ pub async fn run(
     if stop_at.is_some() && hung_up && !killed {
         // The terminal was hung up and its output is over: what ignored the hang-up would
         // stay on the host, out of sight. A stopped cell leaves nothing.
-        let _ = proc.input.send(PtyInput::SignalGroup {
-            signal: "KILL",
-            pid: result.pid,
-        });
+        kill_cell(&proc.input, result.pid, &others);
     }
     demux.finish(&mut events);
     handle(

@@ -92,9 +92,19 @@ impl Ptys {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Seen {
     Typed(Vec<u8>),
-    Resize { cols: u16, rows: u16 },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
     HangUp,
-    Signal { signal: &'static str, pid: i32 },
+    Signal {
+        signal: &'static str,
+        pid: i32,
+    },
+    SignalGroups {
+        signal: &'static str,
+        groups: Vec<i32>,
+    },
 }
 
 /// The cell the runner read: what the real one would run.
@@ -379,6 +389,10 @@ async fn runner(
             }
             PtyInput::SignalGroup { signal, pid } => {
                 let _ = seen.send(Seen::Signal { signal, pid });
+                continue;
+            }
+            PtyInput::SignalGroups { signal, groups } => {
+                let _ = seen.send(Seen::SignalGroups { signal, groups });
                 continue;
             }
         };

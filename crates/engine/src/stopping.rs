@@ -5,12 +5,20 @@
 //! (and the hang-up) must be gone within seconds. The difference is visible on Linux in each
 //! process's signal dispositions (`/proc/PID/status`: `SigIgn`, `SigCgt`, `SigBlk`), read
 //! on the target by [`INSPECT`] and judged here. Pure: the command's output in, a verdict out.
+//!
+//! The cell's shell has no job control, so the terminal's Ctrl-C reaches the cell's process
+//! group only. A program that made a group of its own (`timeout` does, without
+//! `--foreground`) is out of its reach, and is stopped (SIGTTOU) if it then sets the
+//! terminal, as `timeout 100 vim` is. The verdict covers those groups too: Ctrl-C is passed
+//! on to them, as a terminal with job control would have delivered it, a stopped program is
+//! ended, and the kill that ends a stop reaches them ([`other_groups`]).
+
+use std::collections::HashMap;
 
 /// Lists every process's name, ids and signal masks on the target, one `grep` (no process
 /// per process). Processes that end meanwhile are skipped; without `/proc` (not Linux) it
 /// prints nothing, and the verdict is [`Verdict::Unknown`].
-pub const INSPECT: &str =
-    "grep -E '^(Name|Pid|PPid|NSpgid|SigBlk|SigIgn|SigCgt):' /proc/[0-9]*/status 2>/dev/null; true";
+pub const INSPECT: &str = "grep -E '^(Name|State|Pid|PPid|NSpgid|NSsid|SigBlk|SigIgn|SigCgt):' /proc/[0-9]*/status 2>/dev/null; true";
 
 /// SIGINT's bit in a `/proc` signal mask (signal 2).
 const SIGINT_BIT: u64 = 1 << 1;
@@ -26,6 +34,10 @@ pub struct Proc {
     pub ppid: i32,
     /// The process group, in the namespace of the `/proc` read.
     pub pgid: i32,
+    /// The session (0 where the kernel does not say: before Linux 4.1).
+    pub sid: i32,
+    /// Stopped by a signal (`T`) or a tracer (`t`): it cannot end by itself.
+    pub stopped: bool,
     pub name: String,
     pub blocked: u64,
     pub ignored: u64,
@@ -45,7 +57,17 @@ pub enum Verdict {
     /// This process handles Ctrl-C (or started after it, or blocks it) and is still running:
     /// it is cleaning up; wait.
     Handling { pid: i32, name: String },
+    /// This process of the cell is stopped (the terminal stops a program that sets it from
+    /// a group of its own): nothing will end by itself; hang up, then kill.
+    Stopped { pid: i32, name: String },
+    /// The cell's processes in these groups of their own have not had the Ctrl-C: pass it
+    /// on, then look again.
+    PassOn(Vec<i32>),
 }
+
+/// At most this many groups of its own are passed Ctrl-C or killed for one cell: a cell
+/// making more is not what a stop must chase (and a command line stays short).
+pub const MAX_OTHER_GROUPS: usize = 64;
 
 /// Parse [`INSPECT`]'s output (`/proc/PID/status:Key:\tvalue` lines). Lines that do not
 /// fit are skipped; a process without its pid is dropped.
@@ -82,6 +104,8 @@ pub fn parse(out: &[u8]) -> Vec<Proc> {
             "Pid" => p.pid = first.parse().unwrap_or(0),
             "PPid" => p.ppid = first.parse().unwrap_or(0),
             "NSpgid" => p.pgid = first.parse().unwrap_or(0),
+            "NSsid" => p.sid = first.parse().unwrap_or(0),
+            "State" => p.stopped = matches!(first, "T" | "t"),
             "SigBlk" => p.blocked = mask(),
             "SigIgn" => p.ignored = mask(),
             "SigCgt" => p.caught = mask(),
@@ -96,25 +120,78 @@ pub fn parse(out: &[u8]) -> Vec<Proc> {
     procs
 }
 
-/// Judge the processes left in group `pgid` after Ctrl-C. `screen`: a full-screen program
-/// holds the terminal (vi and less handle Ctrl-C and stay: they are stopped by the hang-up,
-/// as when a terminal is closed).
-pub fn judge(procs: &[Proc], pgid: i32, screen: bool) -> Verdict {
+/// The cell's processes: those of its group `pgid`, and their descendants in the same
+/// session (a program that left the session with `setsid` left the terminal too, on
+/// purpose, and is not the cell's to stop).
+fn cell_processes(procs: &[Proc], pgid: i32) -> Vec<&Proc> {
+    let mut cell: Vec<&Proc> = procs.iter().filter(|p| p.pgid == pgid).collect();
+    let Some(sid) = cell.first().map(|p| p.sid) else {
+        return cell;
+    };
+    let mut children: HashMap<i32, Vec<&Proc>> = HashMap::new();
+    for p in procs {
+        if p.pgid != pgid && p.sid == sid {
+            children.entry(p.ppid).or_default().push(p);
+        }
+    }
+    // Each process is some parent's child once: the walk ends, and takes each once.
+    let mut next = 0;
+    while next < cell.len() {
+        if let Some(kids) = children.remove(&cell[next].pid) {
+            cell.extend(kids);
+        }
+        next += 1;
+    }
+    cell
+}
+
+/// The groups other than `pgid` that the cell's processes are in (never 0 or 1: `kill --
+/// -1` would reach every process the user may signal), at most [`MAX_OTHER_GROUPS`].
+pub fn other_groups(procs: &[Proc], pgid: i32) -> Vec<i32> {
+    let mut groups: Vec<i32> = cell_processes(procs, pgid)
+        .iter()
+        .map(|p| p.pgid)
+        .filter(|&g| g > 1 && g != pgid)
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups.truncate(MAX_OTHER_GROUPS);
+    groups
+}
+
+/// Judge the processes left in group `pgid` after Ctrl-C, with those of the cell in other
+/// groups; `passed_on`: the groups already sent it. `screen`: a full-screen program holds
+/// the terminal (vi and less handle Ctrl-C and stay: they are stopped by the hang-up, as
+/// when a terminal is closed).
+pub fn judge(procs: &[Proc], pgid: i32, screen: bool, passed_on: &[i32]) -> Verdict {
     if procs.is_empty() || pgid <= 0 {
         return Verdict::Unknown;
     }
-    let group: Vec<&Proc> = procs.iter().filter(|p| p.pgid == pgid).collect();
-    if group.is_empty() {
+    let cell = cell_processes(procs, pgid);
+    if cell.is_empty() {
         return Verdict::Gone;
+    }
+    if let Some(p) = cell.iter().find(|p| p.stopped) {
+        return Verdict::Stopped {
+            pid: p.pid,
+            name: p.name.clone(),
+        };
     }
     if screen {
         return Verdict::Ignoring;
     }
+    let not_reached: Vec<i32> = other_groups(procs, pgid)
+        .into_iter()
+        .filter(|g| !passed_on.contains(g))
+        .collect();
+    if !not_reached.is_empty() {
+        return Verdict::PassOn(not_reached);
+    }
     let waiting_shell =
-        |p: &Proc| SHELLS.contains(&p.name.as_str()) && group.iter().any(|c| c.ppid == p.pid);
+        |p: &Proc| SHELLS.contains(&p.name.as_str()) && cell.iter().any(|c| c.ppid == p.pid);
     // A process that does not ignore SIGINT and is still here handles it, blocks it, or
     // started after it (a trap's cleanup): it gets its time.
-    match group
+    match cell
         .iter()
         .find(|p| !waiting_shell(p) && p.ignored & SIGINT_BIT == 0)
     {
@@ -161,7 +238,10 @@ mod tests {
         let out = status(10, 1, 10, "bash", 0, INT)
             + &status(11, 10, 10, "bash", INT | HUP, 0)
             + &status(99, 1, 99, "sshd", 0, INT);
-        assert_eq!(judge(&parse(out.as_bytes()), 10, false), Verdict::Ignoring);
+        assert_eq!(
+            judge(&parse(out.as_bytes()), 10, false, &[]),
+            Verdict::Ignoring
+        );
     }
 
     #[test]
@@ -169,7 +249,7 @@ mod tests {
         // dpkg cleaning up under the cell's shell.
         let out = status(10, 1, 10, "bash", 0, INT) + &status(12, 10, 10, "dpkg", 0, INT);
         assert_eq!(
-            judge(&parse(out.as_bytes()), 10, false),
+            judge(&parse(out.as_bytes()), 10, false, &[]),
             Verdict::Handling {
                 pid: 12,
                 name: "dpkg".into()
@@ -178,27 +258,133 @@ mod tests {
         // A trap's cleanup: `sleep` started after Ctrl-C, with the default disposition.
         let out = status(10, 1, 10, "bash", 0, INT) + &status(13, 10, 10, "sleep", 0, 0);
         assert!(matches!(
-            judge(&parse(out.as_bytes()), 10, false),
+            judge(&parse(out.as_bytes()), 10, false, &[]),
             Verdict::Handling { pid: 13, .. }
         ));
         // But a full-screen program (vi handles Ctrl-C and stays) gets the hang-up.
         let out = status(10, 1, 10, "bash", 0, INT) + &status(14, 10, 10, "vim", 0, INT);
-        assert_eq!(judge(&parse(out.as_bytes()), 10, true), Verdict::Ignoring);
+        assert_eq!(
+            judge(&parse(out.as_bytes()), 10, true, &[]),
+            Verdict::Ignoring
+        );
     }
 
     #[test]
     fn nothing_left_or_nothing_known() {
         let out = status(99, 1, 99, "sshd", 0, INT);
-        assert_eq!(judge(&parse(out.as_bytes()), 10, false), Verdict::Gone);
-        assert_eq!(judge(&parse(b""), 10, false), Verdict::Unknown);
-        assert_eq!(judge(&parse(out.as_bytes()), 0, false), Verdict::Unknown);
+        assert_eq!(judge(&parse(out.as_bytes()), 10, false, &[]), Verdict::Gone);
+        assert_eq!(judge(&parse(b""), 10, false, &[]), Verdict::Unknown);
+        assert_eq!(
+            judge(&parse(out.as_bytes()), 0, false, &[]),
+            Verdict::Unknown
+        );
+    }
+
+    /// A process with its session and state (`S` sleeping, `T` stopped).
+    fn status_in(
+        pid: i32,
+        ppid: i32,
+        pgid: i32,
+        sid: i32,
+        state: &str,
+        name: &str,
+        cgt: u64,
+    ) -> String {
+        status(pid, ppid, pgid, name, 0, cgt)
+            + &format!("/proc/{pid}/status:State:\t{state} (x)\n/proc/{pid}/status:NSsid:\t{sid}\n")
+    }
+
+    #[test]
+    fn parses_the_session_and_a_stopped_state() {
+        let out =
+            status_in(11, 10, 11, 10, "T", "stty", 0) + &status_in(12, 10, 10, 10, "S", "bash", 0);
+        let procs = parse(out.as_bytes());
+        assert_eq!((procs[0].sid, procs[0].stopped), (10, true));
+        assert_eq!((procs[1].sid, procs[1].stopped), (10, false));
+    }
+
+    #[test]
+    fn ctrl_c_is_passed_on_to_the_cells_groups_of_their_own_then_judged_there() {
+        // `timeout 100 sleep 1000`: the cell's shell waits for timeout, which made group 11;
+        // sleep is in it. Another session's process (12, setsid) and a stranger (99) are not
+        // the cell's.
+        let out = status_in(10, 1, 10, 10, "S", "bash", INT)
+            + &status_in(11, 10, 11, 10, "S", "timeout", INT)
+            + &status_in(13, 11, 11, 10, "S", "sleep", 0)
+            + &status_in(12, 10, 12, 12, "S", "daemon", 0)
+            + &status_in(99, 1, 99, 99, "S", "sshd", INT);
+        let procs = parse(out.as_bytes());
+        assert_eq!(other_groups(&procs, 10), vec![11]);
+        assert_eq!(judge(&procs, 10, false, &[]), Verdict::PassOn(vec![11]));
+        // Passed on: timeout handles it (it sends it on to sleep) and gets its time.
+        assert_eq!(
+            judge(&procs, 10, false, &[11]),
+            Verdict::Handling {
+                pid: 11,
+                name: "timeout".into()
+            }
+        );
+        // Once only the shell and what ignores Ctrl-C are left: hang up.
+        let out = status_in(10, 1, 10, 10, "S", "bash", INT)
+            + &status(13, 10, 11, "sleep", INT, 0)
+            + "/proc/13/status:NSsid:\t10\n";
+        assert_eq!(
+            judge(&parse(out.as_bytes()), 10, false, &[11]),
+            Verdict::Ignoring
+        );
+    }
+
+    #[test]
+    fn a_stopped_process_of_the_cell_is_ended() {
+        // `timeout 100 vim`: vim set the terminal from timeout's group, which is stopped.
+        let out = status_in(10, 1, 10, 10, "S", "bash", INT)
+            + &status_in(11, 10, 11, 10, "T", "timeout", INT)
+            + &status_in(13, 11, 11, 10, "T", "vim", INT);
+        let procs = parse(out.as_bytes());
+        assert_eq!(
+            judge(&procs, 10, false, &[]),
+            Verdict::Stopped {
+                pid: 11,
+                name: "timeout".into()
+            }
+        );
+        assert_eq!(other_groups(&procs, 10), vec![11]);
+        // Stopped in the cell's own group (Ctrl-Z reached it), too.
+        let out = status_in(10, 1, 10, 10, "T", "bash", INT);
+        assert!(matches!(
+            judge(&parse(out.as_bytes()), 10, false, &[]),
+            Verdict::Stopped { pid: 10, .. }
+        ));
+    }
+
+    #[test]
+    fn other_groups_never_name_every_process() {
+        // A process claiming group 1 or 0 (garbage, or init's) is never a group to kill.
+        let out = status_in(10, 1, 10, 10, "S", "bash", INT)
+            + &status_in(11, 10, 1, 10, "S", "odd", 0)
+            + &status_in(12, 10, 0, 10, "S", "odder", 0);
+        assert_eq!(other_groups(&parse(out.as_bytes()), 10), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn a_thousand_groups_are_cut_to_the_limit() {
+        let mut out = status_in(10, 1, 10, 10, "S", "bash", INT);
+        for pid in 100..1100 {
+            out += &status_in(pid, 10, pid, 10, "S", "timeout", INT);
+        }
+        let groups = other_groups(&parse(out.as_bytes()), 10);
+        assert_eq!(groups.len(), MAX_OTHER_GROUPS);
+        assert_eq!(groups[0], 100);
     }
 
     proptest! {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), pgid in -2i32..20) {
             let procs = parse(&bytes);
-            let _ = judge(&procs, pgid, false);
+            let _ = judge(&procs, pgid, false, &[]);
+            for g in other_groups(&procs, pgid) {
+                prop_assert!(g > 1 && g != pgid);
+            }
         }
 
         #[test]

@@ -1210,6 +1210,60 @@ async fn a_program_cleaning_up_gets_its_time_until_the_cell_is_stopped_again() {
     assert!(notes.contains("stop the cell again to kill it"), "{notes}");
 }
 
+/// `timeout 100 vim` without `--foreground`: timeout made a group of its own, and the
+/// terminal stopped it when vim set the terminal. One stop ends it: the user is told why,
+/// the terminal is hung up, and the kill reaches that group as well as the cell's.
+#[tokio::test(start_paused = true)]
+async fn a_program_stopped_in_a_group_of_its_own_is_ended_by_one_stop() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let own = fake::PID + 1;
+    let shell = processes("unused", 0, 0);
+    let shell = &shell[..shell.find(&format!("/proc/{own}/")).unwrap()];
+    let timeout = format!(
+        "/proc/{own}/status:Name:\ttimeout\n/proc/{own}/status:State:\tT (stopped)\n\
+         /proc/{own}/status:Pid:\t{own}\n/proc/{own}/status:PPid:\t{}\n\
+         /proc/{own}/status:NSpgid:\t{own}\n/proc/{own}/status:SigCgt:\t0000000000000002\n",
+        fake::PID
+    );
+    *target.processes.lock().unwrap() = Some(format!("{shell}{timeout}"));
+    let engine = engine_on("web1", target, Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        engine.interrupt();
+        assert_eq!(pty.next().await, Seen::Typed(b"\x03".to_vec()));
+        assert_eq!(pty.next().await, Seen::HangUp);
+        assert_eq!(
+            pty.next().await,
+            Seen::Signal {
+                signal: "KILL",
+                pid: fake::PID
+            }
+        );
+        assert_eq!(
+            pty.next().await,
+            Seen::SignalGroups {
+                signal: "KILL",
+                groups: vec![own]
+            }
+        );
+        pty.exit(Exit::Signal("KILL".into()));
+    };
+    let (outcome, ()) = run(&engine, &req, "timeout 100 vim", program).await;
+    assert_eq!(error_shown(&outcome, &out).0, "Interrupted");
+    let notes = out.text(Stream::Err);
+    assert!(
+        notes.contains(&format!(
+            "timeout (pid {own}) is stopped and cannot end by itself"
+        )),
+        "{notes}"
+    );
+    assert!(!notes.contains("handles Ctrl-C"), "{notes}");
+}
+
 /// The user's marks file marks the host: every header says so first in its text and on the
 /// mark's colour in its HTML (names escaped), the saved facts keep it, the presence a status
 /// bar shows carries it, and a notebook's `%mark` cannot relabel it.

@@ -341,6 +341,13 @@ impl Target for LocalTarget {
                                 let _ = kill(Pid::from_raw(-pgid), sig);
                             }
                         }
+                        PtyInput::SignalGroups { signal, groups } => {
+                            if let Ok(sig) = format!("SIG{signal}").parse::<Signal>() {
+                                for g in groups.into_iter().filter(|&g| g > 1) {
+                                    let _ = kill(Pid::from_raw(-g), sig);
+                                }
+                            }
+                        }
                     }
                 }
             });

@@ -147,6 +147,13 @@ pub enum PtyInput {
         signal: &'static str,
         pid: i32,
     },
+    /// Send a signal to other process groups on the target, by id: groups of their own that
+    /// the cell's processes made (`timeout` does), which the terminal's Ctrl-C and the
+    /// cell's group do not reach. Ids of 0 and 1 are never signalled.
+    SignalGroups {
+        signal: &'static str,
+        groups: Vec<i32>,
+    },
 }
 
 /// A process running in a PTY on a target. Output arrives in chunks as read; `exit`

@@ -471,6 +471,18 @@ impl Target for SshTarget {
                             }
                             Ok(())
                         }
+                        PtyInput::SignalGroups { signal, groups } => {
+                            let cmd: String = groups
+                                .iter()
+                                .filter(|&&g| g > 1)
+                                .map(|g| format!("kill -{signal} -- -{g} 2>/dev/null; "))
+                                .collect();
+                            if !cmd.is_empty() {
+                                let cmd = cmd + "true";
+                                let _ = connect::exec(&handle, &cmd, b"", 4096).await;
+                            }
+                            Ok(())
+                        }
                     };
                     if r.is_err() {
                         break;

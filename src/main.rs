@@ -174,14 +174,11 @@ fn marks_path() -> Option<PathBuf> {
 }
 
 /// A `%on` cell keeps a connection (one fd) per host: the soft limit on open files (often
-/// 1024) is raised to the hard one, as far as the administrator allows.
+/// 1024) is raised to the hard one, as far as the administrator allows; what the kernel
+/// starts gets the old one back (`targets::limits`).
 fn raise_open_file_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-    {
-        log::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+    if let Err(e) = engine::limits::raise_open_files() {
+        log::warn!("{e}");
     }
 }
 

@@ -11,6 +11,7 @@ import resource
 import socket
 import time
 
+from harness import LOCAL
 from ssh_kernel import ssh, ssh_servers  # noqa: F401  (fixtures are used by name)
 
 
@@ -41,6 +42,20 @@ def open_file_limits(pid: int) -> tuple[str, str]:
             soft, hard = line.split()[3:5]
             return soft, hard
     raise AssertionError("no open-file limit in /proc/PID/limits")
+
+
+def test_what_the_kernel_starts_gets_the_open_file_limit_it_was_started_with(notebook):
+    """The kernel raises its own limit for its connections; a local cell's shell (and every
+    other process it starts here) gets the one it was given, as from a terminal."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(512, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        nb = notebook(LOCAL)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert open_file_limits(nb.pid) == (str(hard), str(hard)), open_file_limits(nb.pid)
+    assert nb.ok("ulimit -Sn; ulimit -Hn").lines[-2:] == [str(low), str(hard)]
 
 
 def test_on_alone_says_what_a_pattern_selects_among_logged_in_hosts(ssh):

@@ -52,3 +52,5 @@ pub use failure::{Failure, HOW_TO_LOGIN, MagicError, Outcome, Stage};
 pub use hosts::{Condition, Host, Hosts, Login, Settings};
 pub use run::Cell;
 pub use session::{Engine, Options, State};
+/// The kernel raises its open-file limit before it starts (one fd per fleet host).
+pub use targets::limits;

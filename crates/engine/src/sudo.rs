@@ -144,6 +144,7 @@ async fn from_command_within(
             c
         }
     };
+    targets::limits::as_started(&mut cmd);
     let child = cmd
         .env("SSHPTY_HOST", host)
         .stdin(std::process::Stdio::null())

@@ -2,6 +2,7 @@
 //! (a completion helper, context transfer, cleanup). Everything above this seam — the context
 //! model, rendering, prompts — is the same for every target.
 
+pub mod limits;
 pub mod local;
 mod login;
 pub mod ssh;

@@ -99,6 +99,7 @@ impl LocalTarget {
             }
         }
         cmd.env("TERM", "xterm-256color");
+        crate::limits::as_started(&mut cmd);
         cmd
     }
 

@@ -210,7 +210,9 @@ fn connect_host(
             });
         }
         if let Some(cmd) = &c.proxy_command {
-            let mut child = tokio::process::Command::new("/bin/sh")
+            let mut proxy = tokio::process::Command::new("/bin/sh");
+            crate::limits::as_started(&mut proxy);
+            let mut child = proxy
                 .arg("-c")
                 .arg(cmd)
                 .stdin(std::process::Stdio::piped())

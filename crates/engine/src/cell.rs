@@ -377,6 +377,11 @@ pub async fn run(
     // looks: passed the Ctrl-C, and killed with the cell's group. Kept across looks: once
     // their parent is gone they no longer descend from the cell.
     let mut passed_on: Vec<i32> = Vec::new();
+    let shell = if spec.live_from_start {
+        crate::stopping::Shell::JobControl
+    } else {
+        crate::stopping::Shell::Cell
+    };
     let mut others: Vec<i32> = Vec::new();
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut next_flush = Instant::now() + FLUSH_EVERY;
@@ -709,12 +714,12 @@ pub async fn run(
                 let verdict = match looked {
                     Ok(out) => {
                         let procs = crate::stopping::parse(&out.stdout);
-                        for g in crate::stopping::other_groups(&procs, result.pid) {
+                        for g in crate::stopping::other_groups(&procs, result.pid, shell) {
                             if !others.contains(&g) && others.len() < crate::stopping::MAX_OTHER_GROUPS {
                                 others.push(g);
                             }
                         }
-                        crate::stopping::judge(&procs, result.pid, renderer.screen_mode(), &passed_on)
+                        crate::stopping::judge(&procs, result.pid, shell, renderer.screen_mode(), &passed_on)
                     }
                     Err(()) => crate::stopping::Verdict::Unknown,
                 };

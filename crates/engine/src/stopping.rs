@@ -120,14 +120,28 @@ pub fn parse(out: &[u8]) -> Vec<Proc> {
     procs
 }
 
-/// The cell's processes: those of its group `pgid`, and their descendants in the same
-/// session (a program that left the session with `setsid` left the terminal too, on
-/// purpose, and is not the cell's to stop).
-fn cell_processes(procs: &[Proc], pgid: i32) -> Vec<&Proc> {
+/// How the cell's shell runs what it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    /// A cell: no job control, so Ctrl-C reaches only the shell's group.
+    Cell,
+    /// An interactive session (`%shell`): job control gives each command line a group and
+    /// the terminal to it; Ctrl-C reached it, a stopped job (Ctrl-Z) is the user's, and the
+    /// session's end (Ctrl-D) is how it stops.
+    JobControl,
+}
+
+/// The cell's processes: those of its group `pgid`, and, for a [`Shell::Cell`], their
+/// descendants in the same session (a program that left the session with `setsid` left the
+/// terminal too, on purpose, and is not the cell's to stop).
+fn cell_processes(procs: &[Proc], pgid: i32, shell: Shell) -> Vec<&Proc> {
     let mut cell: Vec<&Proc> = procs.iter().filter(|p| p.pgid == pgid).collect();
     let Some(sid) = cell.first().map(|p| p.sid) else {
         return cell;
     };
+    if shell == Shell::JobControl {
+        return cell;
+    }
     let mut children: HashMap<i32, Vec<&Proc>> = HashMap::new();
     for p in procs {
         if p.pgid != pgid && p.sid == sid {
@@ -147,8 +161,8 @@ fn cell_processes(procs: &[Proc], pgid: i32) -> Vec<&Proc> {
 
 /// The groups other than `pgid` that the cell's processes are in (never 0 or 1: `kill --
 /// -1` would reach every process the user may signal), at most [`MAX_OTHER_GROUPS`].
-pub fn other_groups(procs: &[Proc], pgid: i32) -> Vec<i32> {
-    let mut groups: Vec<i32> = cell_processes(procs, pgid)
+pub fn other_groups(procs: &[Proc], pgid: i32, shell: Shell) -> Vec<i32> {
+    let mut groups: Vec<i32> = cell_processes(procs, pgid, shell)
         .iter()
         .map(|p| p.pgid)
         .filter(|&g| g > 1 && g != pgid)
@@ -163,11 +177,11 @@ pub fn other_groups(procs: &[Proc], pgid: i32) -> Vec<i32> {
 /// groups; `passed_on`: the groups already sent it. `screen`: a full-screen program holds
 /// the terminal (vi and less handle Ctrl-C and stay: they are stopped by the hang-up, as
 /// when a terminal is closed).
-pub fn judge(procs: &[Proc], pgid: i32, screen: bool, passed_on: &[i32]) -> Verdict {
+pub fn judge(procs: &[Proc], pgid: i32, shell: Shell, screen: bool, passed_on: &[i32]) -> Verdict {
     if procs.is_empty() || pgid <= 0 {
         return Verdict::Unknown;
     }
-    let cell = cell_processes(procs, pgid);
+    let cell = cell_processes(procs, pgid, shell);
     if cell.is_empty() {
         return Verdict::Gone;
     }
@@ -180,7 +194,7 @@ pub fn judge(procs: &[Proc], pgid: i32, screen: bool, passed_on: &[i32]) -> Verd
     if screen {
         return Verdict::Ignoring;
     }
-    let not_reached: Vec<i32> = other_groups(procs, pgid)
+    let not_reached: Vec<i32> = other_groups(procs, pgid, shell)
         .into_iter()
         .filter(|g| !passed_on.contains(g))
         .collect();
@@ -239,7 +253,7 @@ mod tests {
             + &status(11, 10, 10, "bash", INT | HUP, 0)
             + &status(99, 1, 99, "sshd", 0, INT);
         assert_eq!(
-            judge(&parse(out.as_bytes()), 10, false, &[]),
+            judge(&parse(out.as_bytes()), 10, Shell::Cell, false, &[]),
             Verdict::Ignoring
         );
     }
@@ -249,7 +263,7 @@ mod tests {
         // dpkg cleaning up under the cell's shell.
         let out = status(10, 1, 10, "bash", 0, INT) + &status(12, 10, 10, "dpkg", 0, INT);
         assert_eq!(
-            judge(&parse(out.as_bytes()), 10, false, &[]),
+            judge(&parse(out.as_bytes()), 10, Shell::Cell, false, &[]),
             Verdict::Handling {
                 pid: 12,
                 name: "dpkg".into()
@@ -258,13 +272,13 @@ mod tests {
         // A trap's cleanup: `sleep` started after Ctrl-C, with the default disposition.
         let out = status(10, 1, 10, "bash", 0, INT) + &status(13, 10, 10, "sleep", 0, 0);
         assert!(matches!(
-            judge(&parse(out.as_bytes()), 10, false, &[]),
+            judge(&parse(out.as_bytes()), 10, Shell::Cell, false, &[]),
             Verdict::Handling { pid: 13, .. }
         ));
         // But a full-screen program (vi handles Ctrl-C and stays) gets the hang-up.
         let out = status(10, 1, 10, "bash", 0, INT) + &status(14, 10, 10, "vim", 0, INT);
         assert_eq!(
-            judge(&parse(out.as_bytes()), 10, true, &[]),
+            judge(&parse(out.as_bytes()), 10, Shell::Cell, true, &[]),
             Verdict::Ignoring
         );
     }
@@ -272,10 +286,16 @@ mod tests {
     #[test]
     fn nothing_left_or_nothing_known() {
         let out = status(99, 1, 99, "sshd", 0, INT);
-        assert_eq!(judge(&parse(out.as_bytes()), 10, false, &[]), Verdict::Gone);
-        assert_eq!(judge(&parse(b""), 10, false, &[]), Verdict::Unknown);
         assert_eq!(
-            judge(&parse(out.as_bytes()), 0, false, &[]),
+            judge(&parse(out.as_bytes()), 10, Shell::Cell, false, &[]),
+            Verdict::Gone
+        );
+        assert_eq!(
+            judge(&parse(b""), 10, Shell::Cell, false, &[]),
+            Verdict::Unknown
+        );
+        assert_eq!(
+            judge(&parse(out.as_bytes()), 0, Shell::Cell, false, &[]),
             Verdict::Unknown
         );
     }
@@ -314,11 +334,14 @@ mod tests {
             + &status_in(12, 10, 12, 12, "S", "daemon", 0)
             + &status_in(99, 1, 99, 99, "S", "sshd", INT);
         let procs = parse(out.as_bytes());
-        assert_eq!(other_groups(&procs, 10), vec![11]);
-        assert_eq!(judge(&procs, 10, false, &[]), Verdict::PassOn(vec![11]));
+        assert_eq!(other_groups(&procs, 10, Shell::Cell), vec![11]);
+        assert_eq!(
+            judge(&procs, 10, Shell::Cell, false, &[]),
+            Verdict::PassOn(vec![11])
+        );
         // Passed on: timeout handles it (it sends it on to sleep) and gets its time.
         assert_eq!(
-            judge(&procs, 10, false, &[11]),
+            judge(&procs, 10, Shell::Cell, false, &[11]),
             Verdict::Handling {
                 pid: 11,
                 name: "timeout".into()
@@ -329,7 +352,7 @@ mod tests {
             + &status(13, 10, 11, "sleep", INT, 0)
             + "/proc/13/status:NSsid:\t10\n";
         assert_eq!(
-            judge(&parse(out.as_bytes()), 10, false, &[11]),
+            judge(&parse(out.as_bytes()), 10, Shell::Cell, false, &[11]),
             Verdict::Ignoring
         );
     }
@@ -342,17 +365,27 @@ mod tests {
             + &status_in(13, 11, 11, 10, "T", "vim", INT);
         let procs = parse(out.as_bytes());
         assert_eq!(
-            judge(&procs, 10, false, &[]),
+            judge(&procs, 10, Shell::Cell, false, &[]),
             Verdict::Stopped {
                 pid: 11,
                 name: "timeout".into()
             }
         );
-        assert_eq!(other_groups(&procs, 10), vec![11]);
+        assert_eq!(other_groups(&procs, 10, Shell::Cell), vec![11]);
+        // In a `%shell` session a stopped job is the user's (Ctrl-Z): the session's shell is
+        // judged alone, and ended with Ctrl-D as before.
+        assert_eq!(
+            judge(&procs, 10, Shell::JobControl, false, &[]),
+            Verdict::Handling {
+                pid: 10,
+                name: "bash".into()
+            }
+        );
+        assert!(other_groups(&procs, 10, Shell::JobControl).is_empty());
         // Stopped in the cell's own group (Ctrl-Z reached it), too.
         let out = status_in(10, 1, 10, 10, "T", "bash", INT);
         assert!(matches!(
-            judge(&parse(out.as_bytes()), 10, false, &[]),
+            judge(&parse(out.as_bytes()), 10, Shell::Cell, false, &[]),
             Verdict::Stopped { pid: 10, .. }
         ));
     }
@@ -363,7 +396,10 @@ mod tests {
         let out = status_in(10, 1, 10, 10, "S", "bash", INT)
             + &status_in(11, 10, 1, 10, "S", "odd", 0)
             + &status_in(12, 10, 0, 10, "S", "odder", 0);
-        assert_eq!(other_groups(&parse(out.as_bytes()), 10), Vec::<i32>::new());
+        assert_eq!(
+            other_groups(&parse(out.as_bytes()), 10, Shell::Cell),
+            Vec::<i32>::new()
+        );
     }
 
     #[test]
@@ -372,7 +408,7 @@ mod tests {
         for pid in 100..1100 {
             out += &status_in(pid, 10, pid, 10, "S", "timeout", INT);
         }
-        let groups = other_groups(&parse(out.as_bytes()), 10);
+        let groups = other_groups(&parse(out.as_bytes()), 10, Shell::Cell);
         assert_eq!(groups.len(), MAX_OTHER_GROUPS);
         assert_eq!(groups[0], 100);
     }
@@ -381,8 +417,8 @@ mod tests {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), pgid in -2i32..20) {
             let procs = parse(&bytes);
-            let _ = judge(&procs, pgid, false, &[]);
-            for g in other_groups(&procs, pgid) {
+            let _ = judge(&procs, pgid, Shell::Cell, false, &[]);
+            for g in other_groups(&procs, pgid, Shell::Cell) {
                 prop_assert!(g > 1 && g != pgid);
             }
         }

@@ -36,7 +36,8 @@ pub struct Proc {
     pub pgid: i32,
     /// The session (0 where the kernel does not say: before Linux 4.1).
     pub sid: i32,
-    /// Stopped by a signal (`T`) or a tracer (`t`): it cannot end by itself.
+    /// Stopped by a signal (`T`): it cannot end by itself. Not a tracer's stop (`t`): a
+    /// process under strace passes through one at every system call.
     pub stopped: bool,
     pub name: String,
     pub blocked: u64,
@@ -105,7 +106,7 @@ pub fn parse(out: &[u8]) -> Vec<Proc> {
             "PPid" => p.ppid = first.parse().unwrap_or(0),
             "NSpgid" => p.pgid = first.parse().unwrap_or(0),
             "NSsid" => p.sid = first.parse().unwrap_or(0),
-            "State" => p.stopped = matches!(first, "T" | "t"),
+            "State" => p.stopped = first == "T",
             "SigBlk" => p.blocked = mask(),
             "SigIgn" => p.ignored = mask(),
             "SigCgt" => p.caught = mask(),
@@ -316,11 +317,13 @@ mod tests {
 
     #[test]
     fn parses_the_session_and_a_stopped_state() {
-        let out =
-            status_in(11, 10, 11, 10, "T", "stty", 0) + &status_in(12, 10, 10, 10, "S", "bash", 0);
+        let out = status_in(11, 10, 11, 10, "T", "stty", 0)
+            + &status_in(12, 10, 10, 10, "S", "bash", 0)
+            + &status_in(13, 10, 10, 10, "t", "traced", 0);
         let procs = parse(out.as_bytes());
         assert_eq!((procs[0].sid, procs[0].stopped), (10, true));
         assert_eq!((procs[1].sid, procs[1].stopped), (10, false));
+        assert!(!procs[2].stopped);
     }
 
     #[test]

@@ -373,15 +373,15 @@ pub async fn run(
     let mut blind = false;
     let mut told_cleanup = false;
     let mut hung_up = false;
-    // The groups of its own the cell's processes are in (`timeout` makes one), seen by the
-    // looks: passed the Ctrl-C, and killed with the cell's group. Kept across looks: once
-    // their parent is gone they no longer descend from the cell.
-    let mut passed_on: Vec<i32> = Vec::new();
     let shell = if spec.live_from_start {
         crate::stopping::Shell::JobControl
     } else {
         crate::stopping::Shell::Cell
     };
+    // The groups of their own the cell's processes are in (`timeout` makes one), seen by
+    // the looks: passed the Ctrl-C, and killed with the cell's group. Kept across looks:
+    // once their parent is gone they no longer descend from the cell. Both bounded.
+    let mut passed_on: Vec<i32> = Vec::new();
     let mut others: Vec<i32> = Vec::new();
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut next_flush = Instant::now() + FLUSH_EVERY;
@@ -735,6 +735,8 @@ pub async fn run(
                     crate::stopping::Verdict::PassOn(groups) => {
                         // As a terminal with job control would have delivered it.
                         passed_on.extend_from_slice(&groups);
+                        let over = passed_on.len().saturating_sub(4 * crate::stopping::MAX_OTHER_GROUPS);
+                        passed_on.drain(..over);
                         let _ = proc.input.send(PtyInput::SignalGroups { signal: "INT", groups });
                         (now + INSPECT_AFTER, Next::Inspect)
                     }

@@ -119,6 +119,25 @@ def test_a_program_stopped_by_the_terminal_is_ended_by_one_interrupt(target):
     assert target.nb.ok("echo after").lines == ["after"]
 
 
+def test_a_headless_run_ends_a_program_stopped_by_the_terminal(target):
+    """nbclient and papermill have no stop button: a program the terminal stopped would wait
+    until its `timeout` (an hour here). Once the cell's output is quiet the kernel looks,
+    finds it stopped, and ends the cell with an error that says why and what to use."""
+    nb = target.nb
+    cell = nb.submit(STOPPED_BY_THE_TERMINAL.replace("1011", "1012"))
+    target.wait_running(r"sh -c sleep 0.3; stty -echo; sleep 1012", 30)
+    t0 = time.monotonic()
+    res = finish(cell, 40)
+    took = time.monotonic() - t0
+    res.failed()
+    assert res.errors[0]["ename"] == "StoppedByTerminal", res.describe()
+    assert re.search(r"sh \(pid \d+\) was stopped by the terminal", res.error_text), res.describe()
+    assert "timeout --foreground" in res.error_text, res.describe()
+    assert took < 20, f"the stopped program was ended after {took:.1f} s"
+    assert not target.wait_gone(r"sh -c sleep 0.3; stty -echo; sleep 1012"), "it is left"
+    assert nb.ok("echo after").lines == ["after"]
+
+
 def test_interrupt_keeps_context_from_before(target):
     target.nb.ok("cd /tmp; before=yes")
     interrupted(target, target.nb, "echo started; sleep 1003", sleeping(1003), limit=5)

@@ -35,6 +35,13 @@ const ABANDON_AFTER_KILL: Duration = Duration::from_millis(500);
 /// Without `/proc` on the target (not Linux), by the clock alone, from the stop.
 const BLIND_HANG_UP_AFTER: Duration = Duration::from_secs(2);
 const BLIND_KILL_AFTER_HANG_UP: Duration = Duration::from_secs(3);
+/// A run nobody can stop by hand (a headless client, a fleet host) looks at the cell's
+/// processes once its output has been quiet this long, and again at doubling intervals up to
+/// [`QUIET_LOOK_MAX`]: a program the terminal stopped (`timeout 3600 vim`, which set the
+/// terminal from a group of its own) would otherwise wait for a stop nobody can give. One
+/// `grep` on the target per look; a chatty cell is never looked at.
+const QUIET_LOOK_AFTER: Duration = Duration::from_secs(5);
+const QUIET_LOOK_MAX: Duration = Duration::from_secs(300);
 /// A stop nobody can repeat (a timeout, a prompt a headless run cannot answer) leaves a
 /// cleanup this long at most.
 const UNATTENDED_CLEANUP: Duration = Duration::from_secs(10);
@@ -51,6 +58,17 @@ enum Next {
     Kill,
     Abandon,
 }
+/// Look at the target's processes (`stopping::INSPECT`), within [`INSPECT_WITHIN`].
+fn look_at_processes(target: &dyn Target) -> Look<'_> {
+    let look = target.exec(crate::stopping::INSPECT, Vec::new());
+    Box::pin(async move {
+        match tokio::time::timeout(INSPECT_WITHIN, look).await {
+            Ok(Ok(out)) => Ok(out),
+            _ => Err(()),
+        }
+    })
+}
+
 /// Kill the cell's process group (that of its shell, `pid`) and the groups of their own its
 /// processes were seen in.
 fn kill_cell(input: &mpsc::UnboundedSender<PtyInput>, pid: i32, others: &[i32]) {
@@ -88,6 +106,8 @@ pub enum StopReason {
     Timeout,
     /// A program waits for input this client cannot give (`allow_stdin` false).
     Unanswerable,
+    /// A program the terminal stopped, in a run nobody can stop by hand.
+    StoppedProgram,
 }
 
 /// How the cell answers programs that wait for input.
@@ -167,6 +187,8 @@ pub struct CellResult {
     pub pid: i32,
     /// The prompt the cell could not answer, with [`StopReason::Unanswerable`].
     pub unanswered: Option<String>,
+    /// The program the terminal stopped (`NAME (pid N)`), with [`StopReason::StoppedProgram`].
+    pub stopped_program: Option<String>,
     pub sudo: SudoOutcome,
     /// The shell said it stays for the next cell (`script::Staging::stay`): what it printed
     /// since, for that cell.
@@ -339,6 +361,7 @@ pub async fn run(
         stopped: None,
         pid: 0,
         unanswered: None,
+        stopped_program: None,
         sudo: SudoOutcome::default(),
         stay_leftover: None,
         stay_in_doubt: false,
@@ -383,6 +406,13 @@ pub async fn run(
     // once their parent is gone they no longer descend from the cell. Both bounded.
     let mut passed_on: Vec<i32> = Vec::new();
     let mut others: Vec<i32> = Vec::new();
+    // Looks for a stopped program while the cell runs (see QUIET_LOOK_AFTER); off once a
+    // look finds no `/proc`.
+    let unattended = answers.asker.is_none() || answers.only_sudo;
+    let mut quiet_looks = unattended;
+    let mut quiet_wait = QUIET_LOOK_AFTER;
+    let mut next_quiet_look = Instant::now() + QUIET_LOOK_AFTER;
+    let mut quiet_look: Option<Look<'_>> = None;
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut next_flush = Instant::now() + FLUSH_EVERY;
     let mut exit: Option<Exit> = None;
@@ -638,6 +668,25 @@ pub async fn run(
                     write(replies);
                 }
             }
+            _ = sleep_until(next_quiet_look.max(last_output + QUIET_LOOK_AFTER)),
+                if quiet_looks && quiet_look.is_none() && result.started && !done && stop_at.is_none() => {
+                quiet_look = Some(look_at_processes(target));
+            }
+            looked = async { quiet_look.as_mut().expect("a look is under way").await }, if quiet_look.is_some() => {
+                quiet_look = None;
+                quiet_wait = (quiet_wait * 2).min(QUIET_LOOK_MAX);
+                next_quiet_look = Instant::now() + quiet_wait;
+                let procs = looked.map(|out| crate::stopping::parse(&out.stdout)).unwrap_or_default();
+                if procs.is_empty() {
+                    quiet_looks = false;
+                } else if let Some((pid, name)) = crate::stopping::stopped(&procs, result.pid, shell)
+                    && stop_at.is_none()
+                    && !done
+                {
+                    result.stopped_program = Some(format!("{name} (pid {pid})"));
+                    stop!(StopReason::StoppedProgram);
+                }
+            }
             e = &mut proc.exit, if exit.is_none() => {
                 exit = Some(e.unwrap_or_else(|_| Exit::Unknown("the process vanished".into())));
                 exited_at = Some(Instant::now());
@@ -690,15 +739,7 @@ pub async fn run(
             _ = sleep_until(next.map_or_else(Instant::now, |n| n.0)), if next.is_some() && inspecting.is_none() && !done => {
                 let Some((_, step)) = next.take() else { continue };
                 match step {
-                    Next::Inspect => {
-                        let look = target.exec(crate::stopping::INSPECT, Vec::new());
-                        inspecting = Some(Box::pin(async move {
-                            match tokio::time::timeout(INSPECT_WITHIN, look).await {
-                                Ok(Ok(out)) => Ok(out),
-                                _ => Err(()),
-                            }
-                        }));
-                    }
+                    Next::Inspect => inspecting = Some(look_at_processes(target)),
                     Next::HangUp => {
                         hung_up = true;
                         let _ = proc.input.send(PtyInput::HangUp);

@@ -78,6 +78,12 @@ pub enum Failure {
         prompt.as_deref().unwrap_or("a prompt")
     )]
     WaitsForInput { prompt: Option<String> },
+    #[error(
+        "{what} was stopped by the terminal and nothing would continue it: it set the terminal \
+         from a process group of its own (`timeout` makes one; `timeout --foreground` does \
+         not), and this run has no stop button to end it, so the cell was stopped"
+    )]
+    StoppedByTerminal { what: String },
     /// The cell ran and its last command failed.
     #[error("exit status {status}")]
     ExitStatus { status: i32 },
@@ -163,6 +169,7 @@ impl Failure {
             Failure::Interrupted { .. } => "Interrupted",
             Failure::Timeout { .. } => "Timeout",
             Failure::WaitsForInput { .. } => "WaitsForInput",
+            Failure::StoppedByTerminal { .. } => "StoppedByTerminal",
             Failure::ExitStatus { .. } | Failure::ShellExited { .. } => "ExitStatus",
             Failure::Signal { .. } => "Signal",
             Failure::NotStarted { .. } | Failure::EndUnknown { .. } | Failure::Target(_) => {

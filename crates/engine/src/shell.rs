@@ -397,6 +397,14 @@ impl Engine {
                 let secs = timeout.map(|t| t.as_secs()).unwrap_or(0);
                 return Err(Failure::Timeout { secs });
             }
+            Some(StopReason::StoppedProgram) => {
+                return Err(Failure::StoppedByTerminal {
+                    what: r
+                        .stopped_program
+                        .clone()
+                        .unwrap_or_else(|| "a program".into()),
+                });
+            }
             None => {}
         }
         match (status, &r.exit) {

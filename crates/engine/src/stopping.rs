@@ -160,6 +160,18 @@ fn cell_processes(procs: &[Proc], pgid: i32, shell: Shell) -> Vec<&Proc> {
     cell
 }
 
+fn first_stopped(cell: &[&Proc]) -> Option<(i32, String)> {
+    cell.iter()
+        .find(|p| p.stopped)
+        .map(|p| (p.pid, p.name.clone()))
+}
+
+/// A process of the cell (group `pgid`) that is stopped, as `(pid, name)`: while the cell
+/// runs, a run nobody can stop by hand looks for one once its output has been quiet.
+pub fn stopped(procs: &[Proc], pgid: i32, shell: Shell) -> Option<(i32, String)> {
+    first_stopped(&cell_processes(procs, pgid, shell))
+}
+
 /// The groups other than `pgid` that the cell's processes are in (never 0 or 1: `kill --
 /// -1` would reach every process the user may signal), at most [`MAX_OTHER_GROUPS`].
 pub fn other_groups(procs: &[Proc], pgid: i32, shell: Shell) -> Vec<i32> {
@@ -186,11 +198,8 @@ pub fn judge(procs: &[Proc], pgid: i32, shell: Shell, screen: bool, passed_on: &
     if cell.is_empty() {
         return Verdict::Gone;
     }
-    if let Some(p) = cell.iter().find(|p| p.stopped) {
-        return Verdict::Stopped {
-            pid: p.pid,
-            name: p.name.clone(),
-        };
+    if let Some((pid, name)) = first_stopped(&cell) {
+        return Verdict::Stopped { pid, name };
     }
     if screen {
         return Verdict::Ignoring;

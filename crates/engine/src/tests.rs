@@ -1264,6 +1264,78 @@ async fn a_program_stopped_in_a_group_of_its_own_is_ended_by_one_stop() {
     assert!(!notes.contains("handles Ctrl-C"), "{notes}");
 }
 
+/// A headless run has no stop button: a cell whose output has been quiet for five seconds
+/// is looked at, and a stopped program in it ends the cell with an error that says why.
+#[tokio::test(start_paused = true)]
+async fn a_headless_run_looks_at_a_quiet_cell_and_ends_a_stopped_program() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    let own = fake::PID + 1;
+    let shell = processes("unused", 0, 0);
+    let shell = &shell[..shell.find(&format!("/proc/{own}/")).unwrap()];
+    let vim = format!(
+        "/proc/{own}/status:Name:\tvim\n/proc/{own}/status:State:\tT (stopped)\n\
+         /proc/{own}/status:Pid:\t{own}\n/proc/{own}/status:PPid:\t{}\n\
+         /proc/{own}/status:NSpgid:\t{own}\n/proc/{own}/status:SigCgt:\t0000000000000002\n",
+        fake::PID
+    );
+    *target.processes.lock().unwrap() = Some(format!("{shell}{vim}"));
+    let engine = engine_on("web1", target.clone(), Context::default());
+    let out = Arc::new(Recorder::default());
+    let req = request(&out, None);
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        let t0 = Instant::now();
+        assert_eq!(pty.next().await, Seen::Typed(b"\x03".to_vec()));
+        let looked = t0.elapsed();
+        assert_eq!(pty.next().await, Seen::HangUp);
+        assert!(matches!(
+            pty.next().await,
+            Seen::Signal { signal: "KILL", .. }
+        ));
+        pty.exit(Exit::Signal("KILL".into()));
+        looked
+    };
+    let (outcome, looked) = run(&engine, &req, "timeout 3600 vim", program).await;
+    assert!(
+        (5_000..5_500).contains(&looked.as_millis()),
+        "stopped after {looked:?}"
+    );
+    let (ename, evalue) = error_shown(&outcome, &out);
+    assert_eq!(ename, "StoppedByTerminal");
+    assert!(
+        evalue.starts_with(&format!("vim (pid {own}) was stopped by the terminal")),
+        "{evalue}"
+    );
+}
+
+/// A quiet cell in a run with a stop button is not looked at: the user stops it.
+#[tokio::test(start_paused = true)]
+async fn a_quiet_cell_with_a_stop_button_is_not_looked_at() {
+    let (target, mut ptys) = FakeTarget::new("web1");
+    *target.processes.lock().unwrap() = Some(processes("sleep", 0, 0));
+    let engine = engine_on("web1", target.clone(), Context::default());
+    let out = Arc::new(Recorder::default());
+    let asker = ScriptedAsker::answering(&[]);
+    let req = request(&out, Some(&asker));
+    let program = async {
+        let mut pty = ptys.next().await;
+        let script = pty.cell().await;
+        pty.start(&script).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        pty.capture_and_exit(&script, &state(0, "/tmp", &[]), 0)
+            .await;
+    };
+    let (outcome, ()) = run(&engine, &req, "sleep 30", program).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert!(
+        target.execs.lock().unwrap().is_empty(),
+        "{:?}",
+        target.execs.lock().unwrap()
+    );
+}
+
 /// The user's marks file marks the host: every header says so first in its text and on the
 /// mark's colour in its HTML (names escaped), the saved facts keep it, the presence a status
 /// bar shows carries it, and a notebook's `%mark` cannot relabel it.

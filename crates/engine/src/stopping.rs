@@ -169,6 +169,10 @@ fn first_stopped(cell: &[&Proc]) -> Option<(i32, String)> {
 /// A process of the cell (group `pgid`) that is stopped, as `(pid, name)`: while the cell
 /// runs, a run nobody can stop by hand looks for one once its output has been quiet.
 pub fn stopped(procs: &[Proc], pgid: i32, shell: Shell) -> Option<(i32, String)> {
+    // Group 0 is the kernel's threads', not a cell's (its pid not known yet).
+    if pgid <= 0 {
+        return None;
+    }
     first_stopped(&cell_processes(procs, pgid, shell))
 }
 
@@ -394,6 +398,13 @@ mod tests {
             }
         );
         assert!(other_groups(&procs, 10, Shell::JobControl).is_empty());
+        assert_eq!(
+            stopped(&procs, 10, Shell::Cell),
+            Some((11, "timeout".into()))
+        );
+        // Before the cell's pid is known (0), group 0 (the kernel's threads) is not the cell.
+        let kthread = parse(status_in(2, 0, 0, 0, "T", "kthreadd", 0).as_bytes());
+        assert_eq!(stopped(&kthread, 0, Shell::Cell), None);
         // Stopped in the cell's own group (Ctrl-Z reached it), too.
         let out = status_in(10, 1, 10, 10, "T", "bash", INT);
         assert!(matches!(

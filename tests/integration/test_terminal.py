@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from queue import Empty
 
-from harness import Deadline, Notebook
+from harness import Deadline, Notebook, wait_process
 from ssh_kernel import ssh, ssh_servers  # noqa: F401  (fixtures are used by name)
 from ssh_kernel import answering
 
@@ -241,8 +241,10 @@ def test_the_shell_magic_is_a_shell_whose_context_carries_after_exit(local, tmp_
     assert not [m for m in local._iopub[cell.msg_id] if m["msg_type"] == "stream"]
     key_status = [m for k in sent for m in local._iopub[k] if m["msg_type"] == "status"]
     assert not key_status, key_status[:2]
-    keys("sleep 300\r")
-    time.sleep(0.5)
+    keys("sleep 301\r")
+    # Ctrl-C once sleep runs: one that lands while bash starts the job can miss it (bash's
+    # own race, in any terminal).
+    wait_process(r"^sleep 301$")
     keys("\x03")  # Ctrl-C stops the command, not the shell
     keys("echo still-here\r")
     assert "still-here" in comm.output_until("still-here")
@@ -256,7 +258,7 @@ def test_the_shell_magic_is_a_shell_whose_context_carries_after_exit(local, tmp_
     assert local.ok('pwd; echo "$carried"; greet you').lines == [str(tmp_path), "42", "hi you"]
     after = history.read_bytes() if history.exists() else None
     assert after == before, "the session wrote to ~/.bash_history"
-    assert "sleep 300" not in local.ok("history 5 2>/dev/null || true").text
+    assert "sleep 301" not in local.ok("history 5 2>/dev/null || true").text
 
 
 def test_the_shell_magic_needs_a_live_terminal_and_runs_alone(local):
@@ -295,7 +297,10 @@ def test_the_stop_button_ends_a_shell_session_keeping_its_context(local):
     comm = Comm(Client(local), tab="tab-a")
     cell, term = start_shell(local, comm)
     comm.send({"request": "keys", "terminal": term, "data": "cd /tmp; kept=yes; sleep 300\r"})
-    time.sleep(0.5)
+    # The stop once sleep runs. Keys and the stop come on different channels: under load a
+    # stop sent 0.5 s after the keys reached the terminal first (CI, twice), or as bash
+    # started the job, which a Ctrl-C then misses (bash's own race, in any terminal).
+    wait_process(r"^sleep 300$")
     local.interrupt()  # while sleep runs: Ctrl-C stops it, Ctrl-D ends the session
     res = cell.result(15)
     assert res.errors and res.errors[0]["ename"] == "Interrupted", res.describe()

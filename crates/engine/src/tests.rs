@@ -1210,6 +1210,20 @@ async fn a_program_cleaning_up_gets_its_time_until_the_cell_is_stopped_again() {
     assert!(notes.contains("stop the cell again to kill it"), "{notes}");
 }
 
+/// A `/proc` listing of the cell's shell and its child NAME (pid PID + 1), in a process group
+/// of its own and stopped by a signal.
+fn stopped_in_a_group_of_its_own(name: &str) -> String {
+    let own = fake::PID + 1;
+    let shell = processes("unused", 0, 0);
+    let shell = &shell[..shell.find(&format!("/proc/{own}/")).unwrap()];
+    format!(
+        "{shell}/proc/{own}/status:Name:\t{name}\n/proc/{own}/status:State:\tT (stopped)\n\
+         /proc/{own}/status:Pid:\t{own}\n/proc/{own}/status:PPid:\t{}\n\
+         /proc/{own}/status:NSpgid:\t{own}\n/proc/{own}/status:SigCgt:\t0000000000000002\n",
+        fake::PID
+    )
+}
+
 /// `timeout 100 vim` without `--foreground`: timeout made a group of its own, and the
 /// terminal stopped it when vim set the terminal. One stop ends it: the user is told why,
 /// the terminal is hung up, and the kill reaches that group as well as the cell's.
@@ -1217,15 +1231,7 @@ async fn a_program_cleaning_up_gets_its_time_until_the_cell_is_stopped_again() {
 async fn a_program_stopped_in_a_group_of_its_own_is_ended_by_one_stop() {
     let (target, mut ptys) = FakeTarget::new("web1");
     let own = fake::PID + 1;
-    let shell = processes("unused", 0, 0);
-    let shell = &shell[..shell.find(&format!("/proc/{own}/")).unwrap()];
-    let timeout = format!(
-        "/proc/{own}/status:Name:\ttimeout\n/proc/{own}/status:State:\tT (stopped)\n\
-         /proc/{own}/status:Pid:\t{own}\n/proc/{own}/status:PPid:\t{}\n\
-         /proc/{own}/status:NSpgid:\t{own}\n/proc/{own}/status:SigCgt:\t0000000000000002\n",
-        fake::PID
-    );
-    *target.processes.lock().unwrap() = Some(format!("{shell}{timeout}"));
+    *target.processes.lock().unwrap() = Some(stopped_in_a_group_of_its_own("timeout"));
     let engine = engine_on("web1", target, Context::default());
     let out = Arc::new(Recorder::default());
     let req = request(&out, None);
@@ -1270,15 +1276,7 @@ async fn a_program_stopped_in_a_group_of_its_own_is_ended_by_one_stop() {
 async fn a_headless_run_looks_at_a_quiet_cell_and_ends_a_stopped_program() {
     let (target, mut ptys) = FakeTarget::new("web1");
     let own = fake::PID + 1;
-    let shell = processes("unused", 0, 0);
-    let shell = &shell[..shell.find(&format!("/proc/{own}/")).unwrap()];
-    let vim = format!(
-        "/proc/{own}/status:Name:\tvim\n/proc/{own}/status:State:\tT (stopped)\n\
-         /proc/{own}/status:Pid:\t{own}\n/proc/{own}/status:PPid:\t{}\n\
-         /proc/{own}/status:NSpgid:\t{own}\n/proc/{own}/status:SigCgt:\t0000000000000002\n",
-        fake::PID
-    );
-    *target.processes.lock().unwrap() = Some(format!("{shell}{vim}"));
+    *target.processes.lock().unwrap() = Some(stopped_in_a_group_of_its_own("vim"));
     let engine = engine_on("web1", target.clone(), Context::default());
     let out = Arc::new(Recorder::default());
     let req = request(&out, None);

@@ -406,10 +406,9 @@ pub async fn run(
     // once their parent is gone they no longer descend from the cell. Both bounded.
     let mut passed_on: Vec<i32> = Vec::new();
     let mut others: Vec<i32> = Vec::new();
-    // Looks for a stopped program while the cell runs (see QUIET_LOOK_AFTER); off once a
-    // look finds no `/proc`.
-    let unattended = answers.asker.is_none() || answers.only_sudo;
-    let mut quiet_looks = unattended;
+    // Looks for a stopped program while the cell runs (see QUIET_LOOK_AFTER), in a run
+    // nobody attends (a headless client, a fleet host); off once a look finds no `/proc`.
+    let mut quiet_looks = answers.asker.is_none() || answers.only_sudo;
     let mut quiet_wait = QUIET_LOOK_AFTER;
     let mut next_quiet_look = Instant::now() + QUIET_LOOK_AFTER;
     let mut quiet_look: Option<Look<'_>> = None;

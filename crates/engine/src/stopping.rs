@@ -136,6 +136,10 @@ pub enum Shell {
 /// descendants in the same session (a program that left the session with `setsid` left the
 /// terminal too, on purpose, and is not the cell's to stop).
 fn cell_processes(procs: &[Proc], pgid: i32, shell: Shell) -> Vec<&Proc> {
+    // Group 0 is the kernel's threads', not a cell's (its pid not known yet).
+    if pgid <= 0 {
+        return Vec::new();
+    }
     let mut cell: Vec<&Proc> = procs.iter().filter(|p| p.pgid == pgid).collect();
     let Some(sid) = cell.first().map(|p| p.sid) else {
         return cell;
@@ -169,17 +173,17 @@ fn first_stopped(cell: &[&Proc]) -> Option<(i32, String)> {
 /// A process of the cell (group `pgid`) that is stopped, as `(pid, name)`: while the cell
 /// runs, a run nobody can stop by hand looks for one once its output has been quiet.
 pub fn stopped(procs: &[Proc], pgid: i32, shell: Shell) -> Option<(i32, String)> {
-    // Group 0 is the kernel's threads', not a cell's (its pid not known yet).
-    if pgid <= 0 {
-        return None;
-    }
     first_stopped(&cell_processes(procs, pgid, shell))
 }
 
 /// The groups other than `pgid` that the cell's processes are in (never 0 or 1: `kill --
 /// -1` would reach every process the user may signal), at most [`MAX_OTHER_GROUPS`].
 pub fn other_groups(procs: &[Proc], pgid: i32, shell: Shell) -> Vec<i32> {
-    let mut groups: Vec<i32> = cell_processes(procs, pgid, shell)
+    groups_of(&cell_processes(procs, pgid, shell), pgid)
+}
+
+fn groups_of(cell: &[&Proc], pgid: i32) -> Vec<i32> {
+    let mut groups: Vec<i32> = cell
         .iter()
         .map(|p| p.pgid)
         .filter(|&g| g > 1 && g != pgid)
@@ -208,7 +212,7 @@ pub fn judge(procs: &[Proc], pgid: i32, shell: Shell, screen: bool, passed_on: &
     if screen {
         return Verdict::Ignoring;
     }
-    let not_reached: Vec<i32> = other_groups(procs, pgid, shell)
+    let not_reached: Vec<i32> = groups_of(&cell, pgid)
         .into_iter()
         .filter(|g| !passed_on.contains(g))
         .collect();

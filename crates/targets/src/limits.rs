@@ -10,15 +10,30 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 /// The limits the kernel was started with, once it raised its own.
 static STARTED_WITH: OnceLock<(u64, u64)> = OnceLock::new();
 
+/// Why the limit stayed as it was (the kernel carries on with it).
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error("cannot read the open-file limit: {0}")]
+    Read(nix::Error),
+    #[error("cannot raise the open-file limit from {soft} to {hard}: {source}")]
+    Raise {
+        soft: u64,
+        hard: u64,
+        source: nix::Error,
+    },
+}
+
 /// Raise the soft open-file limit to the hard one, remembering the old one for children.
-/// Err: the administrator's limit refused it (the kernel carries on with the old one).
-pub fn raise_open_files() -> Result<(), String> {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+pub fn raise_open_files() -> Result<(), LimitError> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(LimitError::Read)?;
     if soft >= hard {
         return Ok(());
     }
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-        .map_err(|e| format!("cannot raise the open-file limit from {soft} to {hard}: {e}"))?;
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(|source| LimitError::Raise {
+        soft,
+        hard,
+        source,
+    })?;
     let _ = STARTED_WITH.set((soft, hard));
     Ok(())
 }
